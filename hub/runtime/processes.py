@@ -1,0 +1,247 @@
+"""Start, watch and stop helper processes (brokers, servers) without leaving orphans."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+logger = logging.getLogger(__name__)
+
+_POLL_INTERVAL = 0.02
+
+
+class ProcessStartError(RuntimeError):
+    """A managed process exited, or did not become ready in time, while starting."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on host that nothing listens on at the moment of the call."""
+    # Another process may take the port before the caller binds it; on loopback with ports
+    # handed out by the kernel that race is rare enough for tests and local runs.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_accepts(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Return whether a TCP connection to host:port succeeds right now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> None:
+    """Block until host:port accepts TCP connections; raise TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not port_accepts(host, port):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"nothing accepted connections on {host}:{port} within {timeout} s")
+        time.sleep(_POLL_INTERVAL)
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Return whether any process of group pgid is still running (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    # killpg also succeeds while only unreaped zombies are left, which happens when the init of
+    # a container does not reap orphans; /proc tells the two apart.
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # The command name in field 2 may hold spaces and parentheses: split after its end.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, process_group = fields[0], int(fields[2])
+        if process_group == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
+class ManagedProcess:
+    """Run a command in its own process group, logging to a file, until stopped."""
+
+    def __init__(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        log_path: Path,
+        ready: Callable[[], bool] | None = None,
+        ready_timeout: float = 10.0,
+        stop_timeout: float = 10.0,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.argv = [os.fspath(arg) for arg in argv]
+        self.log_path = log_path
+        self.ready = ready
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.name = name or Path(self.argv[0]).name
+        self._proc: subprocess.Popen[bytes] | None = None
+        # Set once the leader is reaped and its group is empty: from then on its pid may belong
+        # to an unrelated process, which must never receive our signals.
+        self._finished = False
+
+    def __repr__(self) -> str:
+        return f"<ManagedProcess {self.name} pid={self.pid} running={self.running}>"
+
+    @property
+    def pid(self) -> int | None:
+        """Return the pid of the current or last run, None if never started."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def pgid(self) -> int | None:
+        """Return the process group of the current or last run (equal to its pid)."""
+        return self.pid
+
+    @property
+    def running(self) -> bool:
+        """Return whether the main process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Return the exit status of the last run, None while running or never started."""
+        return self._proc.poll() if self._proc is not None else None
+
+    def start(self) -> Self:
+        """Start the command and block until ready() is true; raise ProcessStartError if not."""
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._finished = False
+            self._proc = subprocess.Popen(  # noqa: S603 - argv comes from the caller, no shell
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                # A new session makes the child lead its own process group, so stop() can signal
+                # every process it spawns, and a Ctrl-C in a terminal reaches only the caller.
+                start_new_session=True,
+            )
+        logger.info("started %s (pid %d), logging to %s", self.name, self._proc.pid, self.log_path)
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        if self.ready is None:
+            return
+        started = time.monotonic()
+        deadline = started + self.ready_timeout
+        while not self.ready():
+            if not self.running:
+                raise ProcessStartError(
+                    f"{self.name} exited with status {self.returncode} while starting; "
+                    f"end of {self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() >= deadline:
+                raise ProcessStartError(
+                    f"{self.name} was not ready within {self.ready_timeout} s; "
+                    f"end of {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(_POLL_INTERVAL)
+        logger.info("%s ready after %.2f s", self.name, time.monotonic() - started)
+
+    def send_signal(self, signum: int) -> None:
+        """Send signum to the main process only (for reload or save requests)."""
+        if not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """Send SIGTERM to the group, SIGKILL what is left after the grace period; return status."""
+        if self._proc is None or self._finished:
+            return self.returncode
+        grace = self.stop_timeout if timeout is None else timeout
+        pgid = self._proc.pid
+        self._signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        # Wait for the children too: the leader may exit before the workers it told to stop.
+        while self._proc.poll() is None or process_group_alive(pgid):
+            if time.monotonic() >= deadline:
+                logger.warning("%s still up %.1f s after SIGTERM; killing it", self.name, grace)
+                return self.kill()
+            time.sleep(_POLL_INTERVAL)
+        logger.info("stopped %s (pid %d, status %s)", self.name, pgid, self._proc.returncode)
+        self._finished = True
+        return self._proc.returncode
+
+    def kill(self) -> int | None:
+        """Send SIGKILL to the whole group and reap the main process; return its status."""
+        if self._proc is None or self._finished:
+            return self.returncode
+        pgid = self._proc.pid
+        self._signal_group(signal.SIGKILL)
+        status = self._proc.wait()
+        # Group members are children of the leader, now of init: wait until they are gone so
+        # that ports and files are free when this returns.
+        deadline = time.monotonic() + 5.0
+        while process_group_alive(pgid):
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"processes of group {pgid} survived SIGKILL")
+            time.sleep(_POLL_INTERVAL)
+        logger.info("killed %s (pid %d, status %s)", self.name, pgid, status)
+        self._finished = True
+        return status
+
+    def restart(self) -> Self:
+        """Stop the process if it runs, then start it again with the same command."""
+        self.stop()
+        return self.start()
+
+    def _signal_group(self, signum: int) -> None:
+        assert self._proc is not None
+        # ProcessLookupError: every member, leader included, has exited and been reaped.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signum)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """Return the last lines of the log file, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> Self:
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
