@@ -1,0 +1,25 @@
+"""Run the hub's helper processes: a Mosquitto broker and a Prefect server."""
+
+from hub.runtime.mosquitto import ManagedMosquitto, MosquittoConfig, MosquittoNotInstalledError
+from hub.runtime.prefect_server import ManagedPrefectServer
+from hub.runtime.processes import (
+    ManagedProcess,
+    ProcessStartError,
+    free_port,
+    port_accepts,
+    process_group_alive,
+    wait_for_port,
+)
+
+__all__ = [
+    "ManagedMosquitto",
+    "ManagedPrefectServer",
+    "ManagedProcess",
+    "MosquittoConfig",
+    "MosquittoNotInstalledError",
+    "ProcessStartError",
+    "free_port",
+    "port_accepts",
+    "process_group_alive",
+    "wait_for_port",
+]
