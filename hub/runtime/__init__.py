@@ -1,6 +1,11 @@
 """Run the hub's helper processes: a Mosquitto broker and a Prefect server."""
 
-from hub.runtime.mosquitto import ManagedMosquitto, MosquittoConfig, MosquittoNotInstalledError
+from hub.runtime.mosquitto import (
+    ManagedMosquitto,
+    MosquittoConfig,
+    MosquittoNotInstalledError,
+    mosquitto_binary,
+)
 from hub.runtime.prefect_server import ManagedPrefectServer
 from hub.runtime.processes import (
     ManagedProcess,
@@ -19,6 +24,7 @@ __all__ = [
     "MosquittoNotInstalledError",
     "ProcessStartError",
     "free_port",
+    "mosquitto_binary",
     "port_accepts",
     "process_group_alive",
     "wait_for_port",

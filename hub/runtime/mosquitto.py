@@ -104,8 +104,9 @@ def _value(value: object) -> str:
     return text
 
 
-def _default_binary() -> str:
-    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+def mosquitto_binary() -> Path:
+    """Return the Mosquitto executable on PATH, else where Debian installs it."""
+    return Path(shutil.which("mosquitto") or "/usr/sbin/mosquitto")
 
 
 class ManagedMosquitto:
@@ -120,7 +121,7 @@ class ManagedMosquitto:
         stop_timeout: float = 10.0,
     ) -> None:
         self.config = config
-        self.binary = Path(binary or _default_binary())
+        self.binary = Path(binary) if binary is not None else mosquitto_binary()
         self._process = ManagedProcess(
             [self.binary, "-c", config.conf_path],
             log_path=config.log_path,
