@@ -1,0 +1,26 @@
+"""The hub's tables; importing this module registers them all."""
+
+from hub.models.audit import AuditEntry, AuditTrailIsAppendOnly
+from hub.models.city import City, city_neighbours
+from hub.models.incident import Incident, IncidentReport, incident_affected_cities
+from hub.models.notification import FlowRequest, FlowRequestStatus, Notification
+from hub.models.types import UTCDateTime, utcnow
+from hub.models.user import ApiToken, Role, User
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "AuditTrailIsAppendOnly",
+    "City",
+    "FlowRequest",
+    "FlowRequestStatus",
+    "Incident",
+    "IncidentReport",
+    "Notification",
+    "Role",
+    "UTCDateTime",
+    "User",
+    "city_neighbours",
+    "incident_affected_cities",
+    "utcnow",
+]

@@ -18,6 +18,7 @@ from hub.runtime.processes import ManagedProcess, port_accepts
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+_RELOAD_LINE = "Reloading config."
 
 
 class MosquittoNotInstalledError(FileNotFoundError):
@@ -183,9 +184,23 @@ class ManagedMosquitto:
         self.stop()
         return self.start()
 
-    def reload(self) -> None:
-        """Ask the broker to re-read its configuration, password and ACL files (SIGHUP)."""
+    def reload(self, timeout: float = 5.0) -> None:
+        """Make the broker re-read its configuration, password and ACL files (SIGHUP) and wait."""
+        before = self._log_count(_RELOAD_LINE)
         self._process.send_signal(signal.SIGHUP)
+        # The broker logs the line as its main loop starts the reload and finishes it before
+        # serving any client again, so once the line is there later clients see the new files.
+        deadline = time.monotonic() + timeout
+        while self._log_count(_RELOAD_LINE) == before:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the broker did not reload within {timeout} s")
+            time.sleep(0.01)
+
+    def _log_count(self, text: str) -> int:
+        try:
+            return self.config.log_path.read_text(errors="replace").count(text)
+        except FileNotFoundError:
+            return 0
 
     def save(self, timeout: float = 5.0) -> None:
         """Make the broker write its persistence file now (SIGUSR1) and wait until it has."""

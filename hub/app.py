@@ -1,0 +1,57 @@
+"""The hub's core Flask application: database and migrations, no HTTP routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from hub.config import Settings
+from hub.extensions import db, migrate
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_core_app(settings: Settings, import_name: str = "hub") -> Flask:
+    """Build a Flask app with the database bound; web and flows add to it."""
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(import_name, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.sqlalchemy_url),
+        HUB_SETTINGS=settings,
+    )
+    app.extensions["hub_settings"] = settings
+    import hub.models  # noqa: F401  (registers every table on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    return app
+
+
+def _engine_options(url: str) -> dict[str, object]:
+    if url.startswith("sqlite"):
+        # Flask's threads and the flow threads share the file; wait for the lock instead of failing.
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
+    """Put SQLite in WAL mode with foreign keys on, for every new connection."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def settings_of(app: Flask) -> Settings:
+    """Return the settings an app was built with."""
+    return app.extensions["hub_settings"]  # type: ignore[no-any-return]

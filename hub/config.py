@@ -1,0 +1,88 @@
+"""Settings for the hub, read from the environment only at entry points."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_INSTANCE = Path.cwd() / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the hub needs to know about where it runs; tests build this directly."""
+
+    secret_key: str
+    instance_path: Path = DEFAULT_INSTANCE
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    prefect_api_url: str | None = None
+    flow_mode: str = "local"  # "local" runs flows in the hub; "deployment" hands them to Prefect
+    demo: bool = False
+    secure_cookies: bool = True
+    max_body_bytes: int = 1_000_000
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 900
+    default_locale: str = "zh_CN"
+    timezone: str = "Asia/Shanghai"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Return the configured database URL, or SQLite under the instance folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'hub.sqlite3'}"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = None) -> Settings:
+    """Build settings from `HUB_…` variables (and `PREFECT_API_URL`); fail fast on gaps."""
+    env = dict(os.environ if env is None else env)
+    instance = Path(env.get("HUB_INSTANCE_PATH") or DEFAULT_INSTANCE).resolve()
+    is_demo = _flag(env.get("HUB_DEMO")) if demo is None else demo
+    secret = env.get("HUB_SECRET_KEY", "")
+    if not secret:
+        if not is_demo:
+            raise ConfigError(
+                "HUB_SECRET_KEY is not set. Set it to a long random string "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                "or run the demo with `make demo`."
+            )
+        secret = _demo_secret(instance)
+    mode = env.get("HUB_FLOW_MODE", "local")
+    if mode not in {"local", "deployment"}:
+        raise ConfigError(f"HUB_FLOW_MODE must be 'local' or 'deployment', not {mode!r}")
+    return Settings(
+        secret_key=secret,
+        instance_path=instance,
+        database_url=env.get("HUB_DATABASE_URL") or None,
+        mqtt_url=env.get("HUB_MQTT_URL") or None,
+        prefect_api_url=env.get("PREFECT_API_URL") or None,
+        flow_mode=mode,
+        demo=is_demo,
+        secure_cookies=not _flag(env.get("HUB_INSECURE_COOKIES")) and not is_demo,
+    )
+
+
+def _demo_secret(instance: Path) -> str:
+    """Return the demo's own random secret, kept in the instance folder across restarts."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "demo-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

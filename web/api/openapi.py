@@ -1,0 +1,168 @@
+"""The OpenAPI 3.1 document of /api/v1, built from the contract models."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from contracts.incident import FollowUpCreate, IncidentCreate, IncidentReport
+from contracts.notification import Notification
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "401": _json(_ref("Error"), "Not logged in, or a missing, malformed or revoked bearer token"),
+    "403": _json(_ref("Error"), "Forbidden for the caller's city or role; nothing changed"),
+    "422": _json(_ref("Error"), "The body or a parameter breaks the contract"),
+}
+
+
+def _page_of(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "page", "per_page", "total", "pages"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(name)},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "total": {"type": "integer"},
+            "pages": {"type": "integer"},
+        },
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name: str, fmt: str = "uuid") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": fmt}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document (built once per process)."""
+    _, defs = models_json_schema(
+        [
+            (IncidentReport, "serialization"),
+            (IncidentCreate, "validation"),
+            (FollowUpCreate, "validation"),
+            (Notification, "serialization"),
+        ],
+        ref_template=REF,
+    )
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "stable machine-readable code"},
+                    "message": {"type": "string"},
+                    "details": {},
+                },
+            }
+        },
+    }
+    schemas["City"] = {
+        "type": "object",
+        "required": ["slug", "division_code", "name_zh", "name_en", "centre", "neighbours"],
+        "properties": {
+            "slug": {"type": "string"},
+            "division_code": {"type": "string"},
+            "name_zh": {"type": "string"},
+            "name_en": {"type": "string"},
+            "province_zh": {"type": "string"},
+            "province_en": {"type": "string"},
+            "centre": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            "neighbours": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    items_of = lambda name: {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}  # noqa: E731
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Huaihai Hub API",
+            "version": "1.0.0",
+            "description": "Incidents and notifications shared between the Huaihai region's cities. "
+            "Authenticate with a per-city bearer token; every write acts for the token's city.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/cities": {"get": {"operationId": "listCities", "summary": "List the member cities",
+                                "responses": {"200": _json(items_of("City"), "The cities"), **ERRORS}}},
+            "/cities/{slug}": {"get": {"operationId": "getCity", "summary": "One member city",
+                                       "parameters": [_path("slug", "slug")],
+                                       "responses": {"200": _json(_ref("City"), "The city"),
+                                                     "404": _json(_ref("Error"), "Unknown city"), **ERRORS}}},
+            "/incidents": {
+                "get": {
+                    "operationId": "listIncidents",
+                    "summary": "List incidents, newest first",
+                    "parameters": [
+                        _query("city", {"type": "string"}, "reporting or affected city"),
+                        _query("level", {"enum": ["I", "II", "III", "IV"]}, "this level or more severe"),
+                        _query("category", {"type": "string"}, "incident category"),
+                        _query("status", {"enum": ["reported", "responding", "closed"]}, "status"),
+                        _query("open", {"type": "boolean"}, "only incidents not closed"),
+                        _query("exercise", {"type": "boolean"}, "drill or live incidents only"),
+                        _query("since", {"type": "string", "format": "date-time"}, "reported at or after"),
+                        _query("page", {"type": "integer", "minimum": 1}, "page number"),
+                        _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
+                    ],
+                    "responses": {"200": _json(_page_of("IncidentReport"), "A page of incidents"), **ERRORS},
+                },
+                "post": {
+                    "operationId": "createIncident",
+                    "summary": "Record an incident for the caller's city",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("IncidentCreate")}}},
+                    "responses": {"201": _json(_ref("IncidentReport"), "Recorded"),
+                                  "404": _json(_ref("Error"), "An affected city is unknown"),
+                                  "413": _json(_ref("Error"), "Body too large"), **ERRORS},
+                },
+            },
+            "/incidents/{incident_id}": {"get": {
+                "operationId": "getIncident", "summary": "One incident with its reports",
+                "parameters": [_path("incident_id")],
+                "responses": {"200": _json(_ref("IncidentReport"), "The incident"),
+                              "404": _json(_ref("Error"), "No such incident"), **ERRORS}}},
+            "/incidents/{incident_id}/reports": {"post": {
+                "operationId": "addIncidentReport", "summary": "Add a follow-up or final report",
+                "parameters": [_path("incident_id")],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FollowUpCreate")}}},
+                "responses": {"201": _json(_ref("IncidentReport"), "The incident with the new report"),
+                              "404": _json(_ref("Error"), "No such incident"),
+                              "409": _json(_ref("Error"), "The incident is closed"), **ERRORS}}},
+            "/notifications": {"get": {
+                "operationId": "listNotifications", "summary": "The caller's city's notifications",
+                "parameters": [_query("unread", {"type": "boolean"}, "only unread"),
+                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "how many")],
+                "responses": {"200": _json(items_of("Notification"), "Newest first"), **ERRORS}}},
+            "/notifications/{notification_id}/read": {"post": {
+                "operationId": "readNotification", "summary": "Mark a notification as read",
+                "parameters": [_path("notification_id")],
+                "responses": {"200": _json(_ref("Notification"), "Marked"),
+                              "404": _json(_ref("Error"), "No such notification"), **ERRORS}}},
+            "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI document"}}}},
+        },
+    }

@@ -1,0 +1,45 @@
+"""The web application: coordinator UI and JSON API on top of the hub's core app."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from hub.app import create_core_app
+from hub.config import Settings
+from web import auth, errors, i18n
+from web.api import api
+from web.kick import FlowKicker
+from web.views import admin, dashboard, incidents, session_views
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> Flask:
+    """Build the hub's web application for the given settings."""
+    app = create_core_app(settings, import_name="web")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.extensions["flow_kicker"] = flow_kicker
+    csrf.init_app(app)
+    auth.init_app(app)
+    i18n.init_app(app, settings)
+    errors.init_app(app)
+    app.register_blueprint(session_views.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(incidents.bp)
+    app.register_blueprint(admin.bp)
+    # The API authenticates by bearer token, or by session with the CSRF header on writes.
+    csrf.exempt(api)
+    app.register_blueprint(api)
+    return app

@@ -1,0 +1,85 @@
+"""Who is calling: a logged-in person (session) or a partner platform (bearer token)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, g, request
+from flask_login import LoginManager, current_user, login_required
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
+
+from hub.extensions import db
+from hub.models import User
+from hub.services import auth as auth_service
+from hub.services.actors import Actor
+from hub.services.errors import AuthenticationFailed, Forbidden
+
+login_manager = LoginManager()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def init_app(app: Flask) -> None:
+    """Attach log-in handling to the app."""
+    login_manager.init_app(app)
+    login_manager.login_view = "session.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+def current_actor() -> Actor:
+    """Return the actor of this request (set by `api_auth` or the session)."""
+    actor = g.get("actor")
+    if actor is not None:
+        return actor  # type: ignore[no-any-return]
+    if current_user.is_authenticated:
+        return Actor.for_user(current_user)  # type: ignore[arg-type]
+    raise AuthenticationFailed("log in or present a bearer token")
+
+
+def api_auth(view: F) -> F:
+    """Authenticate an API call by bearer token, or by session plus CSRF header on writes."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise AuthenticationFailed("Authorization must be 'Bearer <token>'")
+            token = auth_service.token_for_secret(db.session, secret.strip())
+            g.actor = Actor.for_token(token)
+            db.session.commit()  # keeps last_used_at even when the call itself fails
+        elif current_user.is_authenticated:
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                try:
+                    validate_csrf(request.headers.get("X-CSRFToken", ""))
+                except (ValidationError, CSRFError) as exc:
+                    raise Forbidden(f"missing or bad CSRF token: {exc}") from exc
+            g.actor = Actor.for_user(current_user)  # type: ignore[arg-type]
+        else:
+            raise AuthenticationFailed("log in or present a bearer token")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def admin_required(view: F) -> F:
+    """Allow a view to hub administrators only."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_actor().is_admin:
+            raise Forbidden("only a hub administrator may do this")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

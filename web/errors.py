@@ -1,0 +1,77 @@
+"""Turn every failure into a clear answer: JSON under /api/, a page elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from contracts.errors import ContractError
+from hub.extensions import db
+from hub.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+# Stable codes for HTTP-level failures, so API clients never parse messages.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def wants_json() -> bool:
+    """Return whether the caller is an API client."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, code: str, message: str, details: object | None = None) -> ResponseReturnValue:
+    """Answer an error in the caller's format; the transaction is always rolled back first."""
+    db.session.rollback()
+    if wants_json():
+        body: dict[str, object] = {"code": code, "message": message}
+        if details is not None:
+            body["details"] = details
+        return jsonify(error=body), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers."""
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> ResponseReturnValue:
+        details = exc.details if isinstance(exc.details, (dict, list, str)) else None
+        if exc.status == 401 and not wants_json():
+            return error_response(401, exc.code, _("请先登录。"))
+        return error_response(exc.status, exc.code, exc.message, details)
+
+    @app.errorhandler(ContractError)
+    def _contract_error(exc: ContractError) -> ResponseReturnValue:
+        problems = [{"location": p.location, "message": p.message} for p in exc.problems]
+        return error_response(422, "invalid_input", str(exc), problems or None)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
+        return error_response(400, "csrf_failed", _("表单已过期或来源不明，请刷新页面后重试。"))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
+        status = exc.code or 500
+        return error_response(status, HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", _("服务器内部错误，已记录。请稍后重试。"))

@@ -1,0 +1,54 @@
+"""A city's dashboard: what needs action first, then the region at a glance."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from hub.extensions import db
+from hub.services import cities as city_service
+from hub.services import incidents as incident_service
+from hub.services import notifications as notification_service
+from web.map import region_map
+
+bp = Blueprint("dashboard", __name__)
+
+
+def _live_context() -> dict[str, object]:
+    city = current_user.city
+    notifications = notification_service.for_city(db.session, city.id, limit=30)
+    urgent = [n for n in notifications if n.read_at is None and n.incident.level <= 2]
+    page = incident_service.list_incidents(
+        db.session, incident_service.IncidentFilter(city=city.slug, open_only=True), per_page=20
+    )
+    return {
+        "city": city,
+        "notifications": notifications,
+        "urgent": urgent,
+        "unread": sum(1 for n in notifications if n.read_at is None),
+        "open_incidents": page.items,
+        "counts": incident_service.open_counts_by_level(db.session, city),
+    }
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """Show the logged-in person's city dashboard."""
+    all_cities = city_service.all_cities(db.session)
+    regional = incident_service.list_incidents(
+        db.session, incident_service.IncidentFilter(open_only=True), per_page=100
+    ).items
+    return render_template(
+        "dashboard.html",
+        map_svg=region_map(all_cities, current_user.city, regional),
+        **_live_context(),
+    )
+
+
+@bp.get("/dashboard/live")
+@login_required
+def live() -> ResponseReturnValue:
+    """Return the live part of the dashboard, which the page polls."""
+    return render_template("_dashboard_live.html", **_live_context())

@@ -1,0 +1,147 @@
+"""Incident list, detail, recording and follow-up reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from pydantic import ValidationError
+
+from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, ReportKind
+from contracts.incident import FollowUpCreate, IncidentCreate
+from hub.app import settings_of
+from hub.extensions import db
+from hub.services import cities as city_service
+from hub.services import incidents as incident_service
+from hub.services import notifications as notification_service
+from hub.services.errors import ServiceError
+from web.auth import current_actor
+from web.forms import (
+    FollowUpForm,
+    IncidentForm,
+    category_choices,
+    level_choices,
+    report_kind_choices,
+)
+from web.i18n import city_name
+from web.kick import kick_flows
+
+bp = Blueprint("incidents", __name__, url_prefix="/incidents")
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """List incidents with filters."""
+    args = request.args
+    level = args.get("level") or None
+    category = args.get("category") or None
+    status = args.get("status") or None
+    try:
+        filters = incident_service.IncidentFilter(
+            city=args.get("city") or None,
+            level_at_most=IncidentLevel[level].value if level in IncidentLevel.__members__ else None,
+            category=IncidentCategory(category) if category else None,
+            status=IncidentStatus(status) if status else None,
+        )
+        page = incident_service.list_incidents(db.session, filters, page=max(1, args.get("page", 1, type=int)))
+    except ValueError:
+        abort(400)
+    return render_template(
+        "incidents/list.html",
+        page=page,
+        cities=city_service.all_cities(db.session),
+        categories=category_choices(),
+        levels=level_choices(),
+        args=args,
+    )
+
+
+def _fill_choices(form: IncidentForm) -> None:
+    form.category.choices = category_choices()
+    form.level.choices = level_choices()
+    form.affected_cities.choices = [
+        (c.slug, city_name(c)) for c in city_service.all_cities(db.session)
+    ]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> ResponseReturnValue:
+    """Record an incident for the person's own city."""
+    form = IncidentForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        form.affected_cities.data = [current_user.city.slug]
+        form.occurred_at.data = datetime.now(ZoneInfo(settings_of(current_app).timezone)).replace(
+            second=0, microsecond=0, tzinfo=None
+        )
+    if form.validate_on_submit():
+        zone = ZoneInfo(settings_of(current_app).timezone)
+        try:
+            data = IncidentCreate(
+                category=form.category.data,
+                level=form.level.data,
+                title=form.title.data,
+                description=form.description.data or "",
+                location=form.location.data or "",
+                occurred_at=form.occurred_at.data.replace(tzinfo=zone),  # type: ignore[union-attr]
+                affected_cities=form.affected_cities.data,
+                exercise=form.exercise.data,
+            )
+            incident = incident_service.create_incident(db.session, current_actor(), data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                flash(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}", "error")
+        except ServiceError as exc:
+            db.session.rollback()
+            if exc.status == 403:
+                raise
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+            flash(_("事件已接报。"), "success")
+            return redirect(url_for("incidents.detail", incident_id=incident.id))
+    return render_template("incidents/new.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/<int:incident_id>")
+@login_required
+def detail(incident_id: int) -> ResponseReturnValue:
+    """Show an incident with its reports and who was notified."""
+    incident = incident_service.get_incident(db.session, incident_id)
+    form = FollowUpForm()
+    form.kind.choices = report_kind_choices()
+    actor = current_actor()
+    return render_template(
+        "incidents/detail.html",
+        incident=incident,
+        form=form,
+        can_edit=actor.can_write_incidents and actor.city_id == incident.reporting_city_id,
+        notified=notification_service.for_incident(db.session, incident.id),
+    )
+
+
+@bp.post("/<int:incident_id>/reports")
+@login_required
+def add_report(incident_id: int) -> ResponseReturnValue:
+    """Add a follow-up or final report."""
+    form = FollowUpForm()
+    form.kind.choices = report_kind_choices()
+    if not form.validate_on_submit():
+        flash(_("请填写报告内容。"), "error")
+        return redirect(url_for("incidents.detail", incident_id=incident_id))
+    try:
+        data = FollowUpCreate(kind=ReportKind(form.kind.data), body=form.body.data)
+    except ValidationError as exc:
+        flash("; ".join(e["msg"] for e in exc.errors()), "error")
+        return redirect(url_for("incidents.detail", incident_id=incident_id))
+    incident_service.add_report(db.session, current_actor(), incident_id, data)
+    db.session.commit()
+    flash(_("报告已提交。"), "success")
+    return redirect(url_for("incidents.detail", incident_id=incident_id))
