@@ -495,6 +495,8 @@ def parse_cap(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CapAlert:
     if local == "alert" and namespace in (CAP11_NS, CAP10_NS):
         version = "1.1" if namespace == CAP11_NS else "1.0"
         raise CapError(f"CAP {version} is not accepted; send CAP 1.2 (namespace {CAP12_NS})")
+    if local == "alert" and not namespace:
+        raise CapError(f'root element <alert> has no namespace; CAP 1.2 needs xmlns="{CAP12_NS}"')
     if (namespace, local) != (CAP12_NS, "alert"):
         raise CapError(f"root element is <{root.tag}>; expected <alert> in namespace {CAP12_NS}")
     fields = _read(root, "alert", "alert")
@@ -639,7 +641,7 @@ def alert_from_incident(
         identifier = f"urn:uuid:{uuid5(NAMESPACE_URL, f'{report.id}/{stamp}/{sequence}')}"
     else:
         identifier = gbt_identifier(division_code, sent, sequence, agency_code)
-    closed = report.status is IncidentStatus.CLOSED
+    closed = report.status == IncidentStatus.CLOSED
     parameters = [
         CapParameter(value_name=CATEGORY_PARAMETER, value=report.category.value),
         CapParameter(value_name=LEVEL_PARAMETER, value=report.level.roman),
