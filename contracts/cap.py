@@ -634,7 +634,10 @@ def alert_from_incident(
         raise ContractError(
             f"an incident with exercise={report.exercise} must be sent with status {expected}"
         )
-    sent = sent or max([report.reported_at, *(r.reported_at for r in report.reports)])
+    # GB/T 35965.1 writes times in Beijing time (+08:00); partners read them as such.
+    sent = (sent or max([report.reported_at, *(r.reported_at for r in report.reports)])).astimezone(
+        BEIJING
+    )
     if division_code is None:
         # Deterministic, so a retried send of the same message keeps its identifier.
         stamp = format_cap_datetime(_whole_seconds(sent))
@@ -656,7 +659,7 @@ def alert_from_incident(
         urgency=CapUrgency.PAST if closed else CapUrgency.IMMEDIATE,
         severity=colour.cap_severity if colour else LEVEL_TO_SEVERITY[report.level],
         certainty=CapCertainty.OBSERVED,
-        onset=report.occurred_at,
+        onset=report.occurred_at.astimezone(BEIJING),
         sender_name=sender_name,
         headline=report.title,
         description=report.description,

@@ -108,7 +108,7 @@ def test_update_refers_to_the_earlier_alert() -> None:
     update = _alert(sequence=1, references=cap_reference(first))
     assert update.msg_type == "Update"
     assert update.references == (
-        "xuzhou@huaihai.example,32030000000000_20250712040530_0,2025-07-11T20:05:30-00:00"
+        "xuzhou@huaihai.example,32030000000000_20250712040530_0,2025-07-12T04:05:30+08:00"
     )
 
 
