@@ -36,7 +36,9 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str, details: object | None = None) -> ResponseReturnValue:
+def error_response(
+    status: int, code: str, message: str, details: object | None = None
+) -> ResponseReturnValue:
     """Answer an error in the caller's format; the transaction is always rolled back first."""
     db.session.rollback()
     if wants_json():

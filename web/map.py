@@ -57,11 +57,15 @@ def region_map(cities: list[City], own: City | None, incidents: list[Incident]) 
             touching.setdefault(city_id, []).append(incident.level)
     placed = {c.id: place(c) for c in cities}
     drawn = [
-        MapCity(c.slug, c, *placed[c.id], len(touching[c.id]),
-                min(touching[c.id]) if touching[c.id] else None, own is not None and c.id == own.id)
+        MapCity(
+            c.slug,
+            c,
+            *placed[c.id],
+            len(touching[c.id]),
+            min(touching[c.id]) if touching[c.id] else None,
+            own is not None and c.id == own.id,
+        )
         for c in cities
     ]
-    links = sorted(
-        {(*placed[a.id], *placed[b.id]) for a in cities for b in a.neighbours if a.id < b.id}
-    )
+    links = sorted({(*placed[a.id], *placed[b.id]) for a in cities for b in a.neighbours if a.id < b.id})
     return RegionMap(WIDTH, HEIGHT, drawn, links)

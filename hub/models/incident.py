@@ -30,7 +30,12 @@ class Incident(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
     category: Mapped[IncidentCategory] = mapped_column(
-        Enum(IncidentCategory, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e])
+        Enum(
+            IncidentCategory,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+        )
     )
     # 1 = I (特别重大) … 4 = IV (一般); lower number is more severe.
     level: Mapped[int] = mapped_column(Integer, index=True)
@@ -42,7 +47,12 @@ class Incident(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     reporting_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
     status: Mapped[IncidentStatus] = mapped_column(
-        Enum(IncidentStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            IncidentStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         default=IncidentStatus.REPORTED,
         index=True,
     )

@@ -15,7 +15,7 @@ from hub.services import audit
 from hub.services.actors import Actor
 from hub.services.errors import AuthenticationFailed, Forbidden, InvalidInput
 
-TOKEN_PREFIX = "hh_"
+TOKEN_PREFIX = "hh_"  # noqa: S105  (a marker, not a secret)
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the user is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -56,9 +56,7 @@ def authenticate(
         if user.failed_logins >= max_failures:
             user.locked_until = now + lockout
             user.failed_logins = 0
-            audit.record(
-                session, Actor.system("auth"), "user.locked", "user", user.id, city_id=user.city_id
-            )
+            audit.record(session, Actor.system("auth"), "user.locked", "user", user.id, city_id=user.city_id)
         raise AuthenticationFailed("wrong user name or password")
     user.failed_logins = 0
     user.locked_until = None
@@ -79,8 +77,13 @@ def issue_token(session: Session, actor: Actor, city: City, name: str) -> tuple[
     session.add(token)
     session.flush()
     audit.record(
-        session, actor, "token.issued", "api_token", token.id,
-        after={"name": name, "city": city.slug}, city_id=city.id,
+        session,
+        actor,
+        "token.issued",
+        "api_token",
+        token.id,
+        after={"name": name, "city": city.slug},
+        city_id=city.id,
     )
     return token, secret
 

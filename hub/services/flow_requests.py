@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -15,8 +17,13 @@ def enqueue(session: Session, flow_name: str, key: str, parameters: dict[str, ob
     existing = session.scalar(select(FlowRequest).where(FlowRequest.key == key))
     if existing is not None:
         return existing
-    request = FlowRequest(flow_name=flow_name, key=key, parameters=parameters,
-                          status=FlowRequestStatus.PENDING, attempts=0)
+    request = FlowRequest(
+        flow_name=flow_name,
+        key=key,
+        parameters=parameters,
+        status=FlowRequestStatus.PENDING,
+        attempts=0,
+    )
     session.add(request)
     session.flush()
     return request
@@ -38,8 +45,7 @@ def claim(session: Session, request_id: int) -> FlowRequest | None:
     result = session.execute(
         update(FlowRequest)
         .where(FlowRequest.id == request_id, FlowRequest.status == FlowRequestStatus.PENDING)
-        .values(status=FlowRequestStatus.STARTED, started_at=utcnow(),
-                attempts=FlowRequest.attempts + 1)
+        .values(status=FlowRequestStatus.STARTED, started_at=utcnow(), attempts=FlowRequest.attempts + 1)
     )
     if result.rowcount != 1:
         return None
@@ -48,9 +54,7 @@ def claim(session: Session, request_id: int) -> FlowRequest | None:
 
 def set_flow_run(session: Session, request_id: int, flow_run_id: str) -> None:
     """Remember which Prefect flow run carries the request."""
-    session.execute(
-        update(FlowRequest).where(FlowRequest.id == request_id).values(flow_run_id=flow_run_id)
-    )
+    session.execute(update(FlowRequest).where(FlowRequest.id == request_id).values(flow_run_id=flow_run_id))
 
 
 def finish(session: Session, request_id: int, *, error: str | None = None) -> None:
@@ -76,12 +80,25 @@ def requeue_interrupted(session: Session) -> int:
     return result.rowcount or 0
 
 
+RETRY_BACKOFF = timedelta(seconds=30)
+
+
 def retry_failed(session: Session, max_attempts: int = 5) -> int:
-    """Put failed requests with attempts left back in the queue."""
-    result = session.execute(
-        update(FlowRequest)
-        .where(FlowRequest.status == FlowRequestStatus.FAILED,
-               FlowRequest.attempts < max_attempts)
-        .values(status=FlowRequestStatus.PENDING)
+    """Requeue failed requests with attempts left, waiting longer after each failure."""
+    now = utcnow()
+    due = [
+        request.id
+        for request in session.scalars(
+            select(FlowRequest).where(
+                FlowRequest.status == FlowRequestStatus.FAILED,
+                FlowRequest.attempts < max_attempts,
+            )
+        )
+        if request.finished_at is None or request.finished_at + RETRY_BACKOFF * request.attempts <= now
+    ]
+    if not due:
+        return 0
+    session.execute(
+        update(FlowRequest).where(FlowRequest.id.in_(due)).values(status=FlowRequestStatus.PENDING)
     )
-    return result.rowcount or 0
+    return len(due)

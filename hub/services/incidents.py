@@ -88,8 +88,7 @@ def create_incident(session: Session, actor: Actor, data: IncidentCreate) -> Inc
     )
     session.add(incident)
     session.flush()
-    audit.record(session, actor, "incident.created", "incident", incident.id,
-                 after=snapshot(incident))
+    audit.record(session, actor, "incident.created", "incident", incident.id, after=snapshot(incident))
     _request_notification(session, incident)
     return incident
 
@@ -101,8 +100,12 @@ def add_report(session: Session, actor: Actor, incident_id: int, data: FollowUpC
     if incident.status is IncidentStatus.CLOSED:
         raise Conflict("the incident is closed; no further reports are accepted")
     report = IncidentReport(
-        incident=incident, kind=data.kind, body=data.body, reported_at=utcnow(),
-        city_id=actor.city_id, author_id=actor.user_id,
+        incident=incident,
+        kind=data.kind,
+        body=data.body,
+        reported_at=utcnow(),
+        city_id=actor.city_id,
+        author_id=actor.user_id,
     )
     session.add(report)
     before = snapshot(incident)
@@ -112,9 +115,15 @@ def add_report(session: Session, actor: Actor, incident_id: int, data: FollowUpC
         incident.status = IncidentStatus.RESPONDING
     incident.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor, "incident.report_added", "incident", incident.id,
-                 before=before, after={**snapshot(incident), "report": {
-                     "kind": data.kind.value, "body": data.body}})
+    audit.record(
+        session,
+        actor,
+        "incident.report_added",
+        "incident",
+        incident.id,
+        before=before,
+        after={**snapshot(incident), "report": {"kind": data.kind.value, "body": data.body}},
+    )
     return report
 
 
@@ -145,8 +154,7 @@ def update_incident(session: Session, actor: Actor, incident_id: int, changes: I
         return incident
     incident.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor, "incident.updated", "incident", incident.id,
-                 before=before, after=after)
+    audit.record(session, actor, "incident.updated", "incident", incident.id, before=before, after=after)
     _request_notification(session, incident)
     return incident
 
@@ -268,4 +276,3 @@ def to_contract(incident: Incident) -> IncidentContract:
             for r in incident.reports
         ],
     )
-

@@ -45,8 +45,12 @@ def deliver(
     if existing is not None:
         return existing, False
     notification = Notification(
-        incident_id=incident_id, city_id=city.id, kind=INCIDENT_KIND, reason=reason,
-        created_at=utcnow(), flow_run_id=flow_run_id,
+        incident_id=incident_id,
+        city_id=city.id,
+        kind=INCIDENT_KIND,
+        reason=reason,
+        created_at=utcnow(),
+        flow_run_id=flow_run_id,
     )
     try:
         # A savepoint, so losing a race with a concurrent run keeps the caller's transaction.
@@ -54,13 +58,21 @@ def deliver(
             session.add(notification)
     except IntegrityError:
         return session.scalars(query).one(), False
-    audit.record(session, Actor.system("notify-neighbours"), "notification.created",
-                 "notification", notification.id, city_id=city.id,
-                 after={"incident_id": incident_id, "city": city_slug, "reason": reason})
+    audit.record(
+        session,
+        Actor.system("notify-neighbours"),
+        "notification.created",
+        "notification",
+        notification.id,
+        city_id=city.id,
+        after={"incident_id": incident_id, "city": city_slug, "reason": reason},
+    )
     return notification, True
 
 
-def for_city(session: Session, city_id: int, *, limit: int = 50, unread_only: bool = False) -> list[Notification]:
+def for_city(
+    session: Session, city_id: int, *, limit: int = 50, unread_only: bool = False
+) -> list[Notification]:
     """Return a city's notifications, newest first."""
     query = select(Notification).where(Notification.city_id == city_id)
     if unread_only:
@@ -99,6 +111,7 @@ def to_contract(notification: Notification) -> NotificationContract:
         title=incident.title,
         reporting_city=incident.reporting_city.slug,
         created_at=notification.created_at,
+        exercise=incident.exercise,
     )
 
 

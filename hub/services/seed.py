@@ -13,7 +13,7 @@ from hub.models import City, Role, User
 from hub.services.actors import Actor
 from hub.services.users import create_user
 
-DEMO_PASSWORD = "huaihai-demo-2026"  # only ever seeded by the demo command
+DEMO_PASSWORD = "huaihai-demo-2026"  # noqa: S105  # only ever seeded by the demo command
 
 
 def load_city_data() -> dict[str, object]:
@@ -71,11 +71,25 @@ def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> list[Dem
         for suffix, role, label in DEMO_ROLES:
             username = f"{city.slug}-{suffix}"
             if username not in existing:
-                create_user(session, system, username=username, display_name=f"{city.name_zh}{label}",
-                            password=password, city=city, role=role)
+                create_user(
+                    session,
+                    system,
+                    username=username,
+                    display_name=f"{city.name_zh}{label}",
+                    password=password,
+                    city=city,
+                    role=role,
+                )
             logins.append(DemoLogin(username, role, city.slug))
     if "admin" not in existing and cities:
-        create_user(session, system, username="admin", display_name="枢纽管理员",
-                    password=password, city=cities[0], role=Role.ADMIN)
+        create_user(
+            session,
+            system,
+            username="admin",
+            display_name="枢纽管理员",
+            password=password,
+            city=cities[0],
+            role=Role.ADMIN,
+        )
     logins.append(DemoLogin("admin", Role.ADMIN, cities[0].slug if cities else ""))
     return logins

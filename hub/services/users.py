@@ -62,8 +62,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.created", "user", user.id, after=_snapshot(user),
-                 city_id=city.id)
+    audit.record(session, actor, "user.created", "user", user.id, after=_snapshot(user), city_id=city.id)
     return user
 
 
@@ -86,8 +85,16 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
     if active:
         user.locked_until = None
         user.failed_logins = 0
-    audit.record(session, actor, "user.activated" if active else "user.deactivated", "user",
-                 user.id, before=before, after=_snapshot(user), city_id=user.city_id)
+    audit.record(
+        session,
+        actor,
+        "user.activated" if active else "user.deactivated",
+        "user",
+        user.id,
+        before=before,
+        after=_snapshot(user),
+        city_id=user.city_id,
+    )
     return user
 
 

@@ -42,12 +42,28 @@ def _page_of(name: str) -> dict[str, Any]:
     }
 
 
+def items_of(name: str) -> dict[str, Any]:
+    """Return the schema of a list answer: {"items": [...]}."""
+    return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 def _path(name: str, fmt: str = "uuid") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": fmt}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": fmt},
+    }
 
 
 @cache
@@ -92,7 +108,6 @@ def openapi_document() -> dict[str, Any]:
             "neighbours": {"type": "array", "items": {"type": "string"}},
         },
     }
-    items_of = lambda name: {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}  # noqa: E731
     return {
         "openapi": "3.1.0",
         "info": {
@@ -108,12 +123,25 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
-            "/cities": {"get": {"operationId": "listCities", "summary": "List the member cities",
-                                "responses": {"200": _json(items_of("City"), "The cities"), **ERRORS}}},
-            "/cities/{slug}": {"get": {"operationId": "getCity", "summary": "One member city",
-                                       "parameters": [_path("slug", "slug")],
-                                       "responses": {"200": _json(_ref("City"), "The city"),
-                                                     "404": _json(_ref("Error"), "Unknown city"), **ERRORS}}},
+            "/cities": {
+                "get": {
+                    "operationId": "listCities",
+                    "summary": "List the member cities",
+                    "responses": {"200": _json(items_of("City"), "The cities"), **ERRORS},
+                }
+            },
+            "/cities/{slug}": {
+                "get": {
+                    "operationId": "getCity",
+                    "summary": "One member city",
+                    "parameters": [_path("slug", "slug")],
+                    "responses": {
+                        "200": _json(_ref("City"), "The city"),
+                        "404": _json(_ref("Error"), "Unknown city"),
+                        **ERRORS,
+                    },
+                }
+            },
             "/incidents": {
                 "get": {
                     "operationId": "listIncidents",
@@ -125,44 +153,97 @@ def openapi_document() -> dict[str, Any]:
                         _query("status", {"enum": ["reported", "responding", "closed"]}, "status"),
                         _query("open", {"type": "boolean"}, "only incidents not closed"),
                         _query("exercise", {"type": "boolean"}, "drill or live incidents only"),
-                        _query("since", {"type": "string", "format": "date-time"}, "reported at or after"),
+                        _query(
+                            "since",
+                            {"type": "string", "format": "date-time"},
+                            "reported at or after",
+                        ),
                         _query("page", {"type": "integer", "minimum": 1}, "page number"),
-                        _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
+                        _query(
+                            "per_page",
+                            {"type": "integer", "minimum": 1, "maximum": 100},
+                            "page size",
+                        ),
                     ],
-                    "responses": {"200": _json(_page_of("IncidentReport"), "A page of incidents"), **ERRORS},
+                    "responses": {
+                        "200": _json(_page_of("IncidentReport"), "A page of incidents"),
+                        **ERRORS,
+                    },
                 },
                 "post": {
                     "operationId": "createIncident",
                     "summary": "Record an incident for the caller's city",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("IncidentCreate")}}},
-                    "responses": {"201": _json(_ref("IncidentReport"), "Recorded"),
-                                  "404": _json(_ref("Error"), "An affected city is unknown"),
-                                  "413": _json(_ref("Error"), "Body too large"), **ERRORS},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("IncidentCreate")}},
+                    },
+                    "responses": {
+                        "201": _json(_ref("IncidentReport"), "Recorded"),
+                        "404": _json(_ref("Error"), "An affected city is unknown"),
+                        "413": _json(_ref("Error"), "Body too large"),
+                        **ERRORS,
+                    },
                 },
             },
-            "/incidents/{incident_id}": {"get": {
-                "operationId": "getIncident", "summary": "One incident with its reports",
-                "parameters": [_path("incident_id")],
-                "responses": {"200": _json(_ref("IncidentReport"), "The incident"),
-                              "404": _json(_ref("Error"), "No such incident"), **ERRORS}}},
-            "/incidents/{incident_id}/reports": {"post": {
-                "operationId": "addIncidentReport", "summary": "Add a follow-up or final report",
-                "parameters": [_path("incident_id")],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FollowUpCreate")}}},
-                "responses": {"201": _json(_ref("IncidentReport"), "The incident with the new report"),
-                              "404": _json(_ref("Error"), "No such incident"),
-                              "409": _json(_ref("Error"), "The incident is closed"), **ERRORS}}},
-            "/notifications": {"get": {
-                "operationId": "listNotifications", "summary": "The caller's city's notifications",
-                "parameters": [_query("unread", {"type": "boolean"}, "only unread"),
-                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "how many")],
-                "responses": {"200": _json(items_of("Notification"), "Newest first"), **ERRORS}}},
-            "/notifications/{notification_id}/read": {"post": {
-                "operationId": "readNotification", "summary": "Mark a notification as read",
-                "parameters": [_path("notification_id")],
-                "responses": {"200": _json(_ref("Notification"), "Marked"),
-                              "404": _json(_ref("Error"), "No such notification"), **ERRORS}}},
-            "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [],
-                                      "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/incidents/{incident_id}": {
+                "get": {
+                    "operationId": "getIncident",
+                    "summary": "One incident with its reports",
+                    "parameters": [_path("incident_id")],
+                    "responses": {
+                        "200": _json(_ref("IncidentReport"), "The incident"),
+                        "404": _json(_ref("Error"), "No such incident"),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/incidents/{incident_id}/reports": {
+                "post": {
+                    "operationId": "addIncidentReport",
+                    "summary": "Add a follow-up or final report",
+                    "parameters": [_path("incident_id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("FollowUpCreate")}},
+                    },
+                    "responses": {
+                        "201": _json(_ref("IncidentReport"), "The incident with the new report"),
+                        "404": _json(_ref("Error"), "No such incident"),
+                        "409": _json(_ref("Error"), "The incident is closed"),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/notifications": {
+                "get": {
+                    "operationId": "listNotifications",
+                    "summary": "The caller's city's notifications",
+                    "parameters": [
+                        _query("unread", {"type": "boolean"}, "only unread"),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "how many"),
+                    ],
+                    "responses": {"200": _json(items_of("Notification"), "Newest first"), **ERRORS},
+                }
+            },
+            "/notifications/{notification_id}/read": {
+                "post": {
+                    "operationId": "readNotification",
+                    "summary": "Mark a notification as read",
+                    "parameters": [_path("notification_id")],
+                    "responses": {
+                        "200": _json(_ref("Notification"), "Marked"),
+                        "404": _json(_ref("Error"), "No such notification"),
+                        **ERRORS,
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI document"}},
+                }
+            },
         },
     }

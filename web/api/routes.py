@@ -52,13 +52,17 @@ def _query_enum(name: str, parse: type) -> object | None:
     try:
         return parse[value] if parse is IncidentLevel else parse(value)
     except (KeyError, ValueError) as exc:
-        raise ContractError(f"bad query parameter {name}={value!r}", [Problem(name, "unknown value")]) from exc
+        raise ContractError(
+            f"bad query parameter {name}={value!r}", [Problem(name, "unknown value")]
+        ) from exc
 
 
 def _query_int(name: str, default: int) -> int:
     value = request.args.get(name, str(default))
     if not value.isdigit():
-        raise ContractError(f"bad query parameter {name}={value!r}", [Problem(name, "must be a positive integer")])
+        raise ContractError(
+            f"bad query parameter {name}={value!r}", [Problem(name, "must be a positive integer")]
+        )
     return int(value)
 
 
@@ -78,9 +82,13 @@ def _query_time(name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ContractError(f"bad query parameter {name}={value!r}", [Problem(name, "not an ISO 8601 time")]) from exc
+        raise ContractError(
+            f"bad query parameter {name}={value!r}", [Problem(name, "not an ISO 8601 time")]
+        ) from exc
     if parsed.tzinfo is None:
-        raise ContractError(f"bad query parameter {name}={value!r}", [Problem(name, "needs a timezone offset")])
+        raise ContractError(
+            f"bad query parameter {name}={value!r}", [Problem(name, "needs a timezone offset")]
+        )
     return parsed
 
 
@@ -133,7 +141,11 @@ def create_incident() -> ResponseReturnValue:
     db.session.commit()
     kick_flows(current_app)
     body = incident_service.to_contract(incident).model_dump(mode="json")
-    return jsonify(body), 201, {"Location": url_for("api.get_incident", incident_id=incident.public_id)}
+    return (
+        jsonify(body),
+        201,
+        {"Location": url_for("api.get_incident", incident_id=incident.public_id)},
+    )
 
 
 @api.get("/incidents/<uuid:incident_id>")
@@ -165,7 +177,9 @@ def list_notifications() -> ResponseReturnValue:
     if actor.city_id is None:
         return jsonify(items=[])
     items = notification_service.for_city(
-        db.session, actor.city_id, limit=min(_query_int("limit", 50), 200),
+        db.session,
+        actor.city_id,
+        limit=min(_query_int("limit", 50), 200),
         unread_only=bool(_query_bool("unread")),
     )
     return jsonify(items=[notification_service.to_contract(n).model_dump(mode="json") for n in items])

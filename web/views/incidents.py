@@ -48,7 +48,9 @@ def index() -> ResponseReturnValue:
             category=IncidentCategory(category) if category else None,
             status=IncidentStatus(status) if status else None,
         )
-        page = incident_service.list_incidents(db.session, filters, page=max(1, args.get("page", 1, type=int)))
+        page = incident_service.list_incidents(
+            db.session, filters, page=max(1, args.get("page", 1, type=int))
+        )
     except ValueError:
         abort(400)
     return render_template(
@@ -64,9 +66,7 @@ def index() -> ResponseReturnValue:
 def _fill_choices(form: IncidentForm) -> None:
     form.category.choices = category_choices()
     form.level.choices = level_choices()
-    form.affected_cities.choices = [
-        (c.slug, city_name(c)) for c in city_service.all_cities(db.session)
-    ]
+    form.affected_cities.choices = [(c.slug, city_name(c)) for c in city_service.all_cities(db.session)]
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -54,8 +54,12 @@ def login() -> ResponseReturnValue:
         except AuthenticationFailed as exc:
             db.session.commit()  # keep the failure count
             locked = exc.details is not None
-            flash(_("账户因多次登录失败已暂时锁定，请稍后再试或联系管理员。") if locked
-                  else _("用户名或密码错误。"), "error")
+            flash(
+                _("账户因多次登录失败已暂时锁定，请稍后再试或联系管理员。")
+                if locked
+                else _("用户名或密码错误。"),
+                "error",
+            )
             status = 401
         else:
             db.session.commit()

@@ -1,0 +1,52 @@
+"""Give flow tasks a database session of their own, in the hub's app or one built from env."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from hub.app import create_core_app
+from hub.config import settings_from_env
+from hub.extensions import db
+
+_lock = threading.Lock()
+_app: Flask | None = None
+
+
+def use_app(app: Flask | None) -> None:
+    """Make flow tasks in this process use the given app (the hub's own, or a test's)."""
+    global _app
+    with _lock:
+        _app = app
+
+
+def current_app() -> Flask:
+    """Return the app flows use, building one from the environment in a worker process."""
+    global _app
+    with _lock:
+        if _app is None:
+            _app = create_core_app(settings_from_env())
+        return _app
+
+
+@contextmanager
+def hub_session() -> Iterator[Session]:
+    """Yield a fresh session in its own app context; commit on success, roll back on error.
+
+    Prefect copies context variables into task threads, so a task must never reuse the caller's
+    app context or session: a new app context gives a new scoped session.
+    """
+    with current_app().app_context():
+        session = db.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            db.session.remove()

@@ -1,0 +1,133 @@
+"""The one seam through which the hub starts flows: locally, or through a Prefect deployment."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from flows.context import hub_session
+from flows.registry import DEPLOYMENT_NAME, FLOWS
+from hub.services import flow_requests
+
+log = logging.getLogger(__name__)
+
+
+class Launcher(Protocol):
+    """Starts one flow run for a claimed request."""
+
+    def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+class LocalLauncher:
+    """Run flows in this process, on a small pool of threads (the one-machine default)."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-flow")
+
+    def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
+        """Submit the flow to the pool; its hooks record how it ended."""
+        self._pool.submit(self._run, request_id, flow_name, parameters)
+
+    @staticmethod
+    def _run(request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
+        try:
+            FLOWS[flow_name](**parameters, request_id=request_id)
+        except Exception:
+            # The flow's failure hook has recorded the error on the request; the dispatcher retries.
+            log.exception("flow %s for request %s failed", flow_name, request_id)
+
+    def shutdown(self) -> None:
+        """Wait for running flows to end."""
+        self._pool.shutdown(wait=True)
+
+
+class DeploymentLauncher:
+    """Hand flows to Prefect deployments served by `hub flows serve` or workers elsewhere."""
+
+    def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
+        """Create a deployment run and return at once; the run's hooks record how it ended."""
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(
+            f"{flow_name}/{DEPLOYMENT_NAME}",
+            parameters={**parameters, "request_id": request_id},
+            timeout=0,
+            idempotency_key=f"hub-request-{request_id}",
+        )
+        with hub_session() as session:
+            flow_requests.set_flow_run(session, request_id, str(run.id))
+
+    def shutdown(self) -> None:
+        """Nothing to wait for: the runs live in Prefect."""
+
+
+class FlowDispatcher:
+    """Start pending flow requests from the outbox, at once when woken and on a slow poll."""
+
+    def __init__(self, launcher: Launcher, *, poll_seconds: float = 2.0, max_attempts: int = 5) -> None:
+        self.launcher = launcher
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, *, recover: bool = True) -> None:
+        """Start dispatching; with `recover`, requeue requests a crashed hub left half-run."""
+        if recover:
+            with hub_session() as session:
+                count = flow_requests.requeue_interrupted(session)
+            if count:
+                log.warning("requeued %d flow requests left unfinished by a previous run", count)
+        self._thread = threading.Thread(target=self._loop, name="hub-flow-dispatcher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for pending requests now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop dispatching and wait for running local flows."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.launcher.shutdown()
+
+    def dispatch_once(self) -> int:
+        """Start every pending request; return how many were started."""
+        with hub_session() as session:
+            flow_requests.retry_failed(session, self.max_attempts)
+            ids = flow_requests.pending_ids(session)
+        started = 0
+        for request_id in ids:
+            with hub_session() as session:
+                request = flow_requests.claim(session, request_id)
+                if request is None:
+                    continue
+                flow_name, parameters = request.flow_name, dict(request.parameters)
+            try:
+                self.launcher.launch(request_id, flow_name, parameters)
+            except Exception as exc:
+                log.exception("could not start flow %s for request %s", flow_name, request_id)
+                with hub_session() as session:
+                    flow_requests.finish(session, request_id, error=f"launch failed: {exc}")
+                continue
+            started += 1
+        return started
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.dispatch_once()
+            except Exception:
+                # The database may be briefly unavailable; the next round tries again.
+                log.exception("flow dispatch round failed")
