@@ -3,6 +3,7 @@ the app, clients, factories, and Prefect's test harness."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import shutil
@@ -109,9 +110,21 @@ def app(settings: Settings) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run outside the test's app context, as real requests do.
+
+    The fixtures keep an app context pushed so tests can use `db.session`; without this, every
+    request would share that context's `g` and database session with the test and each other.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client of the app."""
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

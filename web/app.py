@@ -30,6 +30,7 @@ def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> 
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
     )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     app.extensions["flow_kicker"] = flow_kicker
     csrf.init_app(app)
     auth.init_app(app)

@@ -1,0 +1,59 @@
+# Huaihai Hub: the front door. `make demo` runs the hub with demo data; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format bench system-deps translations schemas clean
+
+## demo: install everything, then run the hub with demo users for the ten cities
+demo: system-deps $(STAMP) translations
+	HUB_DEMO=1 $(BIN)/hub run --demo
+
+## test: run the whole suite (SQLite; set HUB_TEST_DATABASE_URL for PostgreSQL)
+test: system-deps $(STAMP) translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (lint and format) and the layering contracts
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: run the benchmarks under bench/ and print their figures
+bench: system-deps $(STAMP)
+	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(BIN)/python "$$script" || exit 1; done
+
+## system-deps: Debian packages the hub and its tests use (Mosquitto, Chromium, a CJK font)
+system-deps:
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	dpkg-query -W -f='$${Status}' fonts-wqy-microhei 2>/dev/null | grep -q "ok installed" || missing="$$missing fonts-wqy-microhei"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+translations: $(STAMP)
+	@if [ -d web/translations ]; then $(BIN)/pybabel compile -q -d web/translations; fi
+
+## schemas: regenerate the JSON Schemas of the contracts
+schemas: $(STAMP)
+	$(BIN)/python -m contracts.schemas
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

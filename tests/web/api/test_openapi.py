@@ -1,0 +1,42 @@
+"""The OpenAPI document describes exactly the routes the API serves."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from contracts.incident import IncidentCreate
+
+METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+def _served(app: Flask) -> set[tuple[str, str]]:
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+        served |= {(path, m.lower()) for m in rule.methods & METHODS}
+    return served
+
+
+def test_document_matches_routes(app: Flask, client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert documented == _served(app)
+
+
+def test_every_reference_resolves_and_create_schema_is_the_contract(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+    refs = set(
+        re.findall(
+            r'"\$ref": "#/components/schemas/([^"]+)"',
+            client.get("/api/v1/openapi.json").get_data(as_text=True),
+        )
+    )
+    assert refs <= set(schemas), refs - set(schemas)
+    assert set(schemas["IncidentCreate"]["properties"]) == set(IncidentCreate.model_fields)
+    assert document["openapi"].startswith("3.1")

@@ -1,0 +1,199 @@
+"""The coordinator UI through the test client: log-in, forms, scoping, language and time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from hub.extensions import db
+from hub.models import Incident, Role, User
+from hub.services import notifications
+
+
+def _form(auth, path: str, **fields: object) -> dict[str, object]:
+    return {"csrf_token": auth.csrf(path), **fields}
+
+
+def test_pages_need_log_in(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_log_in_shows_chinese_dashboard(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    response = auth.login("ly")
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert "临沂市 · 值班台" in page
+    assert "需立即处理" in page
+    assert 'lang="zh-CN"' in page
+    assert "<svg" in page and 'data-city="xuzhou"' in page
+
+
+def test_wrong_password_then_lockout(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    for _ in range(3):
+        response = auth.login("ly", "wrong-password")
+        assert response.status_code == 401
+        assert "用户名或密码错误" in response.get_data(as_text=True)
+    response = auth.login("ly")
+    assert response.status_code == 401
+    assert "锁定" in response.get_data(as_text=True)
+
+
+def test_forms_refuse_a_missing_csrf_token(client: FlaskClient, make_user) -> None:
+    make_user("ly", "linyi")
+    response = client.post("/login", data={"username": "ly", "password": "correct-horse-battery"})
+    assert response.status_code == 400
+    assert "表单已过期" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_is_http_only(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    response = auth.login("ly")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_record_incident_through_the_form(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.post(
+        "/incidents/new",
+        data=_form(
+            auth,
+            "/incidents/new",
+            title="沂河洪水",
+            category="natural_disaster",
+            level="II",
+            occurred_at="2026-11-29T08:00",
+            location="兰山区",
+            affected_cities=["linyi", "xuzhou"],
+            description="堤防出现管涌",
+        ),
+    )
+    assert response.status_code == 302
+    incident = db.session.scalars(select(Incident)).one()
+    # 08:00 in Asia/Shanghai is 00:00 UTC.
+    assert incident.occurred_at == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    detail = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "沂河洪水" in detail
+    assert "2026-11-29 08:00" in detail or "08:00" in detail
+
+
+def test_form_errors_are_shown_and_nothing_is_saved(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.post(
+        "/incidents/new",
+        data=_form(
+            auth,
+            "/incidents/new",
+            title="",
+            category="natural_disaster",
+            level="II",
+            occurred_at="not a time",
+            affected_cities=["linyi"],
+        ),
+    )
+    assert response.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 0
+
+
+def test_observer_cannot_record(client: FlaskClient, auth, make_user) -> None:
+    make_user("obs", "linyi", Role.OBSERVER)
+    auth.login("obs")
+    page = client.get("/").get_data(as_text=True)
+    assert "接报新事件" not in page
+    response = client.post(
+        "/incidents/new",
+        data=_form(
+            auth,
+            "/incidents/new",
+            title="观察员越权",
+            category="natural_disaster",
+            level="II",
+            occurred_at="2026-11-29T08:00",
+            affected_cities=["linyi"],
+        ),
+    )
+    assert response.status_code == 403
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 0
+
+
+def test_another_citys_incident_cannot_be_followed_up(
+    client: FlaskClient, auth, make_user, make_incident
+) -> None:
+    incident = make_incident("linyi", "III")
+    make_user("hz", "heze")
+    auth.login("hz")
+    page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    assert "提交报告" not in page
+    response = client.post(
+        f"/incidents/{incident.id}/reports",
+        data=_form(auth, f"/incidents/{incident.id}", kind="follow_up", body="越权续报"),
+    )
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Incident, incident.id).reports == []
+
+
+def test_dashboard_shows_incoming_notification(client: FlaskClient, auth, make_user, make_incident) -> None:
+    incident = make_incident("linyi", "II", title="临沂重大险情")
+    notifications.deliver(db.session, incident.id, "xuzhou", "neighbour", flow_run_id=None)
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    live = client.get("/dashboard/live").get_data(as_text=True)
+    urgent_section = live.split('id="counts-title"')[0]
+    assert "临沂重大险情" in urgent_section
+    assert "相邻城市" in live
+
+
+def test_audit_trail_page(client: FlaskClient, auth, make_user, make_incident) -> None:
+    make_incident("linyi", "IV", title="审计测试")
+    make_user("ly", "linyi")
+    auth.login("ly")
+    page = client.get("/audit").get_data(as_text=True)
+    assert "incident.created" in page
+    assert "审计测试" in page
+
+
+def test_only_admin_manages_users(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    assert client.get("/admin/users").status_code == 403
+    auth.logout()
+    make_user("root", "xuzhou", Role.ADMIN)
+    auth.login("root")
+    response = client.post(
+        "/admin/users",
+        data=_form(
+            auth,
+            "/admin/users",
+            username="new-duty",
+            display_name="新值班员",
+            password="a-long-password",
+            city="heze",
+            role="duty_officer",
+        ),
+    )
+    assert response.status_code == 302
+    user = db.session.scalars(select(User).where(User.username == "new-duty")).one()
+    assert (user.city.slug, user.role) == ("heze", Role.DUTY_OFFICER)
+
+
+def test_language_switch_to_english(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.post("/locale/en", data={"csrf_token": auth.csrf("/"), "next": "/"})
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert 'lang="en"' in page
+    assert "Linyi" in page
+    assert "值班台" not in page
