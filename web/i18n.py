@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, session
 from flask_babel import Babel, format_datetime
-from flask_babel import gettext as _
 
 from hub.config import Settings
 
@@ -53,14 +52,3 @@ def _select_locale() -> str:
 def city_name(city: object) -> str:
     """Return a city's name in the current locale."""
     return city.name(_select_locale())  # type: ignore[attr-defined]
-
-
-# Labels used by several templates, kept here so they pass through the catalogue once.
-def level_label(level: int) -> str:
-    """Return the display label of an incident level."""
-    return {
-        1: _("I 级 特别重大"),
-        2: _("II 级 重大"),
-        3: _("III 级 较大"),
-        4: _("IV 级 一般"),
-    }[level]
