@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench system-deps translations schemas clean
+.PHONY: demo test lint format bench system-deps translations i18n-extract schemas clean
 
 ## demo: install everything, then run the hub with demo users for the ten cities
 demo: system-deps $(STAMP) translations
@@ -57,3 +57,8 @@ schemas: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+
+## i18n-extract: refresh the catalogues from the source; then translate the new entries in en
+i18n-extract: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project "Huaihai Hub" -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching

@@ -197,3 +197,22 @@ def test_language_switch_to_english(client: FlaskClient, auth, make_user) -> Non
     assert 'lang="en"' in page
     assert "Linyi" in page
     assert "值班台" not in page
+
+
+def test_acknowledging_a_notification_clears_it_from_urgent(
+    client: FlaskClient, auth, make_user, make_incident
+) -> None:
+    incident = make_incident("linyi", "I", title="特别重大险情")
+    notification, _ = notifications.deliver(db.session, incident.id, "xuzhou", "neighbour", flow_run_id=None)
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    make_user("hz", "heze")
+    auth.login("hz")
+    response = client.post(f"/notifications/{notification.id}/read", data={"csrf_token": auth.csrf("/")})
+    assert response.status_code == 403
+    auth.logout()
+    auth.login("xz")
+    response = client.post(f"/notifications/{notification.id}/read", data={"csrf_token": auth.csrf("/")})
+    assert response.status_code == 302
+    urgent = client.get("/dashboard/live").get_data(as_text=True).split('id="counts-title"')[0]
+    assert "特别重大险情" not in urgent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
@@ -10,6 +10,8 @@ from hub.extensions import db
 from hub.services import cities as city_service
 from hub.services import incidents as incident_service
 from hub.services import notifications as notification_service
+from web.auth import current_actor
+from web.forms import EmptyForm
 from web.map import region_map
 
 bp = Blueprint("dashboard", __name__)
@@ -45,6 +47,16 @@ def index() -> ResponseReturnValue:
         map_svg=region_map(all_cities, current_user.city, regional),
         **_live_context(),
     )
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+@login_required
+def mark_read(notification_id: int) -> ResponseReturnValue:
+    """Acknowledge a notification as read by the duty desk."""
+    if EmptyForm().validate_on_submit():
+        notification_service.mark_read(db.session, current_actor(), notification_id)
+        db.session.commit()
+    return redirect(url_for("dashboard.index"))
 
 
 @bp.get("/dashboard/live")
