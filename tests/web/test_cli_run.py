@@ -1,0 +1,113 @@
+"""`hub run --demo` as a newcomer starts it: real Mosquitto, real Prefect server, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from hub.runtime import free_port
+from hub.services.seed import DEMO_PASSWORD
+
+pytestmark = pytest.mark.slow
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert match
+    return match.group(1)
+
+
+def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
+    env["HUB_INSTANCE_PATH"] = str(instance)
+    hub = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hub")), "run", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        assert hub.stdout is not None
+        while time.monotonic() < deadline:
+            line = hub.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Stop with Ctrl+C" in line:
+                break
+        banner = "".join(output)
+        assert f"http://127.0.0.1:{port}/" in banner, banner
+        assert "linyi-coord" in banner and DEMO_PASSWORD in banner
+        assert _processes_mentioning(str(instance / "mosquitto")), "no managed broker"
+        prefect_port = re.search(r"Prefect API: http://127.0.0.1:(\d+)/api", banner)
+        assert prefect_port, banner
+        prefect_server = f"--port {prefect_port.group(1)}"
+        assert _processes_mentioning(prefect_server), "no managed Prefect server"
+
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        page = session.get(f"{base}/login", timeout=10).text
+        session.post(
+            f"{base}/login",
+            timeout=10,
+            data={"csrf_token": _csrf(page), "username": "linyi-coord", "password": DEMO_PASSWORD},
+        )
+        page = session.get(f"{base}/incidents/new", timeout=10).text
+        response = session.post(
+            f"{base}/incidents/new",
+            timeout=10,
+            data={
+                "csrf_token": _csrf(page),
+                "title": "沂河洪峰过境",
+                "category": "natural_disaster",
+                "level": "II",
+                "occurred_at": "2026-11-29T08:00",
+                "affected_cities": ["linyi"],
+            },
+        )
+        assert "/incidents/" in response.url
+
+        xuzhou = requests.Session()
+        page = xuzhou.get(f"{base}/login", timeout=10).text
+        xuzhou.post(
+            f"{base}/login",
+            timeout=10,
+            data={"csrf_token": _csrf(page), "username": "xuzhou-coord", "password": DEMO_PASSWORD},
+        )
+        deadline = time.monotonic() + 60
+        while "沂河洪峰过境" not in xuzhou.get(f"{base}/dashboard/live", timeout=10).text:
+            assert time.monotonic() < deadline, "Xuzhou was never notified"
+            time.sleep(0.5)
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        rest, _ = hub.communicate(timeout=60)
+        output.append(rest or "")
+    assert hub.returncode == 0, "".join(output)
+    assert "Stopped." in "".join(output)
+    assert _processes_mentioning(str(instance)) == []
+    assert _processes_mentioning(prefect_server) == []
