@@ -89,9 +89,7 @@ def english() -> Catalog:
     return _read("en")
 
 
-def test_every_marked_string_has_an_english_translation(
-    extracted: Catalog, english: Catalog
-) -> None:
+def test_every_marked_string_has_an_english_translation(extracted: Catalog, english: Catalog) -> None:
     missing = []
     for message in extracted:
         if not message.id:
