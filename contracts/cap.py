@@ -594,9 +594,7 @@ COLOUR_TO_LEVEL = {
 }
 
 
-def gbt_identifier(
-    division_code: str, sent: datetime, sequence: int, agency_code: str = "000"
-) -> str:
+def gbt_identifier(division_code: str, sent: datetime, sequence: int, agency_code: str = "000") -> str:
     """Make a GB/T 35965.1-2018 identifier: ZZZZZZDDDUUUXX_YYYYMMDDhhmmss_N."""
     if not re.fullmatch(r"\d{6}", division_code):
         raise ContractError(f"division code must be 6 digits (GB/T 2260), not {division_code!r}")
@@ -635,9 +633,7 @@ def alert_from_incident(
             f"an incident with exercise={report.exercise} must be sent with status {expected}"
         )
     # GB/T 35965.1 writes times in Beijing time (+08:00); partners read them as such.
-    sent = (sent or max([report.reported_at, *(r.reported_at for r in report.reports)])).astimezone(
-        BEIJING
-    )
+    sent = (sent or max([report.reported_at, *(r.reported_at for r in report.reports)])).astimezone(BEIJING)
     if division_code is None:
         # Deterministic, so a retried send of the same message keeps its identifier.
         stamp = format_cap_datetime(_whole_seconds(sent))
@@ -668,8 +664,7 @@ def alert_from_incident(
             CapArea(
                 area_desc=report.location or "、".join(report.affected_cities),
                 geocodes=tuple(
-                    CapParameter(value_name=CITY_GEOCODE, value=city)
-                    for city in report.affected_cities
+                    CapParameter(value_name=CITY_GEOCODE, value=city) for city in report.affected_cities
                 ),
             ),
         ),

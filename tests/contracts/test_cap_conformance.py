@@ -49,9 +49,7 @@ def _leaves(element: Element, path: str) -> Iterator[tuple[str, str]]:
             yield f"{path}/{local}", text
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in _samples() if _version(p) == "1.2"], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [p for p in _samples() if _version(p) == "1.2"], ids=lambda p: p.name)
 def test_cap12_document_survives_build_then_parse(path: Path) -> None:
     alert = parse_cap(path.read_bytes())
     rebuilt = build_cap(alert)
@@ -59,9 +57,7 @@ def test_cap12_document_survives_build_then_parse(path: Path) -> None:
     assert parse_cap(rebuilt) == alert
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in _samples() if _version(p) == "1.2"], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [p for p in _samples() if _version(p) == "1.2"], ids=lambda p: p.name)
 def test_cap12_document_keeps_every_value(path: Path) -> None:
     # Independent of the models: every leaf value of the original is in the rebuilt document,
     # under the same info and area, with whitespace collapsed and elements in schema order.
@@ -70,9 +66,7 @@ def test_cap12_document_keeps_every_value(path: Path) -> None:
     assert rebuilt == original
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in _samples() if _version(p) == "1.1"], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [p for p in _samples() if _version(p) == "1.1"], ids=lambda p: p.name)
 def test_cap11_document_is_refused_with_the_reason(path: Path) -> None:
     with pytest.raises(CapError, match=r"^CAP 1\.1 is not accepted; send CAP 1\.2"):
         parse_cap(path.read_bytes())

@@ -28,10 +28,7 @@ def test_write_schemas_writes_sorted_json_with_a_final_newline(tmp_path: Path) -
     for path in written:
         text = path.read_text("utf-8")
         assert text.endswith("}\n")
-        assert (
-            json.dumps(json.loads(text), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-            == text
-        )
+        assert json.dumps(json.loads(text), ensure_ascii=False, indent=2, sort_keys=True) + "\n" == text
 
 
 def test_level_is_a_roman_numeral_in_the_schema() -> None:

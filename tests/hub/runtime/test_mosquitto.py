@@ -140,9 +140,7 @@ def test_render_refuses_line_breaks_in_values(tmp_path: Path) -> None:
 
 
 def test_start_without_binary_says_how_to_install(tmp_path: Path) -> None:
-    broker = ManagedMosquitto(
-        MosquittoConfig(port=1, data_dir=tmp_path), binary=tmp_path / "no-mosquitto"
-    )
+    broker = ManagedMosquitto(MosquittoConfig(port=1, data_dir=tmp_path), binary=tmp_path / "no-mosquitto")
 
     with pytest.raises(MosquittoNotInstalledError, match="apt-get install -y mosquitto"):
         broker.start()

@@ -96,9 +96,7 @@ def test_start_waits_for_ready_and_stop_ends_the_whole_group(
     assert not _running(grandchild)
 
 
-def test_stop_kills_a_process_that_ignores_sigterm(
-    make_process: MakeProcess, tmp_path: Path
-) -> None:
+def test_stop_kills_a_process_that_ignores_sigterm(make_process: MakeProcess, tmp_path: Path) -> None:
     ready_file = tmp_path / "ready"
     process = make_process(
         f"""
@@ -129,9 +127,7 @@ def test_kill_sends_sigkill(make_process: MakeProcess) -> None:
 
 
 def test_start_reports_an_early_exit_with_the_log(make_process: MakeProcess) -> None:
-    process = make_process(
-        "import sys; print('bad config', flush=True); sys.exit(3)", ready=lambda: False
-    )
+    process = make_process("import sys; print('bad config', flush=True); sys.exit(3)", ready=lambda: False)
 
     with pytest.raises(ProcessStartError, match=r"status 3(.|\n)*bad config"):
         process.start()
