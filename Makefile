@@ -49,7 +49,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 translations: $(STAMP)
-	@if [ -d web/translations ]; then $(BIN)/pybabel compile -q -d web/translations; fi
+	@if [ -d web/translations ]; then $(BIN)/pybabel compile -d web/translations; fi
 
 ## schemas: regenerate the JSON Schemas of the contracts
 schemas: $(STAMP)
