@@ -2,6 +2,16 @@
 
 from hub.models.audit import AuditEntry, AuditTrailIsAppendOnly
 from hub.models.city import City, city_neighbours
+from hub.models.fleet import (
+    CommandState,
+    DeadLetter,
+    LinkageEventLink,
+    LinkageSystem,
+    MqttOutbox,
+    Vehicle,
+    VehicleCommand,
+    VehiclePosition,
+)
 from hub.models.incident import Incident, IncidentReport, incident_affected_cities
 from hub.models.notification import FlowRequest, FlowRequestStatus, Notification
 from hub.models.types import UTCDateTime, utcnow
@@ -12,14 +22,22 @@ __all__ = [
     "AuditEntry",
     "AuditTrailIsAppendOnly",
     "City",
+    "CommandState",
+    "DeadLetter",
     "FlowRequest",
     "FlowRequestStatus",
     "Incident",
     "IncidentReport",
+    "LinkageEventLink",
+    "LinkageSystem",
+    "MqttOutbox",
     "Notification",
     "Role",
     "UTCDateTime",
     "User",
+    "Vehicle",
+    "VehicleCommand",
+    "VehiclePosition",
     "city_neighbours",
     "incident_affected_cities",
     "utcnow",

@@ -1,0 +1,127 @@
+"""The registry of MQTT peers: mobile command vehicles and linkage systems."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models import City, LinkageSystem, Vehicle
+from hub.services import audit
+from hub.services.actors import Actor
+from hub.services.broker_auth import mosquitto_hash, new_secret
+from hub.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+LINKAGE_KINDS = ("110", "119", "120", "122")
+
+
+def _require_registrar(actor: Actor, city: City) -> None:
+    # A city's coordinators look after their own peers; the hub admin looks after all.
+    if actor.kind == "system" or actor.is_admin:
+        return
+    if actor.can_write_incidents and actor.city_id == city.id:
+        return
+    raise Forbidden("you may register vehicles and systems for your own city only")
+
+
+def _check_code(code: str) -> str:
+    if not _CODE.match(code):
+        raise InvalidInput(f"code {code!r} must be lower-case letters, digits, '-' or '_' (at most 64)")
+    return code
+
+
+def register_vehicle(session: Session, actor: Actor, city: City, code: str, name: str) -> tuple[Vehicle, str]:
+    """Register a vehicle; return it and its MQTT password (shown once, stored hashed)."""
+    _require_registrar(actor, city)
+    code = _check_code(code)
+    if session.scalar(select(Vehicle).where(Vehicle.city_id == city.id, Vehicle.code == code)):
+        raise Conflict(f"{city.slug} already has a vehicle {code!r}")
+    password = new_secret()
+    vehicle = Vehicle(
+        city=city,
+        code=code,
+        name=name.strip() or code,
+        mqtt_username=f"veh-{city.slug}-{code}",
+        mqtt_password_hash=mosquitto_hash(password),
+        online=False,
+        session=0,
+    )
+    session.add(vehicle)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "vehicle.registered",
+        "vehicle",
+        vehicle.id,
+        after={"city": city.slug, "code": code, "name": vehicle.name},
+        city_id=city.id,
+    )
+    return vehicle, password
+
+
+def register_linkage_system(
+    session: Session, actor: Actor, city: City, code: str, kind: str, name: str
+) -> tuple[LinkageSystem, str]:
+    """Register a 110/119/120/122 dispatch system; return it and its MQTT password."""
+    _require_registrar(actor, city)
+    code = _check_code(code)
+    if kind not in LINKAGE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(LINKAGE_KINDS)}")
+    if session.scalar(
+        select(LinkageSystem).where(LinkageSystem.city_id == city.id, LinkageSystem.code == code)
+    ):
+        raise Conflict(f"{city.slug} already has a linkage system {code!r}")
+    password = new_secret()
+    system = LinkageSystem(
+        city=city,
+        code=code,
+        kind=kind,
+        name=name.strip() or f"{kind}",
+        mqtt_username=f"lnk-{city.slug}-{code}",
+        mqtt_password_hash=mosquitto_hash(password),
+        online=False,
+        session=0,
+    )
+    session.add(system)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "linkage_system.registered",
+        "linkage_system",
+        system.id,
+        after={"city": city.slug, "code": code, "kind": kind},
+        city_id=city.id,
+    )
+    return system, password
+
+
+def vehicles(session: Session, city_id: int | None = None) -> list[Vehicle]:
+    """Return the vehicles of one city, or of the region, in a stable order."""
+    query = select(Vehicle).order_by(Vehicle.city_id, Vehicle.code)
+    if city_id is not None:
+        query = query.where(Vehicle.city_id == city_id)
+    return list(session.scalars(query))
+
+
+def vehicle(session: Session, vehicle_id: int) -> Vehicle:
+    """Return one vehicle or fail."""
+    found = session.get(Vehicle, vehicle_id)
+    if found is None:
+        raise NotFound(f"no vehicle {vehicle_id}")
+    return found
+
+
+def vehicle_by_code(session: Session, city_slug: str, code: str) -> Vehicle | None:
+    """Return the vehicle known by its topic address, or None."""
+    return session.scalar(select(Vehicle).join(City).where(City.slug == city_slug, Vehicle.code == code))
+
+
+def linkage_system_by_code(session: Session, city_slug: str, code: str) -> LinkageSystem | None:
+    """Return the linkage system known by its topic address, or None."""
+    return session.scalar(
+        select(LinkageSystem).join(City).where(City.slug == city_slug, LinkageSystem.code == code)
+    )
