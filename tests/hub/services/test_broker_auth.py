@@ -92,7 +92,7 @@ def _nothing_arrives(peer: Peer, seconds: float = 0.7) -> bool:
 
 
 def test_anonymous_and_wrong_password_are_refused(secured_broker) -> None:
-    port, passwords = secured_broker
+    port, _passwords = secured_broker
     anonymous = Peer(port, None, None)
     assert not anonymous.accepted()
     wrong = Peer(port, "veh-linyi-v01", "not-the-password")
