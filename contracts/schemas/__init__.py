@@ -12,6 +12,15 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from contracts.incident import FollowUpCreate, IncidentCreate, IncidentFollowUp, IncidentReport
+from contracts.mqtt import (
+    Ack,
+    Command,
+    ConnectionState,
+    JointAlert,
+    LinkageEvent,
+    Telemetry,
+    VehicleStatus,
+)
 from contracts.notification import Notification
 
 SCHEMA_DIR = Path(__file__).resolve().parent
@@ -23,6 +32,13 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "incident-create": IncidentCreate,
     "follow-up-create": FollowUpCreate,
     "notification": Notification,
+    "mqtt-telemetry": Telemetry,
+    "mqtt-vehicle-status": VehicleStatus,
+    "mqtt-connection-state": ConnectionState,
+    "mqtt-command": Command,
+    "mqtt-ack": Ack,
+    "mqtt-linkage-event": LinkageEvent,
+    "mqtt-joint-alert": JointAlert,
 }
 
 
