@@ -37,8 +37,8 @@ def _schema_name(path: Path) -> str:
 
 
 def _valid_samples() -> list[Path]:
-    """List the valid JSON samples."""
-    return sorted(SAMPLES.glob("*.json"))
+    """List the valid JSON samples, the MQTT payloads' (in their own folder) included."""
+    return sorted([*SAMPLES.glob("*.json"), *SAMPLES.glob("mqtt/*.json")])
 
 
 @pytest.mark.parametrize("path", _valid_samples(), ids=lambda p: p.name)
