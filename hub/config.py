@@ -22,6 +22,11 @@ class Settings:
     instance_path: Path = DEFAULT_INSTANCE
     database_url: str | None = None
     mqtt_url: str | None = None
+    mqtt_root: str = "hh"
+    hub_id: str = "main"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    position_retention_days: int = 30
     prefect_api_url: str | None = None
     flow_mode: str = "local"  # "local" runs flows in the hub; "deployment" hands them to Prefect
     demo: bool = False
@@ -71,6 +76,11 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         instance_path=instance,
         database_url=env.get("HUB_DATABASE_URL") or None,
         mqtt_url=env.get("HUB_MQTT_URL") or None,
+        mqtt_root=env.get("HUB_MQTT_ROOT", "hh"),
+        hub_id=env.get("HUB_ID", "main"),
+        mqtt_username=env.get("HUB_MQTT_USERNAME") or None,
+        mqtt_password=env.get("HUB_MQTT_PASSWORD") or None,
+        position_retention_days=int(env.get("HUB_POSITION_RETENTION_DAYS", "30")),
         prefect_api_url=env.get("PREFECT_API_URL") or None,
         flow_mode=mode,
         demo=is_demo,

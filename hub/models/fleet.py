@@ -153,6 +153,8 @@ class MqttOutbox(db.Model):
     topic: Mapped[str] = mapped_column(String(256))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     qos: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when the message carries a vehicle command, so publishing can be recorded on it.
+    command_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,8 +7,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contracts.common import IncidentLevel
+from contracts.mqtt import DEFAULT_ROOT, JointAlert, encode, linkage_alerts_topic
 from contracts.notification import Notification as NotificationContract
-from hub.models import Incident, Notification, utcnow
+from hub.models import Incident, LinkageSystem, MqttOutbox, Notification, utcnow
 from hub.services import audit, cities
 from hub.services.actors import Actor
 from hub.services.errors import Forbidden, NotFound
@@ -32,9 +33,18 @@ def recipients(incident: Incident) -> list[tuple[str, str]]:
 
 
 def deliver(
-    session: Session, incident_id: int, city_slug: str, reason: str, *, flow_run_id: str | None
+    session: Session,
+    incident_id: int,
+    city_slug: str,
+    reason: str,
+    *,
+    flow_run_id: str | None,
+    mqtt_root: str = DEFAULT_ROOT,
 ) -> tuple[Notification, bool]:
-    """Store the notification for one city once; return it and whether it is new."""
+    """Store the notification for one city once, with joint alerts to its linkage systems.
+
+    Return the notification and whether it is new.
+    """
     city = cities.by_slug(session, city_slug)
     query = select(Notification).where(
         Notification.incident_id == incident_id,
@@ -58,6 +68,7 @@ def deliver(
             session.add(notification)
     except IntegrityError:
         return session.scalars(query).one(), False
+    _alert_linkage_systems(session, notification, mqtt_root)
     audit.record(
         session,
         Actor.system("notify-neighbours"),
@@ -68,6 +79,24 @@ def deliver(
         after={"incident_id": incident_id, "city": city_slug, "reason": reason},
     )
     return notification, True
+
+
+def _alert_linkage_systems(session: Session, notification: Notification, root: str) -> None:
+    """Queue a joint alert to every linkage system of the notified city, in the same transaction."""
+    incident = notification.incident
+    systems = session.scalars(select(LinkageSystem).where(LinkageSystem.city_id == notification.city_id))
+    for system in systems:
+        alert = JointAlert(
+            id=notification.public_id,
+            incident_id=incident.public_id,
+            level=IncidentLevel(incident.level),
+            title=incident.title,
+            reporting_city=incident.reporting_city.slug,
+            exercise=incident.exercise,
+            issued_at=notification.created_at,
+        )
+        topic = linkage_alerts_topic(root, system.city.slug, system.code, exercise=incident.exercise)
+        session.add(MqttOutbox(topic=topic, payload=encode(alert), qos=1, attempts=0))
 
 
 def for_city(

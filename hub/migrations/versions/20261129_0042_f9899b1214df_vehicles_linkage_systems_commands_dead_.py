@@ -1,8 +1,8 @@
 """vehicles linkage systems commands dead letters
 
-Revision ID: 675222410800
+Revision ID: f9899b1214df
 Revises: 615952024b86
-Create Date: 2026-11-29 00:39:40.571806
+Create Date: 2026-11-29 00:42:27.095519
 
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import hub.models.types
 
 # revision identifiers, used by Alembic.
-revision = "675222410800"
+revision = "f9899b1214df"
 down_revision = "615952024b86"
 branch_labels = None
 depends_on = None
@@ -40,6 +40,7 @@ def upgrade():
         sa.Column("topic", sa.String(length=256), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("qos", sa.Integer(), nullable=False),
+        sa.Column("command_id", sa.Uuid(), nullable=True),
         sa.Column("created_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("published_at", hub.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
