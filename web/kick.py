@@ -1,4 +1,4 @@
-"""Wake the flow dispatcher after a commit that may have requested a flow."""
+"""Wake background workers after a commit that gave them something to do."""
 
 from __future__ import annotations
 
@@ -7,14 +7,26 @@ from typing import Protocol
 from flask import Flask
 
 
-class FlowKicker(Protocol):
-    """Something that starts pending flow requests soon after a commit."""
+class Kicker(Protocol):
+    """Something that looks for new work soon after a commit."""
 
     def wake(self) -> None: ...
 
 
-def kick_flows(app: Flask) -> None:
-    """Tell the flow dispatcher that new requests may be waiting."""
-    kicker: FlowKicker | None = app.extensions.get("flow_kicker")
+FlowKicker = Kicker
+
+
+def _kick(app: Flask, name: str) -> None:
+    kicker: Kicker | None = app.extensions.get(name)
     if kicker is not None:
         kicker.wake()
+
+
+def kick_flows(app: Flask) -> None:
+    """Tell the flow dispatcher that new requests may be waiting."""
+    _kick(app, "flow_kicker")
+
+
+def kick_mqtt(app: Flask) -> None:
+    """Tell the MQTT publisher that the outbox may hold new messages."""
+    _kick(app, "mqtt_kicker")

@@ -5,9 +5,44 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hub.models import City, Incident
+from hub.models import City, Incident, Vehicle
 
 WIDTH, HEIGHT, MARGIN = 560, 380, 50
+
+
+@dataclass(frozen=True)
+class Projection:
+    """An equirectangular projection fitted to the cities' centres."""
+
+    cos_lat: float
+    min_x: float
+    max_y: float
+    scale: float
+    x_off: float
+    y_off: float
+
+    @classmethod
+    def fit(cls, cities: list[City]) -> Projection:
+        """Fit the projection so every city centre lies inside the margins."""
+        cos_lat = math.cos(math.radians(sum(c.latitude for c in cities) / len(cities)))
+        xs = [c.longitude * cos_lat for c in cities]
+        ys = [c.latitude for c in cities]
+        span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
+        scale = min(WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN) / span
+        return cls(
+            cos_lat=cos_lat,
+            min_x=min(xs),
+            max_y=max(ys),
+            scale=scale,
+            x_off=(WIDTH - (max(xs) - min(xs)) * scale) / 2,
+            y_off=(HEIGHT - (max(ys) - min(ys)) * scale) / 2,
+        )
+
+    def place(self, longitude: float, latitude: float) -> tuple[float, float]:
+        """Return the map position of a point."""
+        x = (longitude * self.cos_lat - self.min_x) * self.scale + self.x_off
+        y = (self.max_y - latitude) * self.scale + self.y_off
+        return round(x, 1), round(y, 1)
 
 
 @dataclass(frozen=True)
@@ -24,6 +59,15 @@ class MapCity:
 
 
 @dataclass(frozen=True)
+class MapVehicle:
+    """A vehicle as drawn at its last known position."""
+
+    vehicle: Vehicle
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
 class RegionMap:
     """Everything the map template draws."""
 
@@ -31,31 +75,21 @@ class RegionMap:
     height: int
     cities: list[MapCity]
     links: list[tuple[float, float, float, float]]
+    vehicles: list[MapVehicle]
 
 
-def region_map(cities: list[City], own: City | None, incidents: list[Incident]) -> RegionMap:
-    """Project the city centres onto the map and attach open incidents to their cities."""
+def region_map(
+    cities: list[City], own: City | None, incidents: list[Incident], vehicles: list[Vehicle] | None = None
+) -> RegionMap:
+    """Project the city centres onto the map and attach open incidents and vehicles."""
     if not cities:
-        return RegionMap(WIDTH, HEIGHT, [], [])
-    mean_lat = math.radians(sum(c.latitude for c in cities) / len(cities))
-    xs = [c.longitude * math.cos(mean_lat) for c in cities]
-    ys = [c.latitude for c in cities]
-    span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
-    scale = min((WIDTH - 2 * MARGIN), (HEIGHT - 2 * MARGIN)) / span
-    x_off = (WIDTH - (max(xs) - min(xs)) * scale) / 2
-    y_off = (HEIGHT - (max(ys) - min(ys)) * scale) / 2
-
-    def place(city: City) -> tuple[float, float]:
-        x = (city.longitude * math.cos(mean_lat) - min(xs)) * scale + x_off
-        y = (max(ys) - city.latitude) * scale + y_off
-        return round(x, 1), round(y, 1)
-
+        return RegionMap(WIDTH, HEIGHT, [], [], [])
+    projection = Projection.fit(cities)
     touching: dict[int, list[int]] = {c.id: [] for c in cities}
     for incident in incidents:
-        ids = {incident.reporting_city_id, *(c.id for c in incident.affected_cities)}
-        for city_id in ids:
+        for city_id in {incident.reporting_city_id, *(c.id for c in incident.affected_cities)}:
             touching.setdefault(city_id, []).append(incident.level)
-    placed = {c.id: place(c) for c in cities}
+    placed = {c.id: projection.place(c.longitude, c.latitude) for c in cities}
     drawn = [
         MapCity(
             c.slug,
@@ -68,4 +102,9 @@ def region_map(cities: list[City], own: City | None, incidents: list[Incident]) 
         for c in cities
     ]
     links = sorted({(*placed[a.id], *placed[b.id]) for a in cities for b in a.neighbours if a.id < b.id})
-    return RegionMap(WIDTH, HEIGHT, drawn, links)
+    shown = [
+        MapVehicle(v, *projection.place(v.longitude, v.latitude))
+        for v in vehicles or []
+        if v.longitude is not None and v.latitude is not None
+    ]
+    return RegionMap(WIDTH, HEIGHT, drawn, links, shown)
