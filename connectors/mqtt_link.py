@@ -290,7 +290,10 @@ class MqttLink:
             info = self._client.publish(self.config.state_topic, encode(offline), qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout)
+                if not info.is_published():
+                    raise RuntimeError(f"no acknowledgment within {timeout} s")
             except (RuntimeError, ValueError) as error:
+                # The will is discarded by the clean disconnect below, so say so loudly.
                 logger.warning("MQTT link %s: offline state not published: %s", self.config.client_id, error)
         # A clean DISCONNECT makes the broker discard the will (MQTT 3.1.1 §3.14.4): the offline
         # state above, with its time, is what stays retained.
@@ -432,6 +435,10 @@ class MqttLink:
             flags.session_present,
             self._session,
         )
+        if not flags.session_present and self._connection > 1:
+            # The broker restarted without its persistence file, or the session expired: what
+            # it queued for the hub while the link was down is gone.
+            logger.warning("MQTT link %s: the broker lost this client's session", self.config.client_id)
         # Paho never subscribes again by itself, and a broker that lost its state comes back
         # without the session: subscribe on every connect. A repeated SUBSCRIBE replaces the
         # subscription, it does not double it (MQTT 3.1.1 §3.8.4).

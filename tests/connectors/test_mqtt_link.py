@@ -163,7 +163,7 @@ def test_broker_killed_and_restarted_keeps_the_queued_session(
 
 
 def test_link_reconnects_and_subscribes_again_after_the_broker_lost_everything(
-    make_mosquitto: MakeMosquitto, links: Links, peers: MakePeer
+    make_mosquitto: MakeMosquitto, links: Links, peers: MakePeer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Without persistence the restarted broker has no session and no subscription: only the
     # link's own re-subscribe in on_connect brings the messages back.
@@ -178,6 +178,7 @@ def test_link_reconnects_and_subscribes_again_after_the_broker_lost_everything(
     vehicle.publish(TOPIC, _telemetry(7))
 
     assert _seqs(take(link, 1)) == [7]
+    assert "the broker lost this client's session" in caplog.text
 
 
 @PROTOCOLS
