@@ -144,8 +144,22 @@ def for_vehicle(session: Session, vehicle_id: int, limit: int = 20) -> list[Vehi
 
 
 def unpublished(session: Session, limit: int = 200) -> list[MqttOutbox]:
-    """Return outbox messages waiting to be published, oldest first."""
-    query = select(MqttOutbox).where(MqttOutbox.published_at.is_(None)).order_by(MqttOutbox.id).limit(limit)
+    """Return outbox messages waiting to be published, oldest first.
+
+    A command that is no longer pending (acknowledged, expired) is not sent again.
+    """
+    now = utcnow()
+    query = (
+        select(MqttOutbox)
+        .outerjoin(VehicleCommand, VehicleCommand.command_id == MqttOutbox.command_id)
+        .where(
+            MqttOutbox.published_at.is_(None),
+            (MqttOutbox.command_id.is_(None))
+            | ((VehicleCommand.state == CommandState.PENDING) & (VehicleCommand.expires_at > now)),
+        )
+        .order_by(MqttOutbox.id)
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 
