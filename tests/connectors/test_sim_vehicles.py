@@ -1,0 +1,426 @@
+"""Simulated vehicles against a real Mosquitto: reports, commands and acks, drop-offs, fleets."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from connectors.sim_vehicles import (
+    Fleet,
+    LonLat,
+    SimulatedVehicle,
+    SimVehicleSpec,
+    _haversine_km,
+    load_city_centres,
+    run_fleet_from_file,
+)
+from contracts.mqtt import (
+    Ack,
+    AckStage,
+    Command,
+    ConnectionState,
+    GotoAction,
+    OpenVideoAction,
+    ReportPositionAction,
+    SetStatusAction,
+    Telemetry,
+    TopicKind,
+    VehicleState,
+    VehicleStatus,
+    command_topic,
+    decode_message,
+    encode,
+)
+from hub.runtime import ManagedMosquitto
+
+TIMEOUT = 5.0
+CITIES: dict[str, LonLat] = {"xuzhou": (117.185, 34.262), "suqian": (118.275, 33.963)}
+SPEC = SimVehicleSpec("xuzhou", "xz-cmd-01", None, None, (117.185, 34.262))
+CMD_TOPIC = command_topic("hh", "xuzhou", "xz-cmd-01")
+PROTOCOLS = pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One message the test hub received, decoded by its topic."""
+
+    kind: TopicKind
+    device: str
+    model: object
+    retain: bool
+
+
+class Hub:
+    """A bare paho client standing in for the hub: records every vehicle message and sends commands."""
+
+    def __init__(self, broker: ManagedMosquitto, client_id: str = "test-hub") -> None:
+        self._lock = threading.Lock()
+        self._seen: list[Seen] = []
+        self._subscribed = threading.Event()
+        self._paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._paho.on_connect = lambda client, *_: client.subscribe("hh/v1/+/vehicles/+/+", qos=1)
+        self._paho.on_subscribe = lambda *_: self._subscribed.set()
+        self._paho.on_message = self._on_message
+        self._paho.connect(broker.host, broker.port)
+        self._paho.loop_start()
+        assert self._subscribed.wait(TIMEOUT), "test hub got no SUBACK"
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.topic.endswith("/cmd"):
+            return
+        address, model = decode_message(message.topic, message.payload)
+        with self._lock:
+            self._seen.append(Seen(address.kind, address.device, model, bool(message.retain)))
+
+    def seen(self, kind: TopicKind) -> list[Seen]:
+        """Return what arrived on topics of this kind, in order."""
+        with self._lock:
+            return [item for item in self._seen if item.kind is kind]
+
+    def models(self, kind: TopicKind) -> list[object]:
+        """Return the payloads that arrived on topics of this kind, in order."""
+        return [item.model for item in self.seen(kind)]
+
+    def acks(self, command_id: uuid.UUID) -> list[AckStage]:
+        """Return the stages acked for one command, in order."""
+        return [
+            a.stage for a in self.models(TopicKind.ACK) if isinstance(a, Ack) and a.command_id == command_id
+        ]
+
+    def wait(self, condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+        """Poll `condition` until it holds, failing after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+            time.sleep(0.01)
+
+    def send(self, command: Command, topic: str = CMD_TOPIC) -> None:
+        """Publish a command at QoS 1 and wait for the broker's PUBACK."""
+        self.send_raw(encode(command), topic)
+
+    def send_raw(self, payload: bytes, topic: str = CMD_TOPIC) -> None:
+        """Publish bytes on a cmd topic at QoS 1 and wait for the broker's PUBACK."""
+        info = self._paho.publish(topic, payload, qos=1)
+        info.wait_for_publish(TIMEOUT)
+        assert info.is_published()
+
+    def close(self) -> None:
+        """Disconnect."""
+        self._paho.disconnect()
+        self._paho.loop_stop()
+
+
+def command(action: object, *, expires_in: float = 60.0, issued_ago: float = 0.0) -> Command:
+    """Return a command with a fresh id."""
+    issued = datetime.now(UTC) - timedelta(seconds=issued_ago)
+    return Command.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "action": action,
+            "issued_at": issued,
+            "expires_at": issued + timedelta(seconds=expires_in),
+        }
+    )
+
+
+@pytest.fixture
+def hubs(mosquitto_broker: ManagedMosquitto) -> Iterator[Callable[..., Hub]]:
+    """Return a maker of test hubs on the broker, closed at teardown."""
+    made: list[Hub] = []
+
+    def make(client_id: str = "test-hub") -> Hub:
+        made.append(Hub(mosquitto_broker, client_id))
+        return made[-1]
+
+    yield make
+    for hub in made:
+        hub.close()
+
+
+@pytest.fixture
+def vehicles(mosquitto_broker: ManagedMosquitto) -> Iterator[Callable[..., SimulatedVehicle]]:
+    """Return a maker of simulated vehicles on the broker, stopped at teardown."""
+    made: list[SimulatedVehicle] = []
+
+    def make(spec: SimVehicleSpec = SPEC, **options: object) -> SimulatedVehicle:
+        settings: dict[str, object] = {
+            "reconnect_min_delay": 0.05,
+            "reconnect_max_delay": 0.5,
+            "keepalive": 5,
+        }
+        vehicle = SimulatedVehicle(spec, CITIES, mosquitto_broker.url, **(settings | options))  # type: ignore[arg-type]
+        made.append(vehicle)
+        return vehicle
+
+    yield make
+    for vehicle in made:
+        vehicle.stop()
+
+
+def connection_states(hub: Hub) -> list[ConnectionState]:
+    """Return the connection states the hub saw, in order."""
+    return [m for m in hub.models(TopicKind.STATE) if isinstance(m, ConnectionState)]
+
+
+# Driving ---------------------------------------------------------------------------------------
+
+
+def test_drives_toward_a_city_at_road_speed_and_on_to_the_next() -> None:
+    now = [0.0]
+    vehicle = SimulatedVehicle(SPEC, CITIES, "mqtt://127.0.0.1:1", clock=lambda: now[0])
+    start = vehicle.position
+    now[0] = 1800.0  # half an hour at 60-90 km/h: 30-45 km toward Suqian, east-south-east
+    vehicle.tick()
+    lon, lat = vehicle.position
+    assert 117.185 < lon < 118.275 and 33.963 < lat < 34.262
+    assert 30.0 <= _haversine_km(start, (lon, lat)) <= 45.0
+    now[0] = 3 * 3600.0  # long enough to arrive: it turns back toward Xuzhou, the only other city
+    vehicle.tick()
+    now[0] += 60.0
+    vehicle.tick()
+    lon, lat = vehicle.position
+    assert 117.185 < lon < 118.275 and 33.963 < lat < 34.262
+    assert _haversine_km((lon, lat), CITIES["suqian"]) < 2.0
+
+
+# Reports ---------------------------------------------------------------------------------------
+
+
+@PROTOCOLS
+def test_reports_online_status_and_telemetry_at_its_rate(
+    protocol: str, hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicle = vehicles(rate_hz=10.0, speedup=100.0, protocol=protocol).start()
+    vehicle.wait_connected(TIMEOUT)
+    began = time.monotonic()
+    hub.wait(lambda: len(hub.seen(TopicKind.TELEMETRY)) >= 11, "eleven telemetry reports")
+    # Ten periods of 0.1 s; generous bounds, since the first report may come at any phase.
+    assert 0.8 <= time.monotonic() - began <= 2.0
+
+    reports = [m for m in hub.models(TopicKind.TELEMETRY) if isinstance(m, Telemetry)]
+    seqs = [r.seq for r in reports]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert all(r.vehicle == "xz-cmd-01" and 60.0 <= r.speed_kmh <= 90.0 for r in reports)
+    assert all(-90 <= r.lat <= 90 and -180 <= r.lon <= 180 and 0 <= r.heading <= 360 for r in reports)
+
+    # A hub that connects later learns state and status from the retained messages.
+    late = hubs("late-hub")
+    late.wait(lambda: late.seen(TopicKind.STATE) and late.seen(TopicKind.STATUS), "retained state and status")
+    state, status = late.seen(TopicKind.STATE)[0], late.seen(TopicKind.STATUS)[0]
+    assert state.retain and status.retain
+    assert state.model == ConnectionState(online=True, session=vehicle.session, at=state.model.at)  # type: ignore[attr-defined]
+    assert isinstance(status.model, VehicleStatus) and status.model.state is VehicleState.STANDBY
+
+
+# Commands --------------------------------------------------------------------------------------
+
+
+@PROTOCOLS
+def test_obeys_commands_and_acks_received_then_done(
+    protocol: str, hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicle = vehicles(rate_hz=0.2, protocol=protocol).start()
+    vehicle.wait_connected(TIMEOUT)
+
+    goto = command({"kind": "goto", "lat": 34.0, "lon": 117.5, "note": "沂河堤防"})
+    hub.send(goto)
+    hub.wait(lambda: hub.acks(goto.id) == [AckStage.RECEIVED, AckStage.DONE], "goto acked")
+    assert vehicle.status is VehicleState.EN_ROUTE
+    hub.wait(
+        lambda: any(
+            isinstance(s, VehicleStatus) and s.state is VehicleState.EN_ROUTE and s.note == "沂河堤防"
+            for s in hub.models(TopicKind.STATUS)
+        ),
+        "en_route status",
+    )
+
+    before = len(hub.seen(TopicKind.TELEMETRY))
+    report = command(ReportPositionAction().model_dump())
+    hub.send(report)
+    hub.wait(lambda: hub.acks(report.id) == [AckStage.RECEIVED, AckStage.DONE], "report_position acked")
+    # At 0.2 Hz the scheduled report is seconds away: this one answered the command.
+    hub.wait(lambda: len(hub.seen(TopicKind.TELEMETRY)) > before, "telemetry on demand", timeout=1.0)
+
+    out = command(SetStatusAction(status=VehicleState.OUT_OF_SERVICE).model_dump())
+    hub.send(out)
+    hub.wait(lambda: hub.acks(out.id) == [AckStage.RECEIVED, AckStage.DONE], "set_status acked")
+    last = hub.seen(TopicKind.STATUS)[-1].model
+    assert isinstance(last, VehicleStatus) and last.state is VehicleState.OUT_OF_SERVICE
+
+
+def test_goto_arrives_on_scene(hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]) -> None:
+    hub = hubs()
+    vehicle = vehicles(rate_hz=20.0, speedup=100_000.0).start()
+    vehicle.wait_connected(TIMEOUT)
+    goto = command(GotoAction(lat=34.1, lon=117.4).model_dump())
+    hub.send(goto)
+    hub.wait(lambda: vehicle.status is VehicleState.ON_SCENE, "arrival on scene")
+    assert vehicle.position == (117.4, 34.1)
+    hub.wait(
+        lambda: any(isinstance(t, Telemetry) and t.speed_kmh == 0.0 for t in hub.models(TopicKind.TELEMETRY)),
+        "a standing report",
+    )
+
+
+def test_a_duplicate_command_is_acked_once(
+    hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicles(rate_hz=0.2).start().wait_connected(TIMEOUT)
+    twice = command(SetStatusAction(status=VehicleState.ON_SCENE).model_dump())
+    hub.send(twice)
+    hub.send(twice)
+    # QoS 1 keeps one publisher's order on a topic, so when this is done the duplicate was handled.
+    after = command(ReportPositionAction().model_dump())
+    hub.send(after)
+    hub.wait(lambda: AckStage.DONE in hub.acks(after.id), "the following command acked")
+    assert hub.acks(twice.id) == [AckStage.RECEIVED, AckStage.DONE]
+
+
+def test_refuses_expired_undoable_and_malformed_commands(
+    hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicles(rate_hz=0.2).start().wait_connected(TIMEOUT)
+    expired = command(ReportPositionAction().model_dump(), issued_ago=120.0, expires_in=60.0)
+    video = command(OpenVideoAction().model_dump())
+    hub.send(expired)
+    hub.send(video)
+    hub.send_raw(b'{"id": "not-a-uuid"}')
+    video_with_url = command(OpenVideoAction(url="rtsp://video.example/xz-cmd-01").model_dump())
+    hub.send(video_with_url)
+    hub.wait(lambda: AckStage.DONE in hub.acks(video_with_url.id), "the valid video command acked")
+
+    assert hub.acks(expired.id) == [AckStage.REJECTED]
+    assert hub.acks(video.id) == [AckStage.REJECTED]
+    reasons = {a.command_id: a.reason for a in hub.models(TopicKind.ACK) if isinstance(a, Ack)}
+    assert reasons[expired.id] == "expired"
+    assert reasons[video.id] == "no video url configured"
+    # The malformed payload got no ack at all: only the three valid commands were answered.
+    assert set(reasons) == {expired.id, video.id, video_with_url.id}
+
+
+# Drop-offs -------------------------------------------------------------------------------------
+
+
+@PROTOCOLS
+def test_abrupt_drop_off_fires_the_will_and_return_raises_the_session(
+    protocol: str, hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicle = vehicles(rate_hz=5.0, protocol=protocol).start()
+    vehicle.wait_connected(TIMEOUT)
+    first = vehicle.session
+    hub.wait(lambda: ConnectionState(online=True, session=first, at=None) in _without_at(hub), "online")
+
+    vehicle.go_offline(abrupt=True)
+    # The will has no time: it was written at connect, not when the link died.
+    hub.wait(lambda: ConnectionState(online=False, session=first) in connection_states(hub), "the will")
+    reports = len(hub.seen(TopicKind.TELEMETRY))
+
+    vehicle.come_back()
+    vehicle.wait_connected(TIMEOUT)
+    assert vehicle.session > first
+    hub.wait(lambda: ConnectionState(online=True, session=vehicle.session) in _without_at(hub), "back online")
+    hub.wait(lambda: len(hub.seen(TopicKind.TELEMETRY)) > reports, "reports again")
+
+
+def _without_at(hub: Hub) -> list[ConnectionState]:
+    return [state.model_copy(update={"at": None}) for state in connection_states(hub)]
+
+
+@PROTOCOLS
+def test_a_command_sent_while_away_arrives_on_return(
+    protocol: str, hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicle = vehicles(rate_hz=0.2, protocol=protocol).start()
+    vehicle.wait_connected(TIMEOUT)
+    vehicle.go_offline(abrupt=False)
+    # A clean leave publishes its own offline state, with a time, instead of the will.
+    hub.wait(lambda: any(not s.online and s.at is not None for s in connection_states(hub)), "clean offline")
+
+    queued = command(SetStatusAction(status=VehicleState.RETURNING).model_dump())
+    hub.send(queued)
+    vehicle.come_back()
+    hub.wait(lambda: hub.acks(queued.id) == [AckStage.RECEIVED, AckStage.DONE], "queued command acked")
+    assert vehicle.status is VehicleState.RETURNING
+
+
+# Fleets ----------------------------------------------------------------------------------------
+
+
+def _specs(count: int) -> list[SimVehicleSpec]:
+    return [SimVehicleSpec("suqian", f"sq-{n:02d}", None, None, CITIES["suqian"]) for n in range(count)]
+
+
+def test_a_fleet_reports_drops_off_and_stops(
+    mosquitto_broker: ManagedMosquitto, hubs: Callable[..., Hub]
+) -> None:
+    hub = hubs()
+    fleet = Fleet(
+        _specs(3),
+        CITIES,
+        mosquitto_broker.url,
+        rate_hz=5.0,
+        reconnect_min_delay=0.05,
+        reconnect_max_delay=0.5,
+        seed=7,
+    )
+    with fleet:
+        assert fleet.vehicle("sq-01").spec.code == "sq-01"
+        with pytest.raises(KeyError):
+            fleet.vehicle("sq-01", city="xuzhou")
+        hub.wait(
+            lambda: {s.device for s in hub.seen(TopicKind.TELEMETRY)} == {"sq-00", "sq-01", "sq-02"},
+            "telemetry from every vehicle",
+        )
+        fleet.chaos(1.0, away_seconds=(0.2, 0.4), interval=0.1)
+        hub.wait(lambda: any(not s.online for s in connection_states(hub)), "a drop-off")
+        dropped = next(s for s in hub.seen(TopicKind.STATE) if not s.model.online)  # type: ignore[attr-defined]
+        hub.wait(
+            lambda: any(
+                s.device == dropped.device and s.model.online  # type: ignore[attr-defined]
+                for s in hub.seen(TopicKind.STATE)[hub.seen(TopicKind.STATE).index(dropped) :]
+            ),
+            "its return",
+        )
+    # A clean stop leaves every vehicle's retained state offline.
+    late = hubs("late-hub")
+    late.wait(lambda: len(late.seen(TopicKind.STATE)) == 3, "three retained states")
+    assert not any(s.model.online for s in late.seen(TopicKind.STATE))  # type: ignore[attr-defined]
+
+
+def test_run_fleet_from_file(
+    mosquitto_broker: ManagedMosquitto, hubs: Callable[..., Hub], tmp_path: Path
+) -> None:
+    hub = hubs()
+    credentials = tmp_path / "vehicles.json"
+    credentials.write_text(
+        json.dumps(
+            [
+                {"city": "xuzhou", "code": "xz-01", "username": None, "password": None},
+                {"city": "suqian", "code": "sq-01", "username": None, "password": None},
+            ]
+        )
+    )
+    cities = Path(__file__).parents[2] / "hub" / "data" / "huaihai_cities.json"
+    assert len(load_city_centres(cities)) == 10
+    fleet = run_fleet_from_file(credentials, cities, mosquitto_broker.url, count=1, rate_hz=5.0)
+    try:
+        hub.wait(lambda: len(hub.seen(TopicKind.TELEMETRY)) >= 2, "telemetry")
+        assert {s.device for s in hub.seen(TopicKind.TELEMETRY)} == {"xz-01"}
+        assert [v.spec.code for v in fleet.vehicles] == ["xz-01"]
+    finally:
+        fleet.stop()
