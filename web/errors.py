@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +29,13 @@ HTTP_CODES = {
     422: "invalid_input",
     429: "too_many_requests",
     500: "internal_error",
+}
+
+
+HTML_MESSAGES = {
+    401: _l("请先登录。"),
+    403: _l("您无权执行此操作：只能为本市接报、续报和下达指令，观察员只能查看。"),
+    404: _l("要查看的内容不存在或已被删除。"),
 }
 
 
@@ -55,8 +63,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> ResponseReturnValue:
         details = exc.details if isinstance(exc.details, (dict, list, str)) else None
-        if exc.status == 401 and not wants_json():
-            return error_response(401, exc.code, _("请先登录。"))
+        if not wants_json() and exc.status in HTML_MESSAGES:
+            # The services speak English to API clients; a duty officer reads the page in their language.
+            return error_response(exc.status, exc.code, str(HTML_MESSAGES[exc.status]))
         return error_response(exc.status, exc.code, exc.message, details)
 
     @app.errorhandler(ContractError)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hub.models import City, Incident, Vehicle
 
-WIDTH, HEIGHT, MARGIN = 560, 380, 50
+WIDTH, HEIGHT, MARGIN = 640, 360, 44
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class Projection:
         cos_lat = math.cos(math.radians(sum(c.latitude for c in cities) / len(cities)))
         xs = [c.longitude * cos_lat for c in cities]
         ys = [c.latitude for c in cities]
-        span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
-        scale = min(WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN) / span
+        x_span = (max(xs) - min(xs)) or 1.0
+        y_span = (max(ys) - min(ys)) or 1.0
+        scale = min((WIDTH - 2 * MARGIN) / x_span, (HEIGHT - 2 * MARGIN) / y_span)
         return cls(
             cos_lat=cos_lat,
             min_x=min(xs),

@@ -39,6 +39,9 @@ class MosquittoConfig:
     # The default of 1000 silently drops QoS 1 messages to a slow subscriber that is still
     # connected; the hub's subscriber must never lose messages that way.
     max_queued_messages: int = 1_000_000
+    # Mosquitto's default of 20 unacknowledged QoS 1 messages per client caps a subscriber that
+    # acknowledges after its commit at 20 messages a batch; 0 lifts the cap (max_queued still bounds).
+    max_inflight_messages: int = 0
     password_file: Path | None = None
     acl_file: Path | None = None
     allow_anonymous: bool = True
@@ -72,6 +75,7 @@ class MosquittoConfig:
             # Without it Nagle and delayed ACKs add about 40 ms to every small message.
             "set_tcp_nodelay true",
             f"max_queued_messages {self.max_queued_messages}",
+            f"max_inflight_messages {self.max_inflight_messages}",
             f"persistence {_bool(self.persistence)}",
             # Mosquitto joins location and file name without adding a separator.
             f"persistence_location {_value(self.data_dir)}/",

@@ -10,16 +10,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from connectors.sim_vehicles import (
     Fleet,
     LonLat,
     SimulatedVehicle,
     SimVehicleSpec,
-    _haversine_km,
+    distance_km,
     load_city_centres,
     run_fleet_from_file,
 )
@@ -30,6 +32,7 @@ from contracts.mqtt import (
     ConnectionState,
     GotoAction,
     OpenVideoAction,
+    Payload,
     ReportPositionAction,
     SetStatusAction,
     Telemetry,
@@ -47,6 +50,10 @@ CITIES: dict[str, LonLat] = {"xuzhou": (117.185, 34.262), "suqian": (118.275, 33
 SPEC = SimVehicleSpec("xuzhou", "xz-cmd-01", None, None, (117.185, 34.262))
 CMD_TOPIC = command_topic("hh", "xuzhou", "xz-cmd-01")
 PROTOCOLS = pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+# A period far longer than a test: any telemetry a test sees then answered a command.
+RARELY = 0.001
+
+M = TypeVar("M", bound=Payload)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class Seen:
 
     kind: TopicKind
     device: str
-    model: object
+    model: Payload
     retain: bool
 
 
@@ -66,7 +73,7 @@ class Hub:
         self._lock = threading.Lock()
         self._seen: list[Seen] = []
         self._subscribed = threading.Event()
-        self._paho = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._paho = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         self._paho.on_connect = lambda client, *_: client.subscribe("hh/v1/+/vehicles/+/+", qos=1)
         self._paho.on_subscribe = lambda *_: self._subscribed.set()
         self._paho.on_message = self._on_message
@@ -77,7 +84,7 @@ class Hub:
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/cmd"):
             return
-        address, model = decode_message(message.topic, message.payload)
+        address, model = decode_message(message.topic, bytes(message.payload))
         with self._lock:
             self._seen.append(Seen(address.kind, address.device, model, bool(message.retain)))
 
@@ -86,15 +93,18 @@ class Hub:
         with self._lock:
             return [item for item in self._seen if item.kind is kind]
 
-    def models(self, kind: TopicKind) -> list[object]:
-        """Return the payloads that arrived on topics of this kind, in order."""
-        return [item.model for item in self.seen(kind)]
+    def of(self, model: type[M]) -> list[M]:
+        """Return the payloads of one model that arrived, in order."""
+        with self._lock:
+            return [found for item in self._seen if isinstance(found := item.model, model)]
 
     def acks(self, command_id: uuid.UUID) -> list[AckStage]:
         """Return the stages acked for one command, in order."""
-        return [
-            a.stage for a in self.models(TopicKind.ACK) if isinstance(a, Ack) and a.command_id == command_id
-        ]
+        return [ack.stage for ack in self.of(Ack) if ack.command_id == command_id]
+
+    def states(self) -> list[tuple[str, ConnectionState]]:
+        """Return (vehicle, connection state) as they arrived."""
+        return [(item.device, item.model) for item in self.seen(TopicKind.STATE) if isinstance(item.model, ConnectionState)]
 
     def wait(self, condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
         """Poll `condition` until it holds, failing after `timeout`."""
@@ -103,12 +113,9 @@ class Hub:
             assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
             time.sleep(0.01)
 
-    def send(self, command: Command, topic: str = CMD_TOPIC) -> None:
-        """Publish a command at QoS 1 and wait for the broker's PUBACK."""
-        self.send_raw(encode(command), topic)
-
-    def send_raw(self, payload: bytes, topic: str = CMD_TOPIC) -> None:
-        """Publish bytes on a cmd topic at QoS 1 and wait for the broker's PUBACK."""
+    def send(self, command: Command | bytes, topic: str = CMD_TOPIC) -> None:
+        """Publish a command (or raw bytes) at QoS 1 and wait for the broker's PUBACK."""
+        payload = command if isinstance(command, bytes) else encode(command)
         info = self._paho.publish(topic, payload, qos=1)
         info.wait_for_publish(TIMEOUT)
         assert info.is_published()
@@ -151,24 +158,19 @@ def vehicles(mosquitto_broker: ManagedMosquitto) -> Iterator[Callable[..., Simul
     """Return a maker of simulated vehicles on the broker, stopped at teardown."""
     made: list[SimulatedVehicle] = []
 
-    def make(spec: SimVehicleSpec = SPEC, **options: object) -> SimulatedVehicle:
-        settings: dict[str, object] = {
+    def make(spec: SimVehicleSpec = SPEC, **options: Any) -> SimulatedVehicle:
+        settings: dict[str, Any] = {
             "reconnect_min_delay": 0.05,
             "reconnect_max_delay": 0.5,
             "keepalive": 5,
         }
-        vehicle = SimulatedVehicle(spec, CITIES, mosquitto_broker.url, **(settings | options))  # type: ignore[arg-type]
+        vehicle = SimulatedVehicle(spec, CITIES, mosquitto_broker.url, **(settings | options))
         made.append(vehicle)
         return vehicle
 
     yield make
     for vehicle in made:
         vehicle.stop()
-
-
-def connection_states(hub: Hub) -> list[ConnectionState]:
-    """Return the connection states the hub saw, in order."""
-    return [m for m in hub.models(TopicKind.STATE) if isinstance(m, ConnectionState)]
 
 
 # Driving ---------------------------------------------------------------------------------------
@@ -182,14 +184,14 @@ def test_drives_toward_a_city_at_road_speed_and_on_to_the_next() -> None:
     vehicle.tick()
     lon, lat = vehicle.position
     assert 117.185 < lon < 118.275 and 33.963 < lat < 34.262
-    assert 30.0 <= _haversine_km(start, (lon, lat)) <= 45.0
+    assert 30.0 <= distance_km(start, (lon, lat)) <= 45.0
     now[0] = 3 * 3600.0  # long enough to arrive: it turns back toward Xuzhou, the only other city
     vehicle.tick()
     now[0] += 60.0
     vehicle.tick()
     lon, lat = vehicle.position
     assert 117.185 < lon < 118.275 and 33.963 < lat < 34.262
-    assert _haversine_km((lon, lat), CITIES["suqian"]) < 2.0
+    assert distance_km((lon, lat), CITIES["suqian"]) < 2.0
 
 
 # Reports ---------------------------------------------------------------------------------------

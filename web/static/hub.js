@@ -12,7 +12,14 @@
           if (response.redirected || !response.ok) { throw new Error("refresh failed: " + response.status); }
           return response.text();
         })
-        .then(function (html) { panel.innerHTML = html; panel.dataset.refreshedAt = new Date().toISOString(); })
+        .then(function (html) {
+          // Replace only on change, so focus, selection and a half-done click survive the poll.
+          if (html !== panel.dataset.lastHtml) {
+            panel.innerHTML = html;
+            panel.dataset.lastHtml = html;
+          }
+          panel.dataset.refreshedAt = new Date().toISOString();
+        })
         .catch(function (error) { panel.dataset.refreshError = String(error); })
         .finally(function () { busy = false; });
     }

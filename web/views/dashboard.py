@@ -24,7 +24,12 @@ def _live_context() -> dict[str, object]:
     page = incident_service.list_incidents(
         db.session, incident_service.IncidentFilter(city=city.slug, open_only=True), per_page=20
     )
+    all_cities = city_service.all_cities(db.session)
+    regional = incident_service.list_incidents(
+        db.session, incident_service.IncidentFilter(open_only=True), per_page=100
+    ).items
     return {
+        "map_svg": region_map(all_cities, city, regional),
         "city": city,
         "notifications": notifications,
         "urgent": urgent,
@@ -38,15 +43,7 @@ def _live_context() -> dict[str, object]:
 @login_required
 def index() -> ResponseReturnValue:
     """Show the logged-in person's city dashboard."""
-    all_cities = city_service.all_cities(db.session)
-    regional = incident_service.list_incidents(
-        db.session, incident_service.IncidentFilter(open_only=True), per_page=100
-    ).items
-    return render_template(
-        "dashboard.html",
-        map_svg=region_map(all_cities, current_user.city, regional),
-        **_live_context(),
-    )
+    return render_template("dashboard.html", **_live_context())
 
 
 @bp.post("/notifications/<int:notification_id>/read")

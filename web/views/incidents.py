@@ -18,7 +18,7 @@ from hub.extensions import db
 from hub.services import cities as city_service
 from hub.services import incidents as incident_service
 from hub.services import notifications as notification_service
-from hub.services.errors import ServiceError
+from hub.services.errors import Forbidden, ServiceError
 from web.auth import current_actor
 from web.forms import (
     FollowUpForm,
@@ -73,6 +73,8 @@ def _fill_choices(form: IncidentForm) -> None:
 @login_required
 def new() -> ResponseReturnValue:
     """Record an incident for the person's own city."""
+    if not current_actor().can_write_incidents:
+        raise Forbidden("your role may not record incidents")
     form = IncidentForm()
     _fill_choices(form)
     if request.method == "GET":
