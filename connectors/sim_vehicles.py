@@ -9,6 +9,8 @@ a retained `VehicleStatus`, `Telemetry` at `rate_hz`, and an `Ack` for every com
 Driving: a vehicle tours the city centres it is given, at 60-90 km/h per leg; `speedup` multiplies
 how far it moves per second of wall time so a demo map visibly moves, while `speed_kmh` in its
 telemetry stays the plausible road speed. Touring keeps its status (standby: available, on patrol).
+`seq` starts at 0 when the vehicle object is made and never goes back, so it rises within each
+session and across its reconnects; a restarted simulator starts again at 0 with a higher session.
 
 Commands, in the order a vehicle answers them:
 
@@ -24,7 +26,7 @@ Commands, in the order a vehicle answers them:
   returning heads home, on_scene and out_of_service stop the vehicle); report_position publishes a
   telemetry report at once; open_video acks `done`.
 
-The ids seen are remembered in memory only (the last `_SEEN_IDS` of them), so a simulator
+The ids seen are remembered in memory only (the last 1,024), so a simulator
 restarted while a command is being redelivered answers it again; the hub dedupes acks by id.
 
 `Fleet` runs many vehicles: each keeps its own paho network thread (idle, it sleeps in select),
@@ -68,6 +70,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -151,7 +154,8 @@ _PAHO_LOGGER = logging.getLogger(f"{__name__}.paho")
 _PAHO_LOGGER.addFilter(_StopRaceFilter())
 
 
-def _haversine_km(a: LonLat, b: LonLat) -> float:
+def distance_km(a: LonLat, b: LonLat) -> float:
+    """Return the great-circle distance between two (lon, lat) points."""
     lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
     h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
@@ -353,7 +357,7 @@ class SimulatedVehicle:
     def _make_client(self, tls: bool, min_delay: float, max_delay: float) -> mqtt.Client:
         v5 = self.protocol == "5"
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=self.spec.client_id,
             # A persistent session (MQTT 3.1.1 §3.1.2.4): the broker keeps the cmd subscription
             # and queues QoS 1 commands while the vehicle is away. MQTT 5 sets it per connect.
@@ -447,7 +451,7 @@ class SimulatedVehicle:
         with self._lock:
             self._away = False
         if self.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = _SESSION_EXPIRY
             # clean_start=False on the first connect too, or commands queued for the vehicle
             # before this process started would be thrown away.
@@ -471,7 +475,7 @@ class SimulatedVehicle:
     def _next_leg(self) -> None:
         here = self._position
         # Drive on to another city, never the one the vehicle is already at.
-        choices = [c for c in self._cities.values() if _haversine_km(here, c) > 1.0] or list(
+        choices = [c for c in self._cities.values() if distance_km(here, c) > 1.0] or list(
             self._cities.values()
         )
         self._set_course(self._rng.choice(choices), touring=True)
@@ -488,7 +492,7 @@ class SimulatedVehicle:
         if self._destination is None or self._state in (VehicleState.ON_SCENE, VehicleState.OUT_OF_SERVICE):
             return
         step_km = self._leg_speed * self.speedup * elapsed / 3600.0
-        remaining = _haversine_km(self._position, self._destination)
+        remaining = distance_km(self._position, self._destination)
         if step_km + _ARRIVED_KM >= remaining:
             self._position = self._destination
             self._arrive()
@@ -683,7 +687,7 @@ class SimulatedVehicle:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            command = decode_command(message.payload)
+            command = decode_command(bytes(message.payload))
         except ContractError as error:
             # Without a valid id there is nothing to acknowledge; the hub times the command out.
             logger.warning(
