@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
-from contextlib import ExitStack
+from pathlib import Path
 
 import click
 
@@ -35,19 +34,20 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--demo", is_flag=True, help="Seed demo users for the ten cities; use a local secret.")
+@click.option("--demo", is_flag=True, help="Demo users, vehicles and simulators for the ten cities.")
+@click.option("--no-sim", is_flag=True, help="With --demo: do not start the vehicle simulators.")
 @click.option("--threads", default=8, show_default=True, type=int, help="WSGI worker threads.")
-def run(host: str, port: int, demo: bool, threads: int) -> None:
+def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
     """Run the hub; start SQLite, Mosquitto and Prefect locally where none is configured."""
-    settings = _settings(demo)
-    stopping = threading.Event()
-    with ExitStack() as stack:
-        settings = _start_helpers(settings, stack)
-        app = _prepare_app(settings, stack, demo=demo)
-        from waitress.server import create_server
+    from waitress.server import create_server
 
+    from web.runner import HubRunner
+
+    runner = HubRunner(_settings(demo), demo=demo, simulate=demo and not no_sim)
+    stopping = threading.Event()
+    try:
+        app = runner.start()
         server = create_server(app, host=host, port=port, threads=threads)
-        stack.callback(server.close)
 
         def _shutdown(signum: int, frame: object) -> None:
             stopping.set()
@@ -55,7 +55,7 @@ def run(host: str, port: int, demo: bool, threads: int) -> None:
 
         signal.signal(signal.SIGTERM, _shutdown)
         signal.signal(signal.SIGINT, _shutdown)
-        _announce(settings, host, port, demo)
+        _announce(runner.settings, host, port, demo)
         try:
             server.run()
         except (OSError, ValueError):
@@ -63,63 +63,9 @@ def run(host: str, port: int, demo: bool, threads: int) -> None:
             if not stopping.is_set():
                 raise
         click.echo("Stopping the hub and everything it started …")
+    finally:
+        runner.stop()
     click.echo("Stopped.")
-
-
-def _start_helpers(settings: Settings, stack: ExitStack) -> Settings:
-    """Start a local broker and Prefect server for whatever is not configured."""
-    from hub.runtime import ManagedMosquitto, ManagedPrefectServer, MosquittoConfig, free_port
-
-    if settings.mqtt_url is None:
-        broker = ManagedMosquitto(
-            MosquittoConfig(
-                port=free_port(),
-                data_dir=settings.instance_path / "mosquitto",
-                user="root" if os.geteuid() == 0 else None,
-            )
-        )
-        click.echo(f"Starting a local Mosquitto broker ({broker.config.data_dir}) …")
-        broker.start()
-        stack.callback(broker.stop)
-        settings = settings.with_overrides(mqtt_url=broker.url)
-    if settings.prefect_api_url is None:
-        server = ManagedPrefectServer(settings.instance_path / "prefect")
-        click.echo(f"Starting a local Prefect server (home {server.home}); this takes about 10 s …")
-        server.start()
-        stack.callback(server.stop)
-        settings = settings.with_overrides(prefect_api_url=server.api_url)
-    # Prefect reads its API URL when it is first imported, which happens after this point.
-    os.environ["PREFECT_API_URL"] = settings.prefect_api_url or ""
-    return settings
-
-
-def _prepare_app(settings: Settings, stack: ExitStack, *, demo: bool) -> object:
-    """Migrate, seed, build the web app and start the flow dispatcher."""
-    from flask_migrate import upgrade
-
-    from flows.context import use_app
-    from flows.launcher import DeploymentLauncher, FlowDispatcher, Launcher, LocalLauncher
-    from flows.prefect_settings import disable_flow_heartbeats
-    from hub.app import MIGRATIONS_DIR
-    from hub.extensions import db
-    from hub.services.seed import seed_cities, seed_demo_users
-    from web.app import create_app
-
-    disable_flow_heartbeats()
-    launcher: Launcher = LocalLauncher() if settings.flow_mode == "local" else DeploymentLauncher()
-    app = create_app(settings)
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS_DIR))
-        seed_cities(db.session)
-        if demo:
-            seed_demo_users(db.session)
-        db.session.commit()
-    use_app(app)
-    dispatcher = FlowDispatcher(launcher)
-    dispatcher.start(recover=settings.flow_mode == "local")
-    app.extensions["flow_kicker"] = dispatcher
-    stack.callback(dispatcher.stop)
-    return app
 
 
 def _announce(settings: Settings, host: str, port: int, demo: bool) -> None:
@@ -257,3 +203,115 @@ def flows_serve() -> None:
 
     use_app(create_core_app(_settings()))
     serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in FLOWS.values()))
+
+
+@main.group("fleet")
+def fleet_group() -> None:
+    """Register vehicles and linkage systems (MQTT peers)."""
+
+
+def _register(kind: str, city: str, code: str, name: str, system_kind: str = "") -> None:
+    from hub.app import create_core_app
+    from hub.extensions import db as database
+    from hub.services import cities, fleet
+    from hub.services.actors import Actor
+    from hub.services.errors import ServiceError
+
+    app = create_core_app(_settings())
+    with app.app_context():
+        try:
+            place = cities.by_slug(database.session, city)
+            if kind == "vehicle":
+                peer, password = fleet.register_vehicle(
+                    database.session, Actor.system("cli"), place, code, name
+                )
+            else:
+                peer, password = fleet.register_linkage_system(
+                    database.session, Actor.system("cli"), place, code, system_kind, name
+                )
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from exc
+        database.session.commit()
+        click.echo(f"MQTT user name: {peer.mqtt_username}")
+        click.echo(f"MQTT password:  {password}   (shown once; stored hashed)")
+    click.echo("Rewrite the broker's files with `hub broker write-files` if you run the broker yourself.")
+
+
+@fleet_group.command("add-vehicle")
+@click.option("--city", required=True)
+@click.option("--code", required=True, help="Id in the vehicle's topics, e.g. v07.")
+@click.option("--name", default="")
+def add_vehicle(city: str, code: str, name: str) -> None:
+    """Register a mobile command vehicle and print its broker credentials."""
+    _register("vehicle", city, code, name)
+
+
+@fleet_group.command("add-linkage")
+@click.option("--city", required=True)
+@click.option("--code", required=True, help="Id in the system's topics, e.g. police110.")
+@click.option("--kind", "system_kind", required=True, type=click.Choice(["110", "119", "120", "122"]))
+@click.option("--name", default="")
+def add_linkage(city: str, code: str, system_kind: str, name: str) -> None:
+    """Register a 110/119/120/122 dispatch system and print its broker credentials."""
+    _register("linkage", city, code, name, system_kind)
+
+
+@main.group("broker")
+def broker_group() -> None:
+    """Files for a Mosquitto broker the hub does not run itself."""
+
+
+@broker_group.command("write-files")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--hub-user", default="hub", show_default=True)
+@click.option("--hub-password", envvar="HUB_MQTT_PASSWORD", required=True, help="Or HUB_MQTT_PASSWORD.")
+def write_files(directory: Path, hub_user: str, hub_password: str) -> None:
+    """Write Mosquitto's password and ACL files from the registry (then send the broker SIGHUP)."""
+    from hub.app import create_core_app
+    from hub.extensions import db as database
+    from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
+
+    app = create_core_app(_settings())
+    with app.app_context():
+        password_file, acl_file = write_broker_files(
+            database.session, directory, HubCredentials(hub_user, mosquitto_hash(hub_password))
+        )
+    click.echo(f"password_file {password_file}\nacl_file {acl_file}")
+
+
+@main.group("sim")
+def sim_group() -> None:
+    """Simulators that speak the hub's contracts over real sockets."""
+
+
+@sim_group.command("vehicles")
+@click.option("--url", required=True, help="Broker, e.g. mqtt://127.0.0.1:1883")
+@click.option(
+    "--credentials",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON list of {city, code, username, password}.",
+)
+@click.option("--count", type=int, default=None, help="Only the first N vehicles of the file.")
+@click.option("--rate", type=float, default=1.0, show_default=True, help="Reports per second per vehicle.")
+@click.option(
+    "--chaos",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Chance per second that a vehicle drops off for a while.",
+)
+def sim_vehicles(url: str, credentials: Path, count: int | None, rate: float, chaos: float) -> None:
+    """Drive simulated vehicles between the ten cities until Ctrl+C."""
+    from importlib import resources
+
+    from connectors.sim_vehicles import run_fleet_from_file
+
+    cities = resources.files("hub.data").joinpath("huaihai_cities.json")
+    fleet = run_fleet_from_file(credentials, str(cities), url, count=count, chaos=chaos, rate_hz=rate)
+    click.echo(f"{len(fleet.vehicles)} simulated vehicles reporting to {url}; Ctrl+C stops them.")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    fleet.stop()

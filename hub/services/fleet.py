@@ -125,3 +125,10 @@ def linkage_system_by_code(session: Session, city_slug: str, code: str) -> Linka
     return session.scalar(
         select(LinkageSystem).join(City).where(City.slug == city_slug, LinkageSystem.code == code)
     )
+
+
+def reset_password(peer: Vehicle | LinkageSystem) -> str:
+    """Give a peer a new MQTT password; return it (the only copy) and store its hash."""
+    password = new_secret()
+    peer.mqtt_password_hash = mosquitto_hash(password)
+    return password

@@ -1,0 +1,195 @@
+"""Run the whole hub in one process: database, broker, Prefect, flows, MQTT bridge and web server.
+
+Whatever is not configured is started here on embedded defaults (SQLite, a local Mosquitto
+with password and ACL files written from the registry, a local Prefect server), and stopped
+again, in reverse order, when the hub stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from contextlib import ExitStack
+from dataclasses import asdict
+from pathlib import Path
+
+from flask import Flask
+
+from hub.app import MIGRATIONS_DIR, create_core_app
+from hub.config import Settings
+from hub.extensions import db
+from hub.runtime import ManagedMosquitto, ManagedPrefectServer, MosquittoConfig, free_port
+from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
+from hub.services.seed import PeerCredentials, seed_cities, seed_demo_fleet, seed_demo_users
+
+log = logging.getLogger(__name__)
+HUB_MQTT_USERNAME = "hub"
+
+
+class BrokerSync:
+    """Rewrite the managed broker's password and ACL files from the registry, then reload it."""
+
+    def __init__(self, app: Flask, broker: ManagedMosquitto, directory: Path, hub: HubCredentials) -> None:
+        self.app, self.broker, self.directory, self.hub = app, broker, directory, hub
+
+    def write(self) -> tuple[Path, Path]:
+        """Write both files from the current registry."""
+        with self.app.app_context():
+            files = write_broker_files(db.session, self.directory, self.hub)
+            db.session.remove()
+        return files
+
+    def wake(self) -> None:
+        """Apply a registry change: new files, then SIGHUP so the broker reads them."""
+        self.write()
+        self.broker.reload()
+
+
+def _hub_mqtt_password(instance: Path) -> str:
+    """Return the hub's own broker password, made once and kept in the instance folder."""
+    path = instance / "mosquitto" / "hub-password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+class HubRunner:
+    """Start and stop every part of a one-process hub."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False, simulate: bool | None = None) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.simulate = demo if simulate is None else simulate
+        self.stack = ExitStack()
+        self.app: Flask | None = None
+        self.peers: list[PeerCredentials] = []
+
+    def start(self) -> Flask:
+        """Bring everything up and return the web app to serve."""
+        try:
+            self._prepare_database()
+            self._start_broker()
+            self._start_prefect()
+            return self._start_app()
+        except BaseException:
+            self.stack.close()
+            raise
+
+    def stop(self) -> None:
+        """Stop everything that was started, newest first."""
+        self.stack.close()
+
+    # Steps ---------------------------------------------------------------------------------------
+
+    def _prepare_database(self) -> None:
+        from flask_migrate import upgrade
+
+        core = create_core_app(self.settings)
+        with core.app_context():
+            upgrade(directory=str(MIGRATIONS_DIR))
+            seed_cities(db.session)
+            if self.demo:
+                seed_demo_users(db.session)
+                self.peers = seed_demo_fleet(db.session)
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+
+    def _start_broker(self) -> None:
+        if self.settings.mqtt_url is not None:
+            return
+        data_dir = self.settings.instance_path / "mosquitto"
+        password = _hub_mqtt_password(self.settings.instance_path)
+        self._hub_credentials = HubCredentials(HUB_MQTT_USERNAME, mosquitto_hash(password))
+        core = create_core_app(self.settings)
+        with core.app_context():
+            password_file, acl_file = write_broker_files(db.session, data_dir / "auth", self._hub_credentials)
+            db.session.remove()
+        broker = ManagedMosquitto(
+            MosquittoConfig(
+                port=free_port(),
+                data_dir=data_dir,
+                allow_anonymous=False,
+                password_file=password_file,
+                acl_file=acl_file,
+                user="root" if os.geteuid() == 0 else None,
+            )
+        )
+        log.info("starting a local Mosquitto broker in %s", data_dir)
+        broker.start()
+        self.stack.callback(broker.stop)
+        self.broker = broker
+        self.settings = self.settings.with_overrides(
+            mqtt_url=broker.url, mqtt_username=HUB_MQTT_USERNAME, mqtt_password=password
+        )
+
+    def _start_prefect(self) -> None:
+        if self.settings.prefect_api_url is None:
+            server = ManagedPrefectServer(self.settings.instance_path / "prefect")
+            log.info("starting a local Prefect server (home %s); about 10 s the first time", server.home)
+            server.start()
+            self.stack.callback(server.stop)
+            self.settings = self.settings.with_overrides(prefect_api_url=server.api_url)
+        # Prefect reads its API URL when it is first imported, which happens below.
+        os.environ["PREFECT_API_URL"] = self.settings.prefect_api_url or ""
+
+    def _start_app(self) -> Flask:
+        from connectors.mqtt_link import MqttLink, MqttLinkConfig
+        from contracts.mqtt import hub_state_topic, hub_subscriptions
+        from flows.context import use_app
+        from flows.launcher import DeploymentLauncher, FlowDispatcher, Launcher, LocalLauncher
+        from flows.mqtt_bridge import MqttBridge
+        from flows.prefect_settings import disable_flow_heartbeats
+        from web.app import create_app
+
+        settings = self.settings
+        disable_flow_heartbeats()
+        app = create_app(settings)
+        self.app = app
+        use_app(app)
+        self.stack.callback(use_app, None)
+
+        launcher: Launcher = LocalLauncher() if settings.flow_mode == "local" else DeploymentLauncher()
+        dispatcher = FlowDispatcher(launcher)
+        dispatcher.start(recover=settings.flow_mode == "local")
+        self.stack.callback(dispatcher.stop)
+        app.extensions["flow_kicker"] = dispatcher
+
+        link = MqttLink(
+            MqttLinkConfig(
+                url=settings.mqtt_url or "",
+                client_id=f"hub-{settings.hub_id}",
+                state_topic=hub_state_topic(settings.mqtt_root, settings.hub_id),
+                subscriptions=hub_subscriptions(settings.mqtt_root),
+                username=settings.mqtt_username,
+                password=settings.mqtt_password,
+            )
+        ).start()
+        self.stack.callback(link.stop)
+        link.wait_connected(30)
+        bridge = MqttBridge(link, root=settings.mqtt_root)
+        bridge.start()
+        self.stack.callback(bridge.stop)
+        app.extensions["mqtt_kicker"] = bridge
+        if getattr(self, "broker", None) is not None:
+            sync = BrokerSync(app, self.broker, self.broker.config.data_dir / "auth", self._hub_credentials)
+            app.extensions["broker_kicker"] = sync
+
+        if self.simulate and self.peers:
+            self._start_simulators()
+        return app
+
+    def _start_simulators(self) -> None:
+        from connectors.sim_vehicles import run_fleet_from_file
+
+        path = self.settings.instance_path / "demo-vehicles.json"
+        vehicles = [asdict(p) for p in self.peers if p.kind == "vehicle"]
+        path.write_text(json.dumps(vehicles, ensure_ascii=False, indent=1), encoding="utf-8")
+        path.chmod(0o600)
+        cities = Path(__file__).resolve().parents[1] / "hub" / "data" / "huaihai_cities.json"
+        fleet = run_fleet_from_file(path, cities, self.settings.mqtt_url or "")
+        self.stack.callback(fleet.stop)
