@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
+from datetime import timedelta
 
 from connectors.mqtt_link import InboundMessage, MqttLink, MqttLinkError
 from contracts.errors import ContractError
@@ -31,10 +33,21 @@ RETRY_WAIT = 1.0  # after a failed commit, wait this long and try the same batch
 class MqttBridge:
     """Writer and publisher threads between an `MqttLink` and the database."""
 
-    def __init__(self, link: MqttLink, *, root: str, publish_poll: float = 1.0) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        *,
+        root: str,
+        publish_poll: float = 1.0,
+        position_retention: timedelta = timedelta(days=30),
+        prune_every: float = 3600.0,
+    ) -> None:
         self.link = link
         self.root = root
         self.publish_poll = publish_poll
+        self.position_retention = position_retention
+        self.prune_every = prune_every
+        self._next_prune = 0.0
         self.counts: Counter[str] = Counter()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -113,8 +126,19 @@ class MqttBridge:
             self._wake.clear()
             try:
                 self.publish_outbox()
+                self._prune_when_due()
             except Exception:
                 log.exception("publishing the MQTT outbox failed; will try again")
+
+    def _prune_when_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self.prune_every
+        with hub_session() as session:
+            removed = ingest.prune_positions(session, self.position_retention)
+        if removed:
+            log.info("removed %d positions older than %s", removed, self.position_retention)
 
     def publish_outbox(self) -> int:
         """Close expired commands and publish what waits in the outbox; return how many went out."""

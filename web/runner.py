@@ -13,6 +13,7 @@ import os
 import secrets
 from contextlib import ExitStack
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -171,7 +172,9 @@ class HubRunner:
         ).start()
         self.stack.callback(link.stop)
         link.wait_connected(30)
-        bridge = MqttBridge(link, root=settings.mqtt_root)
+        bridge = MqttBridge(
+            link, root=settings.mqtt_root, position_retention=timedelta(days=settings.position_retention_days)
+        )
         bridge.start()
         self.stack.callback(bridge.stop)
         app.extensions["mqtt_kicker"] = bridge

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -209,3 +210,10 @@ def _apply_linkage(session: Session, system: LinkageSystem, payload: Payload, ex
             return "event_updated"
     except ServiceError as exc:
         return f"dead:{exc.message}"
+
+
+def prune_positions(session: Session, retention: timedelta) -> int:
+    """Delete position history older than the retention period; return how many rows went."""
+    cutoff = utcnow() - retention
+    result = session.execute(delete(VehiclePosition).where(VehiclePosition.at < cutoff))
+    return result.rowcount or 0

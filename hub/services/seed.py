@@ -110,7 +110,9 @@ class PeerCredentials:
 DEMO_VEHICLES_PER_CITY = 2
 
 
-def seed_demo_fleet(session: Session, vehicles_per_city: int = DEMO_VEHICLES_PER_CITY) -> list[PeerCredentials]:
+def seed_demo_fleet(
+    session: Session, vehicles_per_city: int = DEMO_VEHICLES_PER_CITY
+) -> list[PeerCredentials]:
     """Register demo vehicles and a 119 system per city; give each a fresh password to hand the simulators."""
     system = Actor.system("seed")
     credentials: list[PeerCredentials] = []

@@ -237,3 +237,19 @@ def test_notified_city_linkage_systems_get_a_joint_alert(app, city, make_inciden
     assert alert.topic == "hh/v1/xuzhou/linkage/police110/alerts"
     _, payload = decode_message(alert.topic, alert.payload)
     assert payload.incident_id == incident.public_id  # type: ignore[union-attr]
+
+
+def test_position_history_is_pruned_after_the_retention(vehicle) -> None:
+    now = datetime.now(UTC)
+    topic = telemetry_topic(ROOT, "linyi", "v01")
+    ingest.apply_batch(
+        db.session,
+        [
+            _inbound(topic, _telemetry(1, now - timedelta(days=40))),
+            _inbound(topic, _telemetry(2, now - timedelta(hours=1))),
+        ],
+        root=ROOT,
+    )
+    db.session.commit()
+    assert ingest.prune_positions(db.session, timedelta(days=30)) == 1
+    assert _count(VehiclePosition) == 1
