@@ -122,3 +122,11 @@ class CommandForm(FlaskForm):
     ttl_minutes = IntegerField(
         _l("有效期（分钟）"), default=10, validators=[DataRequired(), NumberRange(1, 1440)]
     )
+
+
+class VehicleForm(FlaskForm):
+    """Register a vehicle (its broker password is shown once)."""
+
+    city = SelectField(_l("所属城市"), validators=[DataRequired()])
+    code = StringField(_l("车辆编号"), validators=[DataRequired(), Length(max=64)])
+    name = StringField(_l("车辆名称"), validators=[Optional(), Length(max=64)])

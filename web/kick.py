@@ -30,3 +30,8 @@ def kick_flows(app: Flask) -> None:
 def kick_mqtt(app: Flask) -> None:
     """Tell the MQTT publisher that the outbox may hold new messages."""
     _kick(app, "mqtt_kicker")
+
+
+def kick_broker(app: Flask) -> None:
+    """Tell the managed broker to reload its password and ACL files after a registry change."""
+    _kick(app, "broker_kicker")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from hub.extensions import db
-from hub.models import MqttOutbox, Role, VehicleCommand
+from hub.models import MqttOutbox, Role, Vehicle, VehicleCommand
 from hub.services import dead_letters, fleet
 from hub.services.actors import Actor
 
@@ -99,3 +101,31 @@ def test_dead_letters_are_listed_with_a_count(client: FlaskClient, auth, make_us
     page = client.get("/dead-letters").get_data(as_text=True)
     assert "malformed JSON" in page
     assert '<span class="pill">1</span>' in page
+
+
+def test_coordinator_registers_a_vehicle_and_sees_its_password_once(
+    client: FlaskClient, auth, make_user
+) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.post(
+        "/vehicles",
+        data={"csrf_token": auth.csrf("/vehicles"), "city": "linyi", "code": "v09", "name": "临沂9号"},
+        follow_redirects=True,
+    )
+    page = response.get_data(as_text=True)
+    assert "veh-linyi-v09" in page and "只显示这一次" in page
+    password = re.search(r"密码：(\S+?)（", page)
+    assert password
+    assert password.group(1) not in client.get("/vehicles").get_data(as_text=True)
+
+
+def test_coordinator_cannot_register_for_another_city(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.post(
+        "/vehicles", data={"csrf_token": auth.csrf("/vehicles"), "city": "heze", "code": "v09", "name": "x"}
+    )
+    # Heze is not among the choices a Linyi coordinator gets, so the form itself refuses it.
+    assert response.status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Vehicle)) == 0

@@ -20,8 +20,9 @@ from hub.services import fleet as fleet_service
 from hub.services import incidents as incident_service
 from hub.services.errors import ServiceError
 from web.auth import current_actor
-from web.forms import CommandForm, command_kind_choices, vehicle_state_choices
-from web.kick import kick_mqtt
+from web.forms import CommandForm, VehicleForm, command_kind_choices, vehicle_state_choices
+from web.i18n import city_name
+from web.kick import kick_broker, kick_mqtt
 from web.map import region_map
 
 bp = Blueprint("vehicles", __name__)
@@ -42,11 +43,61 @@ def _live_context() -> dict[str, object]:
     }
 
 
+def _vehicle_form() -> VehicleForm:
+    form = VehicleForm()
+    actor = current_actor()
+    cities = city_service.all_cities(db.session)
+    form.city.choices = [(c.slug, city_name(c)) for c in cities if actor.is_admin or c.id == actor.city_id]
+    return form
+
+
 @bp.get("/vehicles")
 @login_required
 def index() -> ResponseReturnValue:
     """Show every vehicle on the map and in a table, refreshed without a reload."""
-    return render_template("vehicles/index.html", **_live_context())
+    actor = current_actor()
+    return render_template(
+        "vehicles/index.html",
+        form=_vehicle_form(),
+        can_register=actor.is_admin or actor.can_write_incidents,
+        **_live_context(),
+    )
+
+
+@bp.post("/vehicles")
+@login_required
+def register() -> ResponseReturnValue:
+    """Register a vehicle and show its broker credentials once."""
+    form = _vehicle_form()
+    if not form.validate_on_submit():
+        flash(_("请填写车辆编号。"), "error")
+        return redirect(url_for("vehicles.index"))
+    try:
+        vehicle, password = fleet_service.register_vehicle(
+            db.session,
+            current_actor(),
+            city_service.by_slug(db.session, form.city.data or ""),
+            (form.code.data or "").strip(),
+            form.name.data or "",
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        if exc.status == 403:
+            raise
+        flash(exc.message, "error")
+        return redirect(url_for("vehicles.index"))
+    db.session.commit()
+    kick_broker(current_app)
+    flash(
+        _(
+            "已登记 %(name)s。车载终端接入账号：%(username)s，密码：%(password)s（只显示这一次，请立即配置到车辆）。",
+            name=vehicle.name,
+            username=vehicle.mqtt_username,
+            password=password,
+        ),
+        "success",
+    )
+    return redirect(url_for("vehicles.detail", vehicle_id=vehicle.id))
 
 
 @bp.get("/vehicles/live")
