@@ -90,7 +90,7 @@ def register() -> ResponseReturnValue:
     kick_broker(current_app)
     flash(
         _(
-            "已登记 %(name)s。车载终端接入账号：%(username)s，密码：%(password)s（只显示这一次，请立即配置到车辆）。",
+            "已登记 %(name)s。车载终端接入账号：%(username)s，密码：%(password)s（只显示这一次，请立即配置到车辆）。",  # noqa: E501  (one translatable sentence)
             name=vehicle.name,
             username=vehicle.mqtt_username,
             password=password,
