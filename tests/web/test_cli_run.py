@@ -103,6 +103,33 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> N
         while "沂河洪峰过境" not in xuzhou.get(f"{base}/dashboard/live", timeout=10).text:
             assert time.monotonic() < deadline, "Xuzhou was never notified"
             time.sleep(0.5)
+
+        # The demo's simulated vehicles are online over the authenticated broker and obey commands.
+        deadline = time.monotonic() + 30
+        while xuzhou.get(f"{base}/vehicles/live", timeout=10).text.count("online-dot on") < 20:
+            assert time.monotonic() < deadline, "the 20 demo vehicles did not all come online"
+            time.sleep(0.5)
+        page = session.get(f"{base}/vehicles/live", timeout=10).text
+        vehicle_id = re.search(r'href="/vehicles/(\d+)">临沂1号指挥车', page)
+        assert vehicle_id, page
+        detail = session.get(f"{base}/vehicles/{vehicle_id.group(1)}", timeout=10).text
+        session.post(
+            f"{base}/vehicles/{vehicle_id.group(1)}/commands",
+            timeout=10,
+            data={
+                "csrf_token": _csrf(detail),
+                "kind": "report_position",
+                "ttl_minutes": "5",
+                "status": "standby",
+            },
+        )
+        deadline = time.monotonic() + 20
+        while (
+            'class="state-done"'
+            not in session.get(f"{base}/vehicles/{vehicle_id.group(1)}/commands", timeout=10).text
+        ):
+            assert time.monotonic() < deadline, "the command was never acknowledged as done"
+            time.sleep(0.3)
     finally:
         hub.send_signal(signal.SIGTERM)
         rest, _ = hub.communicate(timeout=60)
