@@ -2,6 +2,16 @@
 
 from hub.models.audit import AuditEntry, AuditTrailIsAppendOnly
 from hub.models.city import City, city_neighbours
+from hub.models.exchange import (
+    Bulletin,
+    BulletinRecipient,
+    DailyReport,
+    FeedState,
+    PartnerPlatform,
+    PartnerRecord,
+    Reminder,
+    VerificationRequest,
+)
 from hub.models.fleet import (
     CommandState,
     DeadLetter,
@@ -21,9 +31,13 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditTrailIsAppendOnly",
+    "Bulletin",
+    "BulletinRecipient",
     "City",
     "CommandState",
+    "DailyReport",
     "DeadLetter",
+    "FeedState",
     "FlowRequest",
     "FlowRequestStatus",
     "Incident",
@@ -32,12 +46,16 @@ __all__ = [
     "LinkageSystem",
     "MqttOutbox",
     "Notification",
+    "PartnerPlatform",
+    "PartnerRecord",
+    "Reminder",
     "Role",
     "UTCDateTime",
     "User",
     "Vehicle",
     "VehicleCommand",
     "VehiclePosition",
+    "VerificationRequest",
     "city_neighbours",
     "incident_affected_cities",
     "utcnow",
