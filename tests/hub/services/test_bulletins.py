@@ -83,7 +83,7 @@ def test_receipt_is_recorded_once_and_only_by_addressees(make_user) -> None:
     bulletin = bulletins.issue(db.session, issuer, _data())
     db.session.commit()
     xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
-    first, created = bulletins.record_receipt(
+    _, created = bulletins.record_receipt(
         db.session, xuzhou, bulletin.public_id, ReceiptCreate(acknowledged_by="徐州值班员")
     )
     again, created_again = bulletins.record_receipt(
