@@ -22,6 +22,20 @@ from contracts.mqtt import (
     VehicleStatus,
 )
 from contracts.notification import Notification
+from contracts.partner import (
+    BulletinDelivery,
+    DeliveryAck,
+    ErrorBody,
+    IncidentPage,
+    PartnerIncident,
+    PartnerWarning,
+    Receipt,
+    ResourceItem,
+    ResourcePage,
+    VerificationAnswer,
+    VerificationRequestDelivery,
+    WarningPage,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -39,6 +53,18 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "mqtt-ack": Ack,
     "mqtt-linkage-event": LinkageEvent,
     "mqtt-joint-alert": JointAlert,
+    "partner-incident": PartnerIncident,
+    "partner-warning": PartnerWarning,
+    "partner-resource": ResourceItem,
+    "partner-incident-page": IncidentPage,
+    "partner-warning-page": WarningPage,
+    "partner-resource-page": ResourcePage,
+    "partner-bulletin": BulletinDelivery,
+    "partner-delivery-ack": DeliveryAck,
+    "partner-receipt": Receipt,
+    "partner-verification-request": VerificationRequestDelivery,
+    "partner-verification-answer": VerificationAnswer,
+    "partner-error": ErrorBody,
 }
 
 

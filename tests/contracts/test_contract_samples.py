@@ -38,7 +38,7 @@ def _schema_name(path: Path) -> str:
 
 def _valid_samples() -> list[Path]:
     """List the valid JSON samples, the MQTT payloads' (in their own folder) included."""
-    return sorted([*SAMPLES.glob("*.json"), *SAMPLES.glob("mqtt/*.json")])
+    return sorted([*SAMPLES.glob("*.json"), *SAMPLES.glob("mqtt/*.json"), *SAMPLES.glob("partner/*.json")])
 
 
 @pytest.mark.parametrize("path", _valid_samples(), ids=lambda p: p.name)
