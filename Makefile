@@ -29,7 +29,7 @@ format: $(STAMP)
 
 ## bench: run the benchmarks under bench/ and print their figures
 bench: system-deps $(STAMP)
-	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(BIN)/python "$$script" || exit 1; done
+	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(BIN)/python "$$script" || exit 1; done
 
 ## system-deps: Debian packages the hub and its tests use (Mosquitto, Chromium, a CJK font)
 system-deps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal, Self
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -85,3 +86,26 @@ class DailyReportCreate(BaseModel):
         if not self.zero and not self.body:
             raise ValueError("a daily report needs a body; send a zero report when nothing happened")
         return self
+
+
+class BulletinMessage(BaseModel):
+    """A bulletin or warning as it leaves the hub (API answers, CAP building)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    id: UUID
+    kind: Literal["bulletin", "warning"]
+    issuing_city: CitySlug
+    colour: WarningColour | None = None
+    category: IncidentCategory
+    area: Short
+    title: Short
+    text: Text
+    scope: Literal["public", "restricted"]
+    addressed_cities: tuple[CitySlug, ...]
+    receipt_deadline: AwareDatetime
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime | None = None
+    exercise: bool = False
+    cancelled: bool = False

@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.bulletin import BulletinMessage
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
 from contracts.errors import ContractError, check_size, problems_from_validation_error
 from contracts.incident import IncidentReport
@@ -732,4 +733,91 @@ def incident_fields_from_cap(alert: CapAlert) -> dict[str, Any]:
         "description": (info.description or "")[:10_000],
         "exercise": alert.status is CapStatus.EXERCISE,
         "colour": colour,
+    }
+
+
+BULLETIN_EVENT = {"bulletin": "信息通报", "warning": "预警"}
+
+
+def alert_from_bulletin(
+    message: BulletinMessage,
+    *,
+    sender: str,
+    division_code: str | None,
+    sequence: int = 0,
+    agency_code: str = "000",
+    sender_name: str | None = None,
+) -> CapAlert:
+    """Describe a bulletin or warning as a CAP 1.2 alert; restricted ones name their addressees."""
+    sent = _whole_seconds(message.issued_at.astimezone(BEIJING))
+    if division_code is None:
+        identifier = f"urn:uuid:{uuid5(NAMESPACE_URL, f'{message.id}/{sequence}')}"
+    else:
+        identifier = gbt_identifier(division_code, sent, sequence, agency_code)
+    parameters = [CapParameter(value_name=CATEGORY_PARAMETER, value=message.category.value)]
+    if message.colour is not None:
+        parameters.append(CapParameter(value_name=COLOUR_PARAMETER, value=message.colour.label_zh))
+    restricted = message.scope == "restricted"
+    info = CapInfo(
+        language="zh-CN",
+        categories=(CATEGORY_TO_CAP[message.category],),
+        event=BULLETIN_EVENT[message.kind],
+        urgency=CapUrgency.EXPECTED if message.kind == "warning" else CapUrgency.UNKNOWN,
+        severity=message.colour.cap_severity if message.colour else CapSeverity.UNKNOWN,
+        certainty=CapCertainty.LIKELY if message.kind == "warning" else CapCertainty.UNKNOWN,
+        expires=message.expires_at.astimezone(BEIJING) if message.expires_at else None,
+        sender_name=sender_name,
+        headline=message.title,
+        description=message.text,
+        parameters=tuple(parameters),
+        areas=(
+            CapArea(
+                area_desc=message.area,
+                geocodes=tuple(
+                    CapParameter(value_name=CITY_GEOCODE, value=c) for c in message.addressed_cities
+                ),
+            ),
+        ),
+    )
+    try:
+        return CapAlert(
+            identifier=identifier,
+            sender=sender,
+            sent=sent,
+            status=CapStatus.EXERCISE if message.exercise else CapStatus.ACTUAL,
+            msg_type=CapMsgType.CANCEL if message.cancelled else CapMsgType.ALERT,
+            scope=CapScope.RESTRICTED if restricted else CapScope.PUBLIC,
+            restriction=f"{RESTRICTION_ZH}：{'、'.join(message.addressed_cities)}" if restricted else None,
+            incidents=str(message.id),
+            infos=(info,),
+        )
+    except ValidationError as error:
+        raise ContractError.from_validation_error("CAP alert", error, _ELEMENT_NAMES) from error
+
+
+def warning_fields_from_cap(alert: CapAlert) -> dict[str, Any]:
+    """Read a warning from a CAP alert: colour, category, area, title, text, cities, expiry, exercise."""
+    if alert.status not in (CapStatus.ACTUAL, CapStatus.EXERCISE):
+        raise CapError(f"a CAP alert with status {alert.status} is not a warning to pass on")
+    if alert.msg_type not in (CapMsgType.ALERT, CapMsgType.UPDATE):
+        raise CapError(f"a CAP {alert.msg_type} message cannot become a new warning")
+    fields = incident_fields_from_cap(alert)
+    info = next((i for i in alert.infos if i.language.lower().startswith("zh")), alert.infos[0])
+    colour = fields["colour"] or next(c for c in WarningColour if COLOUR_TO_LEVEL[c] == fields["level"])
+    cities = tuple(
+        dict.fromkeys(g.value for a in info.areas for g in a.geocodes if g.value_name == CITY_GEOCODE)
+    )
+    area = "；".join(a.area_desc for a in info.areas) or info.event
+    return {
+        "kind": "warning",
+        "colour": colour,
+        "category": fields["category"],
+        "area": area[:200],
+        "title": fields["title"],
+        "text": fields["description"] or fields["title"],
+        "addressed_cities": cities,
+        "all_neighbours": not cities,
+        "scope": "restricted" if alert.scope is CapScope.RESTRICTED else "public",
+        "expires_at": info.expires,
+        "exercise": fields["exercise"],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 
 DEFAULT_INSTANCE = Path.cwd() / "instance"
@@ -27,6 +28,8 @@ class Settings:
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     position_retention_days: int = 30
+    daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
+    partner_sync_seconds: int = 60
     prefect_api_url: str | None = None
     flow_mode: str = "local"  # "local" runs flows in the hub; "deployment" hands them to Prefect
     demo: bool = False
@@ -37,6 +40,11 @@ class Settings:
     default_locale: str = "zh_CN"
     timezone: str = "Asia/Shanghai"
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def daily_report_due_time(self) -> time:
+        """Return the daily-report deadline as a time of day."""
+        return time.fromisoformat(self.daily_report_due)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -81,6 +89,8 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         mqtt_username=env.get("HUB_MQTT_USERNAME") or None,
         mqtt_password=env.get("HUB_MQTT_PASSWORD") or None,
         position_retention_days=int(env.get("HUB_POSITION_RETENTION_DAYS", "30")),
+        daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
+        partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
         prefect_api_url=env.get("PREFECT_API_URL") or None,
         flow_mode=mode,
         demo=is_demo,

@@ -12,7 +12,7 @@ from hub.config import Settings
 from web import auth, errors, i18n
 from web.api import api
 from web.kick import FlowKicker
-from web.views import admin, dashboard, incidents, session_views, vehicles
+from web.views import admin, dashboard, exchange, incidents, session_views, vehicles
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> 
     app.register_blueprint(incidents.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(vehicles.bp)
+    app.register_blueprint(exchange.bp)
     # The API authenticates by bearer token, or by session with the CSRF header on writes.
     csrf.exempt(api)
     app.register_blueprint(api)

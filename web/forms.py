@@ -130,3 +130,61 @@ class VehicleForm(FlaskForm):
     city = SelectField(_l("所属城市"), validators=[DataRequired()])
     code = StringField(_l("车辆编号"), validators=[DataRequired(), Length(max=64)])
     name = StringField(_l("车辆名称"), validators=[Optional(), Length(max=64)])
+
+
+def colour_choices() -> list[tuple[str, str]]:
+    """Return the warning colours, most severe first."""
+    return [
+        ("red", str(_l("红色"))),
+        ("orange", str(_l("橙色"))),
+        ("yellow", str(_l("黄色"))),
+        ("blue", str(_l("蓝色"))),
+    ]
+
+
+class BulletinForm(FlaskForm):
+    """Issue a bulletin (信息通报) or warning (预警)."""
+
+    kind = SelectField(_l("类型"), choices=[("bulletin", _l("信息通报")), ("warning", _l("预警"))])
+    colour = SelectField(_l("预警颜色"), validators=[Optional()])
+    category = SelectField(_l("事件类别"), validators=[DataRequired()])
+    title = StringField(_l("标题"), validators=[DataRequired(), Length(max=200)])
+    area = StringField(_l("涉及区域"), validators=[DataRequired(), Length(max=200)])
+    text = TextAreaField(_l("内容"), validators=[DataRequired(), Length(max=10000)])
+    addressed_cities = SelectMultipleField(_l("通报城市"), validators=[Optional()])
+    all_neighbours = BooleanField(_l("全部相邻城市"))
+    scope = SelectField(
+        _l("范围"), choices=[("public", _l("公开")), ("restricted", _l("限定（仅通报对象可见）"))]
+    )
+    receipt_minutes = IntegerField(
+        _l("回执时限（分钟）"), default=30, validators=[DataRequired(), NumberRange(1, 7 * 24 * 60)]
+    )
+    exercise = BooleanField(_l("演练（非真实事件）"))
+
+
+class ReceiptForm(FlaskForm):
+    """Acknowledge a bulletin (签收)."""
+
+
+class VerificationForm(FlaskForm):
+    """Send a verification request (核报)."""
+
+    to_city = SelectField(_l("核报城市"), validators=[DataRequired()])
+    subject = StringField(_l("核报事项"), validators=[DataRequired(), Length(max=200)])
+    question = TextAreaField(_l("核报内容"), validators=[DataRequired(), Length(max=10000)])
+    deadline_minutes = IntegerField(
+        _l("答复时限（分钟）"), default=60, validators=[DataRequired(), NumberRange(1, 7 * 24 * 60)]
+    )
+
+
+class AnswerForm(FlaskForm):
+    """Answer a verification request."""
+
+    answer = TextAreaField(_l("核报答复"), validators=[DataRequired(), Length(max=10000)])
+
+
+class DailyReportForm(FlaskForm):
+    """File today's daily or zero report."""
+
+    zero = BooleanField(_l("零报告（本日无突发事件）"))
+    body = TextAreaField(_l("报告内容"), validators=[Optional(), Length(max=10000)])

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, session
-from flask_babel import Babel, format_datetime
+from flask_babel import Babel, format_datetime, gettext
 
 from hub.config import Settings
 
@@ -33,6 +33,21 @@ def init_app(app: Flask, settings: Settings) -> None:
         if local.date() == datetime.now(UTC).astimezone(zone).date():
             return format_datetime(value, "HH:mm")
         return format_datetime(value, "yyyy-MM-dd HH:mm")
+
+    @app.template_filter("countdown")
+    def countdown(deadline: datetime | None) -> str:
+        """Say how long is left until a deadline, or how long it is overdue."""
+        if deadline is None:
+            return ""
+        seconds = int((deadline - datetime.now(UTC)).total_seconds())
+        minutes = abs(seconds) // 60
+        if minutes >= 120:
+            amount = gettext("%(hours)d 小时", hours=minutes // 60)
+        else:
+            amount = gettext("%(minutes)d 分钟", minutes=max(minutes, 1))
+        if seconds >= 0:
+            return gettext("剩余 %(amount)s", amount=amount)
+        return gettext("已超时 %(amount)s", amount=amount)
 
     @app.template_filter("isotime")
     def isotime(value: datetime | None) -> str:

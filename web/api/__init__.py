@@ -6,4 +6,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from web.api import routes  # noqa: E402,F401  (routes attach themselves to the blueprint)
+from web.api import exchange, routes  # noqa: E402,F401  (routes attach themselves to the blueprint)

@@ -7,6 +7,14 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from contracts.bulletin import (
+    BulletinCreate,
+    BulletinMessage,
+    DailyReportCreate,
+    ReceiptCreate,
+    VerificationAnswerCreate,
+    VerificationCreate,
+)
 from contracts.incident import FollowUpCreate, IncidentCreate, IncidentReport
 from contracts.notification import Notification
 
@@ -75,6 +83,12 @@ def openapi_document() -> dict[str, Any]:
             (IncidentCreate, "validation"),
             (FollowUpCreate, "validation"),
             (Notification, "serialization"),
+            (BulletinCreate, "validation"),
+            (BulletinMessage, "serialization"),
+            (ReceiptCreate, "validation"),
+            (VerificationCreate, "validation"),
+            (VerificationAnswerCreate, "validation"),
+            (DailyReportCreate, "validation"),
         ],
         ref_template=REF,
     )
@@ -237,6 +251,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_exchange_paths(),
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -245,5 +260,182 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "OpenAPI document"}},
                 }
             },
+        },
+    }
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _exchange_paths() -> dict[str, Any]:
+    """Describe the information-exchange routes (bulletins, CAP, verification, daily reports, sync)."""
+    receipt = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "delivered_at": {"type": ["string", "null"]},
+            "receipt_at": {"type": ["string", "null"]},
+            "acknowledged_by": {"type": ["string", "null"]},
+            "reminded": {"type": "boolean"},
+            "flagged": {"type": "boolean"},
+        },
+    }
+    bulletin = {
+        "allOf": [
+            _ref("BulletinMessage"),
+            {"type": "object", "properties": {"receipts": {"type": "array", "items": receipt}}},
+        ]
+    }
+    verification = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "from_city": {"type": "string"},
+            "to_city": {"type": "string"},
+            "subject": {"type": "string"},
+            "question": {"type": "string"},
+            "deadline": {"type": "string"},
+            "answer": {"type": ["string", "null"]},
+            "answered_at": {"type": ["string", "null"]},
+            "flagged": {"type": "boolean"},
+        },
+    }
+    xml = {"description": "CAP 1.2 XML", "content": {"application/cap+xml": {"schema": {"type": "string"}}}}
+    return {
+        "/bulletins": {
+            "get": {
+                "operationId": "listBulletins",
+                "summary": "Bulletins the caller's city may see",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"items": {"type": "array", "items": bulletin}}},
+                        "Newest first",
+                    ),
+                    **ERRORS,
+                },
+            },
+            "post": {
+                "operationId": "issueBulletin",
+                "summary": "Issue a bulletin or warning",
+                "requestBody": _body("BulletinCreate"),
+                "responses": {"201": _json(bulletin, "Issued; deliveries queued"), **ERRORS},
+            },
+        },
+        "/bulletins/{public_id}": {
+            "get": {
+                "operationId": "getBulletin",
+                "summary": "One bulletin with its receipts",
+                "parameters": [_path("public_id")],
+                "responses": {
+                    "200": _json(bulletin, "The bulletin"),
+                    "404": _json(_ref("Error"), "Unknown, or restricted and not addressed to you"),
+                    **ERRORS,
+                },
+            }
+        },
+        "/bulletins/{public_id}/receipts": {
+            "post": {
+                "operationId": "postReceipt",
+                "summary": "Record the caller's city's receipt (once)",
+                "parameters": [_path("public_id")],
+                "requestBody": _body("ReceiptCreate"),
+                "responses": {
+                    "201": _json(receipt, "Recorded"),
+                    "200": _json(receipt, "Already recorded"),
+                    **ERRORS,
+                },
+            }
+        },
+        "/bulletins/{public_id}/cap": {
+            "get": {
+                "operationId": "getBulletinCap",
+                "summary": "A bulletin as CAP 1.2 XML",
+                "parameters": [_path("public_id")],
+                "responses": {"200": xml, **ERRORS},
+            }
+        },
+        "/cap/feed.atom": {
+            "get": {
+                "operationId": "capFeed",
+                "summary": "Current bulletins and warnings as a CAP Atom feed",
+                "responses": {
+                    "200": {
+                        "description": "Atom feed",
+                        "content": {"application/atom+xml": {"schema": {"type": "string"}}},
+                    },
+                    **ERRORS,
+                },
+            }
+        },
+        "/warnings/cap": {
+            "post": {
+                "operationId": "postCapWarning",
+                "summary": "Turn a CAP 1.2 alert into a warning",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/cap+xml": {"schema": {"type": "string"}}},
+                },
+                "responses": {"201": _json(bulletin, "Issued"), **ERRORS},
+            }
+        },
+        "/verifications": {
+            "get": {
+                "operationId": "listVerifications",
+                "summary": "Requests sent and received",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"items": {"type": "array", "items": verification}}},
+                        "Newest first",
+                    ),
+                    **ERRORS,
+                },
+            },
+            "post": {
+                "operationId": "createVerification",
+                "summary": "Send a verification request",
+                "requestBody": _body("VerificationCreate"),
+                "responses": {"201": _json(verification, "Sent"), **ERRORS},
+            },
+        },
+        "/verifications/{public_id}/answer": {
+            "post": {
+                "operationId": "answerVerification",
+                "summary": "Answer a request to the caller's city",
+                "parameters": [_path("public_id")],
+                "requestBody": _body("VerificationAnswerCreate"),
+                "responses": {
+                    "200": _json(verification, "Answered"),
+                    "409": _json(_ref("Error"), "Already answered"),
+                    **ERRORS,
+                },
+            }
+        },
+        "/daily-reports": {
+            "post": {
+                "operationId": "fileDailyReport",
+                "summary": "File today's daily or zero report",
+                "requestBody": _body("DailyReportCreate"),
+                "responses": {
+                    "201": _json({"type": "object"}, "Filed"),
+                    "409": _json(_ref("Error"), "Already filed today"),
+                    **ERRORS,
+                },
+            }
+        },
+        "/partners/health": {
+            "get": {
+                "operationId": "partnerHealth",
+                "summary": "Sync health of every city's platform",
+                "responses": {"200": _json({"type": "object"}, "Per city"), **ERRORS},
+            }
+        },
+        "/partners/{slug}/sync": {
+            "post": {
+                "operationId": "partnerSync",
+                "summary": "Sync a city's platform now",
+                "parameters": [_path("slug", "slug")],
+                "responses": {"202": _json({"type": "object"}, "Requested"), **ERRORS},
+            }
         },
     }
