@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from prefect import Flow
 
+from flows.exchange import (
+    chase_deadlines,
+    check_daily_reports,
+    deliver_verification_request,
+    distribute_bulletin,
+    sync_partner,
+)
 from flows.notify import notify_neighbours
-from hub.services.flow_requests import NOTIFY_NEIGHBOURS
+from hub.services import bulletins, partners, verifications
+from hub.services.flow_requests import CHASE_DEADLINES, CHECK_DAILY_REPORTS, NOTIFY_NEIGHBOURS
 
 FLOWS: dict[str, Flow[..., object]] = {
     NOTIFY_NEIGHBOURS: notify_neighbours,
+    partners.SYNC: sync_partner,
+    bulletins.DISTRIBUTE: distribute_bulletin,
+    verifications.DELIVER: deliver_verification_request,
+    CHASE_DEADLINES: chase_deadlines,
+    CHECK_DAILY_REPORTS: check_daily_reports,
 }
 DEPLOYMENT_NAME = "hub"

@@ -22,8 +22,10 @@ from hub.app import MIGRATIONS_DIR, create_core_app
 from hub.config import Settings
 from hub.extensions import db
 from hub.runtime import ManagedMosquitto, ManagedPrefectServer, MosquittoConfig, free_port
+from hub.services import cities, partners
+from hub.services.actors import Actor
 from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
-from hub.services.seed import PeerCredentials, seed_cities, seed_demo_fleet, seed_demo_users
+from hub.services.seed import PeerCredentials, load_city_data, seed_cities, seed_demo_fleet, seed_demo_users
 
 log = logging.getLogger(__name__)
 HUB_MQTT_USERNAME = "hub"
@@ -68,10 +70,13 @@ class HubRunner:
         self.stack = ExitStack()
         self.app: Flask | None = None
         self.peers: list[PeerCredentials] = []
+        self.partner_platforms: dict[str, tuple[str, str]] = {}
 
     def start(self) -> Flask:
         """Bring everything up and return the web app to serve."""
         try:
+            if self.simulate:
+                self._start_partner_simulators()
             self._prepare_database()
             self._start_broker()
             self._start_prefect()
@@ -96,6 +101,15 @@ class HubRunner:
             if self.demo:
                 seed_demo_users(db.session)
                 self.peers = seed_demo_fleet(db.session)
+            for city, (url, token) in self.partner_platforms.items():
+                partners.register(
+                    db.session,
+                    Actor.system("demo"),
+                    cities.by_slug(db.session, city),
+                    url,
+                    token,
+                    interval_seconds=self.settings.partner_sync_seconds,
+                )
             db.session.commit()
             db.session.remove()
             db.engine.dispose()
@@ -145,6 +159,7 @@ class HubRunner:
         from flows.launcher import DeploymentLauncher, FlowDispatcher, Launcher, LocalLauncher
         from flows.mqtt_bridge import MqttBridge
         from flows.prefect_settings import disable_flow_heartbeats
+        from flows.scheduler import Scheduler
         from web.app import create_app
 
         settings = self.settings
@@ -182,9 +197,34 @@ class HubRunner:
             sync = BrokerSync(app, self.broker, self.broker.config.data_dir / "auth", self._hub_credentials)
             app.extensions["broker_kicker"] = sync
 
+        scheduler = Scheduler(
+            wake=dispatcher,
+            default_sync_seconds=settings.partner_sync_seconds,
+            daily_report_due=settings.daily_report_due_time,
+        )
+        scheduler.start()
+        self.stack.callback(scheduler.stop)
+
         if self.simulate and self.peers:
             self._start_simulators()
         return app
+
+    def _start_partner_simulators(self) -> None:
+        """Start one simulated city platform per city, each with its own token (demo only)."""
+        from connectors.sim_partner import PartnerSimulator
+
+        data = load_city_data()
+        for row in data["cities"]:  # type: ignore[index]
+            token = secrets.token_urlsafe(24)
+            simulator = PartnerSimulator(
+                row["slug"],
+                token=token,
+                name_zh=row["name_zh"],
+                centre=tuple(row["centre"]),
+                drift_interval=20.0,
+            ).start()
+            self.stack.callback(simulator.stop)
+            self.partner_platforms[row["slug"]] = (simulator.url, token)
 
     def _start_simulators(self) -> None:
         from connectors.sim_vehicles import run_fleet_from_file

@@ -273,3 +273,14 @@ def flagged_for_issuer(session: Session, city_id: int) -> list[BulletinRecipient
         .order_by(Bulletin.receipt_deadline)
     )
     return list(session.scalars(query))
+
+
+def with_undelivered(session: Session) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of live bulletins that some addressed platform has not accepted yet."""
+    query = (
+        select(Bulletin.id, Bulletin.public_id)
+        .join(BulletinRecipient)
+        .where(BulletinRecipient.delivered_at.is_(None), Bulletin.cancelled_at.is_(None))
+        .distinct()
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from hub.models import FlowRequest, FlowRequestStatus, utcnow
 
 NOTIFY_NEIGHBOURS = "notify-neighbours"
+CHASE_DEADLINES = "chase-deadlines"
+CHECK_DAILY_REPORTS = "check-daily-reports"
 
 
 def enqueue(session: Session, flow_name: str, key: str, parameters: dict[str, object]) -> FlowRequest:

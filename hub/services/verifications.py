@@ -50,7 +50,7 @@ def create(session: Session, actor: Actor, data: VerificationCreate) -> Verifica
         after={"to": to_city.slug, "subject": data.subject, "deadline": data.deadline.isoformat()},
     )
     flow_requests.enqueue(
-        session, DELIVER, key=f"{DELIVER}:{request.public_id}", parameters={"request_id": request.id}
+        session, DELIVER, key=f"{DELIVER}:{request.public_id}", parameters={"verification_id": request.id}
     )
     return request
 
