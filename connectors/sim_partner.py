@@ -38,6 +38,7 @@ import logging
 import random
 import socket
 import socketserver
+import sys
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
@@ -286,6 +287,14 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        # A client that gave up waiting, or a connection cut by `away`, is part of the simulation.
+        if isinstance(error, OSError):
+            logger.debug("connection from %s ended: %s", client_address, error)
+            return
+        logger.exception("simulated platform failed on a request from %s", client_address)
 
     def drop_connections(self) -> None:
         """Cut every open connection, as a crashed or unplugged platform would."""
