@@ -1,0 +1,208 @@
+"""Exchange flows over real sockets with the project's partner simulators, through Prefect's harness."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from connectors.sim_partner import PartnerSimulator
+from contracts.bulletin import BulletinCreate, VerificationCreate
+from flows.context import use_app
+from flows.exchange import deliver_verification_request, distribute_bulletin, sync_partner
+from flows.launcher import FlowDispatcher, LocalLauncher
+from flows.scheduler import Scheduler
+from hub.extensions import db
+from hub.models import BulletinRecipient, DeadLetter, FlowRequest, FlowRequestStatus, PartnerRecord, Role
+from hub.services import bulletins, partners, verifications
+from hub.services.actors import Actor
+from tests.flows.test_mqtt_bridge import wait_for
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ADMIN = Actor("system", "tests", None, Role.ADMIN)
+
+
+@pytest.fixture
+def flow_app(app: Flask) -> Iterator[Flask]:
+    use_app(app)
+    yield app
+    use_app(None)
+
+
+@pytest.fixture
+def platforms(flow_app, city) -> Iterator[Callable[..., PartnerSimulator]]:
+    started: list[PartnerSimulator] = []
+
+    def start(slug: str, **options: object) -> PartnerSimulator:
+        simulator = PartnerSimulator(slug, token=f"token-{slug}", seed=7, **options).start()  # type: ignore[arg-type]
+        started.append(simulator)
+        partners.register(db.session, ADMIN, city(slug), simulator.url, f"token-{slug}")
+        db.session.commit()
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+def _count(model: type, *where: object) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_sync_is_incremental_and_a_rerun_changes_nothing(platforms, city) -> None:
+    simulator = platforms("linyi", initial=(120, 15, 60))
+    assert sync_partner("linyi") == {"incidents": 120, "warnings": 15, "resources": 60}
+    assert _count(PartnerRecord) == 195
+    assert sync_partner("linyi") == {"incidents": 0, "warnings": 0, "resources": 0}
+    simulator.change(7, "resources")
+    assert sync_partner("linyi") == {"incidents": 0, "warnings": 0, "resources": 7}
+    assert _count(PartnerRecord) == 195
+    health = next(h for h in partners.health(db.session) if h.city.slug == "linyi")
+    assert health.last_success is not None and health.last_error is None
+    assert health.records_last_run == 7
+
+
+class _Garbage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"items": [{"id": 5}], "next_cursor": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_malformed_feed_becomes_a_dead_letter_and_shows_in_health(flow_app, city) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        partners.register(db.session, ADMIN, city("heze"), f"http://127.0.0.1:{server.server_port}", "t")
+        db.session.commit()
+        sync_partner("heze")
+    finally:
+        server.shutdown()
+        server.server_close()
+    letters = db.session.scalars(select(DeadLetter)).all()
+    assert len(letters) == 3 and all(d.source == "partner" for d in letters)
+    assert b'"id": 5' in letters[0].payload
+    health = next(h for h in partners.health(db.session) if h.city.slug == "heze")
+    assert health.last_error and "invalid" in health.last_error.lower()
+    assert _count(PartnerRecord) == 0
+
+
+def _issue(make_user, addressed: list[str]) -> int:
+    data = BulletinCreate.model_validate(
+        {
+            "kind": "warning",
+            "colour": "orange",
+            "category": "natural_disaster",
+            "area": "沂河流域",
+            "title": "沂河洪水橙色预警",
+            "text": "预计沂河临沂段超警戒。",
+            "addressed_cities": addressed,
+            "receipt_deadline": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+        }
+    )
+    bulletin = bulletins.issue(db.session, Actor.for_user(make_user("ly", "linyi")), data)
+    db.session.commit()
+    return bulletin.id
+
+
+def test_distribution_reaches_every_platform_with_one_receipt_each(platforms, make_user) -> None:
+    sims = {slug: platforms(slug) for slug in ("xuzhou", "jining", "zaozhuang")}
+    bulletin_id = _issue(make_user, [*sims, "heze"])  # Heze has no platform: it reads in the hub
+    outcome = distribute_bulletin(bulletin_id)
+    assert outcome == {"delivered": 3, "hub": 1}
+    assert distribute_bulletin(bulletin_id) == {}
+    assert _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 3
+    assert all(s.stats.bulletins == 1 and s.stats.bulletin_duplicates == 0 for s in sims.values())
+
+
+def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) -> None:
+    xuzhou, jining = platforms("xuzhou"), platforms("jining")
+    jining.away()
+    bulletin_id = _issue(make_user, ["xuzhou", "jining"])
+    dispatcher = FlowDispatcher(LocalLauncher(workers=2), poll_seconds=0.2)
+    scheduler = Scheduler(wake=dispatcher, redeliver_seconds=2, tick_seconds=0.5)
+    dispatcher.start()
+    scheduler.start()
+    try:
+        wait_for(
+            lambda: _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 1,
+            what="Xuzhou's receipt",
+        )
+        assert _count(BulletinRecipient, BulletinRecipient.delivered_at.is_(None)) == 1
+        jining.back()
+        wait_for(
+            lambda: _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 2,
+            timeout=60,
+            what="Jining's receipt after it came back",
+        )
+    finally:
+        scheduler.stop()
+        dispatcher.stop()
+    assert (xuzhou.stats.bulletins, jining.stats.bulletins) == (1, 1)
+    recipient = db.session.scalars(
+        select(BulletinRecipient).where(
+            BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.receipt_at.is_not(None)
+        )
+    ).all()
+    assert len(recipient) == 2
+
+
+def test_hub_killed_mid_distribution_finishes_without_resending(platforms, make_user) -> None:
+    xuzhou, jining = platforms("xuzhou"), platforms("jining")
+    bulletin_id = _issue(make_user, ["xuzhou", "jining"])
+    # The hub had delivered to Xuzhou (and got its receipt) when it was killed.
+    request = db.session.scalars(select(FlowRequest)).one()
+    request.status = FlowRequestStatus.STARTED
+    xuzhou_row = db.session.scalars(
+        select(BulletinRecipient).where(
+            BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.city.has(slug="xuzhou")
+        )
+    ).one()
+    bulletins.record_delivery(
+        db.session,
+        xuzhou_row.id,
+        platform_ref="XZ-1",
+        receipt_at=datetime.now(UTC),
+        acknowledged_by="徐州值班员",
+    )
+    db.session.commit()
+    dispatcher = FlowDispatcher(LocalLauncher(workers=1), poll_seconds=0.2)
+    dispatcher.start(recover=True)
+    try:
+        wait_for(
+            lambda: _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 2,
+            what="the distribution finished after the restart",
+        )
+    finally:
+        dispatcher.stop()
+    assert (xuzhou.stats.bulletins, jining.stats.bulletins) == (0, 1)
+
+
+def test_verification_request_is_delivered_to_the_asked_platform(platforms, make_user) -> None:
+    xuzhou = platforms("xuzhou")
+    request = verifications.create(
+        db.session,
+        Actor.for_user(make_user("ly", "linyi")),
+        VerificationCreate(
+            to_city="xuzhou",
+            subject="核实邳州段险情",
+            question="请核实邳州段堤防是否管涌。",
+            deadline=datetime.now(UTC) + timedelta(hours=1),
+        ),
+    )
+    db.session.commit()
+    assert deliver_verification_request(request.id) == "delivered"
+    assert deliver_verification_request(request.id) == "already"
+    assert xuzhou.stats.verification_requests == 1
