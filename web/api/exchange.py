@@ -22,7 +22,7 @@ from contracts.cap import build_cap, parse_cap, warning_fields_from_cap
 from contracts.errors import ContractError, Problem, decode_data, decode_json
 from hub.app import settings_of
 from hub.extensions import db
-from hub.models import utcnow
+from hub.models import City, utcnow
 from hub.services import bulletin_export, bulletins, daily_reports, partners, verifications
 from hub.services.errors import Forbidden
 from web.api import api
@@ -151,9 +151,15 @@ def receive_cap() -> ResponseReturnValue:
         )
     alert = parse_cap(request.get_data(cache=False), max_bytes=settings_of(current_app).max_body_bytes)
     fields = warning_fields_from_cap(alert)
+    actor = current_actor()
+    # The alert may name the receiving city among its areas; the warning goes to the others, or to
+    # all the neighbours when it names no other member city.
+    own = db.session.get(City, actor.city_id) if actor.city_id else None
+    others = tuple(c for c in fields["addressed_cities"] if own is None or c != own.slug)
+    fields["addressed_cities"], fields["all_neighbours"] = others, not others
     fields["receipt_deadline"] = utcnow() + DEFAULT_RECEIPT_WINDOW
     data = decode_data(BulletinCreate, fields)
-    bulletin = bulletins.issue(db.session, current_actor(), data, source="cap")
+    bulletin = bulletins.issue(db.session, actor, data, source="cap")
     db.session.commit()
     kick_flows(current_app)
     return jsonify(_bulletin_json(bulletin)), 201

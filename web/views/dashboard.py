@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
+from hub.app import settings_of
 from hub.extensions import db
+from hub.services import bulletins, daily_reports, verifications
 from hub.services import cities as city_service
 from hub.services import incidents as incident_service
 from hub.services import notifications as notification_service
@@ -28,7 +30,17 @@ def _live_context() -> dict[str, object]:
     regional = incident_service.list_incidents(
         db.session, incident_service.IncidentFilter(open_only=True), per_page=100
     ).items
+    today = daily_reports.today()
     return {
+        "owed_receipts": bulletins.owed_receipts(db.session, city.id),
+        "owed_answers": verifications.owed_by(db.session, city.id),
+        "report_missing": not daily_reports.has_filed(db.session, city.id, today),
+        "report_due": daily_reports.due_at(today, settings_of(current_app).daily_report_due_time),
+        "flagged": bulletins.flagged_for_issuer(db.session, city.id),
+        "awaiting_answers": [
+            r for r in verifications.for_city(db.session, city.id)
+            if r.from_city_id == city.id and r.answered_at is None
+        ],
         "map_svg": region_map(all_cities, city, regional),
         "city": city,
         "notifications": notifications,
