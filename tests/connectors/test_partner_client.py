@@ -115,8 +115,8 @@ def simulators() -> Iterator[Callable[..., PartnerSimulator]]:
     made: list[PartnerSimulator] = []
 
     def make(city: str = "linyi", **options: Any) -> PartnerSimulator:
-        options = {"token": TOKEN, "seed": 7, "name_zh": "临沂市"} | options
-        made.append(PartnerSimulator(city, **options).start())
+        settings: dict[str, Any] = {"token": TOKEN, "seed": 7, "name_zh": "临沂市"} | options
+        made.append(PartnerSimulator(city, **settings).start())
         return made[-1]
 
     yield make

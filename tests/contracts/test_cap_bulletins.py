@@ -6,18 +6,34 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from contracts.bulletin import BulletinMessage
-from contracts.cap import CapScope, CapStatus, alert_from_bulletin, build_cap, parse_cap, warning_fields_from_cap
+from contracts.cap import (
+    CapScope,
+    CapStatus,
+    alert_from_bulletin,
+    build_cap,
+    parse_cap,
+    warning_fields_from_cap,
+)
 from contracts.common import IncidentCategory, WarningColour
 
 
 def _message(**overrides: object) -> BulletinMessage:
     issued = datetime(2026, 11, 29, 1, 30, tzinfo=UTC)
     body = {
-        "id": uuid.uuid4(), "kind": "warning", "issuing_city": "linyi", "colour": "orange",
-        "category": "natural_disaster", "area": "沂河流域临沂段", "title": "沂河洪水橙色预警",
-        "text": "预计未来12小时沂河临沂段将出现超警戒水位，请沿河各地做好防范。", "scope": "restricted",
-        "addressed_cities": ["xuzhou", "suqian"], "receipt_deadline": issued + timedelta(minutes=30),
-        "issued_at": issued, "expires_at": issued + timedelta(hours=12), "exercise": False,
+        "id": uuid.uuid4(),
+        "kind": "warning",
+        "issuing_city": "linyi",
+        "colour": "orange",
+        "category": "natural_disaster",
+        "area": "沂河流域临沂段",
+        "title": "沂河洪水橙色预警",
+        "text": "预计未来12小时沂河临沂段将出现超警戒水位，请沿河各地做好防范。",
+        "scope": "restricted",
+        "addressed_cities": ["xuzhou", "suqian"],
+        "receipt_deadline": issued + timedelta(minutes=30),
+        "issued_at": issued,
+        "expires_at": issued + timedelta(hours=12),
+        "exercise": False,
     }
     body.update(overrides)
     return BulletinMessage.model_validate(body)
@@ -40,8 +56,9 @@ def test_warning_round_trip_keeps_its_meaning() -> None:
 
 
 def test_exercise_and_cancel() -> None:
-    alert = alert_from_bulletin(_message(exercise=True, cancelled=True, scope="public"), sender="s",
-                                division_code=None)
+    alert = alert_from_bulletin(
+        _message(exercise=True, cancelled=True, scope="public"), sender="s", division_code=None
+    )
     assert alert.status is CapStatus.EXERCISE
     assert alert.msg_type.value == "Cancel"
     assert alert.identifier.startswith("urn:uuid:")

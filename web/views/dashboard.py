@@ -38,7 +38,8 @@ def _live_context() -> dict[str, object]:
         "report_due": daily_reports.due_at(today, settings_of(current_app).daily_report_due_time),
         "flagged": bulletins.flagged_for_issuer(db.session, city.id),
         "awaiting_answers": [
-            r for r in verifications.for_city(db.session, city.id)
+            r
+            for r in verifications.for_city(db.session, city.id)
             if r.from_city_id == city.id and r.answered_at is None
         ],
         "map_svg": region_map(all_cities, city, regional),
