@@ -57,6 +57,7 @@ class DeploymentLauncher:
             parameters={**parameters, "request_id": request_id},
             timeout=0,
             idempotency_key=f"hub-request-{request_id}",
+            _sync=True,  # the dispatcher thread wants the run itself, even if a loop runs nearby
         )
         with hub_session() as session:
             flow_requests.set_flow_run(session, request_id, str(run.id))

@@ -27,7 +27,8 @@ def flow_app(app: Flask) -> Iterator[Flask]:
 
 
 def test_deployment_mode_creates_one_run_with_the_request(flow_app, make_incident) -> None:
-    FLOWS[NOTIFY_NEIGHBOURS].to_deployment(name=DEPLOYMENT_NAME).apply()
+    # _sync: an earlier test (the browser) may have left an event loop on this thread.
+    FLOWS[NOTIFY_NEIGHBOURS].to_deployment(name=DEPLOYMENT_NAME, _sync=True).apply(_sync=True)
     incident = make_incident("linyi", "II")
     dispatcher = FlowDispatcher(DeploymentLauncher())
     assert dispatcher.dispatch_once() == 1

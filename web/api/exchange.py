@@ -20,6 +20,7 @@ from contracts.bulletin import (
 )
 from contracts.cap import build_cap, parse_cap, warning_fields_from_cap
 from contracts.errors import ContractError, Problem, decode_data, decode_json
+from contracts.partner import VerificationAnswer
 from hub.app import settings_of
 from hub.extensions import db
 from hub.models import City, utcnow
@@ -204,6 +205,22 @@ def answer_verification(public_id: uuid.UUID) -> ResponseReturnValue:
     """Answer a verification request addressed to the caller's city."""
     data = _json_body(VerificationAnswerCreate)
     item = verifications.answer(db.session, current_actor(), public_id, data)  # type: ignore[arg-type]
+    db.session.commit()
+    return jsonify(_verification_json(item))
+
+
+@api.post("/verification-requests/<uuid:public_id>/answers")
+@api_auth
+def answer_from_platform(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Take a platform's answer in the partner contract's form (`VerificationAnswer`)."""
+    answer = _json_body(VerificationAnswer)
+    actor = current_actor()
+    if answer.request_id != public_id:  # type: ignore[attr-defined]
+        raise ContractError(
+            "request_id in the body differs from the one in the path",
+            [Problem("request_id", "does not match the path")],
+        )
+    item = verifications.answer(db.session, actor, public_id, VerificationAnswerCreate(answer=answer.answer))  # type: ignore[attr-defined]
     db.session.commit()
     return jsonify(_verification_json(item))
 

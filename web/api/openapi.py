@@ -411,6 +411,22 @@ def _exchange_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/verification-requests/{public_id}/answers": {
+            "post": {
+                "operationId": "answerFromPlatform",
+                "summary": "A city platform's answer, in the partner contract's VerificationAnswer form",
+                "parameters": [_path("public_id")],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": _json(verification, "Answered"),
+                    "409": _json(_ref("Error"), "Already answered"),
+                    **ERRORS,
+                },
+            }
+        },
         "/daily-reports": {
             "post": {
                 "operationId": "fileDailyReport",

@@ -161,3 +161,28 @@ def test_verification_and_daily_report_over_the_api(client: FlaskClient, make_to
     filed = client.post("/api/v1/daily-reports", headers=_auth(linyi), json={"zero": True})
     assert filed.status_code == 201 and filed.json["zero"] is True
     assert client.post("/api/v1/daily-reports", headers=_auth(linyi), json={"zero": True}).status_code == 409
+
+
+def test_platform_answers_in_the_partner_contract_form(client: FlaskClient, make_token) -> None:
+    linyi, xuzhou = make_token("linyi"), make_token("xuzhou")
+    created = client.post(
+        "/api/v1/verifications",
+        headers=_auth(linyi),
+        json={
+            "to_city": "xuzhou",
+            "subject": "核实",
+            "question": "请核实。",
+            "deadline": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        },
+    ).json
+    body = {
+        "request_id": created["id"],
+        "city": "xuzhou",
+        "answer": "平台答复：属实。",
+        "answered_at": datetime.now(UTC).isoformat(),
+    }
+    response = client.post(
+        f"/api/v1/verification-requests/{created['id']}/answers", json=body, headers=_auth(xuzhou)
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["answer"] == "平台答复：属实。"
