@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.futures import wait
 
 from connectors.partner_client import PartnerClient, PartnerContractError, PartnerError
-from contracts.partner import BulletinDelivery, VerificationRequestDelivery
+from contracts.partner import BulletinDelivery, Receipt, VerificationRequestDelivery
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session
 from hub.models import utcnow
@@ -154,7 +154,52 @@ def distribute_bulletin(bulletin_id: int, request_id: int | None = None) -> dict
     if outcomes.get("failed"):
         # The rest stays in the outbox; the scheduler asks for another round later.
         log.warning("bulletin %s: %d cities not reached yet", bulletin_id, outcomes["failed"])
+    forward_receipts(bulletin_id)
     return outcomes
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def forward_receipts(bulletin_id: int) -> int:
+    """Pass the bulletin's new receipts on to the issuing city's own platform; return how many."""
+    with hub_session() as session:
+        bulletin = bulletins.get_by_id(session, bulletin_id)
+        issuer = bulletin.issuing_city.slug
+        pending = [
+            (
+                r.id,
+                Receipt(
+                    bulletin_id=bulletin.public_id,
+                    city=r.city.slug,
+                    received_at=r.receipt_at,
+                    acknowledged_by=r.acknowledged_by or "platform",
+                ),
+            )
+            for r in bulletins.receipts_to_forward(session, bulletin_id)
+        ]
+    if not pending:
+        return 0
+    found = _client(issuer)
+    if found is None:
+        # The issuer works in the hub itself, where the receipts already are.
+        with hub_session() as session:
+            for recipient_id, _ in pending:
+                bulletins.mark_forwarded(session, recipient_id)
+        return 0
+    client, _ = found
+    try:
+        for recipient_id, receipt in pending:
+            client.send_receipt(receipt)
+            with hub_session() as session:
+                bulletins.mark_forwarded(session, recipient_id)
+    finally:
+        client.close()
+    return len(pending)
+
+
+@flow(name="forward-receipts", **REQUEST_HOOKS)
+def forward_receipts_flow(bulletin_id: int, request_id: int | None = None) -> int:
+    """Pass receipts recorded after the distribution on to the issuing city's platform."""
+    return forward_receipts(bulletin_id)
 
 
 # Verification requests -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from flows.exchange import (
     check_daily_reports,
     deliver_verification_request,
     distribute_bulletin,
+    forward_receipts_flow,
     sync_partner,
 )
 from flows.notify import notify_neighbours
@@ -19,6 +20,7 @@ FLOWS: dict[str, Flow[..., object]] = {
     NOTIFY_NEIGHBOURS: notify_neighbours,
     partners.SYNC: sync_partner,
     bulletins.DISTRIBUTE: distribute_bulletin,
+    bulletins.FORWARD: forward_receipts_flow,
     verifications.DELIVER: deliver_verification_request,
     CHASE_DEADLINES: chase_deadlines,
     CHECK_DAILY_REPORTS: check_daily_reports,

@@ -83,6 +83,13 @@ class Scheduler:
                     key=f"{bulletins.DISTRIBUTE}:{public_id}:retry-{epoch // self.redeliver_seconds}",
                     parameters={"bulletin_id": bulletin_id},
                 )
+            for bulletin_id, public_id in bulletins.bulletins_with_receipts_to_forward(session):
+                flow_requests.enqueue(
+                    session,
+                    bulletins.FORWARD,
+                    key=f"{bulletins.FORWARD}:{public_id}:{epoch // self.redeliver_seconds}",
+                    parameters={"bulletin_id": bulletin_id},
+                )
             today = daily_reports.today(now)
             if now >= daily_reports.due_at(today, self.daily_report_due):
                 flow_requests.enqueue(

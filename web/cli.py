@@ -315,3 +315,56 @@ def sim_vehicles(url: str, credentials: Path, count: int | None, rate: float, ch
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
     fleet.stop()
+
+
+@sim_group.command("partner")
+@click.option("--city", required=True, help="City slug, e.g. linyi.")
+@click.option("--port", type=int, required=True)
+@click.option("--token", envvar="HUB_SIM_TOKEN", required=True, help="Bearer token the hub must present.")
+@click.option(
+    "--receipts",
+    "receipt_mode",
+    type=click.Choice(["immediate", "delayed", "never"]),
+    default="immediate",
+    show_default=True,
+)
+@click.option("--hub-url", default=None, help="Where delayed receipts go, e.g. http://127.0.0.1:8000")
+@click.option("--hub-token", envvar="HUB_SIM_HUB_TOKEN", default=None, help="The city's token at the hub.")
+@click.option(
+    "--records",
+    type=(int, int, int),
+    default=(50, 10, 40),
+    show_default=True,
+    help="Initial incidents, warnings and resources.",
+)
+@click.option("--drift", type=float, default=30.0, show_default=True, help="Seconds between data changes.")
+def sim_partner(
+    city: str,
+    port: int,
+    token: str,
+    receipt_mode: str,
+    hub_url: str | None,
+    hub_token: str | None,
+    records: tuple[int, int, int],
+    drift: float,
+) -> None:
+    """Run a simulated city platform that speaks the partner contract, until Ctrl+C."""
+    from connectors.sim_partner import run_partner
+    from hub.services.seed import load_city_data
+
+    row = next((c for c in load_city_data()["cities"] if c["slug"] == city), None)  # type: ignore[index]
+    if row is None:
+        raise click.ClickException(f"unknown city: {city!r}")
+    click.echo(f"Simulated platform of {row['name_zh']} on http://127.0.0.1:{port}; Ctrl+C stops it.")
+    run_partner(
+        city,
+        port,
+        token,
+        receipt_mode=receipt_mode,
+        hub_url=hub_url,
+        hub_token=hub_token,
+        initial=records,
+        drift_interval=drift or None,
+        name_zh=row["name_zh"],
+        centre=tuple(row["centre"]),
+    )

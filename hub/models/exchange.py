@@ -122,6 +122,8 @@ class BulletinRecipient(db.Model):
     platform_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the receipt was passed on to the issuing city's own platform.
+    receipt_forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -284,3 +284,34 @@ def with_undelivered(session: Session) -> list[tuple[int, uuid.UUID]]:
         .distinct()
     )
     return [(row[0], row[1]) for row in session.execute(query)]
+
+
+FORWARD = "forward-receipts"
+
+
+def receipts_to_forward(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+    """Return a bulletin's receipts not yet passed on to the issuing city's platform."""
+    query = select(BulletinRecipient).where(
+        BulletinRecipient.bulletin_id == bulletin_id,
+        BulletinRecipient.receipt_at.is_not(None),
+        BulletinRecipient.receipt_forwarded_at.is_(None),
+    )
+    return list(session.scalars(query))
+
+
+def bulletins_with_receipts_to_forward(session: Session) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of bulletins holding receipts the issuer's platform has not had."""
+    query = (
+        select(Bulletin.id, Bulletin.public_id)
+        .join(BulletinRecipient)
+        .where(BulletinRecipient.receipt_at.is_not(None), BulletinRecipient.receipt_forwarded_at.is_(None))
+        .distinct()
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def mark_forwarded(session: Session, recipient_id: int) -> None:
+    """Record that the issuing platform has the receipt."""
+    recipient = session.get(BulletinRecipient, recipient_id)
+    if recipient is not None and recipient.receipt_forwarded_at is None:
+        recipient.receipt_forwarded_at = utcnow()

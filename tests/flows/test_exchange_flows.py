@@ -119,12 +119,16 @@ def _issue(make_user, addressed: list[str]) -> int:
 
 def test_distribution_reaches_every_platform_with_one_receipt_each(platforms, make_user) -> None:
     sims = {slug: platforms(slug) for slug in ("xuzhou", "jining", "zaozhuang")}
+    issuer = platforms("linyi")
     bulletin_id = _issue(make_user, [*sims, "heze"])  # Heze has no platform: it reads in the hub
     outcome = distribute_bulletin(bulletin_id)
     assert outcome == {"delivered": 3, "hub": 1}
     assert distribute_bulletin(bulletin_id) == {}
     assert _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 3
     assert all(s.stats.bulletins == 1 and s.stats.bulletin_duplicates == 0 for s in sims.values())
+    # The issuing city's own platform hears of each receipt, once.
+    assert (issuer.stats.receipts, issuer.stats.receipt_duplicates) == (3, 0)
+    assert _count(BulletinRecipient, BulletinRecipient.receipt_forwarded_at.is_not(None)) == 3
 
 
 def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) -> None:
