@@ -1,10 +1,12 @@
-"""Helpers the benchmarks share: a private broker, a migrated hub database, CPU clocks, tables.
+"""Helpers the benchmarks share: a private broker or Prefect server, a migrated hub database, CPU
+clocks, tables.
 
 Not a benchmark itself: `make bench` runs every `bench/*.py`, so running this file only says so.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import math
 import os
@@ -25,7 +27,14 @@ from hub.app import MIGRATIONS_DIR, create_core_app
 from hub.config import Settings
 from hub.extensions import db
 from hub.models import City, Role
-from hub.runtime import ManagedMosquitto, MosquittoConfig, ProcessStartError, free_port, mosquitto_binary
+from hub.runtime import (
+    ManagedMosquitto,
+    ManagedPrefectServer,
+    MosquittoConfig,
+    ProcessStartError,
+    free_port,
+    mosquitto_binary,
+)
 from hub.services import fleet
 from hub.services.actors import Actor
 from hub.services.seed import seed_cities
@@ -60,6 +69,27 @@ def start_broker(data_dir: Path, attempts: int = 3) -> ManagedMosquitto:
             if attempt == attempts or "Address already in use" not in broker.log_tail():
                 raise
     raise AssertionError("unreachable")
+
+
+# A private Prefect server ------------------------------------------------------------------------
+
+
+def start_prefect_server(home: Path) -> ManagedPrefectServer:
+    """Start the hub's managed Prefect server in `home` and point this process's Prefect at it.
+
+    This is what `hub run` does when no PREFECT_API_URL is given: `prefect server start` as a child
+    process on a free loopback port with its own PREFECT_HOME (SQLite). Prefect reads its settings
+    when it is first imported, so this must run before anything imports `prefect` (the `flows`
+    modules do); the client's own PREFECT_HOME goes into `home` too, away from `~/.prefect`.
+    """
+    if "prefect" in sys.modules:
+        raise RuntimeError("start the Prefect server before importing prefect")
+    server = ManagedPrefectServer(home / "server", ready_timeout=120.0).start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_HOME"] = str(home / "client")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["DO_NOT_TRACK"] = "1"
+    return server
 
 
 # A hub database ----------------------------------------------------------------------------------
@@ -143,8 +173,15 @@ def print_table(title: str, rows: Iterable[tuple[str, object]]) -> None:
     sys.stdout.flush()
 
 
-def machine() -> list[tuple[str, object]]:
-    """Describe where the figures come from."""
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine(*, mqtt: bool = True, prefect: bool = False) -> list[tuple[str, object]]:
+    """Describe where the figures come from (the MQTT stack's versions, Prefect's if asked)."""
     model = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -153,23 +190,25 @@ def machine() -> list[tuple[str, object]]:
                 break
     except OSError:
         pass
-    mosquitto = "unknown"
-    binary = shutil.which("mosquitto") or str(mosquitto_binary())
-    try:
-        # `mosquitto -h` prints its version on the first line and exits non-zero.
-        result = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=5, check=False)
-        mosquitto = (result.stdout or result.stderr).splitlines()[0].strip()
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        pass
-    return [
+    rows: list[tuple[str, object]] = [
         ("cores", os.cpu_count()),
         ("cpu", model),
         ("python", platform.python_version()),
-        ("paho-mqtt", paho.mqtt.__version__),
-        ("broker", mosquitto),
-        ("sqlite", sqlite3.sqlite_version),
-        ("sqlalchemy", sa.__version__),
     ]
+    if mqtt:
+        mosquitto = "unknown"
+        binary = shutil.which("mosquitto") or str(mosquitto_binary())
+        try:
+            # `mosquitto -h` prints its version on the first line and exits non-zero.
+            result = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=5, check=False)
+            mosquitto = (result.stdout or result.stderr).splitlines()[0].strip()
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            pass
+        rows += [("paho-mqtt", paho.mqtt.__version__), ("broker", mosquitto)]
+    if prefect:
+        rows += [("prefect", _version("prefect")), ("requests", _version("requests"))]
+    rows += [("sqlite", sqlite3.sqlite_version), ("sqlalchemy", sa.__version__)]
+    return rows
 
 
 if __name__ == "__main__":
