@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from hub.app import create_core_app
+from hub.app import create_core_app, intending_to_write
 from hub.config import settings_from_env
 from hub.extensions import db
 
@@ -40,7 +40,7 @@ def hub_session() -> Iterator[Session]:
     Prefect copies context variables into task threads, so a task must never reuse the caller's
     app context or session: a new app context gives a new scoped session.
     """
-    with current_app().app_context():
+    with current_app().app_context(), intending_to_write():
         session = db.session()
         try:
             yield session

@@ -18,3 +18,16 @@ def disable_flow_heartbeats() -> None:
     current = prefect.context.get_settings_context()
     settings = current.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
     prefect.context.GLOBAL_SETTINGS_CONTEXT = SettingsContext(profile=current.profile, settings=settings)
+
+
+def drain_prefect_workers(timeout: float = 10.0) -> None:
+    """Send Prefect's queued logs and events while its API is still up.
+
+    Left to the interpreter's exit, the workers would try a server the hub has already stopped,
+    and keep the process from exiting.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)

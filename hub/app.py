@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from hub.config import Settings
 from hub.extensions import db, migrate
@@ -50,6 +53,35 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+# Set by code about to write (a POST, a flow task, the MQTT writer): see _sqlite_begin.
+write_intent: ContextVar[bool] = ContextVar("hub_sqlite_write_intent", default=False)
+
+
+@contextmanager
+def intending_to_write() -> Iterator[None]:
+    """Mark the transactions begun inside as ones that will write (matters on SQLite only)."""
+    token = write_intent.set(True)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection: Connection) -> None:
+    """Begin SQLite transactions of code that will write IMMEDIATE.
+
+    A deferred transaction that has read and then wants to write fails at once with "database
+    is locked" when another connection committed in between (the MQTT writer commits many times
+    a second); it cannot wait its way out. Beginning IMMEDIATE takes the write lock at the start,
+    waiting for it (busy timeout) if need be, and keeps what the transaction reads consistent
+    with what it writes. Other work keeps the driver's default: reads outside any transaction,
+    which never hold the lock. PostgreSQL is not affected.
+    """
+    if connection.dialect.name == "sqlite" and write_intent.get():
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def settings_of(app: Flask) -> Settings:

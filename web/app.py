@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
-from hub.app import create_core_app
+from hub.app import create_core_app, write_intent
 from hub.config import Settings
 from web import auth, errors, i18n
 from web.api import api
@@ -36,6 +36,19 @@ def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> 
     auth.init_app(app)
     i18n.init_app(app, settings)
     errors.init_app(app)
+    @app.before_request
+    def _declare_writes() -> None:
+        # Requests that change state (and bearer calls, which stamp their token) write.
+        writes = request.method not in ("GET", "HEAD", "OPTIONS") or "Authorization" in request.headers
+        g.write_intent_token = write_intent.set(writes)
+
+    @app.teardown_request
+    def _forget_writes(exc: BaseException | None) -> None:
+        # Server threads serve request after request in one context: do not leak the flag.
+        token = g.pop("write_intent_token", None)
+        if token is not None:
+            write_intent.reset(token)
+
     app.register_blueprint(session_views.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(incidents.bp)

@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import secrets
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import timedelta
@@ -89,6 +91,16 @@ class HubRunner:
         """Stop everything that was started, newest first."""
         self.stack.close()
 
+    def _on_stop(self, what: str, stop: Callable[[], object]) -> None:
+        """Register a stop step that says what it stops and how long that took."""
+
+        def timed() -> None:
+            started = time.monotonic()
+            stop()
+            log.info("stopped %s in %.1f s", what, time.monotonic() - started)
+
+        self.stack.callback(timed)
+
     # Steps ---------------------------------------------------------------------------------------
 
     def _prepare_database(self) -> None:
@@ -136,7 +148,7 @@ class HubRunner:
         )
         log.info("starting a local Mosquitto broker in %s", data_dir)
         broker.start()
-        self.stack.callback(broker.stop)
+        self._on_stop("the MQTT broker", broker.stop)
         self.broker = broker
         self.settings = self.settings.with_overrides(
             mqtt_url=broker.url, mqtt_username=HUB_MQTT_USERNAME, mqtt_password=password
@@ -147,7 +159,7 @@ class HubRunner:
             server = ManagedPrefectServer(self.settings.instance_path / "prefect")
             log.info("starting a local Prefect server (home %s); about 10 s the first time", server.home)
             server.start()
-            self.stack.callback(server.stop)
+            self._on_stop("the Prefect server", server.stop)
             self.settings = self.settings.with_overrides(prefect_api_url=server.api_url)
         # Prefect reads its API URL when it is first imported, which happens below.
         os.environ["PREFECT_API_URL"] = self.settings.prefect_api_url or ""
@@ -158,12 +170,14 @@ class HubRunner:
         from flows.context import use_app
         from flows.launcher import DeploymentLauncher, FlowDispatcher, Launcher, LocalLauncher
         from flows.mqtt_bridge import MqttBridge
-        from flows.prefect_settings import disable_flow_heartbeats
+        from flows.prefect_settings import disable_flow_heartbeats, drain_prefect_workers
         from flows.scheduler import Scheduler
         from web.app import create_app
 
         settings = self.settings
         disable_flow_heartbeats()
+        # Registered first, so it runs last of this part: after the flows stop, before Prefect does.
+        self._on_stop("Prefect's log and event queues", drain_prefect_workers)
         app = create_app(settings)
         self.app = app
         use_app(app)
@@ -172,7 +186,7 @@ class HubRunner:
         launcher: Launcher = LocalLauncher() if settings.flow_mode == "local" else DeploymentLauncher()
         dispatcher = FlowDispatcher(launcher)
         dispatcher.start(recover=settings.flow_mode == "local")
-        self.stack.callback(dispatcher.stop)
+        self._on_stop("the flow dispatcher", dispatcher.stop)
         app.extensions["flow_kicker"] = dispatcher
 
         link = MqttLink(
@@ -185,13 +199,13 @@ class HubRunner:
                 password=settings.mqtt_password,
             )
         ).start()
-        self.stack.callback(link.stop)
+        self._on_stop("the MQTT link", link.stop)
         link.wait_connected(30)
         bridge = MqttBridge(
             link, root=settings.mqtt_root, position_retention=timedelta(days=settings.position_retention_days)
         )
         bridge.start()
-        self.stack.callback(bridge.stop)
+        self._on_stop("the MQTT bridge", bridge.stop)
         app.extensions["mqtt_kicker"] = bridge
         if getattr(self, "broker", None) is not None:
             sync = BrokerSync(app, self.broker, self.broker.config.data_dir / "auth", self._hub_credentials)
@@ -203,7 +217,7 @@ class HubRunner:
             daily_report_due=settings.daily_report_due_time,
         )
         scheduler.start()
-        self.stack.callback(scheduler.stop)
+        self._on_stop("the scheduler", scheduler.stop)
 
         if self.simulate and self.peers:
             self._start_simulators()
@@ -223,7 +237,7 @@ class HubRunner:
                 centre=tuple(row["centre"]),
                 drift_interval=20.0,
             ).start()
-            self.stack.callback(simulator.stop)
+            self._on_stop("a partner simulator", simulator.stop)
             self.partner_platforms[row["slug"]] = (simulator.url, token)
 
     def _start_simulators(self) -> None:
@@ -235,4 +249,4 @@ class HubRunner:
         path.chmod(0o600)
         cities = Path(__file__).resolve().parents[1] / "hub" / "data" / "huaihai_cities.json"
         fleet = run_fleet_from_file(path, cities, self.settings.mqtt_url or "")
-        self.stack.callback(fleet.stop)
+        self._on_stop("the vehicle simulators", fleet.stop)

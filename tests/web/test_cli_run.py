@@ -42,25 +42,23 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> N
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
     env["HUB_INSTANCE_PATH"] = str(instance)
+    env["PYTHONFAULTHANDLER"] = "1"
+    # A file, not a pipe: a pipe nobody reads fills up and would stall the hub's logging.
+    log_path = tmp_path / "hub.log"
+    log_file = log_path.open("wb")
     hub = subprocess.Popen(
         [str(Path(sys.executable).with_name("hub")), "run", "--demo", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
-        text=True,
     )
-    output: list[str] = []
     try:
         deadline = time.monotonic() + 120
-        assert hub.stdout is not None
-        while time.monotonic() < deadline:
-            line = hub.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "Stop with Ctrl+C" in line:
-                break
-        banner = "".join(output)
+        while "Stop with Ctrl+C" not in log_path.read_text(encoding="utf-8", errors="replace"):
+            assert hub.poll() is None, log_path.read_text(encoding="utf-8", errors="replace")
+            assert time.monotonic() < deadline, "the hub did not start within 120 s"
+            time.sleep(0.2)
+        banner = log_path.read_text(encoding="utf-8", errors="replace")
         assert f"http://127.0.0.1:{port}/" in banner, banner
         assert "linyi-coord" in banner and DEMO_PASSWORD in banner
         assert _processes_mentioning(str(instance / "mosquitto")), "no managed broker"
@@ -132,9 +130,15 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> N
             time.sleep(0.3)
     finally:
         hub.send_signal(signal.SIGTERM)
-        rest, _ = hub.communicate(timeout=60)
-        output.append(rest or "")
-    assert hub.returncode == 0, "".join(output)
-    assert "Stopped." in "".join(output)
+        try:
+            hub.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            # Make it say where it is stuck (faulthandler writes every thread's stack to the log).
+            hub.send_signal(signal.SIGABRT)
+            hub.wait(timeout=30)
+        log_file.close()
+    output = log_path.read_text(encoding="utf-8", errors="replace")
+    assert hub.returncode == 0, output
+    assert "Stopped." in output
     assert _processes_mentioning(str(instance)) == []
     assert _processes_mentioning(prefect_server) == []
