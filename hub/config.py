@@ -31,6 +31,8 @@ class Settings:
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
     prefect_api_url: str | None = None
+    # For the managed Prefect server: PostgreSQL (postgresql+asyncpg://…) avoids SQLite's stalls.
+    prefect_database_url: str | None = None
     flow_mode: str = "local"  # "local" runs flows in the hub; "deployment" hands them to Prefect
     demo: bool = False
     secure_cookies: bool = True
@@ -92,6 +94,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
         prefect_api_url=env.get("PREFECT_API_URL") or None,
+        prefect_database_url=env.get("HUB_PREFECT_DATABASE_URL") or None,
         flow_mode=mode,
         demo=is_demo,
         secure_cookies=not _flag(env.get("HUB_INSECURE_COOKIES")) and not is_demo,

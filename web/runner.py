@@ -156,7 +156,11 @@ class HubRunner:
 
     def _start_prefect(self) -> None:
         if self.settings.prefect_api_url is None:
-            server = ManagedPrefectServer(self.settings.instance_path / "prefect")
+            database = self.settings.prefect_database_url
+            server = ManagedPrefectServer(
+                self.settings.instance_path / "prefect",
+                env={"PREFECT_SERVER_DATABASE_CONNECTION_URL": database} if database else None,
+            )
             log.info("starting a local Prefect server (home %s); about 10 s the first time", server.home)
             server.start()
             self._on_stop("the Prefect server", server.stop)
