@@ -27,7 +27,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-from contracts.common import CitySlug, IncidentCategory, Level
+from contracts.common import CitySlug, IncidentCategory, Level, WarningColour
 from contracts.errors import ContractError, Problem, check_size, decode_json
 from contracts.incident import AffectedCities, Description, ExerciseFlag, Location, Title
 
@@ -488,16 +488,28 @@ class LinkageEvent(_Payload):
 
 
 class JointAlert(_Payload):
-    """The hub's alert to a linkage system about an incident its city is notified of."""
+    """The hub's alert to a linkage system: an incident its city is notified of, or a warning
+    (预警) addressed to its city. Exactly one of `incident_id` and `bulletin_id` is given."""
 
     schema_version: Literal[1] = 1
     id: UUID
-    incident_id: UUID
+    incident_id: UUID | None = None
+    bulletin_id: UUID | None = None
+    colour: WarningColour | None = None
     level: Level
     title: Title
     reporting_city: CitySlug
     exercise: ExerciseFlag = False
     issued_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Self:
+        """Refuse an alert about both an incident and a warning, or about neither."""
+        if (self.incident_id is None) == (self.bulletin_id is None):
+            raise ValueError("give exactly one of incident_id and bulletin_id")
+        if self.bulletin_id is not None and self.colour is None:
+            raise ValueError("an alert about a warning carries its colour")
+        return self
 
 
 Payload = Telemetry | VehicleStatus | ConnectionState | Command | Ack | LinkageEvent | JointAlert

@@ -36,6 +36,7 @@ def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> 
     auth.init_app(app)
     i18n.init_app(app, settings)
     errors.init_app(app)
+
     @app.before_request
     def _declare_writes() -> None:
         # Requests that change state (and bearer calls, which stamp their token) write.

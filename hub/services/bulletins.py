@@ -9,7 +9,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from contracts.bulletin import BulletinCreate, ReceiptCreate
-from hub.models import Bulletin, BulletinRecipient, City, Reminder, utcnow
+from contracts.cap import COLOUR_TO_LEVEL
+from contracts.common import WarningColour
+from contracts.mqtt import DEFAULT_ROOT, JointAlert, encode, linkage_alerts_topic
+from hub.models import Bulletin, BulletinRecipient, City, LinkageSystem, MqttOutbox, Reminder, utcnow
 from hub.services import audit, cities, flow_requests
 from hub.services.actors import Actor
 from hub.services.errors import Forbidden, InvalidInput, NotFound
@@ -33,8 +36,16 @@ def _snapshot(bulletin: Bulletin) -> dict[str, object]:
     }
 
 
-def issue(session: Session, actor: Actor, data: BulletinCreate, *, source: str = "hub") -> Bulletin:
-    """Issue a bulletin for the actor's city; its deliveries are queued in the same transaction."""
+def issue(
+    session: Session,
+    actor: Actor,
+    data: BulletinCreate,
+    *,
+    source: str = "hub",
+    mqtt_root: str = DEFAULT_ROOT,
+) -> Bulletin:
+    """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
+    to their linkage systems for a warning) are queued in the same transaction."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city issue bulletins")
     issuer = session.get(City, actor.city_id)
@@ -70,6 +81,7 @@ def issue(session: Session, actor: Actor, data: BulletinCreate, *, source: str =
         session.add(BulletinRecipient(bulletin=bulletin, city=city, delivery_attempts=0))
     session.flush()
     audit.record(session, actor, "bulletin.issued", "bulletin", bulletin.id, after=_snapshot(bulletin))
+    alert_linkage_systems(session, bulletin, root=mqtt_root)
     flow_requests.enqueue(
         session, DISTRIBUTE, key=f"{DISTRIBUTE}:{bulletin.public_id}", parameters={"bulletin_id": bulletin.id}
     )
@@ -315,3 +327,28 @@ def mark_forwarded(session: Session, recipient_id: int) -> None:
     recipient = session.get(BulletinRecipient, recipient_id)
     if recipient is not None and recipient.receipt_forwarded_at is None:
         recipient.receipt_forwarded_at = utcnow()
+
+
+def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) -> int:
+    """Queue a joint alert about a warning to the linkage systems of its addressed cities."""
+    if bulletin.kind != "warning" or bulletin.colour is None:
+        return 0
+    colour = WarningColour(bulletin.colour)
+    city_ids = [r.city_id for r in bulletin.recipients]
+    systems = session.scalars(select(LinkageSystem).where(LinkageSystem.city_id.in_(city_ids)))
+    count = 0
+    for system in systems:
+        alert = JointAlert(
+            id=uuid.uuid5(bulletin.public_id, system.mqtt_username),
+            bulletin_id=bulletin.public_id,
+            colour=colour,
+            level=COLOUR_TO_LEVEL[colour],
+            title=bulletin.title,
+            reporting_city=bulletin.issuing_city.slug,
+            exercise=bulletin.exercise,
+            issued_at=bulletin.issued_at,
+        )
+        topic = linkage_alerts_topic(root, system.city.slug, system.code, exercise=bulletin.exercise)
+        session.add(MqttOutbox(topic=topic, payload=encode(alert), qos=1, attempts=0))
+        count += 1
+    return count

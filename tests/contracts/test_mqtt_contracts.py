@@ -90,6 +90,7 @@ INVALID = {
     "mqtt-linkage-event.system-999.json": "system: Input should be '110', '119', '120' or '122'",
     "mqtt-linkage-event.level-v.json": "level must be one of I, II, III, IV",
     "mqtt-joint-alert.exercise-string.json": "exercise: Input should be a valid boolean",
+    "mqtt-joint-alert.both-subjects.json": "give exactly one of incident_id and bulletin_id",
 }
 
 

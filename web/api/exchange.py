@@ -73,7 +73,12 @@ def list_bulletins() -> ResponseReturnValue:
 def issue_bulletin() -> ResponseReturnValue:
     """Issue a bulletin or warning for the caller's city."""
     data = _json_body(BulletinCreate)
-    bulletin = bulletins.issue(db.session, current_actor(), data)  # type: ignore[arg-type]
+    bulletin = bulletins.issue(
+        db.session,
+        current_actor(),
+        data,
+        mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+    )
     db.session.commit()
     kick_flows(current_app)
     return (
@@ -160,7 +165,13 @@ def receive_cap() -> ResponseReturnValue:
     fields["addressed_cities"], fields["all_neighbours"] = others, not others
     fields["receipt_deadline"] = utcnow() + DEFAULT_RECEIPT_WINDOW
     data = decode_data(BulletinCreate, fields)
-    bulletin = bulletins.issue(db.session, actor, data, source="cap")
+    bulletin = bulletins.issue(
+        db.session,
+        actor,
+        data,
+        source="cap",
+        mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+    )
     db.session.commit()
     kick_flows(current_app)
     return jsonify(_bulletin_json(bulletin)), 201

@@ -102,7 +102,7 @@ def bulletin_new() -> ResponseReturnValue:
                 receipt_deadline=utcnow() + timedelta(minutes=form.receipt_minutes.data or 30),
                 exercise=form.exercise.data,
             )
-            bulletin = bulletins.issue(db.session, actor, data)
+            bulletin = bulletins.issue(db.session, actor, data, mqtt_root=settings_of(current_app).mqtt_root)
         except ValidationError as exc:
             _flash_validation(exc)
         except ServiceError as exc:
