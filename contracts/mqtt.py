@@ -317,6 +317,7 @@ class CommandKind(StrEnum):
     SET_STATUS = "set_status"
     REPORT_POSITION = "report_position"
     OPEN_VIDEO = "open_video"
+    NOTICE = "notice"
 
     @property
     def label_zh(self) -> str:
@@ -329,6 +330,7 @@ _COMMAND_ZH = {
     CommandKind.SET_STATUS: "设置状态",
     CommandKind.REPORT_POSITION: "立即上报位置",
     CommandKind.OPEN_VIDEO: "打开视频",
+    CommandKind.NOTICE: "预警提示",
 }
 
 
@@ -371,8 +373,17 @@ class OpenVideoAction(_Action):
     url: Annotated[str, StringConstraints(pattern=r"^(rtsp|rtmp|https?|webrtc)://\S{1,500}$")] | None = None
 
 
+class NoticeAction(_Action):
+    """Show the crew a warning or bulletin that concerns their city; `done` once it is shown."""
+
+    kind: Literal[CommandKind.NOTICE] = CommandKind.NOTICE
+    title: Title
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    colour: WarningColour | None = None
+
+
 Action = Annotated[
-    GotoAction | SetStatusAction | ReportPositionAction | OpenVideoAction,
+    GotoAction | SetStatusAction | ReportPositionAction | OpenVideoAction | NoticeAction,
     Field(discriminator="kind"),
 ]
 

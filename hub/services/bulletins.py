@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, selectinload
 from contracts.bulletin import BulletinCreate, ReceiptCreate
 from contracts.cap import COLOUR_TO_LEVEL
 from contracts.common import WarningColour
-from contracts.mqtt import DEFAULT_ROOT, JointAlert, encode, linkage_alerts_topic
-from hub.models import Bulletin, BulletinRecipient, City, LinkageSystem, MqttOutbox, Reminder, utcnow
-from hub.services import audit, cities, flow_requests
+from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction, encode, linkage_alerts_topic
+from hub.models import Bulletin, BulletinRecipient, City, LinkageSystem, MqttOutbox, Reminder, Vehicle, utcnow
+from hub.services import audit, cities, commands, flow_requests
 from hub.services.actors import Actor
 from hub.services.errors import Forbidden, InvalidInput, NotFound
 
@@ -330,11 +330,17 @@ def mark_forwarded(session: Session, recipient_id: int) -> None:
 
 
 def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) -> int:
-    """Queue a joint alert about a warning to the linkage systems of its addressed cities."""
+    """Queue a joint alert about a warning to the linkage systems of its addressed cities, and a
+    notice command to their mobile command vehicles (tracked like any other command)."""
     if bulletin.kind != "warning" or bulletin.colour is None:
         return 0
     colour = WarningColour(bulletin.colour)
     city_ids = [r.city_id for r in bulletin.recipients]
+    valid_until = min(bulletin.expires_at or bulletin.receipt_deadline, bulletin.issued_at + commands.MAX_TTL)
+    ttl = max(valid_until - bulletin.issued_at, commands.MIN_TTL)
+    notice = NoticeAction(title=bulletin.title, text=bulletin.text[:500], colour=colour)
+    for vehicle in session.scalars(select(Vehicle).where(Vehicle.city_id.in_(city_ids))):
+        commands.send_command(session, Actor.system("warning"), vehicle.id, notice, root=root, ttl=ttl)
     systems = session.scalars(select(LinkageSystem).where(LinkageSystem.city_id.in_(city_ids)))
     count = 0
     for system in systems:

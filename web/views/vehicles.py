@@ -119,7 +119,8 @@ def _detail_context(vehicle_id: int) -> dict[str, object]:
         "vehicle": fleet_service.vehicle(db.session, vehicle_id),
         "commands": command_service.for_vehicle(db.session, vehicle_id),
         "states": dict(vehicle_state_choices()),
-        "kinds": dict(command_kind_choices()),
+        # Warnings reach vehicles as notices, which the hub sends, never the form.
+        "kinds": {**dict(command_kind_choices()), "notice": _("预警提示")},
     }
 
 

@@ -125,15 +125,23 @@ def test_late_cities_are_reminded_then_flagged(make_user) -> None:
 
 def test_a_warning_alerts_the_addressed_cities_linkage_systems(make_user, city) -> None:
     from contracts.mqtt import decode_message
-    from hub.models import MqttOutbox
+    from hub.models import MqttOutbox, VehicleCommand
     from hub.services import fleet
 
     admin = Actor("system", "t", None, Role.ADMIN)
     fleet.register_linkage_system(db.session, admin, city("xuzhou"), "police110", "110", "徐州110")
     fleet.register_linkage_system(db.session, admin, city("heze"), "fire119", "119", "菏泽119")
+    fleet.register_vehicle(db.session, admin, city("suqian"), "v01", "宿迁1号")
+    fleet.register_vehicle(db.session, admin, city("heze"), "v01", "菏泽1号")
     bulletin = bulletins.issue(db.session, Actor.for_user(make_user("ly", "linyi")), _data())
     db.session.commit()
-    alert = db.session.scalars(select(MqttOutbox)).one()  # Xuzhou is addressed, Heze is not
+    notices = db.session.scalars(select(VehicleCommand)).all()  # Suqian is addressed, Heze is not
+    assert [(c.vehicle.city.slug, c.kind, c.arguments["title"]) for c in notices] == [
+        ("suqian", "notice", "沂河洪水橙色预警")
+    ]
+    alert = db.session.scalars(
+        select(MqttOutbox).where(MqttOutbox.command_id.is_(None))
+    ).one()  # Xuzhou is addressed, Heze is not
     assert alert.topic == "hh/v1/xuzhou/linkage/police110/alerts"
     _, payload = decode_message(alert.topic, alert.payload)
     assert (payload.bulletin_id, payload.colour.value, payload.level.roman) == (
