@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import ssl
 import threading
 import time
@@ -28,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from connectors.mqtt_common import PERMANENT_REFUSALS, disable_nagle, next_session
 from contracts.mqtt import ConnectionState, encode
 
 logger = logging.getLogger(__name__)
@@ -35,18 +35,6 @@ paho_logger = logging.getLogger(f"{__name__}.paho")
 
 MqttProtocol = Literal["3.1.1", "5"]
 
-# CONNACK refusals that another attempt with the same settings cannot cure (MQTT 3.1.1 §3.2.2.3,
-# MQTT 5 §3.2.2.2): retrying them only hammers the broker and fills its log.
-_PERMANENT_REFUSALS = frozenset(
-    {
-        "Bad user name or password",
-        "Not authorized",
-        "Client identifier not valid",
-        "Banned",
-        "Bad authentication method",
-        "Unsupported protocol version",
-    }
-)
 # How often a network thread held up by a full queue looks whether the link is stopping.
 _PUT_POLL = 0.2
 # A writer that stays behind would otherwise log once a message.
@@ -403,16 +391,12 @@ class MqttLink:
         # A new session number for every connection, put in the will now because the broker
         # takes the will with CONNECT. Milliseconds since the epoch keep it rising across restarts
         # of the hub, so a late will of the previous process cannot undo a newer birth.
-        self._session = max(self._session + 1, time.time_ns() // 1_000_000)
+        self._session = next_session(self._session)
         will = ConnectionState(online=False, session=self._session)
         client.will_set(self.config.state_topic, encode(will), qos=1, retain=True)
 
     def _on_socket_open(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        # Without TCP_NODELAY Nagle's algorithm and delayed ACKs add about 40 ms to small messages.
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError) as error:
-            logger.warning("MQTT link %s: could not set TCP_NODELAY: %s", self.config.client_id, error)
+        disable_nagle(sock, f"MQTT link {self.config.client_id}", logger)
 
     def _on_connect(
         self,
@@ -462,7 +446,7 @@ class MqttLink:
     def _on_refused(self, client: mqtt.Client, reason_code: ReasonCode) -> None:
         reason = reason_code.getName()
         self.last_error = f"broker refused the connection: {reason}"
-        if reason not in _PERMANENT_REFUSALS:
+        if reason not in PERMANENT_REFUSALS:
             logger.warning("MQTT link %s: %s; retrying", self.config.client_id, self.last_error)
             return
         self.stopped_reason = (

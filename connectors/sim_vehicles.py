@@ -75,6 +75,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from connectors.mqtt_common import PERMANENT_REFUSALS, disable_nagle, next_session
 from contracts.errors import ContractError
 from contracts.mqtt import (
     DEFAULT_ROOT,
@@ -110,9 +111,6 @@ MAX_SPEED_KMH = 90.0
 # Enough to cover every redelivery window of QoS 1 while keeping memory flat for a long demo.
 _SEEN_IDS = 1024
 # CONNACK refusals that retrying with the same credentials cannot cure (MQTT 3.1.1 §3.2.2.3).
-_PERMANENT_REFUSALS = frozenset(
-    {"Bad user name or password", "Not authorized", "Client identifier not valid", "Banned"}
-)
 # Paho would otherwise queue QoS 1 telemetry without bound while the broker is down; an hour of
 # reports at 1 Hz is plenty, and beyond it publish() refuses rather than eats memory.
 _MAX_QUEUED = 3600
@@ -610,16 +608,12 @@ class SimulatedVehicle:
         # A new session for every connection, in the will now because CONNECT carries the will.
         # Milliseconds since the epoch keep it rising across simulator restarts, so a late will
         # of an earlier run cannot mark a reconnected vehicle offline.
-        self._session = max(self._session + 1, time.time_ns() // 1_000_000)
+        self._session = next_session(self._session)
         will = ConnectionState(online=False, session=self._session)
         client.will_set(self._topics["state"], encode(will), qos=1, retain=True)
 
     def _on_socket_open(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        # Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add about 40 ms a report.
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError) as error:
-            logger.warning("simulated vehicle %s: could not set TCP_NODELAY: %s", self.spec.client_id, error)
+        disable_nagle(sock, f"simulated vehicle {self.spec.client_id}", logger)
 
     def _on_connect(
         self,
@@ -631,7 +625,7 @@ class SimulatedVehicle:
     ) -> None:
         if reason_code.is_failure:
             reason = reason_code.getName()
-            if reason in _PERMANENT_REFUSALS:
+            if reason in PERMANENT_REFUSALS:
                 self.stopped_reason = f"broker refused {self.spec.client_id}: {reason}; not retrying"
                 logger.error("simulated vehicle %s", self.stopped_reason)
                 client.disconnect()
