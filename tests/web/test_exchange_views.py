@@ -121,3 +121,30 @@ def test_sync_health_page(client: FlaskClient, auth, make_user) -> None:
     page = client.get("/partners").get_data(as_text=True)
     assert page.count("<tr data-city=") == 10
     assert "未接入" in page
+
+
+def test_partner_records_page(client: FlaskClient, auth, make_user, city) -> None:
+    from datetime import UTC, datetime
+
+    from hub.services import partners
+
+    partners.apply_page(
+        db.session,
+        city("linyi").id,
+        "resources",
+        [
+            partners.FeedItem(
+                "R-1",
+                datetime.now(UTC),
+                {"name": "冲锋舟", "kind": "equipment", "quantity": 12, "unit": "艘"},
+            )
+        ],
+        "c1",
+        run_started=datetime.now(UTC),
+    )
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    page = client.get("/partners/linyi/resources").get_data(as_text=True)
+    assert "冲锋舟" in page and "12 艘" in page
+    assert client.get("/partners/linyi/secrets").status_code == 404

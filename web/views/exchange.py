@@ -263,6 +263,21 @@ def partner_health() -> ResponseReturnValue:
     )
 
 
+@bp.get("/partners/<slug>/<feed>")
+@login_required
+def partner_records(slug: str, feed: str) -> ResponseReturnValue:
+    """Show what a city's platform has shared in one feed, newest change first."""
+    if feed not in partners.FEEDS:
+        abort(404)
+    city = city_service.by_slug(db.session, slug)
+    return render_template(
+        "exchange/partner_records.html",
+        city=city,
+        feed=feed,
+        records=partners.records(db.session, city.id, feed),
+    )
+
+
 @bp.post("/partners/<slug>/sync")
 @login_required
 def partner_sync_now(slug: str) -> ResponseReturnValue:
