@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -73,6 +75,20 @@ def process_group_alive(pgid: int) -> bool:
         if process_group == pgid and state not in ("Z", "X"):
             return True
     return False
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to the child when the thread that started it dies.
+
+    stop() covers a clean exit; this covers the hub being killed, which would otherwise leave its
+    broker and Prefect server running. Start managed processes from a long-lived thread (the main
+    one): the signal follows the starting thread, not the whole parent process.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class ManagedProcess:
@@ -143,6 +159,7 @@ class ManagedProcess:
                 # A new session makes the child lead its own process group, so stop() can signal
                 # every process it spawns, and a Ctrl-C in a terminal reaches only the caller.
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         logger.info("started %s (pid %d), logging to %s", self.name, self._proc.pid, self.log_path)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -180,3 +181,32 @@ def test_stop_and_kill_are_harmless_when_not_running(make_process: MakeProcess) 
     process.stop()
 
     assert process.stop() == process.kill() == process.returncode
+
+
+def test_children_die_when_the_starting_process_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from hub.runtime.processes import ManagedProcess\n"
+        f"child = ManagedProcess(['sleep', '60'], log_path=Path({str(tmp_path / 'child.log')!r})).start()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n",
+        encoding="utf-8",
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no cleanup code runs in the parent
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child_pid}").exists() and "Z" not in _state(child_pid):
+        assert time.monotonic() < deadline, "the managed child outlived its killed parent"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "gone"
