@@ -11,14 +11,13 @@ from hub.app import create_core_app, write_intent
 from hub.config import Settings
 from web import auth, errors, i18n
 from web.api import api
-from web.kick import FlowKicker
 from web.views import admin, dashboard, exchange, incidents, session_views, vehicles
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 
 
-def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> Flask:
+def create_app(settings: Settings) -> Flask:
     """Build the hub's web application for the given settings."""
     app = create_core_app(settings, import_name="web")
     app.config.update(
@@ -31,7 +30,6 @@ def create_app(settings: Settings, *, flow_kicker: FlowKicker | None = None) -> 
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
-    app.extensions["flow_kicker"] = flow_kicker
     csrf.init_app(app)
     auth.init_app(app)
     i18n.init_app(app, settings)

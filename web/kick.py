@@ -13,9 +13,6 @@ class Kicker(Protocol):
     def wake(self) -> None: ...
 
 
-FlowKicker = Kicker
-
-
 def _kick(app: Flask, name: str) -> None:
     kicker: Kicker | None = app.extensions.get(name)
     if kicker is not None:
