@@ -94,7 +94,7 @@ def sync_partner(city: str, request_id: int | None = None) -> dict[str, int]:
 # Bulletins -------------------------------------------------------------------------------------
 
 
-def _delivery(message: object, city: str) -> BulletinDelivery:
+def _delivery(message: object) -> BulletinDelivery:
     body = message.model_dump(exclude={"cancelled", "expires_at"})  # type: ignore[attr-defined]
     return BulletinDelivery.model_validate(body)
 
@@ -108,7 +108,7 @@ def deliver_bulletin(bulletin_id: int, recipient_id: int) -> str:
         if recipient.delivered_at is not None:
             return "already"
         city = recipient.city.slug
-        delivery = _delivery(bulletin_export.to_message(bulletin), city)
+        delivery = _delivery(bulletin_export.to_message(bulletin))
     found = _client(city)
     if found is None:
         # No platform: the city reads the bulletin in the hub, which already holds it.

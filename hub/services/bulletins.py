@@ -49,7 +49,8 @@ def issue(
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city issue bulletins")
     issuer = session.get(City, actor.city_id)
-    assert issuer is not None  # the actor's city comes from the database
+    if issuer is None:
+        raise NotFound(f"no city {actor.city_id}")
     now = utcnow()
     if data.receipt_deadline <= now:
         raise InvalidInput("the receipt deadline must be in the future")
