@@ -105,3 +105,11 @@ class FollowUpCreate(_Contract):
 
     kind: ReportKind = ReportKind.FOLLOW_UP
     body: Body
+
+
+class IncidentUpdate(_Contract):
+    """What the reporting city may change after recording; a field left out stays as it is."""
+
+    level: Level | None = None
+    status: IncidentStatus | None = None
+    affected_cities: AffectedCities | None = None

@@ -188,3 +188,16 @@ class DailyReportForm(FlaskForm):
 
     zero = BooleanField(_l("零报告（本日无突发事件）"))
     body = TextAreaField(_l("报告内容"), validators=[Optional(), Length(max=10000)])
+
+
+class IncidentEditForm(FlaskForm):
+    """Change an incident's level, status or affected cities."""
+
+    level = SelectField(_l("事件级别"), validators=[DataRequired()])
+    status = SelectField(_l("状态"), validators=[DataRequired()])
+    affected_cities = SelectMultipleField(_l("涉及城市"), validators=[DataRequired()])
+
+
+def status_choices() -> list[tuple[str, str]]:
+    """Return the incident statuses with their translated labels."""
+    return [("reported", str(_l("已接报"))), ("responding", str(_l("处置中"))), ("closed", str(_l("已结束")))]

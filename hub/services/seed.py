@@ -46,15 +46,6 @@ def seed_cities(session: Session, data: dict[str, object] | None = None) -> list
     return sorted(by_slug.values(), key=lambda c: c.id)
 
 
-@dataclass(frozen=True)
-class DemoLogin:
-    """A demo account to print for the person starting the demo."""
-
-    username: str
-    role: Role
-    city: str
-
-
 DEMO_ROLES = (
     ("coord", Role.COORDINATOR, "协调员"),
     ("duty", Role.DUTY_OFFICER, "值班员"),
@@ -62,11 +53,10 @@ DEMO_ROLES = (
 )
 
 
-def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> list[DemoLogin]:
+def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> None:
     """Create a coordinator, a duty officer and an observer per city, and one hub admin."""
     system = Actor.system("seed")
     existing = set(session.scalars(select(User.username)))
-    logins: list[DemoLogin] = []
     cities = list(session.scalars(select(City).order_by(City.id)))
     for city in cities:
         for suffix, role, label in DEMO_ROLES:
@@ -81,7 +71,6 @@ def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> list[Dem
                     city=city,
                     role=role,
                 )
-            logins.append(DemoLogin(username, role, city.slug))
     if "admin" not in existing and cities:
         create_user(
             session,
@@ -92,8 +81,6 @@ def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> list[Dem
             city=cities[0],
             role=Role.ADMIN,
         )
-    logins.append(DemoLogin("admin", Role.ADMIN, cities[0].slug if cities else ""))
-    return logins
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,46 @@ def test_acknowledging_a_notification_clears_it_from_urgent(
     assert response.status_code == 302
     urgent = client.get("/dashboard/live").get_data(as_text=True).split('id="counts-title"')[0]
     assert "特别重大险情" not in urgent
+
+
+def test_raising_the_level_in_the_ui_requests_the_regional_notice(
+    client: FlaskClient, auth, make_user, make_incident
+) -> None:
+    from hub.models import FlowRequest
+
+    incident = make_incident("linyi", "IV")
+    make_user("ly", "linyi")
+    make_user("hz", "heze")
+    auth.login("hz")
+    refused = client.post(
+        f"/incidents/{incident.id}/edit",
+        data={
+            "csrf_token": auth.csrf(f"/incidents/{incident.id}"),
+            "level": "I",
+            "status": "responding",
+            "affected_cities": ["linyi"],
+        },
+    )
+    assert refused.status_code == 403
+    auth.logout()
+    auth.login("ly")
+    page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    assert "修改级别、状态或涉及城市" in page
+    response = client.post(
+        f"/incidents/{incident.id}/edit",
+        data={
+            "csrf_token": auth.csrf(f"/incidents/{incident.id}"),
+            "level": "II",
+            "status": "responding",
+            "affected_cities": ["linyi", "xuzhou"],
+        },
+    )
+    assert response.status_code == 302
+    db.session.rollback()
+    stored = db.session.get(Incident, incident.id)
+    assert (stored.level, stored.status.value, sorted(c.slug for c in stored.affected_cities)) == (
+        2,
+        "responding",
+        ["linyi", "xuzhou"],
+    )
+    assert db.session.scalars(select(FlowRequest)).one().parameters == {"incident_id": incident.id}

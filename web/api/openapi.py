@@ -15,7 +15,7 @@ from contracts.bulletin import (
     VerificationAnswerCreate,
     VerificationCreate,
 )
-from contracts.incident import FollowUpCreate, IncidentCreate, IncidentReport
+from contracts.incident import FollowUpCreate, IncidentCreate, IncidentReport, IncidentUpdate
 from contracts.notification import Notification
 
 REF = "#/components/schemas/{model}"
@@ -82,6 +82,7 @@ def openapi_document() -> dict[str, Any]:
             (IncidentReport, "serialization"),
             (IncidentCreate, "validation"),
             (FollowUpCreate, "validation"),
+            (IncidentUpdate, "validation"),
             (Notification, "serialization"),
             (BulletinCreate, "validation"),
             (BulletinMessage, "serialization"),
@@ -209,7 +210,21 @@ def openapi_document() -> dict[str, Any]:
                         "404": _json(_ref("Error"), "No such incident"),
                         **ERRORS,
                     },
-                }
+                },
+                "patch": {
+                    "operationId": "updateIncident",
+                    "summary": "Change level, status or affected cities (reporting city only)",
+                    "parameters": [_path("incident_id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("IncidentUpdate")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("IncidentReport"), "The changed incident"),
+                        "404": _json(_ref("Error"), "No such incident"),
+                        **ERRORS,
+                    },
+                },
             },
             "/incidents/{incident_id}/reports": {
                 "post": {

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus
 from contracts.errors import ContractError, Problem, decode_json
-from contracts.incident import FollowUpCreate, IncidentCreate
+from contracts.incident import FollowUpCreate, IncidentCreate, IncidentUpdate
 from hub.app import settings_of
 from hub.extensions import db
 from hub.models import City
@@ -36,7 +36,7 @@ def _city_json(city: City) -> dict[str, object]:
     }
 
 
-def _body(model: type[IncidentCreate] | type[FollowUpCreate]) -> IncidentCreate | FollowUpCreate:
+def _body(model: type) -> object:
     if not request.mimetype == "application/json":
         raise ContractError(
             "the body must be JSON (Content-Type: application/json)",
@@ -154,6 +154,23 @@ def get_incident(incident_id: uuid.UUID) -> ResponseReturnValue:
     """Return one incident with its reports."""
     internal_id = incident_service.id_for_public_id(db.session, incident_id)
     incident = incident_service.get_incident(db.session, internal_id)
+    return jsonify(incident_service.to_contract(incident).model_dump(mode="json"))
+
+
+@api.patch("/incidents/<uuid:incident_id>")
+@api_auth
+def update_incident(incident_id: uuid.UUID) -> ResponseReturnValue:
+    """Change an incident of the caller's city: level, status or affected cities."""
+    data: IncidentUpdate = _body(IncidentUpdate)  # type: ignore[assignment]
+    internal_id = incident_service.id_for_public_id(db.session, incident_id)
+    changes = incident_service.IncidentChanges(
+        level=data.level,
+        status=data.status,
+        affected_cities=tuple(data.affected_cities) if data.affected_cities is not None else None,
+    )
+    incident = incident_service.update_incident(db.session, current_actor(), internal_id, changes)
+    db.session.commit()
+    kick_flows(current_app)
     return jsonify(incident_service.to_contract(incident).model_dump(mode="json"))
 
 

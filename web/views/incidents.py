@@ -22,10 +22,12 @@ from hub.services.errors import Forbidden, ServiceError
 from web.auth import current_actor
 from web.forms import (
     FollowUpForm,
+    IncidentEditForm,
     IncidentForm,
     category_choices,
     level_choices,
     report_kind_choices,
+    status_choices,
 )
 from web.i18n import city_name
 from web.kick import kick_flows
@@ -112,6 +114,18 @@ def new() -> ResponseReturnValue:
     return render_template("incidents/new.html", form=form), 422 if form.errors else 200
 
 
+def _edit_form(incident: object | None = None) -> IncidentEditForm:
+    form = IncidentEditForm()
+    form.level.choices = level_choices()
+    form.status.choices = status_choices()
+    form.affected_cities.choices = [(c.slug, city_name(c)) for c in city_service.all_cities(db.session)]
+    if incident is not None and not form.is_submitted():
+        form.level.data = IncidentLevel(incident.level).roman  # type: ignore[attr-defined]
+        form.status.data = incident.status.value  # type: ignore[attr-defined]
+        form.affected_cities.data = [c.slug for c in incident.affected_cities]  # type: ignore[attr-defined]
+    return form
+
+
 @bp.get("/<int:incident_id>")
 @login_required
 def detail(incident_id: int) -> ResponseReturnValue:
@@ -124,9 +138,30 @@ def detail(incident_id: int) -> ResponseReturnValue:
         "incidents/detail.html",
         incident=incident,
         form=form,
+        edit_form=_edit_form(incident),
         can_edit=actor.can_write_incidents and actor.city_id == incident.reporting_city_id,
         notified=notification_service.for_incident(db.session, incident.id),
     )
+
+
+@bp.post("/<int:incident_id>/edit")
+@login_required
+def edit(incident_id: int) -> ResponseReturnValue:
+    """Change level, status or affected cities; a change that now qualifies notifies the neighbours."""
+    form = _edit_form()
+    if not form.validate_on_submit():
+        flash(_("请选择级别、状态和涉及城市。"), "error")
+        return redirect(url_for("incidents.detail", incident_id=incident_id))
+    changes = incident_service.IncidentChanges(
+        level=IncidentLevel[form.level.data or "IV"],
+        status=IncidentStatus(form.status.data),
+        affected_cities=tuple(form.affected_cities.data or ()),
+    )
+    incident_service.update_incident(db.session, current_actor(), incident_id, changes)
+    db.session.commit()
+    kick_flows(current_app)
+    flash(_("事件已更新。"), "success")
+    return redirect(url_for("incidents.detail", incident_id=incident_id))
 
 
 @bp.post("/<int:incident_id>/reports")

@@ -173,3 +173,22 @@ def test_unknown_route_answers_json(client: FlaskClient) -> None:
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json["error"]["code"] == "not_found"
+
+
+def test_patch_changes_own_incident_only(client: FlaskClient, make_token) -> None:
+    linyi = make_token("linyi")
+    created = client.post("/api/v1/incidents", json=incident_payload(), headers=_auth(linyi)).json
+    forbidden = client.patch(
+        f"/api/v1/incidents/{created['id']}", json={"level": "I"}, headers=_auth(make_token("heze"))
+    )
+    assert forbidden.status_code == 403
+    changed = client.patch(
+        f"/api/v1/incidents/{created['id']}",
+        json={"level": "II", "status": "responding"},
+        headers=_auth(linyi),
+    )
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["level"], changed.json["status"]) == ("II", "responding")
+    assert _count(FlowRequest) == 1
+    bad = client.patch(f"/api/v1/incidents/{created['id']}", json={"level": "V"}, headers=_auth(linyi))
+    assert bad.status_code == 422
