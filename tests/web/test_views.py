@@ -259,3 +259,14 @@ def test_raising_the_level_in_the_ui_requests_the_regional_notice(
         ["linyi", "xuzhou"],
     )
     assert db.session.scalars(select(FlowRequest)).one().parameters == {"incident_id": incident.id}
+
+
+def test_log_in_never_redirects_off_site(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    for target in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
+        response = client.post(
+            f"/login?next={target}",
+            data={"username": "ly", "password": "correct-horse-battery", "csrf_token": auth.csrf()},
+        )
+        assert response.headers["Location"] == "/", target
+        auth.logout()

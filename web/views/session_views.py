@@ -30,8 +30,15 @@ bp = Blueprint("session", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only follow local paths, so a crafted link cannot send a fresh log-in elsewhere.
-    if target and target.startswith("/") and not urlsplit(target).netloc and not target.startswith("//"):
+    # Only follow local paths, so a crafted link cannot send a fresh log-in elsewhere. Browsers read
+    # "/\\host" like "//host", so a backslash is refused too.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("dashboard.index")
 
