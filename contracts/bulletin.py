@@ -61,7 +61,7 @@ class VerificationCreate(BaseModel):
     subject: Short
     question: Text
     deadline: AwareDatetime
-    incident_id: int | None = None
+    incident_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
 
 
 class VerificationAnswerCreate(BaseModel):

@@ -229,7 +229,9 @@ def parse_topic(topic: str, *, root: str | None = None) -> TopicAddress:
 
 Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
-Counter = Annotated[int, Field(strict=True, ge=0)]
+# Bounded to what a signed 64-bit database column holds: a larger number would pass the contract
+# and then fail the insert of its whole batch.
+Counter = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 # A dispatch system's own incident number, e.g. "110-20250712-0031"; it is the idempotency key.

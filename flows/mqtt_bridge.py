@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from connectors.mqtt_link import InboundMessage, MqttLink, MqttLinkError
 from contracts.errors import ContractError
 from contracts.mqtt import decode_message
@@ -88,13 +90,34 @@ class MqttBridge:
         while not self._stop.is_set():
             try:
                 self.write(batch)
-            except Exception:
-                # The database may be briefly away; nothing is acknowledged, so nothing is lost.
+            except (OperationalError, InterfaceError):
+                # The database is away or locked; nothing is acknowledged, so nothing is lost.
                 log.exception("could not store a batch of %d MQTT messages; retrying", len(batch))
                 self._stop.wait(RETRY_WAIT)
                 continue
+            except Exception:
+                # Something in the batch the database refuses: find it, so one bad message cannot
+                # hold up every message behind it.
+                log.exception("a batch of %d MQTT messages failed; writing them one by one", len(batch))
+                if not self._write_one_by_one(batch):
+                    continue
             self.link.ack(batch)
             return
+
+    def _write_one_by_one(self, batch: list[InboundMessage]) -> bool:
+        """Write each message alone, dead-lettering the ones refused; False if the database is away."""
+        for message in batch:
+            try:
+                self.write([message])
+            except (OperationalError, InterfaceError):
+                self._stop.wait(RETRY_WAIT)
+                return False
+            except Exception as exc:
+                with hub_session() as session:
+                    dead_letters.record(
+                        session, "mqtt", message.topic, f"refused by the database: {exc}", message.payload
+                    )
+        return True
 
     def write(self, batch: list[InboundMessage]) -> Counter[str]:
         """Decode and store one batch in one transaction; bad payloads become dead letters."""

@@ -203,6 +203,8 @@ def record_receipt(
     session: Session, actor: Actor, public_id: uuid.UUID, data: ReceiptCreate
 ) -> tuple[BulletinRecipient, bool]:
     """Record the actor's city's receipt once; return it and whether it is new."""
+    if not actor.can_write_incidents:
+        raise Forbidden("only coordinators and duty officers acknowledge bulletins")
     bulletin = get_for(session, actor, public_id)
     recipient = next((r for r in bulletin.recipients if r.city_id == actor.city_id), None)
     if recipient is None:

@@ -120,8 +120,8 @@ def mark_read(session: Session, actor: Actor, notification_id: int) -> Notificat
     notification = session.get(Notification, notification_id)
     if notification is None:
         raise NotFound(f"no notification {notification_id}")
-    if notification.city_id != actor.city_id:
-        raise Forbidden("you may read your own city's notifications only")
+    if notification.city_id != actor.city_id or not actor.can_write_incidents:
+        raise Forbidden("only your own city's coordinators and duty officers acknowledge notifications")
     if notification.read_at is None:
         notification.read_at = utcnow()
         audit.record(session, actor, "notification.read", "notification", notification.id)

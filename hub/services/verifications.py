@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from contracts.bulletin import VerificationAnswerCreate, VerificationCreate
-from hub.models import Reminder, VerificationRequest, utcnow
+from hub.models import Incident, Reminder, VerificationRequest, utcnow
 from hub.services import audit, cities, flow_requests
 from hub.services.actors import Actor
 from hub.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -27,6 +27,8 @@ def create(session: Session, actor: Actor, data: VerificationCreate) -> Verifica
         raise InvalidInput("a verification request goes to another city")
     if data.deadline <= utcnow():
         raise InvalidInput("the deadline must be in the future")
+    if data.incident_id is not None and session.get(Incident, data.incident_id) is None:
+        raise NotFound(f"no incident {data.incident_id}")
     request = VerificationRequest(
         public_id=uuid.uuid4(),
         from_city_id=actor.city_id,

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from connectors.mqtt_link import MqttLink, MqttLinkConfig
 from contracts.mqtt import (
@@ -202,7 +203,7 @@ def test_unacked_messages_are_redelivered_after_a_hub_crash(
 
     def failing_write(batch):
         calls["n"] += 1
-        raise RuntimeError("database went away")
+        raise OperationalError("INSERT …", {}, Exception("database went away"))
 
     monkeypatch.setattr(bridge, "write", failing_write)
     vehicle = FakeVehicleClient(mosquitto_broker.port, "linyi", "v01").start()
@@ -297,3 +298,31 @@ def test_offline_vehicle_gets_queued_unexpired_commands_when_back(
     assert stale.command_id not in received
     db.session.expire_all()
     assert db.session.get(VehicleCommand, stale.id).state == CommandState.EXPIRED
+
+
+def test_a_message_the_database_refuses_is_dead_lettered_and_the_rest_stored(hub_bridge) -> None:
+    from connectors.mqtt_link import InboundMessage
+
+    _, bridge = hub_bridge()
+    bridge.stop()
+    now = datetime.now(UTC)
+    good = InboundMessage(
+        telemetry_topic(ROOT, "linyi", "v01"), _telemetry(1), 1, False, 1, False, 0, now, 0.0
+    )
+    # A payload that passes the contract but breaks the database (here: a row the insert rejects).
+    poison = InboundMessage(
+        telemetry_topic(ROOT, "linyi", "v01"), _telemetry(2), 1, False, 2, False, 0, now, 0.0
+    )
+    original = bridge.write
+
+    def write(batch):
+        if any(m is poison for m in batch):
+            raise ValueError("value out of range for the column")
+        return original(batch)
+
+    bridge.write = write  # type: ignore[method-assign]
+    bridge._stop.clear()
+    bridge._write_until_committed([good, poison])
+    assert count(VehiclePosition) == 1
+    letter = db.session.scalars(select(DeadLetter)).one()
+    assert "refused by the database" in letter.reason

@@ -51,7 +51,11 @@ def test_only_the_recipient_city_marks_read(make_incident, make_user) -> None:
         notifications.mark_read(
             db.session, Actor.for_user(make_user("hz", "heze", Role.COORDINATOR)), notification.id
         )
+    with pytest.raises(Forbidden):  # observers only read
+        notifications.mark_read(
+            db.session, Actor.for_user(make_user("obs", "xuzhou", Role.OBSERVER)), notification.id
+        )
     notifications.mark_read(
-        db.session, Actor.for_user(make_user("xz", "xuzhou", Role.OBSERVER)), notification.id
+        db.session, Actor.for_user(make_user("xz", "xuzhou", Role.DUTY_OFFICER)), notification.id
     )
     assert notification.read_at is not None

@@ -192,3 +192,12 @@ def test_patch_changes_own_incident_only(client: FlaskClient, make_token) -> Non
     assert _count(FlowRequest) == 1
     bad = client.patch(f"/api/v1/incidents/{created['id']}", json={"level": "V"}, headers=_auth(linyi))
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "query", ["page=²", "per_page=" + "9" * 5000, "page=99999999999999999999", "page=-1"]
+)
+def test_odd_numbers_in_the_query_are_a_clear_422(client: FlaskClient, make_token, query: str) -> None:
+    response = client.get(f"/api/v1/incidents?{query}", headers=_auth(make_token("linyi")))
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "invalid_input"

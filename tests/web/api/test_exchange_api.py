@@ -186,3 +186,36 @@ def test_platform_answers_in_the_partner_contract_form(client: FlaskClient, make
     )
     assert response.status_code == 200, response.json
     assert response.json["answer"] == "平台答复：属实。"
+
+
+def test_observers_cannot_acknowledge_or_start_a_sync(
+    client: FlaskClient, auth, make_user, make_token
+) -> None:
+    from hub.models import Role
+
+    bulletin_id = client.post("/api/v1/bulletins", json=_bulletin(), headers=_auth(make_token("linyi"))).json[
+        "id"
+    ]
+    make_user("obs", "xuzhou", Role.OBSERVER)
+    auth.login("obs")
+    headers = {"X-CSRFToken": auth.csrf("/")}
+    refused = client.post(
+        f"/api/v1/bulletins/{bulletin_id}/receipts", json={"acknowledged_by": "观察员"}, headers=headers
+    )
+    assert refused.status_code == 403
+
+
+def test_unknown_incident_in_a_verification_request_is_a_clear_404(client: FlaskClient, make_token) -> None:
+    body = {
+        "to_city": "xuzhou",
+        "subject": "核实",
+        "question": "请核实。",
+        "incident_id": 99999999,
+        "deadline": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    }
+    response = client.post("/api/v1/verifications", json=body, headers=_auth(make_token("linyi")))
+    assert response.status_code == 404 and response.json["error"]["code"] == "not_found"
+    body["incident_id"] = 2**70
+    assert (
+        client.post("/api/v1/verifications", json=body, headers=_auth(make_token("linyi"))).status_code == 422
+    )
