@@ -136,7 +136,7 @@ class MqttBridge:
                 dead_letters.record(session, "mqtt", message.topic, reason, message.payload)
         counts["dead_letter"] += len(rejected)
         self.counts.update(counts)
-        if counts.get("state") or counts.get("dead_letter"):
+        if counts.get("state"):
             # A vehicle that came back online may have commands queued again for it.
             self._wake.set()
         return counts

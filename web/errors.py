@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, flash, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ContractError
@@ -86,3 +87,18 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", _("服务器内部错误，已记录。请稍后重试。"))
+
+
+def flash_refusal(exc: ServiceError) -> None:
+    """Roll back and show a refused form's reason on the page; a forbidden action still answers 403."""
+    db.session.rollback()
+    if exc.status == 403:
+        raise exc
+    flash(exc.message, "error")
+
+
+def flash_validation(exc: ValidationError) -> None:
+    """Show each field a form's contract refused, with the reason."""
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        flash(f"{where}: {error['msg']}" if where else error["msg"], "error")

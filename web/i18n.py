@@ -67,3 +67,8 @@ def _select_locale() -> str:
 def city_name(city: object) -> str:
     """Return a city's name in the current locale."""
     return city.name(_select_locale())  # type: ignore[attr-defined]
+
+
+def city_choices(cities: list[object]) -> list[tuple[str, str]]:
+    """Return (slug, name in the current locale) pairs for a form's city field."""
+    return [(c.slug, city_name(c)) for c in cities]  # type: ignore[attr-defined]

@@ -15,8 +15,9 @@ from hub.services import cities as city_service
 from hub.services import users as user_service
 from hub.services.errors import ServiceError
 from web.auth import admin_required, current_actor
+from web.errors import flash_refusal
 from web.forms import EmptyForm, UserForm
-from web.i18n import city_name
+from web.i18n import city_choices
 
 bp = Blueprint("admin", __name__)
 
@@ -46,7 +47,7 @@ def audit() -> ResponseReturnValue:
 
 def _user_form() -> UserForm:
     form = UserForm()
-    form.city.choices = [(c.slug, city_name(c)) for c in city_service.all_cities(db.session)]
+    form.city.choices = city_choices(city_service.all_cities(db.session))
     form.role.choices = [(r.value, str(ROLE_LABELS[r])) for r in Role]
     return form
 
@@ -68,8 +69,7 @@ def users() -> ResponseReturnValue:
                 role=Role(form.role.data),
             )
         except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
             db.session.commit()
             flash(_("用户已创建。"), "success")
@@ -93,8 +93,7 @@ def set_active(user_id: int) -> ResponseReturnValue:
         try:
             user_service.set_active(db.session, current_actor(), user_id, active)
         except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
             db.session.commit()
     return redirect(url_for("admin.users"))

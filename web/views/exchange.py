@@ -26,6 +26,7 @@ from hub.services import bulletins, daily_reports, partners, verifications
 from hub.services import cities as city_service
 from hub.services.errors import ServiceError
 from web.auth import current_actor
+from web.errors import flash_refusal, flash_validation
 from web.forms import (
     AnswerForm,
     BulletinForm,
@@ -36,16 +37,15 @@ from web.forms import (
     category_choices,
     colour_choices,
 )
-from web.i18n import city_name
+from web.i18n import city_choices
 from web.kick import kick_flows
 
 bp = Blueprint("exchange", __name__)
 
 
-def _flash_validation(exc: ValidationError) -> None:
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        flash(f"{where}: {error['msg']}" if where else error["msg"], "error")
+def _other_cities() -> list[tuple[str, str]]:
+    """Return the cities a person may address: every one but their own."""
+    return city_choices([c for c in city_service.all_cities(db.session) if c.id != current_user.city_id])
 
 
 # Bulletins -----------------------------------------------------------------------------------
@@ -73,9 +73,9 @@ def _bulletin_form() -> BulletinForm:
     form = BulletinForm()
     form.colour.choices = [("", "—"), *colour_choices()]
     form.category.choices = category_choices()
-    form.addressed_cities.choices = [
-        (c.slug, city_name(c)) for c in city_service.all_cities(db.session) if c.id != current_user.city_id
-    ]
+    form.addressed_cities.choices = city_choices(
+        [c for c in city_service.all_cities(db.session) if c.id != current_user.city_id]
+    )
     return form
 
 
@@ -104,10 +104,9 @@ def bulletin_new() -> ResponseReturnValue:
             )
             bulletin = bulletins.issue(db.session, actor, data, mqtt_root=settings_of(current_app).mqtt_root)
         except ValidationError as exc:
-            _flash_validation(exc)
+            flash_validation(exc)
         except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
             db.session.commit()
             kick_flows(current_app)
@@ -148,9 +147,9 @@ def bulletin_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
 
 def _verification_form() -> VerificationForm:
     form = VerificationForm()
-    form.to_city.choices = [
-        (c.slug, city_name(c)) for c in city_service.all_cities(db.session) if c.id != current_user.city_id
-    ]
+    form.to_city.choices = city_choices(
+        [c for c in city_service.all_cities(db.session) if c.id != current_user.city_id]
+    )
     return form
 
 
@@ -169,12 +168,9 @@ def verification_list() -> ResponseReturnValue:
             )
             verifications.create(db.session, current_actor(), data)
         except ValidationError as exc:
-            _flash_validation(exc)
+            flash_validation(exc)
         except ServiceError as exc:
-            db.session.rollback()
-            if exc.status == 403:
-                raise
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
             db.session.commit()
             kick_flows(current_app)
@@ -225,12 +221,9 @@ def daily_report_page() -> ResponseReturnValue:
                 due=settings.daily_report_due_time,
             )
         except ValidationError as exc:
-            _flash_validation(exc)
+            flash_validation(exc)
         except ServiceError as exc:
-            db.session.rollback()
-            if exc.status == 403:
-                raise
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
             db.session.commit()
             flash(_("今日报告已报送。"), "success")

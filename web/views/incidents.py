@@ -20,6 +20,7 @@ from hub.services import incidents as incident_service
 from hub.services import notifications as notification_service
 from hub.services.errors import Forbidden, ServiceError
 from web.auth import current_actor
+from web.errors import flash_refusal, flash_validation
 from web.forms import (
     FollowUpForm,
     IncidentEditForm,
@@ -29,7 +30,7 @@ from web.forms import (
     report_kind_choices,
     status_choices,
 )
-from web.i18n import city_name
+from web.i18n import city_choices
 from web.kick import kick_flows
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
@@ -68,7 +69,7 @@ def index() -> ResponseReturnValue:
 def _fill_choices(form: IncidentForm) -> None:
     form.category.choices = category_choices()
     form.level.choices = level_choices()
-    form.affected_cities.choices = [(c.slug, city_name(c)) for c in city_service.all_cities(db.session)]
+    form.affected_cities.choices = city_choices(city_service.all_cities(db.session))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -99,13 +100,9 @@ def new() -> ResponseReturnValue:
             )
             incident = incident_service.create_incident(db.session, current_actor(), data)
         except ValidationError as exc:
-            for error in exc.errors():
-                flash(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}", "error")
+            flash_validation(exc)
         except ServiceError as exc:
-            db.session.rollback()
-            if exc.status == 403:
-                raise
-            flash(exc.message, "error")
+            flash_refusal(exc)
         else:
             db.session.commit()
             kick_flows(current_app)
@@ -118,7 +115,7 @@ def _edit_form(incident: object | None = None) -> IncidentEditForm:
     form = IncidentEditForm()
     form.level.choices = level_choices()
     form.status.choices = status_choices()
-    form.affected_cities.choices = [(c.slug, city_name(c)) for c in city_service.all_cities(db.session)]
+    form.affected_cities.choices = city_choices(city_service.all_cities(db.session))
     if incident is not None and not form.is_submitted():
         form.level.data = IncidentLevel(incident.level).roman  # type: ignore[attr-defined]
         form.status.data = incident.status.value  # type: ignore[attr-defined]

@@ -20,8 +20,9 @@ from hub.services import fleet as fleet_service
 from hub.services import incidents as incident_service
 from hub.services.errors import ServiceError
 from web.auth import current_actor
+from web.errors import flash_refusal
 from web.forms import CommandForm, VehicleForm, command_kind_choices, vehicle_state_choices
-from web.i18n import city_name
+from web.i18n import city_choices
 from web.kick import kick_broker, kick_mqtt
 from web.map import region_map
 
@@ -47,7 +48,7 @@ def _vehicle_form() -> VehicleForm:
     form = VehicleForm()
     actor = current_actor()
     cities = city_service.all_cities(db.session)
-    form.city.choices = [(c.slug, city_name(c)) for c in cities if actor.is_admin or c.id == actor.city_id]
+    form.city.choices = city_choices([c for c in cities if actor.is_admin or c.id == actor.city_id])
     return form
 
 
@@ -81,10 +82,7 @@ def register() -> ResponseReturnValue:
             form.name.data or "",
         )
     except ServiceError as exc:
-        db.session.rollback()
-        if exc.status == 403:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return redirect(url_for("vehicles.index"))
     db.session.commit()
     kick_broker(current_app)
@@ -189,10 +187,7 @@ def send_command(vehicle_id: int) -> ResponseReturnValue:
             ttl=timedelta(minutes=form.ttl_minutes.data or 10),
         )
     except ServiceError as exc:
-        db.session.rollback()
-        if exc.status == 403:
-            raise
-        flash(exc.message, "error")
+        flash_refusal(exc)
         return redirect(url_for("vehicles.detail", vehicle_id=vehicle_id))
     db.session.commit()
     kick_mqtt(current_app)
