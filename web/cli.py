@@ -31,6 +31,10 @@ def main(verbose: bool) -> None:
     )
 
 
+class _StopServing(Exception):
+    """Raised by the SIGTERM/SIGINT handler to leave the web server's loop."""
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -44,24 +48,24 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
     from web.runner import HubRunner
 
     runner = HubRunner(_settings(demo), demo=demo, simulate=demo and not no_sim)
-    stopping = threading.Event()
     try:
         app = runner.start()
         server = create_server(app, host=host, port=port, threads=threads)
 
         def _shutdown(signum: int, frame: object) -> None:
-            stopping.set()
-            server.close()
+            # Closing the listening socket is not enough: waitress keeps looping while browsers
+            # hold keep-alive connections. Leaving its loop by an exception always works.
+            raise _StopServing
 
         signal.signal(signal.SIGTERM, _shutdown)
         signal.signal(signal.SIGINT, _shutdown)
         _announce(runner.settings, host, port, demo)
         try:
             server.run()
-        except (OSError, ValueError):
-            # waitress raises from its select loop once the sockets are closed by _shutdown.
-            if not stopping.is_set():
-                raise
+        except _StopServing:
+            pass
+        finally:
+            server.close()
         click.echo("Stopping the hub and everything it started …")
     finally:
         runner.stop()
