@@ -61,10 +61,12 @@ class VehiclePosition(db.Model):
 
     __tablename__ = "vehicle_positions"
     # A QoS 1 message delivered twice carries the same (vehicle, time, sequence): stored once.
+    # Its index also serves lookups by vehicle: a second index on vehicle_id alone would only cost
+    # every insert another B-tree write.
     __table_args__ = (UniqueConstraint("vehicle_id", "at", "seq"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     latitude: Mapped[float] = mapped_column(Float)
@@ -94,7 +96,7 @@ class VehicleCommand(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     command_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
-    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     arguments: Mapped[dict[str, object]] = mapped_column(JSON)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
