@@ -37,6 +37,20 @@ simulator process over 30 s): 50 vehicles 4.8-6.1 % of one core, 200 vehicles 10
 0.5 ms of CPU a report, idle network threads included), 202 threads, 47 MB resident. Stopping a
 fleet disconnects its vehicles one after another: 0.07 s for 200.
 
+`Fleet.serve_control` lets an operator drop chosen vehicles off and bring them back while the
+fleet runs, over HTTP on loopback by default, with a bearer token as the partner simulator's
+`/_sim/` endpoints have:
+
+- `GET /_sim/vehicles`: a JSON list of {code, city, connected, session, status, lat, lon};
+- `POST /_sim/vehicles/<code>/drop`, body optional `{"abrupt": true}`: leave cleanly (an offline
+  state) or abruptly (no DISCONNECT, so the broker publishes the will); answers the vehicle;
+- `POST /_sim/vehicles/<code>/back`: connect again, waiting up to 5 s; answers the vehicle.
+
+`?city=<slug>` picks the vehicle when codes repeat across cities. Errors are JSON
+`{"error": {"code": …, "message": …}}`: 401 without the token, 404 for an unknown path or
+vehicle, 400 for a malformed body, 405 for a wrong method. The server answers one request at a
+time and stops with the fleet.
+
 `run_fleet_from_file` reads two files:
 
 - credentials: a JSON list of objects, one a vehicle,
@@ -49,13 +63,17 @@ fleet disconnects its vehicles one after another: 0.07 s for 200.
 from __future__ import annotations
 
 import heapq
+import hmac
 import itertools
 import json
 import logging
 import math
 import random
+import re
 import socket
+import socketserver
 import ssl
+import sys
 import threading
 import time
 import zlib
@@ -63,10 +81,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import paho.mqtt.client as mqtt
@@ -98,6 +118,7 @@ from contracts.mqtt import (
     status_topic,
     telemetry_topic,
 )
+from contracts.partner import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +138,13 @@ _MAX_QUEUED = 3600
 # How long the broker keeps an MQTT 5 session while the vehicle is away (3.1.1 has no expiry).
 _SESSION_EXPIRY = 24 * 3600
 _ARRIVED_KM = 0.001
+# The control server: how long a client may take over its request before the server moves on,
+# how long `back` waits for the broker, the largest body it reads, and how often it looks for stop.
+_CONTROL_TIMEOUT = 5.0
+_BACK_WAIT = 5.0
+_CONTROL_MAX_BODY = 1024
+_CONTROL_POLL = 0.05
+_CONTROL_PATH = re.compile(r"/_sim/vehicles/(?P<code>[^/]+)/(?P<action>drop|back)")
 
 
 @dataclass(frozen=True)
@@ -305,6 +333,9 @@ class SimulatedVehicle:
         self._subscribed = threading.Event()
         self._subscribe_mid: int | None = None
         self._away = True
+        # Serialises drop-offs and returns: the chaos thread and the control server may both
+        # move one vehicle, and a return in the middle of a drop-off would leave it stranded.
+        self._presence = threading.Lock()
         self._started = False
         self._own_scheduler = scheduler is None
         self._scheduler = scheduler or _Scheduler(f"sim-{spec.client_id}")
@@ -408,6 +439,10 @@ class SimulatedVehicle:
 
     def go_offline(self, *, abrupt: bool, timeout: float = 2.0) -> None:
         """Leave the broker: abruptly (no DISCONNECT, so the will fires) or cleanly (offline state)."""
+        with self._presence:
+            self._leave(abrupt, timeout)
+
+    def _leave(self, abrupt: bool, timeout: float) -> None:
         with self._lock:
             if self._away:
                 return
@@ -440,10 +475,11 @@ class SimulatedVehicle:
 
     def come_back(self) -> None:
         """Connect again after `go_offline`, resuming the persistent session."""
-        with self._lock:
-            if not self._away:
-                return
-        self._connect()
+        with self._presence:
+            with self._lock:
+                if not self._away:
+                    return
+            self._connect()
 
     def _connect(self) -> None:
         with self._lock:
@@ -736,6 +772,7 @@ class Fleet:
         self._rng = random.Random(seed)  # noqa: S311
         self._chaos_stop = threading.Event()
         self._chaos_thread: threading.Thread | None = None
+        self._control: tuple[_ControlServer, threading.Thread] | None = None
 
     def start(self) -> Self:
         """Start every vehicle."""
@@ -745,7 +782,14 @@ class Fleet:
         return self
 
     def stop(self) -> None:
-        """Stop the chaos, then every vehicle, cleanly."""
+        """Stop the control server and the chaos, then every vehicle, cleanly."""
+        if self._control is not None:
+            server, thread = self._control
+            self._control = None
+            # Waits for the request in hand, so no vehicle comes back after it was stopped.
+            server.shutdown()
+            server.server_close()
+            thread.join()
         self._chaos_stop.set()
         if self._chaos_thread is not None:
             self._chaos_thread.join()
@@ -767,9 +811,33 @@ class Fleet:
     def vehicle(self, code: str, city: str | None = None) -> SimulatedVehicle:
         """Return the vehicle with this code (and city, when codes repeat across cities)."""
         found = [v for v in self.vehicles if v.spec.code == code and city in (None, v.spec.city)]
-        if len(found) != 1:
-            raise KeyError(f"{len(found)} vehicles with code {code!r}" + (f" in {city!r}" if city else ""))
+        if not found:
+            raise KeyError(f"no vehicle with code {code!r}" + (f" in {city!r}" if city else ""))
+        if len(found) > 1:
+            raise KeyError(f"{len(found)} vehicles with code {code!r}; name the city too")
         return found[0]
+
+    def serve_control(self, token: str, *, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve the `/_sim/vehicles` control endpoints until the fleet stops; return their URL.
+
+        Port 0 takes a free port. Raises OSError when the address cannot be bound.
+        """
+        if not token:
+            raise ValueError("the control server needs a bearer token")
+        if self._control is not None:
+            raise RuntimeError("the control server is already running")
+        server = _ControlServer((host, port), self, token)
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": _CONTROL_POLL},
+            name="sim-fleet-control",
+            daemon=True,
+        )
+        thread.start()
+        self._control = (server, thread)
+        url = f"http://{server.server_name}:{server.server_port}"
+        logger.info("simulated fleet: controls on %s", url)
+        return url
 
     def chaos(
         self,
@@ -816,6 +884,158 @@ class Fleet:
                 )
                 vehicle.go_offline(abrupt=abrupt)
                 heapq.heappush(returning, (now + self._rng.uniform(*away), next(order), vehicle))
+
+
+# Control over HTTP ------------------------------------------------------------------------------
+
+
+class _ControlError(Exception):
+    """An error answer: its HTTP status, error code, message and, for a 405, the allowed method."""
+
+    def __init__(self, status: HTTPStatus, code: str, message: str, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.allow = allow
+
+
+class _ControlHandler(BaseHTTPRequestHandler):
+    server: _ControlServer
+    # One request a connection: a kept-alive client would hold the one-request-at-a-time server.
+    protocol_version = "HTTP/1.0"
+    # A client that connects and sends nothing must not hold the one-request-at-a-time server.
+    timeout = _CONTROL_TIMEOUT
+
+    def _dispatch(self) -> None:
+        self.server.answer(self)
+
+    # Every method reaches the router, so a wrong one is a JSON 405 rather than the stdlib's 501.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("control %s %s", self.address_string(), format % args)
+
+
+class _ControlServer(HTTPServer):
+    """The control endpoints of one fleet, answering one request at a time.
+
+    Not threaded on purpose: a drop and a back sent together are carried out one after the
+    other, and `shutdown` returns only once the request in hand is answered.
+    """
+
+    def __init__(self, address: tuple[str, int], fleet: Fleet, token: str) -> None:
+        self.fleet = fleet
+        self._token = token.encode("utf-8")
+        super().__init__(address, _ControlHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host's name up (getfqdn); a slow resolver would hold
+        # up the start for nothing.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a failed request; a client that timed out or hung up is not the server's fault."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            logger.debug("control connection from %s ended: %s", client_address, error)
+            return
+        logger.exception("simulated fleet controls failed on a request from %s", client_address)
+
+    def answer(self, handler: _ControlHandler) -> None:
+        """Check the token, carry out the request and send the JSON answer."""
+        allow = None
+        try:
+            if not self._authorised(handler):
+                raise _ControlError(HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid bearer token is needed")
+            status, body = HTTPStatus.OK, json.dumps(self._route(handler), ensure_ascii=False).encode()
+        except _ControlError as error:
+            status, body, allow = error.status, error_body(error.code, error.message), error.allow
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(body)))
+        if status is HTTPStatus.UNAUTHORIZED:
+            handler.send_header("WWW-Authenticate", 'Bearer realm="sim-vehicles"')
+        if allow is not None:
+            handler.send_header("Allow", allow)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _authorised(self, handler: _ControlHandler) -> bool:
+        scheme, _, token = (handler.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode("utf-8"), self._token)
+
+    def _route(self, handler: _ControlHandler) -> Any:
+        target = urlsplit(handler.path)
+        path = target.path.rstrip("/")
+        if path == "/_sim/vehicles":
+            _require(handler, "GET")
+            return [_describe(vehicle) for vehicle in self.fleet.vehicles]
+        match = _CONTROL_PATH.fullmatch(path)
+        if match is None:
+            raise _ControlError(
+                HTTPStatus.NOT_FOUND,
+                "not_found",
+                "use GET /_sim/vehicles or POST /_sim/vehicles/<code>/drop or /back",
+            )
+        _require(handler, "POST")
+        city = parse_qs(target.query).get("city", [None])[-1]
+        try:
+            vehicle = self.fleet.vehicle(unquote(match["code"]), city)
+        except KeyError as error:
+            raise _ControlError(HTTPStatus.NOT_FOUND, "unknown_vehicle", str(error.args[0])) from error
+        if match["action"] == "drop":
+            vehicle.go_offline(abrupt=_abrupt(handler))
+        else:
+            vehicle.come_back()
+            try:
+                vehicle.wait_connected(_BACK_WAIT)
+            except TimeoutError as error:
+                # paho keeps trying in the background; the answer shows the vehicle not connected.
+                logger.warning("simulated fleet controls: %s", error)
+        return _describe(vehicle)
+
+
+def _require(handler: _ControlHandler, method: str) -> None:
+    if handler.command != method:
+        raise _ControlError(
+            HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"use {method}", allow=method
+        )
+
+
+def _abrupt(handler: _ControlHandler) -> bool:
+    """Read the optional body of a drop, `{"abrupt": true|false}`; an empty one means clean."""
+    length = handler.headers.get("Content-Length") or "0"
+    if not length.isdigit():
+        raise _ControlError(HTTPStatus.BAD_REQUEST, "bad_length", "Content-Length must be a number")
+    if int(length) > _CONTROL_MAX_BODY:
+        limit = f"bodies are limited to {_CONTROL_MAX_BODY} bytes"
+        raise _ControlError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", limit)
+    raw = handler.rfile.read(int(length))
+    if not raw.strip():
+        return False
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise _ControlError(HTTPStatus.BAD_REQUEST, "bad_json", f"the body is not JSON: {error}") from error
+    abrupt = body.get("abrupt", False) if isinstance(body, dict) and set(body) <= {"abrupt"} else None
+    if not isinstance(abrupt, bool):
+        raise _ControlError(HTTPStatus.BAD_REQUEST, "bad_body", 'the body must be {"abrupt": true|false}')
+    return abrupt
+
+
+def _describe(vehicle: SimulatedVehicle) -> dict[str, Any]:
+    lon, lat = vehicle.position
+    return {
+        "code": vehicle.spec.code,
+        "city": vehicle.spec.city,
+        "connected": vehicle.connected,
+        "session": vehicle.session,
+        "status": vehicle.status.value,
+        "lat": round(lat, 6),
+        "lon": round(lon, 6),
+    }
 
 
 def load_city_centres(path: Path | str) -> dict[str, LonLat]:

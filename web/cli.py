@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -288,6 +289,18 @@ def sim_group() -> None:
     """Simulators that speak the hub's contracts over real sockets."""
 
 
+def _control_address(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, int] | None:
+    """Read HOST:PORT, or a bare PORT on loopback."""
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT, e.g. 127.0.0.1:8765, not {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
 @sim_group.command("vehicles")
 @click.option("--url", required=True, help="Broker, e.g. mqtt://127.0.0.1:1883")
 @click.option(
@@ -305,20 +318,173 @@ def sim_group() -> None:
     show_default=True,
     help="Chance per second that a vehicle drops off for a while.",
 )
-def sim_vehicles(url: str, credentials: Path, count: int | None, rate: float, chaos: float) -> None:
+@click.option(
+    "--control",
+    metavar="HOST:PORT",
+    default=None,
+    callback=_control_address,
+    help="Serve the controls of `hub sim control` here (port 0 picks a free one).",
+)
+@click.option(
+    "--control-token",
+    envvar="HUB_SIM_CONTROL_TOKEN",
+    default=None,
+    help="Bearer token the controls require (default: a new one, printed).",
+)
+def sim_vehicles(
+    url: str,
+    credentials: Path,
+    count: int | None,
+    rate: float,
+    chaos: float,
+    control: tuple[str, int] | None,
+    control_token: str | None,
+) -> None:
     """Drive simulated vehicles between the ten cities until Ctrl+C."""
+    import secrets
     from importlib import resources
 
     from connectors.sim_vehicles import run_fleet_from_file
 
     cities = resources.files("hub.data").joinpath("huaihai_cities.json")
     fleet = run_fleet_from_file(credentials, str(cities), url, count=count, chaos=chaos, rate_hz=rate)
-    click.echo(f"{len(fleet.vehicles)} simulated vehicles reporting to {url}; Ctrl+C stops them.")
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait()
-    fleet.stop()
+    try:
+        click.echo(f"{len(fleet.vehicles)} simulated vehicles reporting to {url}; Ctrl+C stops them.")
+        if control is not None:
+            token = control_token or secrets.token_urlsafe(24)
+            try:
+                control_url = fleet.serve_control(token, host=control[0], port=control[1])
+            except OSError as exc:
+                raise click.ClickException(
+                    f"cannot serve the controls on {control[0]}:{control[1]}: {exc}"
+                ) from exc
+            click.echo(f"Controls on {control_url}: hub sim control --url {control_url} list")
+            if not control_token:
+                click.echo(f"Control token: export HUB_SIM_CONTROL_TOKEN={token}")
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        fleet.stop()
+
+
+class _ControlClient:
+    """Calls the controls of a running `hub sim vehicles --control`."""
+
+    # Longer than the server's own waits: a clean drop up to 2 s, a return up to 5 s.
+    TIMEOUT = 15.0
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def call(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: object = None
+    ) -> Any:
+        """Send one request and return its JSON answer; raise ClickException on any failure."""
+        import requests
+
+        try:
+            response = requests.request(
+                method,
+                self.url + path,
+                params=params,
+                json=body,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=self.TIMEOUT,
+            )
+        except requests.ConnectionError as exc:
+            raise click.ClickException(
+                f"cannot reach the controls at {self.url}; is `hub sim vehicles --control …` running there?"
+            ) from exc
+        except requests.Timeout as exc:
+            raise click.ClickException(
+                f"the controls at {self.url} did not answer in {self.TIMEOUT:g} s"
+            ) from exc
+        except requests.RequestException as exc:
+            raise click.ClickException(f"cannot call the controls at {self.url}: {exc}") from exc
+        with response:
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if response.ok and answer is not None:
+                return answer
+            try:
+                message = answer["error"]["message"]
+            except (TypeError, KeyError):
+                message = response.text[:200] or response.reason
+            raise click.ClickException(f"the controls answered HTTP {response.status_code}: {message}")
+
+
+def _vehicle_path(code: str, action: str) -> str:
+    from urllib.parse import quote
+
+    return f"/_sim/vehicles/{quote(code, safe='')}/{action}"
+
+
+@sim_group.group("control")
+@click.option(
+    "--url",
+    envvar="HUB_SIM_CONTROL_URL",
+    required=True,
+    help="The address `hub sim vehicles --control` printed, e.g. http://127.0.0.1:8765",
+)
+@click.option("--token", envvar="HUB_SIM_CONTROL_TOKEN", required=True, help="The controls' bearer token.")
+@click.pass_context
+def sim_control(ctx: click.Context, url: str, token: str) -> None:
+    """Drop simulated vehicles off and bring them back while `hub sim vehicles` runs."""
+    ctx.obj = _ControlClient(url, token)
+
+
+@sim_control.command("list")
+@click.pass_obj
+def sim_control_list(client: _ControlClient) -> None:
+    """Show every simulated vehicle: connected or not, session, status, position."""
+    rows = [("CODE", "CITY", "CONNECTED", "SESSION", "STATUS", "LAT", "LON")]
+    rows += [
+        (
+            vehicle["code"],
+            vehicle["city"],
+            "yes" if vehicle["connected"] else "no",
+            str(vehicle["session"]),
+            vehicle["status"],
+            f"{vehicle['lat']:.5f}",
+            f"{vehicle['lon']:.5f}",
+        )
+        for vehicle in client.call("GET", "/_sim/vehicles")
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@sim_control.command("drop")
+@click.argument("code")
+@click.option("--abrupt", is_flag=True, help="Cut the link without DISCONNECT: the broker sends the will.")
+@click.option("--city", default=None, help="The vehicle's city, when codes repeat across cities.")
+@click.pass_obj
+def sim_control_drop(client: _ControlClient, code: str, abrupt: bool, city: str | None) -> None:
+    """Take a simulated vehicle off the broker, cleanly or abruptly."""
+    params = {"city": city} if city else None
+    client.call("POST", _vehicle_path(code, "drop"), params=params, body={"abrupt": abrupt})
+    how = "abruptly; the broker sends its last will" if abrupt else "cleanly"
+    click.echo(f"{code} dropped off {how}.")
+
+
+@sim_control.command("back")
+@click.argument("code")
+@click.option("--city", default=None, help="The vehicle's city, when codes repeat across cities.")
+@click.pass_obj
+def sim_control_back(client: _ControlClient, code: str, city: str | None) -> None:
+    """Bring a dropped simulated vehicle back onto the broker."""
+    params = {"city": city} if city else None
+    vehicle = client.call("POST", _vehicle_path(code, "back"), params=params)
+    if vehicle["connected"]:
+        click.echo(f"{code} is back online, session {vehicle['session']}.")
+    else:
+        click.echo(f"{code} is not connected yet; the simulator keeps trying.")
 
 
 @sim_group.command("partner")

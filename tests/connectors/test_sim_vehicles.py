@@ -1,4 +1,4 @@
-"""Simulated vehicles against a real Mosquitto: reports, commands and acks, drop-offs, fleets."""
+"""Simulated vehicles against a real Mosquitto: reports, commands and acks, drop-offs, fleets, controls."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
+import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
 from connectors.sim_vehicles import (
@@ -429,3 +430,138 @@ def test_run_fleet_from_file(
         assert [v.spec.code for v in fleet.vehicles] == ["xz-01"]
     finally:
         fleet.stop()
+
+
+# Control over HTTP -----------------------------------------------------------------------------
+
+TOKEN = "control-token"
+
+
+def _fleet(broker: ManagedMosquitto) -> Fleet:
+    specs = [
+        SimVehicleSpec("xuzhou", "xz-01", None, None, CITIES["xuzhou"]),
+        SimVehicleSpec("suqian", "sq-01", None, None, CITIES["suqian"]),
+    ]
+    return Fleet(
+        specs, CITIES, broker.url, rate_hz=5.0, reconnect_min_delay=0.05, reconnect_max_delay=0.5, seed=3
+    )
+
+
+@pytest.fixture
+def controlled(mosquitto_broker: ManagedMosquitto) -> Iterator[tuple[Fleet, str]]:
+    """Return a running fleet of xz-01 and sq-01 with its control server, both stopped at teardown."""
+    fleet = _fleet(mosquitto_broker).start()
+    try:
+        for vehicle in fleet.vehicles:
+            vehicle.wait_connected(TIMEOUT)
+        yield fleet, fleet.serve_control(TOKEN)
+    finally:
+        fleet.stop()
+
+
+def control(url: str, method: str, path: str, *, token: str = TOKEN, **options: Any) -> requests.Response:
+    """Send one request to the control server."""
+    headers = {"Authorization": f"Bearer {token}"}
+    return requests.request(method, url + path, headers=headers, timeout=2 * TIMEOUT, **options)
+
+
+def retained_state(hubs: Callable[..., Hub], client_id: str, device: str) -> ConnectionState:
+    """Return the connection state the broker keeps for a vehicle, as a hub connecting now sees it."""
+    late = hubs(client_id)
+    late.wait(lambda: any(d == device for d, _ in late.states()), f"{device}'s retained state")
+    return next(state for d, state in late.states() if d == device)
+
+
+def test_control_drops_a_vehicle_abruptly_and_brings_it_back(
+    controlled: tuple[Fleet, str], hubs: Callable[..., Hub]
+) -> None:
+    fleet, url = controlled
+    hub = hubs()
+    listing = control(url, "GET", "/_sim/vehicles")
+    assert listing.status_code == 200
+    assert listing.headers["Content-Type"] == "application/json; charset=utf-8"
+    rows = {row["code"]: row for row in listing.json()}
+    assert set(rows) == {"xz-01", "sq-01"}
+    first = rows["xz-01"]["session"]
+    assert rows["xz-01"] | {"lat": 0, "lon": 0} == {
+        "code": "xz-01",
+        "city": "xuzhou",
+        "connected": True,
+        "session": first,
+        "status": "standby",
+        "lat": 0,
+        "lon": 0,
+    }
+    assert 33.9 < rows["xz-01"]["lat"] < 34.3 and 117.1 < rows["xz-01"]["lon"] < 118.3
+
+    dropped = control(url, "POST", "/_sim/vehicles/xz-01/drop", json={"abrupt": True})
+    assert dropped.status_code == 200
+    assert dropped.json()["connected"] is False
+    # The will, written at connect: no time, the session of the connection that died. The broker
+    # publishes it once it sees the socket closed, after the answer; the retained copy follows.
+    will = ConnectionState(online=False, session=first)
+    hub.wait(lambda: ("xz-01", will) in hub.states(), "the will")
+    assert retained_state(hubs, "late-hub-1", "xz-01") == will
+    assert fleet.vehicle("sq-01").connected
+
+    back = control(url, "POST", "/_sim/vehicles/xz-01/back")
+    assert back.status_code == 200
+    session = back.json()["session"]
+    assert back.json()["connected"] is True and session > first
+    hub.wait(
+        lambda: any(d == "xz-01" and s.online and s.session == session for d, s in hub.states()), "online"
+    )
+    state = retained_state(hubs, "late-hub-2", "xz-01")
+    assert state.online and state.session == session
+
+
+def test_control_drops_a_vehicle_cleanly(controlled: tuple[Fleet, str], hubs: Callable[..., Hub]) -> None:
+    fleet, url = controlled
+    session = fleet.vehicle("sq-01").session
+    # No body is a clean drop-off, as is {"abrupt": false}.
+    dropped = control(url, "POST", "/_sim/vehicles/sq-01/drop")
+    assert dropped.status_code == 200 and dropped.json()["connected"] is False
+    # The vehicle answers only once the broker acknowledged its offline state, retained.
+    state = retained_state(hubs, "late-hub", "sq-01")
+    # A clean leave publishes its own offline state, with a time, instead of the will.
+    assert not state.online and state.session == session and state.at is not None
+    assert control(url, "POST", "/_sim/vehicles/sq-01/drop", json={"abrupt": False}).status_code == 200
+    assert fleet.vehicle("xz-01").connected
+
+
+def test_control_answers_errors_in_json(controlled: tuple[Fleet, str]) -> None:
+    fleet, url = controlled
+
+    def error(response: requests.Response, status: int, code: str) -> None:
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code
+
+    error(control(url, "GET", "/_sim/vehicles", token="wrong"), 401, "unauthorized")
+    error(control(url, "POST", "/_sim/vehicles/nope/drop"), 404, "unknown_vehicle")
+    error(control(url, "POST", "/_sim/vehicles/xz-01/drop?city=suqian"), 404, "unknown_vehicle")
+    error(control(url, "GET", "/_sim/elsewhere"), 404, "not_found")
+    error(control(url, "POST", "/_sim/vehicles/xz-01/drop", data=b"{not json"), 400, "bad_json")
+    error(control(url, "POST", "/_sim/vehicles/xz-01/drop", json={"abrupt": "yes"}), 400, "bad_body")
+    error(control(url, "POST", "/_sim/vehicles/xz-01/drop", json=[True]), 400, "bad_body")
+    for method, path, allowed in [
+        ("GET", "/_sim/vehicles/xz-01/drop", "POST"),
+        ("DELETE", "/_sim/vehicles/xz-01/back", "POST"),
+        ("POST", "/_sim/vehicles", "GET"),
+    ]:
+        response = control(url, method, path)
+        error(response, 405, "method_not_allowed")
+        assert response.headers["Allow"] == allowed
+    # None of them dropped a vehicle off.
+    assert all(vehicle.connected for vehicle in fleet.vehicles)
+
+
+def test_the_control_server_stops_with_the_fleet(mosquitto_broker: ManagedMosquitto) -> None:
+    fleet = _fleet(mosquitto_broker).start()
+    try:
+        url = fleet.serve_control(TOKEN)
+        assert url.startswith("http://127.0.0.1:")
+        assert control(url, "GET", "/_sim/vehicles").status_code == 200
+    finally:
+        fleet.stop()
+    with pytest.raises(requests.ConnectionError):
+        control(url, "GET", "/_sim/vehicles")
