@@ -96,7 +96,7 @@ class VehicleCommand(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     command_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
-    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     arguments: Mapped[dict[str, object]] = mapped_column(JSON)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
