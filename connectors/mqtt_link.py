@@ -68,9 +68,14 @@ class MqttLinkConfig:
     url: str
     client_id: str
     # Where the link publishes its retained ConnectionState: online on every connect, offline
-    # on a clean stop, and offline as the last will when the connection dies.
-    state_topic: str
+    # on a clean stop, and offline as the last will when the connection dies. None for a link
+    # that speaks for no one (an ingest worker): no will, no birth.
+    state_topic: str | None
     subscriptions: tuple[tuple[str, int], ...] = ()
+    # Filters the session may still hold from an earlier configuration and must drop: a
+    # persistent session keeps its subscriptions across connects, so leaving one out of
+    # `subscriptions` is not enough.
+    unsubscriptions: tuple[str, ...] = ()
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     protocol: MqttProtocol = "3.1.1"
@@ -87,6 +92,7 @@ class MqttLinkConfig:
     def __post_init__(self) -> None:
         """Refuse settings that could only fail later, inside the network thread."""
         object.__setattr__(self, "subscriptions", tuple((str(f), int(q)) for f, q in self.subscriptions))
+        object.__setattr__(self, "unsubscriptions", tuple(str(f) for f in self.unsubscriptions))
         parts = urlsplit(self.url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError(
@@ -155,6 +161,8 @@ class MqttLink:
         self.stopped_reason: str | None = None
         self.last_error: str | None = None
         self.refused_subscriptions: tuple[str, ...] = ()
+        # What the broker said in the last CONNACK: whether it still held this client's session.
+        self.session_present: bool | None = None
         self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=config.queue_max)
         # Guards the connection number against `ack` running while a callback changes it.
         self._lock = threading.Lock()
@@ -266,14 +274,20 @@ class MqttLink:
                     f"{self.config.host}:{self.config.port} within {timeout} s{detail}"
                 )
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Publish the retained offline state, disconnect cleanly and end the network thread."""
+    def stop(self, timeout: float = 5.0, *, end_session: bool = False) -> None:
+        """Publish the retained offline state, disconnect cleanly and end the network thread.
+
+        With `end_session` (MQTT 5 only) the broker drops the session and anything it still
+        queues for it, instead of keeping it for the link's return.
+        """
         if self._stopping.is_set():
             return
+        if end_session and self.config.protocol != "5":
+            raise MqttLinkError("only an MQTT 5 link can end its session when it disconnects")
         self._stopping.set()
         if self.stopped_reason is None:
             self.stopped_reason = "stopped"
-        if self._connected.is_set():
+        if self._connected.is_set() and self.config.state_topic is not None:
             offline = ConnectionState(online=False, session=self._session, at=datetime.now(UTC))
             info = self._client.publish(self.config.state_topic, encode(offline), qos=1, retain=True)
             try:
@@ -285,7 +299,11 @@ class MqttLink:
                 logger.warning("MQTT link %s: offline state not published: %s", self.config.client_id, error)
         # A clean DISCONNECT makes the broker discard the will (MQTT 3.1.1 §3.14.4): the offline
         # state above, with its time, is what stays retained.
-        self._client.disconnect()
+        properties = None
+        if end_session:
+            properties = Properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+        self._client.disconnect(properties=properties)
         self._client.loop_stop()
         self._connected.clear()
         self._ready.clear()
@@ -392,8 +410,9 @@ class MqttLink:
         # takes the will with CONNECT. Milliseconds since the epoch keep it rising across restarts
         # of the hub, so a late will of the previous process cannot undo a newer birth.
         self._session = next_session(self._session)
-        will = ConnectionState(online=False, session=self._session)
-        client.will_set(self.config.state_topic, encode(will), qos=1, retain=True)
+        if self.config.state_topic is not None:
+            will = ConnectionState(online=False, session=self._session)
+            client.will_set(self.config.state_topic, encode(will), qos=1, retain=True)
 
     def _on_socket_open(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         disable_nagle(sock, f"MQTT link {self.config.client_id}", logger)
@@ -413,6 +432,7 @@ class MqttLink:
             self._connection += 1
             self._connected.set()
         self.last_error = None
+        self.session_present = bool(flags.session_present)
         logger.info(
             "MQTT link %s connected (session present: %s, session %d)",
             self.config.client_id,
@@ -426,12 +446,15 @@ class MqttLink:
         # Paho never subscribes again by itself, and a broker that lost its state comes back
         # without the session: subscribe on every connect. A repeated SUBSCRIBE replaces the
         # subscription, it does not double it (MQTT 3.1.1 §3.8.4).
+        if self.config.unsubscriptions:
+            client.unsubscribe(list(self.config.unsubscriptions))
         if self.config.subscriptions:
             _, self._subscribe_mid = client.subscribe(self._subscription_list())
         else:
             self._ready.set()
-        birth = ConnectionState(online=True, session=self._session, at=datetime.now(UTC))
-        client.publish(self.config.state_topic, encode(birth), qos=1, retain=True)
+        if self.config.state_topic is not None:
+            birth = ConnectionState(online=True, session=self._session, at=datetime.now(UTC))
+            client.publish(self.config.state_topic, encode(birth), qos=1, retain=True)
 
     def _subscription_list(self) -> list[tuple[str, Any]]:
         if self.config.protocol != "5":

@@ -35,6 +35,8 @@ from contracts.incident import AffectedCities, Description, ExerciseFlag, Locati
 DEFAULT_ROOT = "hh"
 VERSION = "v1"
 EXERCISE_SUFFIX = "-exercise"
+# Shared subscriptions (MQTT 5 §4.8.2; Mosquitto takes them from 3.1.1 clients too).
+SHARE_PREFIX = "$share"
 # A position report is about 200 bytes and an incident event a few kB of Chinese text; 16 KB
 # leaves room for both while keeping a hostile or broken peer from filling the hub's queue.
 MAX_PAYLOAD_BYTES = 16_384
@@ -185,15 +187,41 @@ def hub_state_topic(root: str, hub_id: str, *, exercise: bool = False) -> str:
     return f"{top}/{VERSION}/{_HUB_SEGMENT}/{_check_id(hub_id, 'hub')}/state"
 
 
-def hub_subscriptions(root: str = DEFAULT_ROOT, *, exercise: bool = True) -> tuple[tuple[str, int], ...]:
-    """Return the (filter, QoS) pairs the hub subscribes to, the exercise root's too by default."""
-    tops = [_check_root(root)] + ([f"{root}{EXERCISE_SUFFIX}"] if exercise else [])
+def hub_subscriptions(
+    root: str = DEFAULT_ROOT, *, exercise: bool = True, telemetry: bool = True
+) -> tuple[tuple[str, int], ...]:
+    """Return the (filter, QoS) pairs the hub subscribes to, the exercise root's too by default.
+
+    With `telemetry=False` the vehicles' position reports are left to ingest workers on a shared
+    subscription (`shared_telemetry_subscriptions`).
+    """
     leaves = [f"vehicles/+/{leaf}" for leaf in ("telemetry", "status", "state", "ack")]
     leaves += ["linkage/+/events", "linkage/+/state"]
+    if not telemetry:
+        leaves.remove("vehicles/+/telemetry")
     # QoS 1 on every filter: the broker delivers at the lower of the publisher's and the
     # subscriber's QoS (MQTT 3.1.1 §3.8.4), so this never upgrades QoS 0 telemetry, but it never
     # downgrades a vehicle's QoS 1 ack either.
-    return tuple((f"{top}/{VERSION}/+/{leaf}", 1) for top in tops for leaf in leaves)
+    return tuple((f"{top}/{VERSION}/+/{leaf}", 1) for top in _tops(root, exercise) for leaf in leaves)
+
+
+def shared_telemetry_subscriptions(
+    root: str = DEFAULT_ROOT, *, group: str, exercise: bool = True
+) -> tuple[tuple[str, int], ...]:
+    """Return the telemetry filters as one shared-subscription group (`$share/<group>/...`).
+
+    The broker hands each message to one member of the group, so several ingest workers split
+    the position reports between them. Only telemetry: retained status and state are not sent
+    to shared subscriptions (MQTT 5 §4.8.2), so they stay with the hub's own link.
+    """
+    _check_id(group, "share group")
+    return tuple(
+        (f"{SHARE_PREFIX}/{group}/{top}/{VERSION}/+/vehicles/+/telemetry", 1) for top in _tops(root, exercise)
+    )
+
+
+def _tops(root: str, exercise: bool) -> list[str]:
+    return [_check_root(root)] + ([f"{root}{EXERCISE_SUFFIX}"] if exercise else [])
 
 
 def parse_topic(topic: str, *, root: str | None = None) -> TopicAddress:

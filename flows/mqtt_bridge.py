@@ -43,24 +43,30 @@ class MqttBridge:
         publish_poll: float = 1.0,
         position_retention: timedelta = timedelta(days=30),
         prune_every: float = 3600.0,
+        publish: bool = True,
     ) -> None:
+        """Set `publish=False` for an ingest worker: the outbox and pruning belong to the hub alone."""
         self.link = link
+        self.publishes = publish
         self.root = root
         self.publish_poll = publish_poll
         self.position_retention = position_retention
         self.prune_every = prune_every
         self._next_prune = 0.0
         self.counts: Counter[str] = Counter()
+        # When the writer last acknowledged a batch (monotonic clock): lets a draining caller see
+        # that nothing more is arriving.
+        self.last_ack = time.monotonic()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the writer and the publisher."""
-        for target, name in (
-            (self._write_loop, "hub-mqtt-writer"),
-            (self._publish_loop, "hub-mqtt-publisher"),
-        ):
+        """Start the writer and, unless this is an ingest worker, the publisher."""
+        loops = [(self._write_loop, "hub-mqtt-writer")]
+        if self.publishes:
+            loops.append((self._publish_loop, "hub-mqtt-publisher"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -102,6 +108,7 @@ class MqttBridge:
                 if not self._write_one_by_one(batch):
                     continue
             self.link.ack(batch)
+            self.last_ack = time.monotonic()
             return
 
     def _write_one_by_one(self, batch: list[InboundMessage]) -> bool:

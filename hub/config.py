@@ -9,6 +9,8 @@ from datetime import time
 from pathlib import Path
 
 DEFAULT_INSTANCE = Path.cwd() / "instance"
+# The hub looks at this many ingest-worker sessions on the broker (flows/ingest_worker.py).
+MAX_INGEST_WORKERS = 16
 
 
 class ConfigError(RuntimeError):
@@ -27,6 +29,9 @@ class Settings:
     hub_id: str = "main"
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # Extra processes that store telemetry from a shared subscription (flows/ingest_worker.py);
+    # 0 keeps it in the hub's own process.
+    mqtt_ingest_workers: int = 0
     position_retention_days: int = 30
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
@@ -55,6 +60,23 @@ class Settings:
             return self.database_url
         return f"sqlite:///{self.instance_path / 'hub.sqlite3'}"
 
+    def process_env(self) -> dict[str, str]:
+        """Return the `HUB_…` variables that rebuild these settings in a process the hub starts."""
+        values = {
+            "HUB_SECRET_KEY": self.secret_key,
+            "HUB_INSTANCE_PATH": str(self.instance_path),
+            "HUB_DATABASE_URL": self.sqlalchemy_url,
+            "HUB_MQTT_URL": self.mqtt_url,
+            "HUB_MQTT_ROOT": self.mqtt_root,
+            "HUB_ID": self.hub_id,
+            "HUB_MQTT_USERNAME": self.mqtt_username,
+            "HUB_MQTT_PASSWORD": self.mqtt_password,
+            "HUB_MQTT_INGEST_WORKERS": str(self.mqtt_ingest_workers),
+            "HUB_POSITION_RETENTION_DAYS": str(self.position_retention_days),
+            "HUB_DEMO": "1" if self.demo else "",
+        }
+        return {name: value for name, value in values.items() if value}
+
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -78,6 +100,11 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
                 "or run the demo with `make demo`."
             )
         secret = _demo_secret(instance)
+    workers = env.get("HUB_MQTT_INGEST_WORKERS") or "0"
+    if not workers.isdigit() or int(workers) > MAX_INGEST_WORKERS:
+        raise ConfigError(
+            f"HUB_MQTT_INGEST_WORKERS must be a number from 0 to {MAX_INGEST_WORKERS}, not {workers!r}"
+        )
     mode = env.get("HUB_FLOW_MODE", "local")
     if mode not in {"local", "deployment"}:
         raise ConfigError(f"HUB_FLOW_MODE must be 'local' or 'deployment', not {mode!r}")
@@ -90,6 +117,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         hub_id=env.get("HUB_ID", "main"),
         mqtt_username=env.get("HUB_MQTT_USERNAME") or None,
         mqtt_password=env.get("HUB_MQTT_PASSWORD") or None,
+        mqtt_ingest_workers=int(workers),
         position_retention_days=int(env.get("HUB_POSITION_RETENTION_DAYS", "30")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),

@@ -210,6 +210,31 @@ def flows_serve() -> None:
     serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in FLOWS.values()))
 
 
+@main.group("mqtt")
+def mqtt_group() -> None:
+    """MQTT ingest commands."""
+
+
+@mqtt_group.command("ingest-worker")
+@click.option(
+    "--index", required=True, type=int, help="Which worker: its session is hub-<id>-ingest-<index>."
+)
+def ingest_worker(index: int) -> None:
+    """Store vehicle telemetry from the shared subscription until SIGTERM (`hub run` starts these)."""
+    from connectors.mqtt_link import MqttLinkStoppedError
+    from flows.ingest_worker import run_worker
+
+    settings = _settings()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        counts = run_worker(settings, index, stop)
+    except (MqttLinkStoppedError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    log.info("ingest worker %d stopped: %s", index, dict(counts))
+
+
 @main.group("fleet")
 def fleet_group() -> None:
     """Register vehicles and linkage systems (MQTT peers)."""

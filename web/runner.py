@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -23,7 +24,14 @@ from flask import Flask
 from hub.app import MIGRATIONS_DIR, create_core_app
 from hub.config import Settings
 from hub.extensions import db
-from hub.runtime import ManagedMosquitto, ManagedPrefectServer, MosquittoConfig, free_port
+from hub.runtime import (
+    ManagedMosquitto,
+    ManagedPrefectServer,
+    ManagedProcess,
+    MosquittoConfig,
+    Supervisor,
+    free_port,
+)
 from hub.services import cities, partners
 from hub.services.actors import Actor
 from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
@@ -193,12 +201,19 @@ class HubRunner:
         self._on_stop("the flow dispatcher", dispatcher.stop)
         app.extensions["flow_kicker"] = dispatcher
 
+        self._start_ingest_workers()
+        workers = settings.mqtt_ingest_workers
+        everything = hub_subscriptions(settings.mqtt_root)
+        own = hub_subscriptions(settings.mqtt_root, telemetry=workers == 0)
         link = MqttLink(
             MqttLinkConfig(
                 url=settings.mqtt_url or "",
                 client_id=f"hub-{settings.hub_id}",
                 state_topic=hub_state_topic(settings.mqtt_root, settings.hub_id),
-                subscriptions=hub_subscriptions(settings.mqtt_root),
+                subscriptions=own,
+                # With ingest workers the session must also drop the telemetry filters an earlier
+                # run without them left in it, or every report would be stored twice over.
+                unsubscriptions=tuple(f for f, _ in everything if (f, 1) not in own),
                 username=settings.mqtt_username,
                 password=settings.mqtt_password,
             )
@@ -226,6 +241,30 @@ class HubRunner:
         if self.simulate and self.peers:
             self._start_simulators()
         return app
+
+    def _start_ingest_workers(self) -> None:
+        """Settle the workers' broker sessions, then start and supervise the worker processes."""
+        from flows.ingest_worker import settle_sessions
+
+        settings = self.settings
+        stored = settle_sessions(settings, settings.mqtt_ingest_workers)
+        if stored:
+            log.info("stored %d reports left with ingest workers no longer in use", stored)
+        if not settings.mqtt_ingest_workers:
+            return
+        env = {**os.environ, **settings.process_env()}
+        workers = [
+            ManagedProcess(
+                [sys.executable, "-m", "web", "mqtt", "ingest-worker", "--index", str(index)],
+                log_path=settings.instance_path / "logs" / f"ingest-worker-{index}.log",
+                env=env,
+                name=f"ingest-worker-{index}",
+            )
+            for index in range(settings.mqtt_ingest_workers)
+        ]
+        self.ingest_workers = Supervisor(workers).start()
+        self._on_stop("the ingest workers", self.ingest_workers.stop)
+        log.info("started %d MQTT ingest workers", len(workers))
 
     def _start_partner_simulators(self) -> None:
         """Start one simulated city platform per city, each with its own token (demo only)."""

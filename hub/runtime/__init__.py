@@ -10,6 +10,7 @@ from hub.runtime.prefect_server import ManagedPrefectServer
 from hub.runtime.processes import (
     ManagedProcess,
     ProcessStartError,
+    Supervisor,
     free_port,
     port_accepts,
     process_group_alive,
@@ -23,6 +24,7 @@ __all__ = [
     "MosquittoConfig",
     "MosquittoNotInstalledError",
     "ProcessStartError",
+    "Supervisor",
     "free_port",
     "mosquitto_binary",
     "port_accepts",

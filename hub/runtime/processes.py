@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -262,3 +263,48 @@ class ManagedProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class Supervisor:
+    """Keep processes running: start them, restart any that exits, stop them all at the end."""
+
+    def __init__(self, processes: Sequence[ManagedProcess], *, check_every: float = 1.0) -> None:
+        self.processes = list(processes)
+        self.check_every = check_every
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="hub-supervisor", daemon=True)
+
+    def start(self) -> Self:
+        """Start every process, then watch them."""
+        for process in self.processes:
+            process.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching, then stop every process."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        for process in self.processes:
+            process.stop()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.check_every):
+            for process in self.processes:
+                if process.running or self._stop.is_set():
+                    continue
+                logger.warning(
+                    "%s exited with status %s; restarting it. End of %s:\n%s",
+                    process.name,
+                    process.returncode,
+                    process.log_path,
+                    process.log_tail(),
+                )
+                try:
+                    process.start()
+                except ProcessStartError:
+                    logger.exception("%s did not start again; trying at the next check", process.name)
+                    continue
+                self.restarts += 1

@@ -45,6 +45,7 @@ from contracts.mqtt import (
     linkage_events_topic,
     linkage_state_topic,
     parse_topic,
+    shared_telemetry_subscriptions,
     state_topic,
     status_topic,
     supersedes,
@@ -212,6 +213,19 @@ def test_hub_subscriptions_cover_every_inbound_kind_and_no_outbound_one() -> Non
     for topic in outbound:
         assert not any(_matches(f, topic) for f in filters), topic
     assert all(f.startswith("hh/") for f, _ in hub_subscriptions("hh", exercise=False))
+
+
+def test_with_ingest_workers_the_hub_leaves_telemetry_to_one_shared_group() -> None:
+    own = dict(hub_subscriptions("hh", telemetry=False))
+    shared = dict(shared_telemetry_subscriptions("hh", group="hub-main-ingest"))
+    assert not any(_matches(f, "hh/v1/xuzhou/vehicles/v1/telemetry") for f in own)
+    assert any(_matches(f, "hh/v1/xuzhou/vehicles/v1/state") for f in own)
+    prefix = "$share/hub-main-ingest/"
+    assert all(f.startswith(prefix) for f in shared)
+    unshared = {f.removeprefix(prefix) for f in shared}
+    assert unshared == {f for f in dict(hub_subscriptions("hh")) if f not in own}
+    with pytest.raises(ContractError, match="share group"):
+        shared_telemetry_subscriptions("hh", group="a/b")
 
 
 def _matches(topic_filter: str, topic: str) -> bool:
