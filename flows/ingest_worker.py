@@ -15,10 +15,16 @@ worker that is no longer wanted is drained into the database and then ended (`se
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from connectors.mqtt_link import MqttLink, MqttLinkConfig, MqttLinkStoppedError
 from contracts.mqtt import shared_telemetry_subscriptions
@@ -58,13 +64,19 @@ def worker_link_config(settings: Settings, index: int, *, retiring: bool = False
     )
 
 
-def run_worker(settings: Settings, index: int, stop: threading.Event) -> Counter[str]:
+def run_worker(
+    settings: Settings, index: int, stop: threading.Event, *, bridge_class: type[MqttBridge] = MqttBridge
+) -> Counter[str]:
     """Receive and store telemetry as worker `index` until `stop` is set; return what it did.
 
     Raises `MqttLinkStoppedError` when the broker refuses the worker for good (bad credentials).
+    `bridge_class` lets a benchmark note when each batch commits.
     """
     link = MqttLink(worker_link_config(settings, index)).start()
-    bridge = MqttBridge(link, root=settings.mqtt_root, publish=False)
+    bridge = bridge_class(link, root=settings.mqtt_root, publish=False)
+    sqlite_file = _sqlite_file(settings.sqlalchemy_url)
+    if sqlite_file is not None:
+        bridge.write_turn = WriteTurn(sqlite_file.with_name(sqlite_file.name + ".ingest-lock"))
     try:
         bridge.start()
         log.info("ingest worker %d started as %s", index, link.config.client_id)
@@ -77,6 +89,37 @@ def run_worker(settings: Settings, index: int, stop: threading.Event) -> Counter
         bridge.stop()
         link.stop()
     return bridge.counts
+
+
+class WriteTurn:
+    """An exclusive lock on a file that ingest workers take around each write to SQLite.
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to
+    100 ms), so with several workers one would keep the database while the others sleep. The
+    kernel hands a released `flock` to a waiting process at once. Each use opens its own file
+    description, so threads of one process take turns as well.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        """Hold the turn for the duration of the block."""
+        with self.path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """Return the database file of a SQLite URL, None for any other database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
 
 
 def settle_sessions(

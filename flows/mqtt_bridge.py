@@ -15,6 +15,8 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -57,6 +59,8 @@ class MqttBridge:
         # When the writer last acknowledged a batch (monotonic clock): lets a draining caller see
         # that nothing more is arriving.
         self.last_ack = time.monotonic()
+        # Held around each batch's transaction; ingest workers on SQLite take turns through it.
+        self.write_turn: Callable[[], AbstractContextManager[object]] = nullcontext
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -137,7 +141,7 @@ class MqttBridge:
                 rejected.append((message, str(exc)))
                 continue
             decoded.append(ingest.Inbound(address, payload, message.payload))
-        with hub_session() as session:
+        with self.write_turn(), hub_session() as session:
             counts = ingest.apply_batch(session, decoded, root=self.root)
             for message, reason in rejected:
                 dead_letters.record(session, "mqtt", message.topic, reason, message.payload)

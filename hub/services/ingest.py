@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from contracts.common import IncidentStatus
@@ -88,74 +88,98 @@ _VEHICLE_KINDS = (TopicKind.STATUS, TopicKind.STATE, TopicKind.ACK)
 _LINKAGE_KINDS = (TopicKind.LINKAGE_EVENTS, TopicKind.LINKAGE_STATE)
 
 
-_POSITIONS = VehiclePosition.__table__
-_VEHICLES = Vehicle.__table__
-# The latest position moves only forward in time, checked by the database itself so that
-# several writers (ingest workers) in any order cannot move it back.
-_MOVE_LATEST = (
-    update(_VEHICLES)
-    .where(
-        _VEHICLES.c.id == bindparam("vehicle"),
-        or_(_VEHICLES.c.position_at.is_(None), _VEHICLES.c.position_at <= bindparam("new_at")),
-    )
-    .values(
-        latitude=bindparam("new_latitude"),
-        longitude=bindparam("new_longitude"),
-        speed_kmh=bindparam("new_speed"),
-        heading=bindparam("new_heading"),
-        position_at=bindparam("new_at"),
-    )
+# Position reports skip the ORM and SQLAlchemy's per-row parameter handling: at thousands of
+# reports a second those cost more than the database's own work. The latest position moves only
+# forward in time, checked by the database itself, so that several writers (ingest workers) in
+# any order cannot move it back; a redelivered report hits the unique key and is skipped.
+_SQLITE_INSERT_POSITIONS = (
+    "INSERT INTO vehicle_positions"
+    " (vehicle_id, at, seq, latitude, longitude, speed_kmh, heading, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, at, seq) DO NOTHING"
+)
+_SQLITE_MOVE_LATEST = (
+    "UPDATE vehicles SET latitude = ?, longitude = ?, speed_kmh = ?, heading = ?, position_at = ?"
+    " WHERE id = ? AND (position_at IS NULL OR position_at <= ?)"
+)
+# PostgreSQL: each statement takes the whole batch as arrays. psycopg2 would send an INSERT … ON
+# CONFLICT or an UPDATE given many rows one row at a time, a round trip each (0.35 ms a report).
+_PG_INSERT_POSITIONS = text(
+    "INSERT INTO vehicle_positions"
+    " (vehicle_id, at, seq, latitude, longitude, speed_kmh, heading, received_at)"
+    " SELECT t.v, t.a, t.s, t.la, t.lo, t.sp, t.h, :received_at FROM unnest("
+    "CAST(:v AS integer[]), CAST(:a AS timestamptz[]), CAST(:s AS bigint[]), CAST(:la AS float8[]),"
+    " CAST(:lo AS float8[]), CAST(:sp AS float8[]), CAST(:h AS float8[])) AS t(v, a, s, la, lo, sp, h)"
+    " ON CONFLICT (vehicle_id, at, seq) DO NOTHING"
+)
+_PG_MOVE_LATEST = text(
+    "UPDATE vehicles SET latitude = t.la, longitude = t.lo, speed_kmh = t.sp, heading = t.h,"
+    " position_at = t.a FROM unnest("
+    "CAST(:v AS integer[]), CAST(:a AS timestamptz[]), CAST(:la AS float8[]), CAST(:lo AS float8[]),"
+    " CAST(:sp AS float8[]), CAST(:h AS float8[])) AS t(v, a, la, lo, sp, h)"
+    " WHERE vehicles.id = t.v AND (vehicles.position_at IS NULL OR vehicles.position_at <= t.a)"
 )
 
 
 class _Telemetry:
-    """Position reports of one batch, written through Core: the ORM's per-row cost showed in profiles."""
+    """The position reports of one batch: the history rows and each vehicle's newest report."""
 
     def __init__(self, received_at: datetime) -> None:
         self.received_at = received_at
-        self.rows: list[dict[str, object]] = []
+        self.reports: list[tuple[int, Telemetry]] = []
         self.newest: dict[int, Telemetry] = {}
 
     def add(self, vehicle_id: int, report: Telemetry) -> None:
-        self.rows.append(
-            {
-                "vehicle_id": vehicle_id,
-                "at": report.at,
-                "seq": report.seq,
-                "latitude": report.lat,
-                "longitude": report.lon,
-                "speed_kmh": report.speed_kmh,
-                "heading": report.heading,
-                "received_at": self.received_at,
-            }
-        )
+        self.reports.append((vehicle_id, report))
         current = self.newest.get(vehicle_id)
         if current is None or report.at >= current.at:
             self.newest[vehicle_id] = report
 
     def write(self, session: Session) -> None:
         """Insert the history (a redelivered report is ignored) and move each latest position once."""
-        if not self.rows:
+        if not self.reports:
             return
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(
-            insert(_POSITIONS).on_conflict_do_nothing(index_elements=["vehicle_id", "at", "seq"]), self.rows
-        )
-        session.execute(
-            _MOVE_LATEST,
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            self._write_postgresql(connection)
+        else:
+            self._write_sqlite(connection)
+
+    def _write_sqlite(self, connection: Connection) -> None:
+        # The column type's own conversion, so the stored text is what the ORM writes and reads.
+        stamp = VehiclePosition.__table__.c.at.type.bind_processor(connection.dialect)
+        received = stamp(self.received_at)
+        connection.exec_driver_sql(
+            _SQLITE_INSERT_POSITIONS,
             [
-                {
-                    "vehicle": vehicle_id,
-                    "new_latitude": report.lat,
-                    "new_longitude": report.lon,
-                    "new_speed": report.speed_kmh,
-                    "new_heading": report.heading,
-                    "new_at": report.at,
-                }
-                for vehicle_id, report in self.newest.items()
+                (vehicle_id, stamp(r.at), r.seq, r.lat, r.lon, r.speed_kmh, r.heading, received)
+                for vehicle_id, r in self.reports
             ],
         )
+        connection.exec_driver_sql(
+            _SQLITE_MOVE_LATEST,
+            [
+                (r.lat, r.lon, r.speed_kmh, r.heading, stamp(r.at), vehicle_id, stamp(r.at))
+                for vehicle_id, r in self.newest.items()
+            ],
+        )
+
+    def _write_postgresql(self, connection: Connection) -> None:
+        def arrays(reports: Iterable[tuple[int, Telemetry]]) -> dict[str, list[object]]:
+            pairs = list(reports)
+            return {
+                "v": [vehicle_id for vehicle_id, _ in pairs],
+                "a": [r.at for _, r in pairs],
+                "s": [r.seq for _, r in pairs],
+                "la": [r.lat for _, r in pairs],
+                "lo": [r.lon for _, r in pairs],
+                "sp": [r.speed_kmh for _, r in pairs],
+                "h": [r.heading for _, r in pairs],
+            }
+
+        connection.execute(_PG_INSERT_POSITIONS, {**arrays(self.reports), "received_at": self.received_at})
+        latest = arrays(self.newest.items())
+        del latest["s"]
+        connection.execute(_PG_MOVE_LATEST, latest)
 
 
 def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter[str]:

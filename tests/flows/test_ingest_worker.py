@@ -151,6 +151,8 @@ def test_two_workers_split_the_reports_and_store_each_once(
     assert stored() == (600, 600)
     assert workers.counts[0]["telemetry"] > 0 and workers.counts[1]["telemetry"] > 0, workers.counts
     assert workers.counts[0]["telemetry"] + workers.counts[1]["telemetry"] == 600
+    # Stored as the ORM stores times: read back aware and equal.
+    assert db.session.scalar(select(func.max(VehiclePosition.at))) == START + timedelta(seconds=599)
     # The latest position is each vehicle's newest report, whichever worker wrote it.
     db.session.expire_all()
     for vehicle in db.session.scalars(select(Vehicle)):
