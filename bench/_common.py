@@ -95,9 +95,14 @@ def start_prefect_server(home: Path) -> ManagedPrefectServer:
 # A hub database ----------------------------------------------------------------------------------
 
 
-def make_hub_app(instance: Path) -> Flask:
-    """Return the hub's core app on a fresh SQLite database (WAL), migrated and with the cities."""
-    settings = Settings(secret_key="bench-" + os.urandom(8).hex(), instance_path=instance)
+def make_hub_app(instance: Path, database_url: str | None = None) -> Flask:
+    """Return the hub's core app, migrated and with the cities.
+
+    On a fresh SQLite database (WAL) in `instance`, or on `database_url`, which must be empty.
+    """
+    settings = Settings(
+        secret_key="bench-" + os.urandom(8).hex(), instance_path=instance, database_url=database_url
+    )
     app = create_core_app(settings)
     # Alembic logs every revision at INFO; the benchmark's output is its tables.
     logging.disable(logging.INFO)
