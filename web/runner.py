@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from hub.app import MIGRATIONS_DIR, create_core_app
+from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app
 from hub.config import Settings
 from hub.extensions import db
 from hub.runtime import (
@@ -34,7 +35,7 @@ from hub.runtime import (
 )
 from hub.services import cities, partners
 from hub.services.actors import Actor
-from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
+from hub.services.broker_auth import HubCredentials, mosquitto_hash, sync_broker_files, write_broker_files
 from hub.services.seed import PeerCredentials, load_city_data, seed_cities, seed_demo_fleet, seed_demo_users
 
 log = logging.getLogger(__name__)
@@ -42,22 +43,80 @@ HUB_MQTT_USERNAME = "hub"
 
 
 class BrokerSync:
-    """Rewrite the managed broker's password and ACL files from the registry, then reload it."""
+    """Keep the managed broker's password and ACL files in step with the registry.
 
-    def __init__(self, app: Flask, broker: ManagedMosquitto, directory: Path, hub: HubCredentials) -> None:
+    A registration in the web UI wakes it at once; a registration by another process (`hub fleet
+    add-vehicle`, say) is found by looking at the registry every `poll` seconds. Either way the
+    files are rewritten only when they would change, and only then is the broker told to reload.
+    """
+
+    def __init__(
+        self, app: Flask, broker: ManagedMosquitto, directory: Path, hub: HubCredentials, *, poll: float = 5.0
+    ) -> None:
         self.app, self.broker, self.directory, self.hub = app, broker, directory, hub
+        self.poll = poll
+        self.reloads = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="hub-broker-sync", daemon=True)
 
-    def write(self) -> tuple[Path, Path]:
-        """Write both files from the current registry."""
-        with self.app.app_context():
-            files = write_broker_files(db.session, self.directory, self.hub)
-            db.session.remove()
-        return files
+    def start(self) -> BrokerSync:
+        """Look at the registry every `poll` seconds from now on."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop looking."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def wake(self) -> None:
-        """Apply a registry change: new files, then SIGHUP so the broker reads them."""
-        self.write()
-        self.broker.reload()
+        """Apply a registry change now: new files, then SIGHUP so the broker reads them."""
+        with self._lock, self.app.app_context():
+            try:
+                changed = sync_broker_files(db.session, self.directory, self.hub)
+            finally:
+                db.session.remove()
+            if changed:
+                self.broker.reload()
+                self.reloads += 1
+                log.info("broker password and ACL files rewritten from the registry; broker reloaded")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                self.wake()
+            except Exception:
+                log.exception("could not bring the broker's files in step with the registry; trying again")
+
+
+class WalCheckpointer:
+    """Checkpoint a SQLite database every `every` seconds, off the writers' path (see hub.app)."""
+
+    def __init__(self, app: Flask, every: float = 1.0) -> None:
+        self.app, self.every = app, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hub-wal-checkpoint", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        """Start checkpointing."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop checkpointing."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                with self.app.app_context():
+                    checkpoint_wal(db.engine)
+            except Exception:
+                log.exception("SQLite checkpoint failed; trying again")
 
 
 def _hub_mqtt_password(instance: Path) -> str:
@@ -194,6 +253,9 @@ class HubRunner:
         self.app = app
         use_app(app)
         self.stack.callback(use_app, None)
+        if settings.sqlalchemy_url.startswith("sqlite"):
+            checkpointer = WalCheckpointer(app).start()
+            self._on_stop("the SQLite checkpoints", checkpointer.stop)
 
         launcher: Launcher = LocalLauncher() if settings.flow_mode == "local" else DeploymentLauncher()
         dispatcher = FlowDispatcher(launcher)
@@ -228,6 +290,8 @@ class HubRunner:
         app.extensions["mqtt_kicker"] = bridge
         if getattr(self, "broker", None) is not None:
             sync = BrokerSync(app, self.broker, self.broker.config.data_dir / "auth", self._hub_credentials)
+            sync.start()
+            self._on_stop("the broker file sync", sync.stop)
             app.extensions["broker_kicker"] = sync
 
         scheduler = Scheduler(

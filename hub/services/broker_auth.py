@@ -106,16 +106,34 @@ def write_broker_files(
     session: Session, directory: Path, hub: HubCredentials, roots: TopicRoots = TopicRoots()
 ) -> tuple[Path, Path]:
     """Write both files atomically (a broker reloading mid-write must never see half a file)."""
+    paths, _ = _write(session, directory, hub, roots, only_changes=False)
+    return paths
+
+
+def sync_broker_files(
+    session: Session, directory: Path, hub: HubCredentials, roots: TopicRoots = TopicRoots()
+) -> bool:
+    """Rewrite the files only where the registry changed them; return whether anything changed."""
+    _, changed = _write(session, directory, hub, roots, only_changes=True)
+    return changed
+
+
+def _write(
+    session: Session, directory: Path, hub: HubCredentials, roots: TopicRoots, *, only_changes: bool
+) -> tuple[tuple[Path, Path], bool]:
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, changed = [], False
     for name, text in (
         ("passwords", render_password_file(session, hub)),
         ("acl", render_acl_file(session, hub.username, roots)),
     ):
         path = directory / name
+        written.append(path)
+        if only_changes and path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.chmod(0o600)
         tmp.replace(path)
-        written.append(path)
-    return written[0], written[1]
+        changed = True
+    return (written[0], written[1]), changed
