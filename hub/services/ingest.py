@@ -111,6 +111,11 @@ _PG_INSERT_POSITIONS = text(
     " CAST(:lo AS float8[]), CAST(:sp AS float8[]), CAST(:h AS float8[])) AS t(v, a, s, la, lo, sp, h)"
     " ON CONFLICT (vehicle_id, at, seq) DO NOTHING"
 )
+# Workers moving the same vehicles at once must lock their rows in one order, or each can end up
+# waiting for the other (PostgreSQL then aborts one as a deadlock).
+_PG_LOCK_VEHICLES = text(
+    "SELECT id FROM vehicles WHERE id = ANY(CAST(:v AS integer[])) ORDER BY id FOR UPDATE"
+)
 _PG_MOVE_LATEST = text(
     "UPDATE vehicles SET latitude = t.la, longitude = t.lo, speed_kmh = t.sp, heading = t.h,"
     " position_at = t.a FROM unnest("
@@ -177,8 +182,9 @@ class _Telemetry:
             }
 
         connection.execute(_PG_INSERT_POSITIONS, {**arrays(self.reports), "received_at": self.received_at})
-        latest = arrays(self.newest.items())
+        latest = arrays(sorted(self.newest.items()))
         del latest["s"]
+        connection.execute(_PG_LOCK_VEHICLES, {"v": latest["v"]})
         connection.execute(_PG_MOVE_LATEST, latest)
 
 
