@@ -3,7 +3,7 @@
 One Python process receives and stores only so many position reports a second, because paho's
 receive path and the writer share one interpreter lock (docs/PERFORMANCE.md). With
 `HUB_MQTT_INGEST_WORKERS=N` the hub starts N worker processes instead, each with its own MQTT 5
-session (`hub-<id>-ingest-<n>`) in the shared-subscription group `hub-<id>-ingest`, its own
+session (`hub-<id>-ingest-<n>`) in the shared-subscription group `hub-<id>-ingest-<tag>`, its own
 writer and its own database connection; the broker gives each report to one of them. Everything
 else (status, connection state, acks, linkage events, the outbox) stays with the hub's own link:
 retained messages are never sent to a shared subscription, and those are low in volume.
@@ -16,6 +16,7 @@ worker that is no longer wanted is drained into the database and then ended (`se
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import threading
 import time
@@ -37,9 +38,17 @@ log = logging.getLogger(__name__)
 # of workers never strands the reports queued for a worker that is not started any more.
 
 
-def ingest_group(hub_id: str) -> str:
-    """Return the shared-subscription group of a hub's ingest workers."""
-    return f"hub-{hub_id}-ingest"
+def ingest_group(settings: Settings) -> str:
+    """Return the shared-subscription group of this hub's ingest workers.
+
+    Mosquitto's ACL file cannot refuse a subscription, only each message sent to it, and a message
+    the broker hands to a group member that may not read it is dropped, not given to another
+    member. A vehicle that joined the group could so make the hub lose reports. The group's name
+    therefore carries a tag derived from the hub's broker password, which no peer knows.
+    """
+    secret = f"{settings.hub_id}\0{settings.mqtt_password or ''}".encode()
+    tag = hashlib.sha256(b"huaihai-hub ingest group\0" + secret).hexdigest()[:20]
+    return f"hub-{settings.hub_id}-ingest-{tag}"
 
 
 def worker_client_id(hub_id: str, index: int) -> str:
@@ -51,7 +60,7 @@ def worker_link_config(settings: Settings, index: int, *, retiring: bool = False
     """Return the link settings of worker `index`; a retiring worker drops its subscription."""
     if not 0 <= index < MAX_INGEST_WORKERS:
         raise ValueError(f"an ingest worker's index runs from 0 to {MAX_INGEST_WORKERS - 1}, not {index}")
-    shared = shared_telemetry_subscriptions(settings.mqtt_root, group=ingest_group(settings.hub_id))
+    shared = shared_telemetry_subscriptions(settings.mqtt_root, group=ingest_group(settings))
     return MqttLinkConfig(
         url=settings.mqtt_url or "",
         client_id=worker_client_id(settings.hub_id, index),

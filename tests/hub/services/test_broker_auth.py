@@ -10,6 +10,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from flows.ingest_worker import ingest_group
+from hub.config import Settings
 from hub.extensions import db
 from hub.models import Role
 from hub.services import fleet
@@ -141,6 +143,37 @@ def test_vehicle_reads_only_its_own_commands(secured_broker) -> None:
     finally:
         linyi.close()
         hub.close()
+
+
+def test_a_vehicle_cannot_take_reports_from_the_ingest_workers_share(secured_broker, tmp_path: Path) -> None:
+    port, passwords = secured_broker
+    settings = Settings(secret_key="k", instance_path=tmp_path, mqtt_password=HUB_PASSWORD)
+    group = ingest_group(settings)
+    assert HUB_PASSWORD not in group
+    assert group != ingest_group(settings.with_overrides(mqtt_password="another"))
+    worker = Peer(port, "hub", HUB_PASSWORD, protocol=mqtt.MQTTv5)
+    assert worker.accepted()
+    granted = worker.subscribe(f"$share/{group}/hh/v1/+/vehicles/+/telemetry")
+    assert not granted[0].is_failure  # type: ignore[attr-defined]
+    # Mosquitto grants any subscription and checks the ACL per message, dropping a shared message
+    # it handed to a member that may not read it: a vehicle in the group would lose reports for
+    # the hub. It can only join the groups it can name, and the workers' it cannot.
+    snooper = Peer(port, "veh-xuzhou-v01", passwords["veh-xuzhou-v01"], protocol=mqtt.MQTTv5)
+    assert snooper.accepted()
+    for guess in ("hub-main-ingest", f"hub-main-ingest-{group[-20:-1]}0", "hub-ingest"):
+        snooper.subscribe(f"$share/{guess}/hh/v1/+/vehicles/+/telemetry")
+    linyi = Peer(port, "veh-linyi-v01", passwords["veh-linyi-v01"])
+    assert linyi.accepted()
+    try:
+        for n in range(20):
+            linyi.publish("hh/v1/linyi/vehicles/v01/telemetry", f"report {n}".encode())
+        assert [worker.messages.get(timeout=5)[1] for _ in range(20)] == [
+            f"report {n}".encode() for n in range(20)
+        ]
+        assert _nothing_arrives(snooper)
+    finally:
+        for peer in (worker, snooper, linyi):
+            peer.close()
 
 
 def test_acl_names_each_peer_explicitly(app, city) -> None:
