@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -225,14 +226,33 @@ def ingest_worker(index: int) -> None:
     from flows.ingest_worker import run_worker
 
     settings = _settings()
+    # Signals are taken by sigwait below, not by a handler: a handler setting the Event that the
+    # main thread is waiting on can deadlock on the Event's own lock. Blocked before any thread
+    # starts, so every thread inherits the mask.
+    wanted = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        counts = run_worker(settings, index, stop)
-    except (MqttLinkStoppedError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    log.info("ingest worker %d stopped: %s", index, dict(counts))
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["counts"] = run_worker(settings, index, stop)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            outcome["error"] = exc
+        finally:
+            os.kill(os.getpid(), signal.SIGUSR1)  # wakes the main thread when the worker ends by itself
+
+    worker = threading.Thread(target=work, name="hub-ingest-worker")
+    worker.start()
+    signal.sigwait(wanted)
+    stop.set()
+    worker.join()
+    error = outcome.get("error")
+    if isinstance(error, MqttLinkStoppedError | ValueError):
+        raise click.ClickException(str(error)) from error
+    if error is not None:
+        raise error
+    log.info("ingest worker %d stopped: %s", index, dict(outcome["counts"]))
 
 
 @main.group("fleet")
@@ -386,12 +406,28 @@ def sim_vehicles(
             click.echo(f"Controls on {control_url}: hub sim control --url {control_url} list")
             if not control_token:
                 click.echo(f"Control token: export HUB_SIM_CONTROL_TOKEN={token}")
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        stop.wait()
+        _wait_for_stop_signal()
     finally:
         fleet.stop()
+
+
+def _wait_for_stop_signal() -> None:
+    """Sleep until SIGINT or SIGTERM.
+
+    The handler raises rather than sets an Event: setting an Event the main thread waits on, from
+    a handler that runs in that same thread, can deadlock on the Event's own lock.
+    """
+
+    def stop(*_: object) -> None:
+        raise _StopServing
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            signal.pause()
+    except _StopServing:
+        return
 
 
 class _ControlClient:
