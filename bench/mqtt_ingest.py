@@ -70,6 +70,7 @@ from flows.mqtt_bridge import MqttBridge
 from hub.config import Settings
 from hub.extensions import db
 from hub.services import ingest
+from web.runner import WalCheckpointer
 
 ROOT = "hh"
 VEHICLES = 200
@@ -748,10 +749,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         broker = start_broker(Path(tmp) / "broker")
         link: MqttLink | None = None
         bridge: TimedBridge | None = None
+        checkpointer: WalCheckpointer | None = None
         try:
             app = make_hub_app(Path(tmp) / "instance", args.database_url)
             quiet_logging()
             use_app(app)
+            if args.database_url is None:
+                checkpointer = WalCheckpointer(app).start()  # as `hub run` does on SQLite
             vehicles = register_vehicles(app, VEHICLES)
 
             settings = Settings(
@@ -908,6 +912,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bridge.stop()
             if link is not None:
                 link.stop()
+            if checkpointer is not None:
+                checkpointer.stop()
 
         steps = writer_steps(vehicles, batches=10, size=500)
         print_table(
