@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,11 +38,13 @@ def _csrf(page: str) -> str:
     return match.group(1)
 
 
-def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ingest_workers", [0, 2])
+def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, ingest_workers: int) -> None:
     instance = tmp_path / "instance"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
     env["HUB_INSTANCE_PATH"] = str(instance)
+    env["HUB_MQTT_INGEST_WORKERS"] = str(ingest_workers)
     env["PYTHONFAULTHANDLER"] = "1"
     # A file, not a pipe: a pipe nobody reads fills up and would stall the hub's logging.
     log_path = tmp_path / "hub.log"
@@ -107,6 +110,18 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> N
         while xuzhou.get(f"{base}/vehicles/live", timeout=10).text.count("online-dot on") < 20:
             assert time.monotonic() < deadline, "the 20 demo vehicles did not all come online"
             time.sleep(0.5)
+        if ingest_workers:
+            # Positions come in through the worker processes, and only through them.
+            workers = _processes_mentioning("mqtt ingest-worker")
+            assert len(workers) == ingest_workers, workers
+            with sqlite3.connect(instance / "hub.sqlite3") as database:
+                stored = database.execute(
+                    "SELECT count(*), count(DISTINCT vehicle_id) FROM vehicle_positions"
+                )
+                rows, vehicles = stored.fetchone()
+            assert rows > 0 and vehicles > 1
+            logs = [(instance / "logs" / f"ingest-worker-{i}.log").read_text() for i in range(ingest_workers)]
+            assert all("connected" in log for log in logs), logs
         page = session.get(f"{base}/vehicles/live", timeout=10).text
         vehicle_id = re.search(r'href="/vehicles/(\d+)">临沂1号指挥车', page)
         assert vehicle_id, page
@@ -141,4 +156,5 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path) -> N
     assert hub.returncode == 0, output
     assert "Stopped." in output
     assert _processes_mentioning(str(instance)) == []
+    assert _processes_mentioning("mqtt ingest-worker") == []
     assert _processes_mentioning(prefect_server) == []
