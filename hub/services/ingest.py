@@ -112,9 +112,11 @@ _PG_INSERT_POSITIONS = text(
     " ON CONFLICT (vehicle_id, at, seq) DO NOTHING"
 )
 # Workers moving the same vehicles at once must lock their rows in one order, or each can end up
-# waiting for the other (PostgreSQL then aborts one as a deadlock).
+# waiting for the other (PostgreSQL then aborts one as a deadlock). NO KEY UPDATE is the lock the
+# UPDATE takes anyway; FOR UPDATE would also clash with the KEY SHARE locks that the history
+# rows' foreign-key checks hold on the same vehicles, and deadlock again.
 _PG_LOCK_VEHICLES = text(
-    "SELECT id FROM vehicles WHERE id = ANY(CAST(:v AS integer[])) ORDER BY id FOR UPDATE"
+    "SELECT id FROM vehicles WHERE id = ANY(CAST(:v AS integer[])) ORDER BY id FOR NO KEY UPDATE"
 )
 _PG_MOVE_LATEST = text(
     "UPDATE vehicles SET latitude = t.la, longitude = t.lo, speed_kmh = t.sp, heading = t.h,"
