@@ -34,9 +34,6 @@ from hub.config import MAX_INGEST_WORKERS, Settings
 
 log = logging.getLogger(__name__)
 
-# Sessions of all MAX_INGEST_WORKERS workers are looked at on every start, so lowering the number
-# of workers never strands the reports queued for a worker that is not started any more.
-
 
 def ingest_group(settings: Settings) -> str:
     """Return the shared-subscription group of this hub's ingest workers.
@@ -138,7 +135,8 @@ def settle_sessions(
 
     The sessions of the wanted workers are subscribed before any worker process runs, so the
     broker queues their share from now on even if a process is slow to start. Every other
-    worker session is connected to, emptied into the database and ended.
+    worker session up to MAX_INGEST_WORKERS is connected to, emptied into the database and
+    ended, so lowering the number of workers never strands the reports queued for one.
     """
     if not 0 <= workers <= MAX_INGEST_WORKERS:
         raise ValueError(f"the number of ingest workers runs from 0 to {MAX_INGEST_WORKERS}, not {workers}")
