@@ -61,7 +61,7 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
 
         signal.signal(signal.SIGTERM, _shutdown)
         signal.signal(signal.SIGINT, _shutdown)
-        _announce(runner.settings, host, port, demo)
+        _announce(runner.settings, host, port, demo, runner.vehicle_controls)
         try:
             server.run()
         except _StopServing:
@@ -74,7 +74,9 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
     click.echo("Stopped.")
 
 
-def _announce(settings: Settings, host: str, port: int, demo: bool) -> None:
+def _announce(
+    settings: Settings, host: str, port: int, demo: bool, vehicle_controls: tuple[str, str] | None
+) -> None:
     from hub.services.seed import DEMO_PASSWORD, DEMO_ROLES
 
     url = f"http://{host}:{port}/"
@@ -86,6 +88,10 @@ def _announce(settings: Settings, host: str, port: int, demo: bool) -> None:
         f"  MQTT broker: {settings.mqtt_url}",
         f"  Prefect API: {settings.prefect_api_url}",
     ]
+    if settings.mqtt_ingest_workers:
+        lines.append(
+            f"  Ingest workers: {settings.mqtt_ingest_workers} (logs in {settings.instance_path / 'logs'})"
+        )
     if demo:
         suffixes = "/".join(suffix for suffix, _, _ in DEMO_ROLES)
         lines += [
@@ -93,6 +99,12 @@ def _announce(settings: Settings, host: str, port: int, demo: bool) -> None:
             f"    <city>-{{{suffixes}}}  e.g. linyi-coord, xuzhou-coord, heze-duty, jining-observer",
             "    cities: xuzhou lianyungang suqian suzhou-ah huaibei shangqiu zaozhuang jining linyi heze",
             "    admin   (hub administrator)",
+        ]
+    if vehicle_controls is not None:
+        control_url, token = vehicle_controls
+        lines += [
+            "  Simulated vehicles: take one off the air and back with",
+            f"    hub sim control --url {control_url} --token {token} list|drop CODE [--abrupt]|back CODE",
         ]
     lines += ["  Stop with Ctrl+C.", ""]
     click.echo("\n".join(lines))

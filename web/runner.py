@@ -140,6 +140,8 @@ class HubRunner:
         self.app: Flask | None = None
         self.peers: list[PeerCredentials] = []
         self.partner_platforms: dict[str, tuple[str, str]] = {}
+        # The demo fleet's control endpoint and its token, once the simulators run.
+        self.vehicle_controls: tuple[str, str] | None = None
 
     def start(self) -> Flask:
         """Bring everything up and return the web app to serve."""
@@ -357,3 +359,6 @@ class HubRunner:
         cities = Path(__file__).resolve().parents[1] / "hub" / "data" / "huaihai_cities.json"
         fleet = run_fleet_from_file(path, cities, self.settings.mqtt_url or "")
         self._on_stop("the vehicle simulators", fleet.stop)
+        # So a demo can show a vehicle dropping off and coming back (`hub sim control`).
+        token = secrets.token_urlsafe(24)
+        self.vehicle_controls = (fleet.serve_control(token), token)

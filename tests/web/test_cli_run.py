@@ -64,6 +64,8 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
         banner = log_path.read_text(encoding="utf-8", errors="replace")
         assert f"http://127.0.0.1:{port}/" in banner, banner
         assert "linyi-coord" in banner and DEMO_PASSWORD in banner
+        controls = re.search(r"hub sim control --url (\S+) --token (\S+) ", banner)
+        assert controls, banner
         assert _processes_mentioning(str(instance / "mosquitto")), "no managed broker"
         prefect_port = re.search(r"Prefect API: http://127.0.0.1:(\d+)/api", banner)
         assert prefect_port, banner
@@ -143,6 +145,25 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
         ):
             assert time.monotonic() < deadline, "the command was never acknowledged as done"
             time.sleep(0.3)
+        # The demo fleet answers its controls: list the vehicles as an operator would.
+        control_url, token = controls.groups()
+        listed = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("hub")),
+                "sim",
+                "control",
+                "--url",
+                control_url,
+                "--token",
+                token,
+                "list",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert listed.returncode == 0 and "linyi" in listed.stdout, listed.stdout + listed.stderr
     finally:
         hub.send_signal(signal.SIGTERM)
         try:
