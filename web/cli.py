@@ -104,7 +104,8 @@ def _announce(
         control_url, token = vehicle_controls
         lines += [
             "  Simulated vehicles: take one off the air and back with",
-            f"    hub sim control --url {control_url} --token {token} list|drop CODE [--abrupt]|back CODE",
+            f"    hub sim control --url {control_url} --token {token} list",
+            "    … drop v01 --city linyi [--abrupt]   … back v01 --city linyi",
         ]
     lines += ["  Stop with Ctrl+C.", ""]
     click.echo("\n".join(lines))
