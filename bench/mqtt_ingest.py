@@ -75,8 +75,9 @@ from flows.ingest_worker import settle_sessions
 from flows.mqtt_bridge import MqttBridge
 from hub.config import Settings
 from hub.extensions import db
+from hub.runtime import Periodic
 from hub.services import ingest
-from web.runner import WalCheckpointer
+from web.runner import wal_checkpointer
 
 ROOT = "hh"
 VEHICLES = 200
@@ -755,13 +756,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         broker = start_broker(Path(tmp) / "broker")
         link: MqttLink | None = None
         bridge: TimedBridge | None = None
-        checkpointer: WalCheckpointer | None = None
+        checkpointer: Periodic | None = None
         try:
             app = make_hub_app(Path(tmp) / "instance", args.database_url)
             quiet_logging()
             use_app(app)
             if args.database_url is None:
-                checkpointer = WalCheckpointer(app).start()  # as `hub run` does on SQLite
+                checkpointer = wal_checkpointer(app).start()  # as `hub run` does on SQLite
             vehicles = register_vehicles(app, VEHICLES)
 
             settings = Settings(

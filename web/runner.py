@@ -30,6 +30,7 @@ from hub.runtime import (
     ManagedPrefectServer,
     ManagedProcess,
     MosquittoConfig,
+    Periodic,
     Supervisor,
     free_port,
 )
@@ -54,22 +55,18 @@ class BrokerSync:
         self, app: Flask, broker: ManagedMosquitto, directory: Path, hub: HubCredentials, *, poll: float = 5.0
     ) -> None:
         self.app, self.broker, self.directory, self.hub = app, broker, directory, hub
-        self.poll = poll
         self.reloads = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="hub-broker-sync", daemon=True)
+        self._watch = Periodic("hub-broker-sync", poll, self.wake)
 
     def start(self) -> BrokerSync:
         """Look at the registry every `poll` seconds from now on."""
-        self._thread.start()
+        self._watch.start()
         return self
 
     def stop(self) -> None:
         """Stop looking."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._watch.stop()
 
     def wake(self) -> None:
         """Apply a registry change now: new files, then SIGHUP so the broker reads them."""
@@ -83,40 +80,15 @@ class BrokerSync:
                 self.reloads += 1
                 log.info("broker password and ACL files rewritten from the registry; broker reloaded")
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.poll):
-            try:
-                self.wake()
-            except Exception:
-                log.exception("could not bring the broker's files in step with the registry; trying again")
 
+def wal_checkpointer(app: Flask, every: float = 1.0) -> Periodic:
+    """Return a thread that checkpoints a SQLite database off the writers' path (see hub.app)."""
 
-class WalCheckpointer:
-    """Checkpoint a SQLite database every `every` seconds, off the writers' path (see hub.app)."""
+    def checkpoint() -> None:
+        with app.app_context():
+            checkpoint_wal(db.engine)
 
-    def __init__(self, app: Flask, every: float = 1.0) -> None:
-        self.app, self.every = app, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hub-wal-checkpoint", daemon=True)
-
-    def start(self) -> WalCheckpointer:
-        """Start checkpointing."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop checkpointing."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                with self.app.app_context():
-                    checkpoint_wal(db.engine)
-            except Exception:
-                log.exception("SQLite checkpoint failed; trying again")
+    return Periodic("hub-wal-checkpoint", every, checkpoint)
 
 
 def _hub_mqtt_password(instance: Path) -> str:
@@ -256,7 +228,7 @@ class HubRunner:
         use_app(app)
         self.stack.callback(use_app, None)
         if settings.sqlalchemy_url.startswith("sqlite"):
-            checkpointer = WalCheckpointer(app).start()
+            checkpointer = wal_checkpointer(app).start()
             self._on_stop("the SQLite checkpoints", checkpointer.stop)
 
         launcher: Launcher = LocalLauncher() if settings.flow_mode == "local" else DeploymentLauncher()

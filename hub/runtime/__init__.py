@@ -6,6 +6,7 @@ from hub.runtime.mosquitto import (
     MosquittoNotInstalledError,
     mosquitto_binary,
 )
+from hub.runtime.periodic import Periodic
 from hub.runtime.prefect_server import ManagedPrefectServer
 from hub.runtime.processes import (
     ManagedProcess,
@@ -23,6 +24,7 @@ __all__ = [
     "ManagedProcess",
     "MosquittoConfig",
     "MosquittoNotInstalledError",
+    "Periodic",
     "ProcessStartError",
     "Supervisor",
     "free_port",

@@ -10,12 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from hub.runtime.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -270,41 +271,36 @@ class Supervisor:
 
     def __init__(self, processes: Sequence[ManagedProcess], *, check_every: float = 1.0) -> None:
         self.processes = list(processes)
-        self.check_every = check_every
         self.restarts = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="hub-supervisor", daemon=True)
+        self._watch = Periodic("hub-supervisor", check_every, self._restart_exited)
 
     def start(self) -> Self:
         """Start every process, then watch them."""
         for process in self.processes:
             process.start()
-        self._thread.start()
+        self._watch.start()
         return self
 
     def stop(self) -> None:
         """Stop watching, then stop every process."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._watch.stop()
         for process in self.processes:
             process.stop()
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.check_every):
-            for process in self.processes:
-                if process.running or self._stop.is_set():
-                    continue
-                logger.warning(
-                    "%s exited with status %s; restarting it. End of %s:\n%s",
-                    process.name,
-                    process.returncode,
-                    process.log_path,
-                    process.log_tail(),
-                )
-                try:
-                    process.start()
-                except ProcessStartError:
-                    logger.exception("%s did not start again; trying at the next check", process.name)
-                    continue
-                self.restarts += 1
+    def _restart_exited(self) -> None:
+        for process in self.processes:
+            if process.running or self._watch.stopping:
+                continue
+            logger.warning(
+                "%s exited with status %s; restarting it. End of %s:\n%s",
+                process.name,
+                process.returncode,
+                process.log_path,
+                process.log_tail(),
+            )
+            try:
+                process.start()
+            except ProcessStartError:
+                logger.exception("%s did not start again; trying at the next check", process.name)
+                continue
+            self.restarts += 1
