@@ -407,9 +407,7 @@ def bare_subscriber(port: int, m: int, publish: Any) -> dict:
     client.disconnect()
     client.loop_stop()
     # End the session so the broker stops queueing the next steps' messages for it.
-    cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    cleaner.connect("127.0.0.1", port)
-    cleaner.disconnect()
+    clear_session(port, client_id)
     if not finished:
         return {"received": received, "rate": 0.0, "seconds": float("nan"), "cpu": cpu, **burst}
     seconds = last - started
@@ -531,9 +529,12 @@ def end_session(port: int, link: MqttLink, bridge: MqttBridge) -> None:
     """Stop the hub's link and end its session, so the broker queues nothing more for it."""
     bridge.stop()
     link.stop()
-    cleaner = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=link.config.client_id, clean_session=True
-    )
+    clear_session(port, link.config.client_id)
+
+
+def clear_session(port: int, client_id: str) -> None:
+    """End a client's persistent session: a connect with clean_session drops it (MQTT 3.1.1 §3.1.2.4)."""
+    cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
     cleaner.connect("127.0.0.1", port)
     cleaner.disconnect()
 

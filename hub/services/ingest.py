@@ -162,12 +162,10 @@ class _Telemetry:
                 for vehicle_id, r in self.reports
             ],
         )
+        latest = [(vehicle_id, r, stamp(r.at)) for vehicle_id, r in self.newest.items()]
         connection.exec_driver_sql(
             _SQLITE_MOVE_LATEST,
-            [
-                (r.lat, r.lon, r.speed_kmh, r.heading, stamp(r.at), vehicle_id, stamp(r.at))
-                for vehicle_id, r in self.newest.items()
-            ],
+            [(r.lat, r.lon, r.speed_kmh, r.heading, at, vehicle_id, at) for vehicle_id, r, at in latest],
         )
 
     def _write_postgresql(self, connection: Connection) -> None:
