@@ -60,5 +60,5 @@ clean:
 
 ## i18n-extract: refresh the catalogues from the source; then translate the new entries in en
 i18n-extract: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project "Huaihai Hub" -o web/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --project "Huaihai Hub" -o web/translations/messages.pot .
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching

@@ -26,7 +26,10 @@ from flask_migrate import upgrade
 from hub.app import MIGRATIONS_DIR, create_core_app
 from hub.config import Settings
 from hub.extensions import db
-from hub.models import City, Role
+from hub.fleet import services as fleet
+from hub.kernel.actors import Actor
+from hub.kernel.models import City, Role
+from hub.kernel.seed import seed_cities
 from hub.runtime import (
     ManagedMosquitto,
     ManagedPrefectServer,
@@ -35,9 +38,6 @@ from hub.runtime import (
     free_port,
     mosquitto_binary,
 )
-from hub.services import fleet
-from hub.services.actors import Actor
-from hub.services.seed import seed_cities
 
 BENCH_ACTOR = Actor("system", "bench", None, Role.ADMIN)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

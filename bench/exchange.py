@@ -3,7 +3,7 @@
 Run from the repository root: `.venv/bin/python bench/exchange.py [--quick]`. It starts the hub's
 managed Prefect server (`hub.runtime.ManagedPrefectServer`, as `hub run` does, in a temporary
 PREFECT_HOME), a fresh SQLite database (WAL) migrated with the project's migrations and seeded with
-the ten cities, and the partner simulators of `connectors.sim_partner` over real sockets.
+the ten cities, and the partner simulators of `connectors.sims.partner` over real sockets.
 
 1. Bulletin -> nine receipts. Nine simulators (every city but the issuer, receipts "immediate")
    are registered with `partners.register`. Each round issues a bulletin addressed to the nine
@@ -57,13 +57,17 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from connectors.partner_client import PartnerClient
-from connectors.sim_partner import PartnerSimulator
-from contracts.bulletin import BulletinCreate
+from connectors.sims.partner import PartnerSimulator
+from contracts.bulletins import BulletinCreate
 from flows.context import current_app, hub_session, use_app
+from hub.bulletins import services as bulletins
+from hub.bulletins.models import BulletinRecipient
 from hub.extensions import db
-from hub.models import AuditEntry, BulletinRecipient, City, FlowRequest, PartnerRecord, Role, utcnow
-from hub.services import bulletins, partners
-from hub.services.actors import Actor
+from hub.kernel.actors import Actor
+from hub.kernel.models import AuditEntry, City, FlowRequest, Role
+from hub.kernel.types import utcnow
+from hub.partners import services as partners
+from hub.partners.models import PartnerRecord
 
 ISSUER = "linyi"
 # Sync: records per platform and feed (incidents, warnings, resources): 10,000 a platform.
@@ -489,7 +493,7 @@ def count_records(since: datetime | None = None) -> int:
 
 def sync_all(cities: list[str], retries: PrefectRetries) -> dict[str, Any]:
     """Run `sync_partner` for each city in turn; return the time and records of each."""
-    from flows.exchange import sync_partner
+    from flows.partners import sync_partner
 
     per_city: list[tuple[str, float, int]] = []
     hit = 0

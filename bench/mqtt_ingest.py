@@ -75,8 +75,8 @@ from flows.ingest_worker import settle_sessions
 from flows.mqtt_bridge import MqttBridge
 from hub.config import Settings
 from hub.extensions import db
+from hub.fleet import ingest
 from hub.runtime import Periodic
-from hub.services import ingest
 from web.runner import wal_checkpointer
 
 ROOT = "hh"

@@ -46,10 +46,10 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.bulletin import BulletinMessage
+from contracts.bulletins import BulletinMessage
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
 from contracts.errors import ContractError, check_size, problems_from_validation_error
-from contracts.incident import IncidentReport
+from contracts.incidents import IncidentReport
 
 CAP12_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP11_NS = "urn:oasis:names:tc:emergency:cap:1.1"

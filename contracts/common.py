@@ -159,3 +159,8 @@ _COLOUR_ZH = {
 
 CitySlug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,31}$")]
 """A member city's short code, such as "xuzhou" or "suzhou-ah"; cities are data, never code."""
+
+
+# Free text of forms and messages: trimmed, never empty, bounded.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

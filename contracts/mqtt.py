@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, String
 
 from contracts.common import CitySlug, IncidentCategory, Level, WarningColour
 from contracts.errors import ContractError, Problem, check_size, decode_json
-from contracts.incident import AffectedCities, Description, ExerciseFlag, Location, Title
+from contracts.incidents import AffectedCities, Description, ExerciseFlag, Location, Title
 
 DEFAULT_ROOT = "hh"
 VERSION = "v1"
@@ -128,7 +128,12 @@ def _check_id(device: str, what: str) -> str:
 
 
 def _root_segment(root: str, exercise: bool) -> str:
-    return f"{_check_root(root)}{EXERCISE_SUFFIX}" if exercise else _check_root(root)
+    return exercise_root(root) if exercise else _check_root(root)
+
+
+def exercise_root(root: str) -> str:
+    """Return the root under which drills use the same topics as live work under `root`."""
+    return f"{_check_root(root)}{EXERCISE_SUFFIX}"
 
 
 def _vehicle_topic(root: str, city: str, vehicle: str, leaf: str, exercise: bool) -> str:

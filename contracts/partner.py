@@ -70,15 +70,7 @@ from pydantic.json_schema import models_json_schema
 
 from contracts.common import CitySlug, IncidentCategory, IncidentStatus, Level, WarningColour
 from contracts.errors import ContractError, Problem, check_size, decode_json
-from contracts.incident import (
-    CLOCK_SKEW,
-    AffectedCities,
-    Body,
-    Description,
-    ExerciseFlag,
-    Location,
-    Title,
-)
+from contracts.incidents import CLOCK_SKEW, AffectedCities, Body, Description, ExerciseFlag, Location, Title
 from contracts.mqtt import Latitude, Longitude
 
 MAX_LIMIT = 500

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flows.context import hub_session
-from hub.services import flow_requests
+from hub.kernel import flow_requests
 
 log = logging.getLogger(__name__)
 

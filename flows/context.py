@@ -9,9 +9,12 @@ from contextlib import contextmanager
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from hub.app import create_core_app, intending_to_write
-from hub.config import settings_from_env
+from connectors.partner_client import PartnerClient
+from hub.app import create_core_app, intending_to_write, settings_of
+from hub.config import Settings, settings_from_env
 from hub.extensions import db
+from hub.kernel.errors import NotFound
+from hub.partners import services as partners
 
 _lock = threading.Lock()
 _app: Flask | None = None
@@ -33,6 +36,11 @@ def current_app() -> Flask:
         return _app
 
 
+def hub_settings() -> Settings:
+    """Return the settings of the app flows use (the topic root, say)."""
+    return settings_of(current_app())
+
+
 @contextmanager
 def hub_session() -> Iterator[Session]:
     """Yield a fresh session in its own app context; commit on success, roll back on error.
@@ -50,3 +58,13 @@ def hub_session() -> Iterator[Session]:
             raise
         finally:
             db.session.remove()
+
+
+def partner_client(city: str) -> tuple[PartnerClient, int] | None:
+    """Return a client of the city's platform and the city's id, or None when it has none."""
+    with hub_session() as session:
+        try:
+            platform = partners.platform_for(session, city)
+        except NotFound:
+            return None
+        return PartnerClient(platform.base_url, platform.outbound_token), platform.city_id

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from flows.context import hub_session
-from flows.registry import DEPLOYMENT_NAME, FLOWS
-from hub.services import flow_requests
+from flows.registry import DEPLOYMENT_NAME, flows
+from hub.kernel import flow_requests
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class LocalLauncher:
     @staticmethod
     def _run(request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
         try:
-            FLOWS[flow_name](**parameters, request_id=request_id)
+            flows()[flow_name](**parameters, request_id=request_id)
         except Exception:
             # The flow's failure hook has recorded the error on the request; the dispatcher retries.
             log.exception("flow %s for request %s failed", flow_name, request_id)

@@ -25,7 +25,8 @@ from connectors.mqtt_link import InboundMessage, MqttLink, MqttLinkError
 from contracts.errors import ContractError
 from contracts.mqtt import decode_message
 from flows.context import hub_session
-from hub.services import commands, dead_letters, ingest
+from hub.fleet import commands, ingest
+from hub.kernel import dead_letters
 
 log = logging.getLogger(__name__)
 

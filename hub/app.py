@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from hub.capabilities import load_models
 from hub.config import Settings
 from hub.extensions import db, migrate
 
@@ -28,8 +29,7 @@ def create_core_app(settings: Settings, import_name: str = "hub") -> Flask:
         HUB_SETTINGS=settings,
     )
     app.extensions["hub_settings"] = settings
-    import hub.models  # noqa: F401  (registers every table on the metadata)
-
+    load_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     return app

@@ -35,6 +35,8 @@ class Settings:
     position_retention_days: int = 30
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
+    chase_seconds: int = 60  # how often late receipts and answers are looked for
+    redeliver_seconds: int = 30  # how often undelivered bulletins are tried again
     prefect_api_url: str | None = None
     # For the managed Prefect server: PostgreSQL (postgresql+asyncpg://…) avoids SQLite's stalls.
     prefect_database_url: str | None = None

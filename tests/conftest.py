@@ -20,15 +20,16 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from contracts.common import IncidentCategory, IncidentLevel
-from contracts.incident import IncidentCreate
+from contracts.incidents import IncidentCreate
 from hub.app import MIGRATIONS_DIR, create_core_app
 from hub.config import Settings
 from hub.extensions import db
-from hub.models import City, Incident, Role, User
-from hub.services import auth as auth_service
-from hub.services import incidents as incident_service
-from hub.services.actors import Actor
-from hub.services.seed import seed_cities
+from hub.incidents import services as incident_service
+from hub.incidents.models import Incident
+from hub.kernel import auth as auth_service
+from hub.kernel.actors import Actor
+from hub.kernel.models import City, Role, User
+from hub.kernel.seed import seed_cities
 from web.app import create_app
 
 pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.network"]
@@ -98,10 +99,14 @@ def _fresh_database_url(template: Path | str, instance: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_database: Path | str) -> Settings:
-    """Settings for one test, on a fresh copy of the migrated database."""
+def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: Path | str) -> Settings:
+    """Settings for one test, on a fresh copy of the migrated database.
+
+    Parametrize it indirectly with a dict to change some, e.g. `{"mqtt_root": "zz"}`.
+    """
     instance = tmp_path / "instance"
     instance.mkdir()
+    overrides: dict[str, object] = getattr(request, "param", {})
     return Settings(
         secret_key="test-secret-" + uuid.uuid4().hex,
         instance_path=instance,
@@ -110,7 +115,7 @@ def settings(tmp_path: Path, migrated_database: Path | str) -> Settings:
         max_body_bytes=64_000,
         login_max_failures=3,
         login_lockout_seconds=600,
-    )
+    ).with_overrides(**overrides)
 
 
 @pytest.fixture

@@ -8,10 +8,14 @@ from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from hub.app import create_core_app, write_intent
+from hub.capabilities import all_capabilities, resolve
 from hub.config import Settings
-from web import auth, errors, i18n
-from web.api import api
-from web.views import admin, dashboard, exchange, incidents, session_views, vehicles
+from web import auth, errors, i18n, nav
+from web.admin import views as admin
+from web.api import views as api
+from web.desk import views as dashboard
+from web.map import region_map
+from web.session import views as session_views
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -48,13 +52,18 @@ def create_app(settings: Settings) -> Flask:
         if token is not None:
             write_intent.reset(token)
 
-    app.register_blueprint(session_views.bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(incidents.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(vehicles.bp)
-    app.register_blueprint(exchange.bp)
+    for blueprint in (session_views.bp, dashboard.bp, admin.bp):
+        app.register_blueprint(blueprint)
     # The API authenticates by bearer token, or by session with the CSRF header on writes.
-    csrf.exempt(api)
-    app.register_blueprint(api)
+    csrf.exempt(api.bp)
+    app.register_blueprint(api.bp)
+    for capability in all_capabilities():
+        for target in capability.blueprints:
+            app.register_blueprint(resolve(target))
+        for target in capability.api_blueprints:
+            blueprint = resolve(target)
+            csrf.exempt(blueprint)
+            app.register_blueprint(blueprint)
+    nav.init_app(app)
+    app.jinja_env.globals["region_map"] = region_map
     return app

@@ -12,10 +12,10 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from hub.extensions import db
-from hub.models import User
-from hub.services import auth as auth_service
-from hub.services.actors import Actor
-from hub.services.errors import AuthenticationFailed, Forbidden
+from hub.kernel import auth as auth_service
+from hub.kernel.actors import Actor
+from hub.kernel.errors import AuthenticationFailed, Forbidden
+from hub.kernel.models import User
 
 login_manager = LoginManager()
 F = TypeVar("F", bound=Callable[..., Any])

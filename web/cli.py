@@ -77,7 +77,7 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
 def _announce(
     settings: Settings, host: str, port: int, demo: bool, vehicle_controls: tuple[str, str] | None
 ) -> None:
-    from hub.services.seed import DEMO_PASSWORD, DEMO_ROLES
+    from hub.kernel.seed import DEMO_PASSWORD, DEMO_ROLES
 
     url = f"http://{host}:{port}/"
     lines = [
@@ -135,7 +135,7 @@ def seed(demo_users: bool) -> None:
     """Load the ten member cities (and optionally the demo users)."""
     from hub.app import create_core_app
     from hub.extensions import db as database
-    from hub.services.seed import seed_cities, seed_demo_users
+    from hub.kernel.seed import seed_cities, seed_demo_users
 
     app = create_core_app(_settings())
     with app.app_context():
@@ -158,10 +158,10 @@ def create_user(username: str, city: str, role: str, display_name: str, password
     """Create a user (the first administrator, for instance)."""
     from hub.app import create_core_app
     from hub.extensions import db as database
-    from hub.models import Role
-    from hub.services import cities, users
-    from hub.services.actors import Actor
-    from hub.services.errors import ServiceError
+    from hub.kernel import cities, users
+    from hub.kernel.actors import Actor
+    from hub.kernel.errors import ServiceError
+    from hub.kernel.models import Role
 
     app = create_core_app(_settings())
     with app.app_context():
@@ -188,10 +188,10 @@ def issue_token(city: str, name: str) -> None:
     """Issue a bearer token for a city's platform; it is shown once."""
     from hub.app import create_core_app
     from hub.extensions import db as database
-    from hub.models import Role
-    from hub.services import auth, cities
-    from hub.services.actors import Actor
-    from hub.services.errors import ServiceError
+    from hub.kernel import auth, cities
+    from hub.kernel.actors import Actor
+    from hub.kernel.errors import ServiceError
+    from hub.kernel.models import Role
 
     app = create_core_app(_settings())
     with app.app_context():
@@ -217,11 +217,11 @@ def flows_serve() -> None:
     from prefect import serve
 
     from flows.context import use_app
-    from flows.registry import DEPLOYMENT_NAME, FLOWS
+    from flows.registry import DEPLOYMENT_NAME, flows
     from hub.app import create_core_app
 
     use_app(create_core_app(_settings()))
-    serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in FLOWS.values()))
+    serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))
 
 
 @main.group("mqtt")
@@ -276,9 +276,10 @@ def fleet_group() -> None:
 def _register(kind: str, city: str, code: str, name: str, system_kind: str = "") -> None:
     from hub.app import create_core_app
     from hub.extensions import db as database
-    from hub.services import cities, fleet
-    from hub.services.actors import Actor
-    from hub.services.errors import ServiceError
+    from hub.fleet import services as fleet
+    from hub.kernel import cities
+    from hub.kernel.actors import Actor
+    from hub.kernel.errors import ServiceError
 
     app = create_core_app(_settings())
     with app.app_context():
@@ -332,13 +333,13 @@ def write_files(directory: Path, hub_user: str, hub_password: str) -> None:
     """Write Mosquitto's password and ACL files from the registry (then send the broker SIGHUP)."""
     from hub.app import create_core_app
     from hub.extensions import db as database
-    from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
+    from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
 
-    app = create_core_app(_settings())
+    settings = _settings()
+    app = create_core_app(settings)
     with app.app_context():
-        password_file, acl_file = write_broker_files(
-            database.session, directory, HubCredentials(hub_user, mosquitto_hash(hub_password))
-        )
+        hub = HubCredentials(hub_user, mosquitto_hash(hub_password))
+        password_file, acl_file = write_broker_files(database.session, directory, hub, settings.mqtt_root)
     click.echo(f"password_file {password_file}\nacl_file {acl_file}")
 
 
@@ -402,7 +403,7 @@ def sim_vehicles(
     import secrets
     from importlib import resources
 
-    from connectors.sim_vehicles import run_fleet_from_file
+    from connectors.sims.vehicles import run_fleet_from_file
 
     cities = resources.files("hub.data").joinpath("huaihai_cities.json")
     fleet = run_fleet_from_file(credentials, str(cities), url, count=count, chaos=chaos, rate_hz=rate)
@@ -593,8 +594,8 @@ def sim_partner(
     drift: float,
 ) -> None:
     """Run a simulated city platform that speaks the partner contract, until Ctrl+C."""
-    from connectors.sim_partner import run_partner
-    from hub.services.seed import load_city_data
+    from connectors.sims.partner import run_partner
+    from hub.kernel.seed import load_city_data
 
     row = next((c for c in load_city_data()["cities"] if c["slug"] == city), None)  # type: ignore[index]
     if row is None:

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ContractError
 from hub.extensions import db
-from hub.services.errors import ServiceError
+from hub.kernel.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hub.models import City, Incident, Vehicle
+from hub.fleet.models import Vehicle
+from hub.incidents.models import Incident
+from hub.kernel.models import City
 
 WIDTH, HEIGHT, MARGIN = 640, 360, 44
 

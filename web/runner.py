@@ -22,9 +22,15 @@ from pathlib import Path
 
 from flask import Flask
 
-from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app
+from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app, settings_of
 from hub.config import Settings
 from hub.extensions import db
+from hub.fleet.seed import PeerCredentials, seed_demo_fleet
+from hub.kernel import cities
+from hub.kernel.actors import Actor
+from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, sync_broker_files, write_broker_files
+from hub.kernel.seed import load_city_data, seed_cities, seed_demo_users
+from hub.partners import services as partners
 from hub.runtime import (
     ManagedMosquitto,
     ManagedPrefectServer,
@@ -34,10 +40,6 @@ from hub.runtime import (
     Supervisor,
     free_port,
 )
-from hub.services import cities, partners
-from hub.services.actors import Actor
-from hub.services.broker_auth import HubCredentials, mosquitto_hash, sync_broker_files, write_broker_files
-from hub.services.seed import PeerCredentials, load_city_data, seed_cities, seed_demo_fleet, seed_demo_users
 
 log = logging.getLogger(__name__)
 HUB_MQTT_USERNAME = "hub"
@@ -72,7 +74,8 @@ class BrokerSync:
         """Apply a registry change now: new files, then SIGHUP so the broker reads them."""
         with self._lock, self.app.app_context():
             try:
-                changed = sync_broker_files(db.session, self.directory, self.hub)
+                root = settings_of(self.app).mqtt_root
+                changed = sync_broker_files(db.session, self.directory, self.hub, root)
             finally:
                 db.session.remove()
             if changed:
@@ -175,7 +178,9 @@ class HubRunner:
         self._hub_credentials = HubCredentials(HUB_MQTT_USERNAME, mosquitto_hash(password))
         core = create_core_app(self.settings)
         with core.app_context():
-            password_file, acl_file = write_broker_files(db.session, data_dir / "auth", self._hub_credentials)
+            password_file, acl_file = write_broker_files(
+                db.session, data_dir / "auth", self._hub_credentials, self.settings.mqtt_root
+            )
             db.session.remove()
         broker = ManagedMosquitto(
             MosquittoConfig(
@@ -268,11 +273,7 @@ class HubRunner:
             self._on_stop("the broker file sync", sync.stop)
             app.extensions["broker_kicker"] = sync
 
-        scheduler = Scheduler(
-            wake=dispatcher,
-            default_sync_seconds=settings.partner_sync_seconds,
-            daily_report_due=settings.daily_report_due_time,
-        )
+        scheduler = Scheduler(settings, wake=dispatcher)
         scheduler.start()
         self._on_stop("the scheduler", scheduler.stop)
 
@@ -306,7 +307,7 @@ class HubRunner:
 
     def _start_partner_simulators(self) -> None:
         """Start one simulated city platform per city, each with its own token (demo only)."""
-        from connectors.sim_partner import PartnerSimulator
+        from connectors.sims.partner import PartnerSimulator
 
         data = load_city_data()
         for row in data["cities"]:  # type: ignore[index]
@@ -322,7 +323,7 @@ class HubRunner:
             self.partner_platforms[row["slug"]] = (simulator.url, token)
 
     def _start_simulators(self) -> None:
-        from connectors.sim_vehicles import run_fleet_from_file
+        from connectors.sims.vehicles import run_fleet_from_file
 
         path = self.settings.instance_path / "demo-vehicles.json"
         vehicles = [asdict(p) for p in self.peers if p.kind == "vehicle"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from contracts.incident import FollowUpCreate, IncidentCreate, IncidentFollowUp, IncidentReport
+from contracts.incidents import FollowUpCreate, IncidentCreate, IncidentFollowUp, IncidentReport, Notification
 from contracts.mqtt import (
     Ack,
     Command,
@@ -21,7 +21,6 @@ from contracts.mqtt import (
     Telemetry,
     VehicleStatus,
 )
-from contracts.notification import Notification
 from contracts.partner import (
     BulletinDelivery,
     DeliveryAck,

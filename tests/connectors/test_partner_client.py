@@ -26,7 +26,7 @@ from connectors.partner_client import (
     parse_page,
     parse_retry_after,
 )
-from connectors.sim_partner import PartnerSimulator
+from connectors.sims.partner import PartnerSimulator
 from contracts.common import IncidentCategory, WarningColour
 from contracts.errors import ContractError
 from contracts.partner import (

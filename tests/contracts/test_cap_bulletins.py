@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from contracts.bulletin import BulletinMessage
+from contracts.bulletins import BulletinMessage
 from contracts.cap import (
     CapScope,
     CapStatus,

@@ -20,7 +20,7 @@ from contracts.cap import (
 )
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
 from contracts.errors import ContractError
-from contracts.incident import IncidentReport
+from contracts.incidents import IncidentReport
 
 REPORT = IncidentReport(
     id=UUID("3f6d2a8e-5b1c-4e7a-9d0f-2c8b7a6e5d41"),

@@ -9,8 +9,7 @@ import pytest
 
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
 from contracts.errors import ContractError, decode_data, decode_json
-from contracts.incident import FollowUpCreate, IncidentCreate, IncidentReport
-from contracts.notification import Notification
+from contracts.incidents import FollowUpCreate, IncidentCreate, IncidentReport, Notification
 
 NOW = datetime(2025, 7, 12, 4, 5, tzinfo=UTC)
 

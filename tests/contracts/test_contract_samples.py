@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from contracts.errors import ContractError, decode_json
-from contracts.incident import IncidentReport
+from contracts.incidents import IncidentReport
 from contracts.schemas import SCHEMAS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from hub.models import Role
+from hub.kernel.models import Role
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from contracts.bulletin import BulletinCreate
+from contracts.bulletins import BulletinCreate
+from hub.bulletins import services as bulletins
 from hub.extensions import db
-from hub.models import Role
-from hub.services import bulletins, fleet
-from hub.services.actors import Actor
+from hub.fleet import services as fleet
+from hub.kernel.actors import Actor
+from hub.kernel.models import Role
 
 pytestmark = pytest.mark.e2e
 ADMIN = Actor("system", "tests", None, Role.ADMIN)

@@ -8,19 +8,27 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from connectors.sim_partner import PartnerSimulator
-from contracts.bulletin import BulletinCreate, VerificationCreate
+from connectors.sims.partner import PartnerSimulator
+from contracts.bulletins import BulletinCreate
+from contracts.verifications import VerificationCreate
+from flows.bulletins import distribute_bulletin
 from flows.context import use_app
-from flows.exchange import deliver_verification_request, distribute_bulletin, sync_partner
 from flows.launcher import FlowDispatcher, LocalLauncher
+from flows.partners import sync_partner
 from flows.scheduler import Scheduler
+from flows.verifications import deliver_verification_request
+from hub.app import settings_of
+from hub.bulletins import services as bulletins
+from hub.bulletins.models import BulletinRecipient
 from hub.extensions import db
-from hub.models import BulletinRecipient, DeadLetter, FlowRequest, FlowRequestStatus, PartnerRecord, Role
-from hub.services import bulletins, partners, verifications
-from hub.services.actors import Actor
+from hub.kernel.actors import Actor
+from hub.kernel.models import DeadLetter, FlowRequest, FlowRequestStatus, Role
+from hub.partners import services as partners
+from hub.partners.models import PartnerRecord
+from hub.verifications import services as verifications
 from tests.flows.test_mqtt_bridge import wait_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -136,7 +144,8 @@ def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) ->
     jining.away()
     bulletin_id = _issue(make_user, ["xuzhou", "jining"])
     dispatcher = FlowDispatcher(LocalLauncher(workers=2), poll_seconds=0.2)
-    scheduler = Scheduler(wake=dispatcher, redeliver_seconds=2, tick_seconds=0.5)
+    settings = settings_of(current_app).with_overrides(redeliver_seconds=2)
+    scheduler = Scheduler(settings, wake=dispatcher, tick_seconds=0.5)
     dispatcher.start()
     scheduler.start()
     try:

@@ -23,10 +23,11 @@ from flows.context import use_app
 from flows.ingest_worker import run_worker, settle_sessions, worker_client_id
 from hub.config import Settings
 from hub.extensions import db
-from hub.models import Role, Vehicle, VehiclePosition
+from hub.fleet import services as fleet
+from hub.fleet.models import Vehicle, VehiclePosition
+from hub.kernel.actors import Actor
+from hub.kernel.models import Role
 from hub.runtime import ManagedMosquitto, ManagedProcess, Supervisor
-from hub.services import fleet
-from hub.services.actors import Actor
 from tests.flows.test_mqtt_bridge import wait_for
 
 ROOT = "hh"

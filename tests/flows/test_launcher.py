@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from flows.context import use_app
 from flows.launcher import DeploymentLauncher, FlowDispatcher
-from flows.registry import DEPLOYMENT_NAME, FLOWS
+from flows.registry import DEPLOYMENT_NAME, flows
 from hub.extensions import db
-from hub.models import FlowRequest, FlowRequestStatus
-from hub.services.flow_requests import NOTIFY_NEIGHBOURS
+from hub.incidents.services import NOTIFY_NEIGHBOURS
+from hub.kernel.models import FlowRequest, FlowRequestStatus
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -28,7 +28,7 @@ def flow_app(app: Flask) -> Iterator[Flask]:
 
 def test_deployment_mode_creates_one_run_with_the_request(flow_app, make_incident) -> None:
     # _sync: an earlier test (the browser) may have left an event loop on this thread.
-    FLOWS[NOTIFY_NEIGHBOURS].to_deployment(name=DEPLOYMENT_NAME, _sync=True).apply(_sync=True)
+    flows()[NOTIFY_NEIGHBOURS].to_deployment(name=DEPLOYMENT_NAME, _sync=True).apply(_sync=True)
     incident = make_incident("linyi", "II")
     dispatcher = FlowDispatcher(DeploymentLauncher())
     assert dispatcher.dispatch_once() == 1

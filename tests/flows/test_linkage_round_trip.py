@@ -24,9 +24,10 @@ from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
 from flows.mqtt_bridge import MqttBridge
 from hub.extensions import db
-from hub.models import Incident, Role
-from hub.services import fleet
-from hub.services.actors import Actor
+from hub.fleet import services as fleet
+from hub.incidents.models import Incident
+from hub.kernel.actors import Actor
+from hub.kernel.models import Role
 from tests.flows.test_mqtt_bridge import wait_for
 
 ROOT = "hh"

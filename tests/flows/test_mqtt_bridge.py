@@ -34,9 +34,11 @@ from contracts.mqtt import (
 from flows.context import use_app
 from flows.mqtt_bridge import MqttBridge
 from hub.extensions import db
-from hub.models import CommandState, DeadLetter, Role, Vehicle, VehicleCommand, VehiclePosition
-from hub.services import commands, fleet
-from hub.services.actors import Actor
+from hub.fleet import commands
+from hub.fleet import services as fleet
+from hub.fleet.models import CommandState, Vehicle, VehicleCommand, VehiclePosition
+from hub.kernel.actors import Actor
+from hub.kernel.models import DeadLetter, Role
 
 ROOT = "hh"
 ADMIN = Actor("system", "tests", None, Role.ADMIN)

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from hub.extensions import db
-from hub.services import fleet
-from hub.services.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
-from tests.hub.services.test_broker_auth import ADMIN, HUB_PASSWORD, Peer
+from hub.fleet import services as fleet
+from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
+from tests.hub.kernel.test_broker_auth import ADMIN, HUB_PASSWORD, Peer
 from web.runner import BrokerSync
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from hub.kernel.seed import DEMO_PASSWORD
 from hub.runtime import free_port
-from hub.services.seed import DEMO_PASSWORD
 
 pytestmark = pytest.mark.slow
 

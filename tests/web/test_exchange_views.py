@@ -5,8 +5,11 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from hub.bulletins.models import Bulletin
+from hub.daily_reports.models import DailyReport
 from hub.extensions import db
-from hub.models import Bulletin, DailyReport, Role, VerificationRequest
+from hub.kernel.models import Role
+from hub.verifications.models import VerificationRequest
 
 
 def _csrf(auth, path: str) -> str:
@@ -126,7 +129,7 @@ def test_sync_health_page(client: FlaskClient, auth, make_user) -> None:
 def test_partner_records_page(client: FlaskClient, auth, make_user, city) -> None:
     from datetime import UTC, datetime
 
-    from hub.services import partners
+    from hub.partners import services as partners
 
     partners.apply_page(
         db.session,

@@ -8,8 +8,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from hub.extensions import db
-from hub.models import Incident, Role, User
-from hub.services import notifications
+from hub.incidents import notifications
+from hub.incidents.models import Incident
+from hub.kernel.models import Role, User
 
 
 def _form(auth, path: str, **fields: object) -> dict[str, object]:
@@ -221,7 +222,7 @@ def test_acknowledging_a_notification_clears_it_from_urgent(
 def test_raising_the_level_in_the_ui_requests_the_regional_notice(
     client: FlaskClient, auth, make_user, make_incident
 ) -> None:
-    from hub.models import FlowRequest
+    from hub.kernel.models import FlowRequest
 
     incident = make_incident("linyi", "IV")
     make_user("ly", "linyi")

@@ -1,9 +1,4 @@
-"""The JSON API under /api/v1, for partner platforms and the UI's live parts."""
+"""The JSON API under /api/v1: its shared part, request parsing and the API document.
 
-from __future__ import annotations
-
-from flask import Blueprint
-
-api = Blueprint("api", __name__, url_prefix="/api/v1")
-
-from web.api import exchange, routes  # noqa: E402,F401  (routes attach themselves to the blueprint)
+Each capability serves its own operations from `web/<capability>/api.py`.
+"""

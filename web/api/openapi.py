@@ -7,16 +7,10 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from contracts.bulletin import (
-    BulletinCreate,
-    BulletinMessage,
-    DailyReportCreate,
-    ReceiptCreate,
-    VerificationAnswerCreate,
-    VerificationCreate,
-)
-from contracts.incident import FollowUpCreate, IncidentCreate, IncidentReport, IncidentUpdate
-from contracts.notification import Notification
+from contracts.bulletins import BulletinCreate, BulletinMessage, ReceiptCreate
+from contracts.daily_reports import DailyReportCreate
+from contracts.incidents import FollowUpCreate, IncidentCreate, IncidentReport, IncidentUpdate, Notification
+from contracts.verifications import VerificationAnswerCreate, VerificationCreate
 
 REF = "#/components/schemas/{model}"
 

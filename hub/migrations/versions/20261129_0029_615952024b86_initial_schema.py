@@ -9,7 +9,7 @@ Create Date: 2026-11-29 00:29:59.778866
 import sqlalchemy as sa
 from alembic import op
 
-import hub.models.types
+import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "615952024b86"
@@ -57,9 +57,9 @@ def upgrade():
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("flow_run_id", sa.String(length=64), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", hub.models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", hub.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_flow_requests")),
         sa.UniqueConstraint("key", name=op.f("uq_flow_requests_key")),
     )
@@ -72,9 +72,9 @@ def upgrade():
         sa.Column("city_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", hub.models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", hub.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_api_tokens_city_id_cities")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
@@ -122,8 +122,8 @@ def upgrade():
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", hub.models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", hub.kernel.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_users_city_id_cities")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
@@ -134,7 +134,7 @@ def upgrade():
     op.create_table(
         "audit_entries",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_kind", sa.String(length=16), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("actor_user_id", sa.Integer(), nullable=True),
@@ -175,9 +175,9 @@ def upgrade():
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("location", sa.String(length=200), nullable=False),
-        sa.Column("occurred_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("reported_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("reporting_city_id", sa.Integer(), nullable=False),
         sa.Column(
             "status",
@@ -236,7 +236,7 @@ def upgrade():
             nullable=False,
         ),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("reported_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.Integer(), nullable=False),
         sa.Column("author_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -262,8 +262,8 @@ def upgrade():
         sa.Column("city_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("reason", sa.String(length=16), nullable=False),
-        sa.Column("created_at", hub.models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("read_at", hub.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", hub.kernel.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("flow_run_id", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_notifications_city_id_cities")),
         sa.ForeignKeyConstraint(

@@ -8,8 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from hub.bulletins.models import Bulletin
 from hub.extensions import db
-from hub.models import Bulletin
 
 BOMB = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
@@ -191,7 +191,7 @@ def test_platform_answers_in_the_partner_contract_form(client: FlaskClient, make
 def test_observers_cannot_acknowledge_or_start_a_sync(
     client: FlaskClient, auth, make_user, make_token
 ) -> None:
-    from hub.models import Role
+    from hub.kernel.models import Role
 
     bulletin_id = client.post("/api/v1/bulletins", json=_bulletin(), headers=_auth(make_token("linyi"))).json[
         "id"

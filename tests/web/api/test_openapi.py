@@ -7,7 +7,7 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from contracts.incident import IncidentCreate
+from contracts.incidents import IncidentCreate
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 

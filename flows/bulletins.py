@@ -1,0 +1,142 @@
+"""Distribute bulletins to the cities' platforms, forward receipts to the issuer, chase late ones.
+
+Every task opens its own session and works from ids, and every write is guarded by what the
+database already holds, so a retried task or a re-run flow does nothing twice."""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import flow, task
+from prefect.futures import wait
+
+from connectors.partner_client import PartnerError
+from contracts.partner import BulletinDelivery, Receipt
+from flows.bookkeeping import REQUEST_HOOKS
+from flows.context import hub_session, partner_client
+from hub.bulletins import export as bulletin_export
+from hub.bulletins import services as bulletins
+
+log = logging.getLogger(__name__)
+RETRY_DELAYS = [1, 5, 15]
+
+
+# Bulletins -------------------------------------------------------------------------------------
+
+
+def _delivery(message: object) -> BulletinDelivery:
+    body = message.model_dump(exclude={"cancelled", "expires_at"})  # type: ignore[attr-defined]
+    return BulletinDelivery.model_validate(body)
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def deliver_bulletin(bulletin_id: int, recipient_id: int) -> str:
+    """Deliver a bulletin to one addressed city's platform, unless it already accepted it."""
+    with hub_session() as session:
+        bulletin = bulletins.get_by_id(session, bulletin_id)
+        recipient = next(r for r in bulletin.recipients if r.id == recipient_id)
+        if recipient.delivered_at is not None:
+            return "already"
+        city = recipient.city.slug
+        delivery = _delivery(bulletin_export.to_message(bulletin))
+    found = partner_client(city)
+    if found is None:
+        # No platform: the city reads the bulletin in the hub, which already holds it.
+        with hub_session() as session:
+            bulletins.record_delivery(session, recipient_id, platform_ref=None)
+        return "hub"
+    client, _ = found
+    try:
+        ack = client.deliver_bulletin(delivery)
+    except PartnerError as exc:
+        with hub_session() as session:
+            bulletins.record_delivery_failure(session, recipient_id, str(exc))
+        raise
+    finally:
+        client.close()
+    with hub_session() as session:
+        if not ack.accepted:
+            bulletins.record_delivery_failure(session, recipient_id, f"refused: {ack.reason}")
+            return "refused"
+        receipt = ack.receipt
+        bulletins.record_delivery(
+            session,
+            recipient_id,
+            platform_ref=ack.platform_ref,
+            receipt_at=receipt.received_at if receipt else None,
+            acknowledged_by=receipt.acknowledged_by if receipt else None,
+        )
+    return "delivered"
+
+
+@flow(name="distribute-bulletin", **REQUEST_HOOKS)
+def distribute_bulletin(bulletin_id: int, request_id: int | None = None) -> dict[str, int]:
+    """Deliver a bulletin to every addressed city not yet reached, all at once."""
+    with hub_session() as session:
+        pending = [r.id for r in bulletins.undelivered(session, bulletin_id)]
+    futures = [deliver_bulletin.submit(bulletin_id, recipient_id) for recipient_id in pending]
+    wait(futures)
+    outcomes: dict[str, int] = {}
+    for future in futures:
+        state = future.state
+        key = future.result() if state.is_completed() else "failed"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    if outcomes.get("failed"):
+        # The rest stays in the outbox; the scheduler asks for another round later.
+        log.warning("bulletin %s: %d cities not reached yet", bulletin_id, outcomes["failed"])
+    forward_receipts(bulletin_id)
+    return outcomes
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def forward_receipts(bulletin_id: int) -> int:
+    """Pass the bulletin's new receipts on to the issuing city's own platform; return how many."""
+    with hub_session() as session:
+        bulletin = bulletins.get_by_id(session, bulletin_id)
+        issuer = bulletin.issuing_city.slug
+        pending = [
+            (
+                r.id,
+                Receipt(
+                    bulletin_id=bulletin.public_id,
+                    city=r.city.slug,
+                    received_at=r.receipt_at,
+                    acknowledged_by=r.acknowledged_by or "platform",
+                ),
+            )
+            for r in bulletins.receipts_to_forward(session, bulletin_id)
+        ]
+    if not pending:
+        return 0
+    found = partner_client(issuer)
+    if found is None:
+        # The issuer works in the hub itself, where the receipts already are.
+        with hub_session() as session:
+            for recipient_id, _ in pending:
+                bulletins.mark_forwarded(session, recipient_id)
+        return 0
+    client, _ = found
+    try:
+        for recipient_id, receipt in pending:
+            client.send_receipt(receipt)
+            with hub_session() as session:
+                bulletins.mark_forwarded(session, recipient_id)
+    finally:
+        client.close()
+    return len(pending)
+
+
+@flow(name="forward-receipts", **REQUEST_HOOKS)
+def forward_receipts_flow(bulletin_id: int, request_id: int | None = None) -> int:
+    """Pass receipts recorded after the distribution on to the issuing city's platform."""
+    return forward_receipts(bulletin_id)
+
+
+# Deadlines and daily reports -------------------------------------------------------------------
+
+
+@flow(name="chase-receipts", **REQUEST_HOOKS)
+def chase_receipts(request_id: int | None = None) -> dict[str, int]:
+    """Remind and flag cities late with their receipts."""
+    with hub_session() as session:
+        return bulletins.chase_late_receipts(session)

@@ -1,0 +1,75 @@
+"""Pull each city platform's feeds by cursor; each page's rows and the cursor commit together.
+
+Every task opens its own session and works from ids, so a retried task does nothing twice."""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import flow, task
+
+from connectors.partner_client import PartnerContractError, PartnerError
+from flows.bookkeeping import REQUEST_HOOKS
+from flows.context import hub_session, partner_client
+from hub.kernel import dead_letters
+from hub.kernel.types import utcnow
+from hub.partners import services as partners
+
+log = logging.getLogger(__name__)
+RETRY_DELAYS = [1, 5, 15]
+
+
+# Sync ------------------------------------------------------------------------------------------
+
+
+@task(retries=2, retry_delay_seconds=[2, 10])
+def sync_feed(city: str, feed: str) -> int:
+    """Pull one feed from its cursor; each page's rows and the cursor commit together."""
+    found = partner_client(city)
+    if found is None:
+        return 0
+    client, city_id = found
+    started = utcnow()
+    with hub_session() as session:
+        cursor = partners.begin_run(session, city_id, feed, started)
+    changed = 0
+    try:
+        for page in client.iter_changes(feed, cursor):
+            items = [
+                partners.FeedItem(item.id, item.updated_at, item.model_dump(mode="json"))
+                for item in page.items
+            ]
+            with hub_session() as session:
+                changed += partners.apply_page(
+                    session, city_id, feed, items, page.next_cursor, run_started=started
+                )
+    except PartnerContractError as exc:
+        # A broken payload will not mend itself on retry: keep it for a person and stop this feed.
+        with hub_session() as session:
+            dead_letters.record(session, "partner", exc.url, str(exc), exc.raw)
+            partners.finish_run(session, city_id, feed, error=str(exc))
+        return changed
+    except PartnerError as exc:
+        with hub_session() as session:
+            partners.finish_run(session, city_id, feed, error=str(exc))
+        raise
+    finally:
+        client.close()
+    with hub_session() as session:
+        partners.finish_run(session, city_id, feed)
+    return changed
+
+
+@flow(name="sync-partner", **REQUEST_HOOKS)
+def sync_partner(city: str, request_id: int | None = None) -> dict[str, int]:
+    """Bring one city's incidents, warnings and resources up to date."""
+    results: dict[str, int] = {}
+    failed = []
+    for feed in partners.FEEDS:
+        try:
+            results[feed] = sync_feed(city, feed)
+        except PartnerError as exc:
+            failed.append(f"{feed}: {exc}")
+    if failed:
+        raise RuntimeError(f"sync of {city} incomplete: {'; '.join(failed)}")
+    return results

@@ -1,0 +1,74 @@
+"""Bulletins and warnings, and each addressed city's delivery and receipt."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.extensions import db
+from hub.kernel.models import City
+from hub.kernel.types import UTCDateTime, utcnow
+
+
+class Bulletin(db.Model):
+    """A bulletin (信息通报) or warning (预警) issued by one city to others."""
+
+    __tablename__ = "bulletins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(16))  # bulletin or warning
+    issuing_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    colour: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    category: Mapped[str] = mapped_column(String(32))
+    area: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(16))  # public or restricted
+    receipt_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="hub")  # hub, cap, partner
+
+    issuing_city: Mapped[City] = relationship(lazy="joined")
+    recipients: Mapped[list[BulletinRecipient]] = relationship(
+        back_populates="bulletin", order_by=lambda: BulletinRecipient.city_id
+    )
+
+
+class BulletinRecipient(db.Model):
+    """One addressed city of a bulletin: the delivery to its platform and its receipt (回执)."""
+
+    __tablename__ = "bulletin_recipients"
+    __table_args__ = (UniqueConstraint("bulletin_id", "city_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    platform_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the receipt was passed on to the issuing city's own platform.
+    receipt_forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    bulletin: Mapped[Bulletin] = relationship(back_populates="recipients")
+    city: Mapped[City] = relationship(lazy="joined")

@@ -1,0 +1,393 @@
+"""Bulletins and warnings: issue with an outbox of deliveries, record receipts, remind and flag."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from contracts.bulletins import BulletinCreate, ReceiptCreate
+from contracts.cap import COLOUR_TO_LEVEL
+from contracts.common import WarningColour
+from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
+from hub.bulletins.models import Bulletin, BulletinRecipient
+from hub.fleet import commands
+from hub.fleet import services as fleet
+from hub.kernel import audit, cities, flow_requests
+from hub.kernel.actors import Actor
+from hub.kernel.errors import Forbidden, InvalidInput, NotFound
+from hub.kernel.models import City, Reminder
+from hub.kernel.types import utcnow
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+
+DISTRIBUTE = "distribute-bulletin"
+CHASE = "chase-receipts"
+# After the deadline a late city is reminded at once, and flagged on the issuer's desk after this.
+FLAG_AFTER = timedelta(minutes=15)
+
+
+def _snapshot(bulletin: Bulletin) -> dict[str, object]:
+    return {
+        "kind": bulletin.kind,
+        "colour": bulletin.colour,
+        "category": bulletin.category,
+        "area": bulletin.area,
+        "title": bulletin.title,
+        "scope": bulletin.scope,
+        "receipt_deadline": bulletin.receipt_deadline.isoformat(),
+        "exercise": bulletin.exercise,
+        "addressed": [r.city.slug for r in bulletin.recipients],
+    }
+
+
+def issue(
+    session: Session,
+    actor: Actor,
+    data: BulletinCreate,
+    *,
+    source: str = "hub",
+    mqtt_root: str = DEFAULT_ROOT,
+) -> Bulletin:
+    """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
+    to their linkage systems for a warning) are queued in the same transaction."""
+    if not actor.can_write_incidents or actor.city_id is None:
+        raise Forbidden("only coordinators and duty officers of a city issue bulletins")
+    issuer = session.get(City, actor.city_id)
+    if issuer is None:
+        raise NotFound(f"no city {actor.city_id}")
+    now = utcnow()
+    if data.receipt_deadline <= now:
+        raise InvalidInput("the receipt deadline must be in the future")
+    addressed = {c.slug: c for c in cities.by_slugs(session, list(data.addressed_cities))}
+    if data.all_neighbours:
+        addressed.update({c.slug: c for c in issuer.neighbours})
+    addressed.pop(issuer.slug, None)
+    if not addressed:
+        raise InvalidInput("a bulletin must reach at least one other city")
+    bulletin = Bulletin(
+        public_id=uuid.uuid4(),
+        kind=data.kind,
+        issuing_city=issuer,
+        colour=data.colour.value if data.colour else None,
+        category=data.category.value,
+        area=data.area,
+        title=data.title,
+        text=data.text,
+        scope=data.scope,
+        receipt_deadline=data.receipt_deadline,
+        issued_at=now,
+        expires_at=data.expires_at,
+        exercise=data.exercise,
+        issued_by_id=actor.user_id,
+        source=source,
+    )
+    session.add(bulletin)
+    for city in sorted(addressed.values(), key=lambda c: c.id):
+        session.add(BulletinRecipient(bulletin=bulletin, city=city, delivery_attempts=0))
+    session.flush()
+    audit.record(session, actor, "bulletin.issued", "bulletin", bulletin.id, after=_snapshot(bulletin))
+    alert_linkage_systems(session, bulletin, root=mqtt_root)
+    flow_requests.enqueue(
+        session, DISTRIBUTE, key=f"{DISTRIBUTE}:{bulletin.public_id}", parameters={"bulletin_id": bulletin.id}
+    )
+    return bulletin
+
+
+def visible_to(bulletin: Bulletin, city_id: int | None) -> bool:
+    """Return whether a city may see a bulletin: restricted ones only the issuer and addressees."""
+    if bulletin.scope == "public":
+        return True
+    return city_id == bulletin.issuing_city_id or any(r.city_id == city_id for r in bulletin.recipients)
+
+
+def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
+    """Return a bulletin the actor may see; a restricted one is 'not found' to everyone else."""
+    bulletin = session.scalar(
+        select(Bulletin).where(Bulletin.public_id == public_id).options(selectinload(Bulletin.recipients))
+    )
+    if bulletin is None or not visible_to(bulletin, actor.city_id):
+        raise NotFound(f"no bulletin {public_id}")
+    return bulletin
+
+
+def get_by_id(session: Session, bulletin_id: int) -> Bulletin:
+    """Return a bulletin by the hub's id (for flows), or fail."""
+    bulletin = session.get(Bulletin, bulletin_id)
+    if bulletin is None:
+        raise NotFound(f"no bulletin {bulletin_id}")
+    return bulletin
+
+
+def inbox(session: Session, city_id: int, limit: int = 100) -> list[Bulletin]:
+    """Return bulletins addressed to a city, newest first."""
+    addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
+    query = select(Bulletin).where(Bulletin.id.in_(addressed)).order_by(Bulletin.id.desc()).limit(limit)
+    return list(session.scalars(query.options(selectinload(Bulletin.recipients))))
+
+
+def outbox(session: Session, city_id: int, limit: int = 100) -> list[Bulletin]:
+    """Return bulletins a city issued, newest first, with their receipt matrix."""
+    query = (
+        select(Bulletin).where(Bulletin.issuing_city_id == city_id).order_by(Bulletin.id.desc()).limit(limit)
+    )
+    return list(session.scalars(query.options(selectinload(Bulletin.recipients))))
+
+
+def visible_list(
+    session: Session, city_id: int | None, *, current_only: bool = False, limit: int = 200
+) -> list[Bulletin]:
+    """Return every bulletin a city may see (public ones and its restricted ones), newest first."""
+    addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
+    query = select(Bulletin).where(
+        or_(Bulletin.scope == "public", Bulletin.issuing_city_id == city_id, Bulletin.id.in_(addressed))
+    )
+    if current_only:
+        now = utcnow()
+        query = query.where(Bulletin.cancelled_at.is_(None)).where(
+            or_(Bulletin.expires_at.is_(None), Bulletin.expires_at > now)
+        )
+    return list(session.scalars(query.order_by(Bulletin.id.desc()).limit(limit)))
+
+
+def undelivered(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+    """Return the recipients whose platform has not yet accepted the bulletin."""
+    query = select(BulletinRecipient).where(
+        BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.delivered_at.is_(None)
+    )
+    return list(session.scalars(query))
+
+
+def record_delivery(
+    session: Session,
+    recipient_id: int,
+    *,
+    platform_ref: str | None,
+    receipt_at: datetime | None = None,
+    acknowledged_by: str | None = None,
+) -> BulletinRecipient:
+    """Record that a city's platform accepted the bulletin (with its receipt, if it gave one)."""
+    recipient = session.get(BulletinRecipient, recipient_id)
+    if recipient is None:
+        raise NotFound(f"no bulletin recipient {recipient_id}")
+    recipient.delivery_attempts += 1
+    if recipient.delivered_at is None:
+        recipient.delivered_at = utcnow()
+        recipient.platform_ref = platform_ref
+        recipient.last_error = None
+    if receipt_at is not None and recipient.receipt_at is None:
+        _set_receipt(
+            session, recipient, receipt_at, acknowledged_by or "platform", Actor.system("distribute")
+        )
+    return recipient
+
+
+def record_delivery_failure(session: Session, recipient_id: int, error: str) -> None:
+    """Count a failed delivery attempt; the recipient stays in the outbox."""
+    recipient = session.get(BulletinRecipient, recipient_id)
+    if recipient is not None:
+        recipient.delivery_attempts += 1
+        recipient.last_error = error[:2000]
+
+
+def _set_receipt(session: Session, recipient: BulletinRecipient, at: datetime, by: str, actor: Actor) -> None:
+    recipient.receipt_at = at
+    recipient.acknowledged_by = by
+    audit.record(
+        session,
+        actor,
+        "bulletin.receipt",
+        "bulletin",
+        recipient.bulletin_id,
+        city_id=recipient.city_id,
+        after={"city": recipient.city.slug, "received_at": at.isoformat(), "acknowledged_by": by},
+    )
+
+
+def record_receipt(
+    session: Session, actor: Actor, public_id: uuid.UUID, data: ReceiptCreate
+) -> tuple[BulletinRecipient, bool]:
+    """Record the actor's city's receipt once; return it and whether it is new."""
+    if not actor.can_write_incidents:
+        raise Forbidden("only coordinators and duty officers acknowledge bulletins")
+    bulletin = get_for(session, actor, public_id)
+    recipient = next((r for r in bulletin.recipients if r.city_id == actor.city_id), None)
+    if recipient is None:
+        raise Forbidden("your city is not an addressee of this bulletin")
+    if recipient.receipt_at is not None:
+        return recipient, False
+    _set_receipt(session, recipient, data.received_at or utcnow(), data.acknowledged_by, actor)
+    return recipient, True
+
+
+def chase_late_receipts(session: Session, *, flag_after: timedelta = FLAG_AFTER) -> dict[str, int]:
+    """Remind cities whose receipt is past its deadline, and flag those still silent later."""
+    now = utcnow()
+    late = session.scalars(
+        select(BulletinRecipient)
+        .join(Bulletin)
+        .where(
+            BulletinRecipient.receipt_at.is_(None),
+            Bulletin.receipt_deadline <= now,
+            Bulletin.cancelled_at.is_(None),
+            BulletinRecipient.flagged_at.is_(None),
+        )
+    ).all()
+    counts = {"reminded": 0, "flagged": 0}
+    for recipient in late:
+        deadline = recipient.bulletin.receipt_deadline
+        if recipient.reminded_at is None:
+            recipient.reminded_at = now
+            session.add(
+                Reminder(
+                    kind="receipt",
+                    subject_id=recipient.id,
+                    city_id=recipient.city_id,
+                    stage="reminded",
+                    created_at=now,
+                    details={"bulletin": str(recipient.bulletin.public_id)},
+                )
+            )
+            counts["reminded"] += 1
+        elif now >= deadline + flag_after:
+            recipient.flagged_at = now
+            session.add(
+                Reminder(
+                    kind="receipt",
+                    subject_id=recipient.id,
+                    city_id=recipient.city_id,
+                    stage="flagged",
+                    created_at=now,
+                    details={"bulletin": str(recipient.bulletin.public_id)},
+                )
+            )
+            counts["flagged"] += 1
+    return counts
+
+
+def owed_receipts(session: Session, city_id: int) -> list[BulletinRecipient]:
+    """Return the receipts a city still owes, soonest deadline first."""
+    query = (
+        select(BulletinRecipient)
+        .join(Bulletin)
+        .where(
+            BulletinRecipient.city_id == city_id,
+            BulletinRecipient.receipt_at.is_(None),
+            Bulletin.cancelled_at.is_(None),
+        )
+        .order_by(Bulletin.receipt_deadline)
+    )
+    return list(session.scalars(query))
+
+
+def flagged_for_issuer(session: Session, city_id: int) -> list[BulletinRecipient]:
+    """Return addressees flagged for a missing receipt on bulletins the city issued."""
+    query = (
+        select(BulletinRecipient)
+        .join(Bulletin)
+        .where(
+            Bulletin.issuing_city_id == city_id,
+            BulletinRecipient.flagged_at.is_not(None),
+            BulletinRecipient.receipt_at.is_(None),
+        )
+        .order_by(Bulletin.receipt_deadline)
+    )
+    return list(session.scalars(query))
+
+
+def with_undelivered(session: Session) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of live bulletins that some addressed platform has not accepted yet."""
+    query = (
+        select(Bulletin.id, Bulletin.public_id)
+        .join(BulletinRecipient)
+        .where(BulletinRecipient.delivered_at.is_(None), Bulletin.cancelled_at.is_(None))
+        .distinct()
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+FORWARD = "forward-receipts"
+
+
+def receipts_to_forward(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+    """Return a bulletin's receipts not yet passed on to the issuing city's platform."""
+    query = select(BulletinRecipient).where(
+        BulletinRecipient.bulletin_id == bulletin_id,
+        BulletinRecipient.receipt_at.is_not(None),
+        BulletinRecipient.receipt_forwarded_at.is_(None),
+    )
+    return list(session.scalars(query))
+
+
+def bulletins_with_receipts_to_forward(session: Session) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of bulletins holding receipts the issuer's platform has not had."""
+    query = (
+        select(Bulletin.id, Bulletin.public_id)
+        .join(BulletinRecipient)
+        .where(BulletinRecipient.receipt_at.is_not(None), BulletinRecipient.receipt_forwarded_at.is_(None))
+        .distinct()
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def mark_forwarded(session: Session, recipient_id: int) -> None:
+    """Record that the issuing platform has the receipt."""
+    recipient = session.get(BulletinRecipient, recipient_id)
+    if recipient is not None and recipient.receipt_forwarded_at is None:
+        recipient.receipt_forwarded_at = utcnow()
+
+
+def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) -> int:
+    """Queue a joint alert about a warning to the linkage systems of its addressed cities, and a
+    notice command to their mobile command vehicles (tracked like any other command)."""
+    if bulletin.kind != "warning" or bulletin.colour is None:
+        return 0
+    colour = WarningColour(bulletin.colour)
+    city_ids = [r.city_id for r in bulletin.recipients]
+    valid_until = min(bulletin.expires_at or bulletin.receipt_deadline, bulletin.issued_at + commands.MAX_TTL)
+    ttl = max(valid_until - bulletin.issued_at, commands.MIN_TTL)
+    notice = NoticeAction(title=bulletin.title, text=bulletin.text[:500], colour=colour)
+    for vehicle_id in fleet.vehicle_ids_in(session, city_ids):
+        commands.send_command(session, Actor.system("warning"), vehicle_id, notice, root=root, ttl=ttl)
+    systems = fleet.linkage_systems_in(session, city_ids)
+    count = 0
+    for system in systems:
+        alert = JointAlert(
+            id=uuid.uuid5(bulletin.public_id, system.mqtt_username),
+            bulletin_id=bulletin.public_id,
+            colour=colour,
+            level=COLOUR_TO_LEVEL[colour],
+            title=bulletin.title,
+            reporting_city=bulletin.issuing_city.slug,
+            exercise=bulletin.exercise,
+            issued_at=bulletin.issued_at,
+        )
+        fleet.queue_joint_alert(session, system, alert, root=root)
+        count += 1
+    return count
+
+
+def schedule_deliveries(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask again for bulletins some city has not had yet, and for receipts not yet forwarded."""
+    slot = int(now.timestamp()) // settings.redeliver_seconds
+    for bulletin_id, public_id in with_undelivered(session):
+        flow_requests.enqueue(
+            session,
+            DISTRIBUTE,
+            key=f"{DISTRIBUTE}:{public_id}:retry-{slot}",
+            parameters={"bulletin_id": bulletin_id},
+        )
+    for bulletin_id, public_id in bulletins_with_receipts_to_forward(session):
+        flow_requests.enqueue(
+            session, FORWARD, key=f"{FORWARD}:{public_id}:{slot}", parameters={"bulletin_id": bulletin_id}
+        )
+
+
+def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for the round that reminds and flags cities late with their receipts."""
+    slot = int(now.timestamp()) // settings.chase_seconds
+    flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})

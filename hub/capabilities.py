@@ -1,0 +1,149 @@
+"""The hub's capabilities, and what each one contributes to the rest of the hub.
+
+A capability (incidents, bulletins, vehicles, …) has one name and one home in every layer:
+`contracts/<name>.py`, `hub/<name>/`, `flows/<name>.py`, `web/<name>/`. Its package in `hub/`
+declares, in `CAPABILITY`, everything it adds to the shared parts: its tables, its flows, its
+recurring schedules, its desk items, its navigation entries, its web blueprints and its broker
+accounts. The app factory, the flow dispatcher, the scheduler, the desk and the broker files
+collect these declarations; adding a capability means adding its name to `NAMES` below.
+
+Declarations refer to code of the upper layers (`flows/`, `web/`) by "module:attribute" strings,
+which those layers resolve (`resolve`), so that `hub/` never imports them; a test checks that
+every reference resolves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from hub.config import Settings
+
+# The one list of the hub's capabilities, in the order the navigation shows them.
+NAMES = ("incidents", "bulletins", "verifications", "daily_reports", "fleet", "partners")
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogue; the web layer translates it when it shows it."""
+    return message
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A recurring job: `enqueue(session, now, settings)` asks for whatever is due at `now`.
+
+    It runs on every scheduler tick and must be idempotent per time slot: it enqueues flow
+    requests whose keys name the slot, so however many processes tick, each slot runs once.
+    """
+
+    name: str
+    enqueue: Callable[[Session, datetime, Settings], None]
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    """A link in the top navigation: an endpoint, its label (a catalogue message) and its place.
+
+    `roles` limits it to people of those roles (role values such as "coordinator"); empty means all.
+    """
+
+    endpoint: str
+    label: str
+    order: int
+    primary: bool = False
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeskItem:
+    """One line on a city's desk, rendered by the capability's own template.
+
+    `due_at` orders urgent items (soonest first); `subject` is what the template shows.
+    """
+
+    template: str
+    subject: Any
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BrokerAccount:
+    """An MQTT account of the registry: its password hash and the topics it may use."""
+
+    username: str
+    password_hash: str
+    write: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What one capability contributes; every field but `name` is optional."""
+
+    name: str
+    models: tuple[str, ...] = ()  # modules that define its tables
+    flows: Mapping[str, str] = field(default_factory=dict)  # flow-request name -> "flows.x:flow"
+    schedules: tuple[Schedule, ...] = ()
+    blueprints: tuple[str, ...] = ()  # "web.x.views:bp": UI blueprints (CSRF-protected)
+    api_blueprints: tuple[str, ...] = ()  # "web.x.api:bp": bearer or session + CSRF header
+    nav: tuple[NavEntry, ...] = ()
+    # Desk contributions, each `(session, city_id, settings) -> items`:
+    urgent: Callable[[Session, int, Settings], list[DeskItem]] | None = None  # what the city owes now
+    waiting: Callable[[Session, int, Settings], list[DeskItem]] | None = None  # what it waits on
+    desk_panels: tuple[str, ...] = ()  # templates of panels below the urgent items
+    desk_context: Callable[[Session, int, Settings], dict[str, object]] | None = None
+    broker_accounts: Callable[[Session, str], list[BrokerAccount]] | None = None  # (session, live root)
+
+
+@cache
+def all_capabilities() -> tuple[Capability, ...]:
+    """Return the declaration of every capability, in `NAMES` order."""
+    found = []
+    for name in NAMES:
+        module = importlib.import_module(f"hub.{name}")
+        capability: Capability = module.CAPABILITY
+        if capability.name != name:
+            raise RuntimeError(f"hub.{name} declares itself as {capability.name!r}")
+        found.append(capability)
+    return tuple(found)
+
+
+def load_models() -> None:
+    """Import the kernel's tables and every capability's, registering them on the metadata."""
+    importlib.import_module("hub.kernel.models")
+    for capability in all_capabilities():
+        for module in capability.models:
+            importlib.import_module(module)
+
+
+def flow_names() -> dict[str, str]:
+    """Return every flow-request name with the "module:attribute" of the flow that serves it."""
+    names: dict[str, str] = {}
+    for capability in all_capabilities():
+        for name, target in capability.flows.items():
+            if name in names:
+                raise RuntimeError(f"flow {name!r} is declared twice")
+            names[name] = target
+    return names
+
+
+def resolve(target: str) -> Any:
+    """Import "module:attribute" and return the attribute."""
+    module_name, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def schedules() -> Iterator[Schedule]:
+    """Yield every capability's recurring jobs."""
+    for capability in all_capabilities():
+        yield from capability.schedules

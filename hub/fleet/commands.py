@@ -1,0 +1,192 @@
+"""Commands to vehicles: sent through the outbox, tracked by their acks until done or expired."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from contracts.mqtt import Ack, AckStage, Action, Command, command_topic, encode
+from hub.fleet import services as fleet
+from hub.fleet.models import CommandState, Vehicle, VehicleCommand
+from hub.kernel import audit
+from hub.kernel.actors import Actor
+from hub.kernel.errors import Forbidden, InvalidInput
+from hub.kernel.models import MqttOutbox
+from hub.kernel.types import utcnow
+
+DEFAULT_TTL = timedelta(minutes=10)
+MAX_TTL = timedelta(hours=24)
+MIN_TTL = timedelta(seconds=10)
+
+
+def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
+    message = Command(
+        id=command.command_id,
+        action=command.arguments,  # type: ignore[arg-type]
+        issued_at=command.issued_at,
+        expires_at=command.expires_at,
+    )
+    session.add(
+        MqttOutbox(
+            topic=command_topic(root, command.vehicle.city.slug, command.vehicle.code),
+            payload=encode(message),
+            qos=1,
+            command_id=command.command_id,
+            attempts=0,
+        )
+    )
+
+
+def send_command(
+    session: Session,
+    actor: Actor,
+    vehicle_id: int,
+    action: Action,
+    *,
+    root: str,
+    ttl: timedelta = DEFAULT_TTL,
+) -> VehicleCommand:
+    """Record a command for a vehicle of the actor's own city and queue it for publishing."""
+    vehicle = fleet.vehicle(session, vehicle_id)
+    own_city = actor.can_write_incidents and actor.city_id == vehicle.city_id
+    if not own_city and actor.kind != "system":
+        raise Forbidden("you may command your own city's vehicles only")
+    if not MIN_TTL <= ttl <= MAX_TTL:
+        raise InvalidInput("a command must stay valid between 10 seconds and 24 hours")
+    now = utcnow()
+    command = VehicleCommand(
+        command_id=uuid.uuid4(),
+        vehicle=vehicle,
+        kind=action.kind.value,
+        arguments=action.model_dump(mode="json"),
+        issued_by_id=actor.user_id,
+        issued_at=now,
+        expires_at=now + ttl,
+        state=CommandState.PENDING,
+        state_at=now,
+        publish_count=0,
+    )
+    session.add(command)
+    session.flush()
+    _enqueue(session, command, root)
+    audit.record(
+        session,
+        actor,
+        "command.sent",
+        "vehicle_command",
+        command.id,
+        after={"vehicle": vehicle.code, "command_id": str(command.command_id), **command.arguments},
+    )
+    return command
+
+
+def resend_pending(session: Session, vehicle: Vehicle, *, root: str) -> int:
+    """Queue again every unexpired command the vehicle has not acknowledged (it reconnected)."""
+    now = utcnow()
+    pending = session.scalars(
+        select(VehicleCommand).where(
+            VehicleCommand.vehicle_id == vehicle.id,
+            VehicleCommand.state == CommandState.PENDING,
+            VehicleCommand.expires_at > now,
+        )
+    ).all()
+    for command in pending:
+        _enqueue(session, command, root)
+    return len(pending)
+
+
+_NEXT_STATE = {
+    AckStage.RECEIVED: CommandState.RECEIVED,
+    AckStage.DONE: CommandState.DONE,
+    AckStage.REJECTED: CommandState.REJECTED,
+}
+
+
+def apply_ack(session: Session, vehicle: Vehicle, ack: Ack) -> str:
+    """Move a command on by a vehicle's ack; return what happened (for counts and logs).
+
+    Duplicates and acks that arrive out of order (received after done) change nothing.
+    """
+    command = session.scalar(select(VehicleCommand).where(VehicleCommand.command_id == ack.command_id))
+    if command is None:
+        return "unknown"
+    if command.vehicle_id != vehicle.id:
+        return "foreign"
+    target = _NEXT_STATE[ack.stage]
+    if command.state in CommandState.FINAL or command.state == target:
+        return "duplicate"
+    if command.state == CommandState.RECEIVED and target == CommandState.RECEIVED:
+        return "duplicate"
+    command.state = target
+    command.state_at = ack.at
+    command.reason = ack.reason
+    return "applied"
+
+
+def expire(session: Session) -> int:
+    """Close commands whose time ran out: never received → expired, received → timed out."""
+    now = utcnow()
+    expired = session.execute(
+        update(VehicleCommand)
+        .where(VehicleCommand.state == CommandState.PENDING, VehicleCommand.expires_at <= now)
+        .values(state=CommandState.EXPIRED, state_at=now)
+    ).rowcount
+    timed_out = session.execute(
+        update(VehicleCommand)
+        .where(VehicleCommand.state == CommandState.RECEIVED, VehicleCommand.expires_at <= now)
+        .values(state=CommandState.TIMED_OUT, state_at=now)
+    ).rowcount
+    return (expired or 0) + (timed_out or 0)
+
+
+def for_vehicle(session: Session, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:
+    """Return a vehicle's latest commands, newest first."""
+    query = select(VehicleCommand).where(VehicleCommand.vehicle_id == vehicle_id)
+    return list(session.scalars(query.order_by(VehicleCommand.id.desc()).limit(limit)))
+
+
+def unpublished(session: Session, limit: int = 200) -> list[MqttOutbox]:
+    """Return outbox messages waiting to be published, oldest first.
+
+    A command that is no longer pending (acknowledged, expired) is not sent again.
+    """
+    now = utcnow()
+    query = (
+        select(MqttOutbox)
+        .outerjoin(VehicleCommand, VehicleCommand.command_id == MqttOutbox.command_id)
+        .where(
+            MqttOutbox.published_at.is_(None),
+            (MqttOutbox.command_id.is_(None))
+            | ((VehicleCommand.state == CommandState.PENDING) & (VehicleCommand.expires_at > now)),
+        )
+        .order_by(MqttOutbox.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def mark_published(session: Session, message_id: int) -> None:
+    """Record that the broker acknowledged an outbox message."""
+    message = session.get(MqttOutbox, message_id)
+    if message is None or message.published_at is not None:
+        return
+    now = utcnow()
+    message.published_at = now
+    message.attempts += 1
+    if message.command_id is not None:
+        session.execute(
+            update(VehicleCommand)
+            .where(VehicleCommand.command_id == message.command_id)
+            .values(published_at=now, publish_count=VehicleCommand.publish_count + 1)
+        )
+
+
+def mark_publish_failed(session: Session, message_id: int, error: str) -> None:
+    """Count a failed publish attempt; the message stays queued."""
+    message = session.get(MqttOutbox, message_id)
+    if message is not None:
+        message.attempts += 1
+        message.last_error = error[:2000]

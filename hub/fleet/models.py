@@ -1,0 +1,144 @@
+"""Mobile command vehicles and linkage systems: MQTT peers with an identity and a live state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.extensions import db
+from hub.kernel.models import City
+from hub.kernel.types import UTCDateTime, utcnow
+
+
+class Vehicle(db.Model):
+    """A mobile command vehicle (移动指挥车) of one city, with its last known state."""
+
+    __tablename__ = "vehicles"
+    __table_args__ = (UniqueConstraint("city_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))  # the id in its MQTT topics
+    name: Mapped[str] = mapped_column(String(64))
+    mqtt_username: Mapped[str] = mapped_column(String(128), unique=True)
+    # Mosquitto's own PBKDF2 form, so the broker's password file can be rebuilt from the registry.
+    mqtt_password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speed_kmh: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heading: Mapped[float | None] = mapped_column(Float, nullable=True)
+    position_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status_note: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The vehicle's connection counter: a will from an older session must not undo a newer online.
+    session: Mapped[int] = mapped_column(BigInteger, default=0)
+    online_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    city: Mapped[City] = relationship(lazy="joined")
+
+
+class VehiclePosition(db.Model):
+    """One telemetry report kept for the position history."""
+
+    __tablename__ = "vehicle_positions"
+    # A QoS 1 message delivered twice carries the same (vehicle, time, sequence): stored once.
+    # Its index also serves lookups by vehicle: a second index on vehicle_id alone would only cost
+    # every insert another B-tree write.
+    __table_args__ = (UniqueConstraint("vehicle_id", "at", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float] = mapped_column(Float)
+    heading: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CommandState:
+    """Where a command is in its life."""
+
+    PENDING = "pending"
+    RECEIVED = "received"
+    DONE = "done"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    EXPIRED = "expired"
+    FINAL = (DONE, REJECTED, TIMED_OUT, EXPIRED)
+    ALL = (PENDING, RECEIVED, DONE, REJECTED, TIMED_OUT, EXPIRED)
+
+
+class VehicleCommand(db.Model):
+    """A command sent to a vehicle, tracked until the vehicle says it is done (or time runs out)."""
+
+    __tablename__ = "vehicle_commands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    arguments: Mapped[dict[str, object]] = mapped_column(JSON)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    state: Mapped[str] = mapped_column(String(16), default=CommandState.PENDING, index=True)
+    state_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    publish_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    vehicle: Mapped[Vehicle] = relationship(lazy="joined")
+
+
+class LinkageSystem(db.Model):
+    """A city's 110/119/120/122 dispatch system, an MQTT peer of the hub."""
+
+    __tablename__ = "linkage_systems"
+    __table_args__ = (UniqueConstraint("city_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "110", "119", "120" or "122"
+    name: Mapped[str] = mapped_column(String(64))
+    mqtt_username: Mapped[str] = mapped_column(String(128), unique=True)
+    mqtt_password_hash: Mapped[str] = mapped_column(String(256))
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    session: Mapped[int] = mapped_column(BigInteger, default=0)
+    online_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    city: Mapped[City] = relationship(lazy="joined")
+
+
+class LinkageEventLink(db.Model):
+    """Which incident a linkage system's own event became; makes repeated events idempotent."""
+
+    __tablename__ = "linkage_event_links"
+    __table_args__ = (UniqueConstraint("system_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("linkage_systems.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(128))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    last_payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,124 @@
+"""Incidents, their reports, and the notices sent to the cities around them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from contracts.common import IncidentCategory, IncidentStatus, ReportKind
+from hub.extensions import db
+from hub.kernel.models import City, User
+from hub.kernel.types import UTCDateTime, utcnow
+
+
+class Notification(db.Model):
+    """A message to one city about an incident; one per (incident, city, kind)."""
+
+    __tablename__ = "notifications"
+    # The flow may retry or re-run: this constraint is what makes a second delivery a no-op.
+    __table_args__ = (UniqueConstraint("incident_id", "city_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="incident")
+    reason: Mapped[str] = mapped_column(String(16))  # "affected" or "neighbour"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    incident: Mapped[Incident] = relationship(lazy="joined")
+    city: Mapped[City] = relationship()
+
+
+incident_affected_cities = Table(
+    "incident_affected_cities",
+    db.metadata,
+    Column("incident_id", ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("city_id", ForeignKey("cities.id"), primary_key=True),
+)
+
+
+class Incident(db.Model):
+    """An incident recorded by one city, possibly affecting several."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    category: Mapped[IncidentCategory] = mapped_column(
+        Enum(
+            IncidentCategory,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    # 1 = I (特别重大) … 4 = IV (一般); lower number is more severe.
+    level: Mapped[int] = mapped_column(Integer, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    reporting_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    status: Mapped[IncidentStatus] = mapped_column(
+        Enum(
+            IncidentStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=IncidentStatus.REPORTED,
+        index=True,
+    )
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    reporting_city: Mapped[City] = relationship(lazy="joined")
+    affected_cities: Mapped[list[City]] = relationship(
+        secondary=incident_affected_cities, order_by=lambda: City.slug
+    )
+    created_by: Mapped[User | None] = relationship()
+    reports: Mapped[list[IncidentReport]] = relationship(
+        back_populates="incident", order_by=lambda: IncidentReport.reported_at
+    )
+
+    def __repr__(self) -> str:
+        return f"<Incident {self.id} L{self.level} {self.title!r}>"
+
+
+class IncidentReport(db.Model):
+    """A report on an incident: the initial one, follow-ups (续报) and the final one."""
+
+    __tablename__ = "incident_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[ReportKind] = mapped_column(
+        Enum(ReportKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    body: Mapped[str] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    incident: Mapped[Incident] = relationship(back_populates="reports")
+    city: Mapped[City] = relationship(lazy="joined")
+    author: Mapped[User | None] = relationship()

@@ -1,0 +1,159 @@
+"""Tell cities about incidents: who must hear, idempotent delivery, and reading."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contracts.common import IncidentLevel
+from contracts.incidents import Notification as NotificationContract
+from contracts.mqtt import DEFAULT_ROOT, JointAlert
+from hub.fleet import services as fleet
+from hub.incidents.models import Incident, Notification
+from hub.kernel import audit, cities
+from hub.kernel.actors import Actor
+from hub.kernel.errors import Forbidden, NotFound
+from hub.kernel.types import utcnow
+
+INCIDENT_KIND = "incident"
+
+
+def recipients(incident: Incident) -> list[tuple[str, str]]:
+    """Return (city slug, reason) for every city to tell: affected ones and their neighbours.
+
+    The reporting city already knows, so it is left out.
+    """
+    chosen: dict[str, str] = {}
+    for city in incident.affected_cities:
+        chosen[city.slug] = "affected"
+    for city in incident.affected_cities:
+        for neighbour in city.neighbours:
+            chosen.setdefault(neighbour.slug, "neighbour")
+    chosen.pop(incident.reporting_city.slug, None)
+    return sorted(chosen.items())
+
+
+def deliver(
+    session: Session,
+    incident_id: int,
+    city_slug: str,
+    reason: str,
+    *,
+    flow_run_id: str | None,
+    mqtt_root: str = DEFAULT_ROOT,
+) -> tuple[Notification, bool]:
+    """Store the notification for one city once, with joint alerts to its linkage systems.
+
+    Return the notification and whether it is new.
+    """
+    city = cities.by_slug(session, city_slug)
+    query = select(Notification).where(
+        Notification.incident_id == incident_id,
+        Notification.city_id == city.id,
+        Notification.kind == INCIDENT_KIND,
+    )
+    existing = session.scalar(query)
+    if existing is not None:
+        return existing, False
+    notification = Notification(
+        incident_id=incident_id,
+        city_id=city.id,
+        kind=INCIDENT_KIND,
+        reason=reason,
+        created_at=utcnow(),
+        flow_run_id=flow_run_id,
+    )
+    try:
+        # A savepoint, so losing a race with a concurrent run keeps the caller's transaction.
+        with session.begin_nested():
+            session.add(notification)
+    except IntegrityError:
+        return session.scalars(query).one(), False
+    _alert_linkage_systems(session, notification, mqtt_root)
+    audit.record(
+        session,
+        Actor.system("notify-neighbours"),
+        "notification.created",
+        "notification",
+        notification.id,
+        city_id=city.id,
+        after={"incident_id": incident_id, "city": city_slug, "reason": reason},
+    )
+    return notification, True
+
+
+def _alert_linkage_systems(session: Session, notification: Notification, root: str) -> None:
+    """Queue a joint alert to every linkage system of the notified city, in the same transaction."""
+    incident = notification.incident
+    systems = fleet.linkage_systems_in(session, [notification.city_id])
+    for system in systems:
+        alert = JointAlert(
+            id=notification.public_id,
+            incident_id=incident.public_id,
+            level=IncidentLevel(incident.level),
+            title=incident.title,
+            reporting_city=incident.reporting_city.slug,
+            exercise=incident.exercise,
+            issued_at=notification.created_at,
+        )
+        fleet.queue_joint_alert(session, system, alert, root=root)
+
+
+def for_city(
+    session: Session, city_id: int, *, limit: int = 50, unread_only: bool = False
+) -> list[Notification]:
+    """Return a city's notifications, newest first."""
+    query = select(Notification).where(Notification.city_id == city_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def unread_count(session: Session, city_id: int) -> int:
+    """Return how many notifications the city has not yet read."""
+    query = select(func.count()).where(Notification.city_id == city_id, Notification.read_at.is_(None))
+    return session.scalar(query) or 0
+
+
+def mark_read(session: Session, actor: Actor, notification_id: int) -> Notification:
+    """Mark a notification of the actor's own city as read."""
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        raise NotFound(f"no notification {notification_id}")
+    if notification.city_id != actor.city_id or not actor.can_write_incidents:
+        raise Forbidden("only your own city's coordinators and duty officers acknowledge notifications")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        audit.record(session, actor, "notification.read", "notification", notification.id)
+    return notification
+
+
+def to_contract(notification: Notification) -> NotificationContract:
+    """Return the notification as it crosses the boundary."""
+    incident = notification.incident
+    return NotificationContract(
+        id=notification.public_id,
+        incident_id=incident.public_id,
+        recipient_city=notification.city.slug,
+        reason=notification.reason,
+        level=IncidentLevel(incident.level),
+        title=incident.title,
+        reporting_city=incident.reporting_city.slug,
+        created_at=notification.created_at,
+        exercise=incident.exercise,
+    )
+
+
+def for_incident(session: Session, incident_id: int) -> list[Notification]:
+    """Return who has been told about an incident, in city order."""
+    query = select(Notification).where(Notification.incident_id == incident_id)
+    return list(session.scalars(query.order_by(Notification.city_id)))
+
+
+def id_for_public_id(session: Session, public_id: object) -> int:
+    """Return the hub's id of a notification known by its exchange id, or fail."""
+    notification_id = session.scalar(select(Notification.id).where(Notification.public_id == public_id))
+    if notification_id is None:
+        raise NotFound(f"no notification {public_id}")
+    return notification_id

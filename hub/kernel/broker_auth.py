@@ -1,0 +1,121 @@
+"""Mosquitto's password and ACL files, written from the accounts the capabilities declare.
+
+Each account may use only the topics its capability lists for it (a vehicle its own telemetry,
+status, state, acks and commands, say); the hub reads and writes under its live and exercise
+roots, taken from settings; anonymous clients are refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from contracts.mqtt import DEFAULT_ROOT, exercise_root
+from hub.capabilities import BrokerAccount, all_capabilities
+
+# Mosquitto 2's password file format: $7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>.
+_HASH_ID = 7
+_ITERATIONS = 101
+_SALT_BYTES = 12
+
+
+def mosquitto_hash(password: str, *, salt: bytes | None = None, iterations: int = _ITERATIONS) -> str:
+    """Return the password in the form `mosquitto_passwd` writes."""
+    salt = salt if salt is not None else os.urandom(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    return f"${_HASH_ID}${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def check_mosquitto_hash(password: str, stored: str) -> bool:
+    """Return whether the password matches a hash in Mosquitto's form."""
+    try:
+        _, hash_id, iterations, salt, _digest = stored.split("$")
+    except ValueError:
+        return False
+    if hash_id != str(_HASH_ID):
+        return False
+    expected = mosquitto_hash(password, salt=base64.b64decode(salt), iterations=int(iterations))
+    return hmac.compare_digest(expected, stored)
+
+
+def new_secret() -> str:
+    """Return a fresh random MQTT password."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class HubCredentials:
+    """The hub's own MQTT account."""
+
+    username: str
+    password_hash: str
+
+
+def _accounts(session: Session, root: str) -> list[BrokerAccount]:
+    accounts: list[BrokerAccount] = []
+    for capability in all_capabilities():
+        if capability.broker_accounts is not None:
+            accounts += capability.broker_accounts(session, root)
+    return accounts
+
+
+def render_password_file(session: Session, hub: HubCredentials, root: str = DEFAULT_ROOT) -> str:
+    """Return the password file for the hub and every account the capabilities declare."""
+    lines = [f"{hub.username}:{hub.password_hash}"]
+    lines += [f"{a.username}:{a.password_hash}" for a in _accounts(session, root)]
+    return "\n".join(lines) + "\n"
+
+
+def render_acl_file(session: Session, hub_username: str, root: str = DEFAULT_ROOT) -> str:
+    """Return the ACL file: explicit topics per account, nothing by pattern or wildcard for peers."""
+    hub_topics = "".join(f"topic readwrite {r}/#\n" for r in (root, exercise_root(root)))
+    blocks = [f"user {hub_username}\n{hub_topics}"]
+    for account in _accounts(session, root):
+        lines = [f"user {account.username}"]
+        lines += [f"topic write {topic}" for topic in account.write]
+        lines += [f"topic read {topic}" for topic in account.read]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def write_broker_files(
+    session: Session, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+) -> tuple[Path, Path]:
+    """Write both files atomically (a broker reloading mid-write must never see half a file)."""
+    paths, _ = _write(session, directory, hub, root, only_changes=False)
+    return paths
+
+
+def sync_broker_files(
+    session: Session, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+) -> bool:
+    """Rewrite the files only where the registry changed them; return whether anything changed."""
+    _, changed = _write(session, directory, hub, root, only_changes=True)
+    return changed
+
+
+def _write(
+    session: Session, directory: Path, hub: HubCredentials, root: str, *, only_changes: bool
+) -> tuple[tuple[Path, Path], bool]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written, changed = [], False
+    for name, text in (
+        ("passwords", render_password_file(session, hub, root)),
+        ("acl", render_acl_file(session, hub.username, root)),
+    ):
+        path = directory / name
+        written.append(path)
+        if only_changes and path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        changed = True
+    return (written[0], written[1]), changed

@@ -1,0 +1,81 @@
+"""Load the member cities and, for the demo, a coordinator team for each city."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.kernel.actors import Actor
+from hub.kernel.models import City, Role, User
+from hub.kernel.users import create_user
+
+DEMO_PASSWORD = "huaihai-demo-2026"  # noqa: S105  # only ever seeded by the demo command
+
+
+def load_city_data() -> dict[str, object]:
+    """Return the bundled city file (a copy of the region's reference data)."""
+    text = resources.files("hub.data").joinpath("huaihai_cities.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def seed_cities(session: Session, data: dict[str, object] | None = None) -> list[City]:
+    """Insert or update the cities and their neighbours; running it twice changes nothing."""
+    data = data or load_city_data()
+    by_slug = {c.slug: c for c in session.scalars(select(City))}
+    for row in data["cities"]:  # type: ignore[attr-defined]
+        city = by_slug.get(row["slug"]) or City(slug=row["slug"])
+        city.division_code = row["division_code"]
+        city.name_zh, city.name_en = row["name_zh"], row["name_en"]
+        city.province_zh, city.province_en = row["province_zh"], row["province_en"]
+        city.longitude, city.latitude = row["centre"]
+        session.add(city)
+        by_slug[city.slug] = city
+    session.flush()
+    pairs: dict[str, set[str]] = {slug: set() for slug in by_slug}
+    for a, b in data["neighbours"]:  # type: ignore[attr-defined]
+        pairs[a].add(b)
+        pairs[b].add(a)
+    for slug, city in by_slug.items():
+        city.neighbours = [by_slug[n] for n in sorted(pairs[slug])]
+    session.flush()
+    return sorted(by_slug.values(), key=lambda c: c.id)
+
+
+DEMO_ROLES = (
+    ("coord", Role.COORDINATOR, "协调员"),
+    ("duty", Role.DUTY_OFFICER, "值班员"),
+    ("observer", Role.OBSERVER, "观察员"),
+)
+
+
+def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> None:
+    """Create a coordinator, a duty officer and an observer per city, and one hub admin."""
+    system = Actor.system("seed")
+    existing = set(session.scalars(select(User.username)))
+    cities = list(session.scalars(select(City).order_by(City.id)))
+    for city in cities:
+        for suffix, role, label in DEMO_ROLES:
+            username = f"{city.slug}-{suffix}"
+            if username not in existing:
+                create_user(
+                    session,
+                    system,
+                    username=username,
+                    display_name=f"{city.name_zh}{label}",
+                    password=password,
+                    city=city,
+                    role=role,
+                )
+    if "admin" not in existing and cities:
+        create_user(
+            session,
+            system,
+            username="admin",
+            display_name="枢纽管理员",
+            password=password,
+            city=cities[0],
+            role=Role.ADMIN,
+        )

@@ -1,0 +1,153 @@
+"""Bulletins: addressing, restricted visibility, one receipt per city, reminders then flags."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from contracts.bulletins import BulletinCreate, ReceiptCreate
+from hub.bulletins import services as bulletins
+from hub.bulletins.models import Bulletin
+from hub.extensions import db
+from hub.kernel.actors import Actor
+from hub.kernel.errors import Forbidden, InvalidInput, NotFound
+from hub.kernel.models import FlowRequest, Reminder, Role
+
+
+def _data(**overrides: object) -> BulletinCreate:
+    body = {
+        "kind": "warning",
+        "colour": "orange",
+        "category": "natural_disaster",
+        "area": "沂河流域",
+        "title": "沂河洪水橙色预警",
+        "text": "预计未来12小时沂河临沂段将出现超警戒水位。",
+        "addressed_cities": ["xuzhou", "suqian"],
+        "scope": "public",
+        "receipt_deadline": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+    }
+    body.update(overrides)
+    return BulletinCreate.model_validate(body)
+
+
+def test_issue_queues_one_delivery_per_city_and_a_flow(make_user) -> None:
+    actor = Actor.for_user(make_user("ly", "linyi"))
+    bulletin = bulletins.issue(db.session, actor, _data())
+    db.session.commit()
+    assert [r.city.slug for r in bulletin.recipients] == ["xuzhou", "suqian"]
+    assert all(r.delivered_at is None for r in bulletin.recipients)
+    assert db.session.scalars(select(FlowRequest)).one().parameters == {"bulletin_id": bulletin.id}
+
+
+def test_all_neighbours_expands_and_leaves_out_the_issuer(make_user) -> None:
+    actor = Actor.for_user(make_user("ly", "linyi"))
+    bulletin = bulletins.issue(db.session, actor, _data(addressed_cities=["linyi"], all_neighbours=True))
+    assert sorted(r.city.slug for r in bulletin.recipients) == [
+        "jining",
+        "lianyungang",
+        "xuzhou",
+        "zaozhuang",
+    ]
+
+
+def test_rules(make_user) -> None:
+    actor = Actor.for_user(make_user("ly", "linyi"))
+    with pytest.raises(ValueError, match="colour"):
+        _data(colour=None)
+    with pytest.raises(InvalidInput):
+        bulletins.issue(db.session, actor, _data(receipt_deadline=datetime.now(UTC).isoformat()))
+    with pytest.raises(NotFound):
+        bulletins.issue(db.session, actor, _data(addressed_cities=["atlantis"]))
+    with pytest.raises(Forbidden):
+        bulletins.issue(db.session, Actor.for_user(make_user("obs", "linyi", Role.OBSERVER)), _data())
+    db.session.rollback()
+    assert db.session.scalars(select(Bulletin)).all() == []
+
+
+def test_restricted_bulletins_are_invisible_to_others(make_user) -> None:
+    issuer = Actor.for_user(make_user("ly", "linyi"))
+    bulletin = bulletins.issue(db.session, issuer, _data(scope="restricted"))
+    db.session.commit()
+    xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
+    heze = Actor.for_user(make_user("hz", "heze"))
+    assert bulletins.get_for(db.session, xuzhou, bulletin.public_id) is bulletin
+    with pytest.raises(NotFound):
+        bulletins.get_for(db.session, heze, bulletin.public_id)
+    assert bulletin not in bulletins.visible_list(db.session, heze.city_id)
+    assert bulletin in bulletins.visible_list(db.session, xuzhou.city_id)
+
+
+def test_receipt_is_recorded_once_and_only_by_addressees(make_user) -> None:
+    issuer = Actor.for_user(make_user("ly", "linyi"))
+    bulletin = bulletins.issue(db.session, issuer, _data())
+    db.session.commit()
+    xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
+    _, created = bulletins.record_receipt(
+        db.session, xuzhou, bulletin.public_id, ReceiptCreate(acknowledged_by="徐州值班员")
+    )
+    again, created_again = bulletins.record_receipt(
+        db.session, xuzhou, bulletin.public_id, ReceiptCreate(acknowledged_by="另一人")
+    )
+    assert (created, created_again) == (True, False)
+    assert again.acknowledged_by == "徐州值班员"
+    with pytest.raises(Forbidden):
+        bulletins.record_receipt(
+            db.session,
+            Actor.for_user(make_user("hz", "heze")),
+            bulletin.public_id,
+            ReceiptCreate(acknowledged_by="x"),
+        )
+
+
+def test_late_cities_are_reminded_then_flagged(make_user) -> None:
+    issuer = Actor.for_user(make_user("ly", "linyi"))
+    bulletin = bulletins.issue(db.session, issuer, _data())
+    db.session.commit()
+    bulletins.record_receipt(
+        db.session,
+        Actor.for_user(make_user("xz", "xuzhou")),
+        bulletin.public_id,
+        ReceiptCreate(acknowledged_by="徐州"),
+    )
+    bulletin.receipt_deadline = datetime.now(UTC) - timedelta(minutes=1)
+    assert bulletins.chase_late_receipts(db.session) == {"reminded": 1, "flagged": 0}
+    assert bulletins.chase_late_receipts(db.session) == {"reminded": 0, "flagged": 0}
+    assert bulletins.chase_late_receipts(db.session, flag_after=timedelta(0)) == {"reminded": 0, "flagged": 1}
+    db.session.commit()
+    flagged = bulletins.flagged_for_issuer(db.session, issuer.city_id)
+    assert [r.city.slug for r in flagged] == ["suqian"]
+    assert [r.stage for r in db.session.scalars(select(Reminder).order_by(Reminder.id))] == [
+        "reminded",
+        "flagged",
+    ]
+
+
+def test_a_warning_alerts_the_addressed_cities_linkage_systems(make_user, city) -> None:
+    from contracts.mqtt import decode_message
+    from hub.fleet import services as fleet
+    from hub.fleet.models import VehicleCommand
+    from hub.kernel.models import MqttOutbox
+
+    admin = Actor("system", "t", None, Role.ADMIN)
+    fleet.register_linkage_system(db.session, admin, city("xuzhou"), "police110", "110", "徐州110")
+    fleet.register_linkage_system(db.session, admin, city("heze"), "fire119", "119", "菏泽119")
+    fleet.register_vehicle(db.session, admin, city("suqian"), "v01", "宿迁1号")
+    fleet.register_vehicle(db.session, admin, city("heze"), "v01", "菏泽1号")
+    bulletin = bulletins.issue(db.session, Actor.for_user(make_user("ly", "linyi")), _data())
+    db.session.commit()
+    notices = db.session.scalars(select(VehicleCommand)).all()  # Suqian is addressed, Heze is not
+    assert [(c.vehicle.city.slug, c.kind, c.arguments["title"]) for c in notices] == [
+        ("suqian", "notice", "沂河洪水橙色预警")
+    ]
+    alert = db.session.scalars(
+        select(MqttOutbox).where(MqttOutbox.command_id.is_(None))
+    ).one()  # Xuzhou is addressed, Heze is not
+    assert alert.topic == "hh/v1/xuzhou/linkage/police110/alerts"
+    _, payload = decode_message(alert.topic, alert.payload)
+    assert (payload.bulletin_id, payload.colour.value, payload.level.roman) == (
+        bulletin.public_id,
+        "orange",
+        "II",
+    )

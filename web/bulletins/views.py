@@ -1,0 +1,127 @@
+"""Bulletins and warnings in the UI: the list, issuing one, its receipts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from pydantic import ValidationError
+
+from contracts.bulletins import BulletinCreate, ReceiptCreate
+from hub.app import settings_of
+from hub.bulletins import services as bulletins
+from hub.extensions import db
+from hub.kernel import cities as city_service
+from hub.kernel.errors import ServiceError
+from hub.kernel.types import utcnow
+from web.auth import current_actor
+from web.bulletins.forms import BulletinForm, ReceiptForm, colour_choices
+from web.errors import flash_refusal, flash_validation
+from web.i18n import city_choices
+from web.incidents.forms import category_choices
+from web.kick import kick_flows
+
+bp = Blueprint("bulletins", __name__, template_folder="templates")
+
+
+def _other_cities() -> list[tuple[str, str]]:
+    """Return the cities a person may address: every one but their own."""
+    return city_choices([c for c in city_service.all_cities(db.session) if c.id != current_user.city_id])
+
+
+# Bulletins -----------------------------------------------------------------------------------
+
+
+@bp.get("/bulletins")
+@login_required
+def bulletin_list() -> ResponseReturnValue:
+    """Show the city's inbox and outbox of bulletins, with the receipt matrix."""
+    city_id = current_user.city_id
+    return render_template(
+        "bulletins/bulletins.html",
+        inbox=bulletins.inbox(db.session, city_id),
+        outbox=bulletins.outbox(db.session, city_id),
+        public=[
+            b
+            for b in bulletins.visible_list(db.session, city_id, current_only=True)
+            if b.issuing_city_id != city_id and all(r.city_id != city_id for r in b.recipients)
+        ],
+        now=utcnow(),
+    )
+
+
+def _bulletin_form() -> BulletinForm:
+    form = BulletinForm()
+    form.colour.choices = [("", "—"), *colour_choices()]
+    form.category.choices = category_choices()
+    form.addressed_cities.choices = city_choices(
+        [c for c in city_service.all_cities(db.session) if c.id != current_user.city_id]
+    )
+    return form
+
+
+@bp.route("/bulletins/new", methods=["GET", "POST"])
+@login_required
+def bulletin_new() -> ResponseReturnValue:
+    """Issue a bulletin or warning."""
+    actor = current_actor()
+    if not actor.can_write_incidents:
+        abort(403)
+    form = _bulletin_form()
+    if form.validate_on_submit():
+        try:
+            data = BulletinCreate(
+                kind=form.kind.data,
+                colour=form.colour.data or None,
+                category=form.category.data,
+                title=form.title.data,
+                area=form.area.data,
+                text=form.text.data,
+                addressed_cities=tuple(form.addressed_cities.data or ()),
+                all_neighbours=form.all_neighbours.data,
+                scope=form.scope.data,
+                receipt_deadline=utcnow() + timedelta(minutes=form.receipt_minutes.data or 30),
+                exercise=form.exercise.data,
+            )
+            bulletin = bulletins.issue(db.session, actor, data, mqtt_root=settings_of(current_app).mqtt_root)
+        except ValidationError as exc:
+            flash_validation(exc)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+            flash(_("已发出，正在送达各城市平台。"), "success")
+            return redirect(url_for("bulletins.bulletin_detail", public_id=bulletin.public_id))
+    return render_template("bulletins/bulletin_new.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/bulletins/<uuid:public_id>")
+@login_required
+def bulletin_detail(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Show a bulletin with who received and acknowledged it."""
+    bulletin = bulletins.get_for(db.session, current_actor(), public_id)
+    mine = next((r for r in bulletin.recipients if r.city_id == current_user.city_id), None)
+    return render_template(
+        "bulletins/bulletin_detail.html", bulletin=bulletin, mine=mine, form=ReceiptForm(), now=utcnow()
+    )
+
+
+@bp.post("/bulletins/<uuid:public_id>/receipt")
+@login_required
+def bulletin_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Acknowledge a bulletin for the person's city (签收)."""
+    if ReceiptForm().validate_on_submit():
+        actor = current_actor()
+        if not actor.can_write_incidents:
+            abort(403)
+        bulletins.record_receipt(
+            db.session, actor, public_id, ReceiptCreate(acknowledged_by=current_user.display_name)
+        )
+        db.session.commit()
+        flash(_("已签收。"), "success")
+    return redirect(url_for("bulletins.bulletin_detail", public_id=public_id))

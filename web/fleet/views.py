@@ -1,0 +1,194 @@
+"""Vehicles (移动指挥车) in the UI: the live list and map, registration, commands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.mqtt import Action
+from hub.app import settings_of
+from hub.extensions import db
+from hub.fleet import commands as command_service
+from hub.fleet import services as fleet_service
+from hub.incidents import services as incident_service
+from hub.kernel import cities as city_service
+from hub.kernel.errors import ServiceError
+from web.auth import current_actor
+from web.errors import flash_refusal
+from web.fleet.forms import CommandForm, VehicleForm, command_kind_choices, vehicle_state_choices
+from web.i18n import city_choices
+from web.kick import kick_broker, kick_mqtt
+from web.map import region_map
+
+bp = Blueprint("fleet", __name__, template_folder="templates")
+ACTION = TypeAdapter(Action)
+
+
+def _live_context() -> dict[str, object]:
+    all_cities = city_service.all_cities(db.session)
+    vehicles = fleet_service.vehicles(db.session)
+    regional = incident_service.list_incidents(
+        db.session, incident_service.IncidentFilter(open_only=True), per_page=100
+    ).items
+    return {
+        "vehicles": vehicles,
+        "map_svg": region_map(all_cities, current_user.city, regional, vehicles),
+        "states": dict(vehicle_state_choices()),
+        "online_count": sum(1 for v in vehicles if v.online),
+    }
+
+
+def _vehicle_form() -> VehicleForm:
+    form = VehicleForm()
+    actor = current_actor()
+    cities = city_service.all_cities(db.session)
+    form.city.choices = city_choices([c for c in cities if actor.is_admin or c.id == actor.city_id])
+    return form
+
+
+@bp.get("/vehicles")
+@login_required
+def index() -> ResponseReturnValue:
+    """Show every vehicle on the map and in a table, refreshed without a reload."""
+    actor = current_actor()
+    return render_template(
+        "fleet/index.html",
+        form=_vehicle_form(),
+        can_register=actor.is_admin or actor.can_write_incidents,
+        **_live_context(),
+    )
+
+
+@bp.post("/vehicles")
+@login_required
+def register() -> ResponseReturnValue:
+    """Register a vehicle and show its broker credentials once."""
+    form = _vehicle_form()
+    if not form.validate_on_submit():
+        flash(_("请填写车辆编号。"), "error")
+        return redirect(url_for("fleet.index"))
+    try:
+        vehicle, password = fleet_service.register_vehicle(
+            db.session,
+            current_actor(),
+            city_service.by_slug(db.session, form.city.data or ""),
+            (form.code.data or "").strip(),
+            form.name.data or "",
+        )
+    except ServiceError as exc:
+        flash_refusal(exc)
+        return redirect(url_for("fleet.index"))
+    db.session.commit()
+    kick_broker(current_app)
+    flash(
+        _(
+            "已登记 %(name)s。车载终端接入账号：%(username)s，密码：%(password)s（只显示这一次，请立即配置到车辆）。",  # noqa: E501  (one translatable sentence)
+            name=vehicle.name,
+            username=vehicle.mqtt_username,
+            password=password,
+        ),
+        "success",
+    )
+    return redirect(url_for("fleet.detail", vehicle_id=vehicle.id))
+
+
+@bp.get("/vehicles/live")
+@login_required
+def live() -> ResponseReturnValue:
+    """Return the live part of the vehicles page."""
+    return render_template("fleet/_live.html", **_live_context())
+
+
+def _command_form() -> CommandForm:
+    form = CommandForm()
+    form.kind.choices = command_kind_choices()
+    form.status.choices = vehicle_state_choices()
+    return form
+
+
+def _detail_context(vehicle_id: int) -> dict[str, object]:
+    return {
+        "vehicle": fleet_service.vehicle(db.session, vehicle_id),
+        "commands": command_service.for_vehicle(db.session, vehicle_id),
+        "states": dict(vehicle_state_choices()),
+        # Warnings reach vehicles as notices, which the hub sends, never the form.
+        "kinds": {**dict(command_kind_choices()), "notice": _("预警提示")},
+    }
+
+
+@bp.get("/vehicles/<int:vehicle_id>")
+@login_required
+def detail(vehicle_id: int) -> ResponseReturnValue:
+    """Show one vehicle, its commands and (for its own city) the command form."""
+    context = _detail_context(vehicle_id)
+    actor = current_actor()
+    can_command = actor.can_write_incidents and actor.city_id == context["vehicle"].city_id  # type: ignore[attr-defined]
+    return render_template("fleet/detail.html", form=_command_form(), can_command=can_command, **context)
+
+
+@bp.get("/vehicles/<int:vehicle_id>/commands")
+@login_required
+def commands_live(vehicle_id: int) -> ResponseReturnValue:
+    """Return the live list of a vehicle's commands."""
+    return render_template("fleet/_commands.html", **_detail_context(vehicle_id))
+
+
+def _action_from(form: CommandForm) -> object:
+    data: dict[str, object] = {"kind": form.kind.data}
+    if form.kind.data == "goto":
+        data.update(
+            lat=float(form.latitude.data) if form.latitude.data is not None else None,
+            lon=float(form.longitude.data) if form.longitude.data is not None else None,
+            note=form.note.data or "",
+        )
+    elif form.kind.data == "set_status":
+        data["status"] = form.status.data
+    elif form.kind.data == "open_video" and form.url.data:
+        data["url"] = form.url.data
+    return ACTION.validate_python(data)
+
+
+@bp.post("/vehicles/<int:vehicle_id>/commands")
+@login_required
+def send_command(vehicle_id: int) -> ResponseReturnValue:
+    """Send a command to a vehicle of the person's own city."""
+    form = _command_form()
+    if not form.validate_on_submit():
+        for field, errors in form.errors.items():
+            flash(f"{getattr(form, field).label.text}: {'; '.join(errors)}", "error")
+        return redirect(url_for("fleet.detail", vehicle_id=vehicle_id))
+    try:
+        action = _action_from(form)
+    except ValidationError as exc:
+        flash(
+            _(
+                "指令参数有误：%(problems)s",
+                problems="; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+                    for e in exc.errors()
+                ),
+            ),
+            "error",
+        )
+        return redirect(url_for("fleet.detail", vehicle_id=vehicle_id))
+    try:
+        command_service.send_command(
+            db.session,
+            current_actor(),
+            vehicle_id,
+            action,  # type: ignore[arg-type]
+            root=settings_of(current_app).mqtt_root,
+            ttl=timedelta(minutes=form.ttl_minutes.data or 10),
+        )
+    except ServiceError as exc:
+        flash_refusal(exc)
+        return redirect(url_for("fleet.detail", vehicle_id=vehicle_id))
+    db.session.commit()
+    kick_mqtt(current_app)
+    flash(_("指令已下达，等待车辆回执。"), "success")
+    return redirect(url_for("fleet.detail", vehicle_id=vehicle_id))

@@ -1,0 +1,78 @@
+"""Forms of the incident pages (Flask-WTF, CSRF-protected); labels pass through the catalogue."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from contracts.common import IncidentCategory, ReportKind
+
+
+def category_choices() -> list[tuple[str, str]]:
+    """Return the incident categories with their translated labels."""
+    return [
+        (IncidentCategory.NATURAL.value, str(_l("自然灾害"))),
+        (IncidentCategory.ACCIDENT.value, str(_l("事故灾难"))),
+        (IncidentCategory.PUBLIC_HEALTH.value, str(_l("公共卫生事件"))),
+        (IncidentCategory.SOCIAL_SECURITY.value, str(_l("社会安全事件"))),
+    ]
+
+
+def level_choices() -> list[tuple[str, str]]:
+    """Return the incident levels with their translated labels, most severe first."""
+    return [
+        ("I", str(_l("I 级 特别重大"))),
+        ("II", str(_l("II 级 重大"))),
+        ("III", str(_l("III 级 较大"))),
+        ("IV", str(_l("IV 级 一般"))),
+    ]
+
+
+class IncidentForm(FlaskForm):
+    """Record a new incident."""
+
+    title = StringField(_l("事件标题"), validators=[DataRequired(), Length(max=200)])
+    category = SelectField(_l("事件类别"), validators=[DataRequired()])
+    level = SelectField(_l("事件级别"), validators=[DataRequired()], default="IV")
+    occurred_at = DateTimeLocalField(_l("发生时间"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    location = StringField(_l("发生地点"), validators=[Optional(), Length(max=200)])
+    affected_cities = SelectMultipleField(_l("涉及城市"), validators=[DataRequired()])
+    description = TextAreaField(_l("事件概况"), validators=[Optional(), Length(max=10000)])
+    exercise = BooleanField(_l("演练（非真实事件）"))
+
+
+def report_kind_choices() -> list[tuple[str, str]]:
+    """Return the report kinds a follow-up may have."""
+    return [
+        (ReportKind.FOLLOW_UP.value, str(_l("续报"))),
+        (ReportKind.FINAL.value, str(_l("终报（办结）"))),
+    ]
+
+
+class FollowUpForm(FlaskForm):
+    """Add a follow-up or final report."""
+
+    kind = SelectField(_l("报告类型"), default=ReportKind.FOLLOW_UP.value)
+    body = TextAreaField(_l("报告内容"), validators=[DataRequired(), Length(max=10000)])
+
+
+class IncidentEditForm(FlaskForm):
+    """Change an incident's level, status or affected cities."""
+
+    level = SelectField(_l("事件级别"), validators=[DataRequired()])
+    status = SelectField(_l("状态"), validators=[DataRequired()])
+    affected_cities = SelectMultipleField(_l("涉及城市"), validators=[DataRequired()])
+
+
+def status_choices() -> list[tuple[str, str]]:
+    """Return the incident statuses with their translated labels."""
+    return [("reported", str(_l("已接报"))), ("responding", str(_l("处置中"))), ("closed", str(_l("已结束")))]

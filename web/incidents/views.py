@@ -1,0 +1,194 @@
+"""Incident list, detail, recording and follow-up reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from pydantic import ValidationError
+
+from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, ReportKind
+from contracts.incidents import FollowUpCreate, IncidentCreate
+from hub.app import settings_of
+from hub.extensions import db
+from hub.incidents import notifications as notification_service
+from hub.incidents import services as incident_service
+from hub.kernel import cities as city_service
+from hub.kernel.errors import Forbidden, ServiceError
+from web.auth import current_actor
+from web.errors import flash_refusal, flash_validation
+from web.forms import EmptyForm
+from web.i18n import city_choices
+from web.incidents.forms import (
+    FollowUpForm,
+    IncidentEditForm,
+    IncidentForm,
+    category_choices,
+    level_choices,
+    report_kind_choices,
+    status_choices,
+)
+from web.kick import kick_flows
+
+bp = Blueprint("incidents", __name__, url_prefix="/incidents", template_folder="templates")
+# Notices live on the desk, outside the /incidents prefix.
+notices = Blueprint("notifications", __name__)
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """List incidents with filters."""
+    args = request.args
+    level = args.get("level") or None
+    category = args.get("category") or None
+    status = args.get("status") or None
+    try:
+        filters = incident_service.IncidentFilter(
+            city=args.get("city") or None,
+            level_at_most=IncidentLevel[level].value if level in IncidentLevel.__members__ else None,
+            category=IncidentCategory(category) if category else None,
+            status=IncidentStatus(status) if status else None,
+        )
+        page = incident_service.list_incidents(
+            db.session, filters, page=max(1, args.get("page", 1, type=int))
+        )
+    except ValueError:
+        abort(400)
+    return render_template(
+        "incidents/list.html",
+        page=page,
+        cities=city_service.all_cities(db.session),
+        categories=category_choices(),
+        levels=level_choices(),
+        args=args,
+    )
+
+
+def _fill_choices(form: IncidentForm) -> None:
+    form.category.choices = category_choices()
+    form.level.choices = level_choices()
+    form.affected_cities.choices = city_choices(city_service.all_cities(db.session))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> ResponseReturnValue:
+    """Record an incident for the person's own city."""
+    if not current_actor().can_write_incidents:
+        raise Forbidden("your role may not record incidents")
+    form = IncidentForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        form.affected_cities.data = [current_user.city.slug]
+        form.occurred_at.data = datetime.now(ZoneInfo(settings_of(current_app).timezone)).replace(
+            second=0, microsecond=0, tzinfo=None
+        )
+    if form.validate_on_submit():
+        zone = ZoneInfo(settings_of(current_app).timezone)
+        try:
+            data = IncidentCreate(
+                category=form.category.data,
+                level=form.level.data,
+                title=form.title.data,
+                description=form.description.data or "",
+                location=form.location.data or "",
+                occurred_at=form.occurred_at.data.replace(tzinfo=zone),  # type: ignore[union-attr]
+                affected_cities=form.affected_cities.data,
+                exercise=form.exercise.data,
+            )
+            incident = incident_service.create_incident(db.session, current_actor(), data)
+        except ValidationError as exc:
+            flash_validation(exc)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+            flash(_("事件已接报。"), "success")
+            return redirect(url_for("incidents.detail", incident_id=incident.id))
+    return render_template("incidents/new.html", form=form), 422 if form.errors else 200
+
+
+def _edit_form(incident: object | None = None) -> IncidentEditForm:
+    form = IncidentEditForm()
+    form.level.choices = level_choices()
+    form.status.choices = status_choices()
+    form.affected_cities.choices = city_choices(city_service.all_cities(db.session))
+    if incident is not None and not form.is_submitted():
+        form.level.data = IncidentLevel(incident.level).roman  # type: ignore[attr-defined]
+        form.status.data = incident.status.value  # type: ignore[attr-defined]
+        form.affected_cities.data = [c.slug for c in incident.affected_cities]  # type: ignore[attr-defined]
+    return form
+
+
+@bp.get("/<int:incident_id>")
+@login_required
+def detail(incident_id: int) -> ResponseReturnValue:
+    """Show an incident with its reports and who was notified."""
+    incident = incident_service.get_incident(db.session, incident_id)
+    form = FollowUpForm()
+    form.kind.choices = report_kind_choices()
+    actor = current_actor()
+    return render_template(
+        "incidents/detail.html",
+        incident=incident,
+        form=form,
+        edit_form=_edit_form(incident),
+        can_edit=actor.can_write_incidents and actor.city_id == incident.reporting_city_id,
+        notified=notification_service.for_incident(db.session, incident.id),
+    )
+
+
+@bp.post("/<int:incident_id>/edit")
+@login_required
+def edit(incident_id: int) -> ResponseReturnValue:
+    """Change level, status or affected cities; a change that now qualifies notifies the neighbours."""
+    form = _edit_form()
+    if not form.validate_on_submit():
+        flash(_("请选择级别、状态和涉及城市。"), "error")
+        return redirect(url_for("incidents.detail", incident_id=incident_id))
+    changes = incident_service.IncidentChanges(
+        level=IncidentLevel[form.level.data or "IV"],
+        status=IncidentStatus(form.status.data),
+        affected_cities=tuple(form.affected_cities.data or ()),
+    )
+    incident_service.update_incident(db.session, current_actor(), incident_id, changes)
+    db.session.commit()
+    kick_flows(current_app)
+    flash(_("事件已更新。"), "success")
+    return redirect(url_for("incidents.detail", incident_id=incident_id))
+
+
+@bp.post("/<int:incident_id>/reports")
+@login_required
+def add_report(incident_id: int) -> ResponseReturnValue:
+    """Add a follow-up or final report."""
+    form = FollowUpForm()
+    form.kind.choices = report_kind_choices()
+    if not form.validate_on_submit():
+        flash(_("请填写报告内容。"), "error")
+        return redirect(url_for("incidents.detail", incident_id=incident_id))
+    try:
+        data = FollowUpCreate(kind=ReportKind(form.kind.data), body=form.body.data)
+    except ValidationError as exc:
+        flash("; ".join(e["msg"] for e in exc.errors()), "error")
+        return redirect(url_for("incidents.detail", incident_id=incident_id))
+    incident_service.add_report(db.session, current_actor(), incident_id, data)
+    db.session.commit()
+    flash(_("报告已提交。"), "success")
+    return redirect(url_for("incidents.detail", incident_id=incident_id))
+
+
+@notices.post("/notifications/<int:notification_id>/read")
+@login_required
+def mark_read(notification_id: int) -> ResponseReturnValue:
+    """Acknowledge a notification as read by the duty desk."""
+    if EmptyForm().validate_on_submit():
+        notification_service.mark_read(db.session, current_actor(), notification_id)
+        db.session.commit()
+    return redirect(url_for("dashboard.index"))
