@@ -11,6 +11,7 @@ from contracts.cap import (
     CapStatus,
     alert_from_bulletin,
     build_cap,
+    cap_reference,
     parse_cap,
     warning_fields_from_cap,
 )
@@ -62,3 +63,39 @@ def test_exercise_and_cancel() -> None:
     assert alert.status is CapStatus.EXERCISE
     assert alert.msg_type.value == "Cancel"
     assert alert.identifier.startswith("urn:uuid:")
+
+
+def test_cancel_names_the_alert_it_cancels() -> None:
+    message = _message()
+    original = alert_from_bulletin(message, sender="linyi@huaihai-hub", division_code="371300")
+    cancelled_at = message.issued_at + timedelta(hours=1)
+    cancel = alert_from_bulletin(
+        message.model_copy(update={"cancelled": True}),
+        sender="linyi@huaihai-hub",
+        division_code="371300",
+        cancelled_at=cancelled_at,
+    )
+    assert cancel.msg_type.value == "Cancel"
+    assert cancel.sent == cancelled_at and cancel.identifier != original.identifier
+    assert cancel.referenced() == ((original.sender, original.identifier, original.sent),)
+    assert parse_cap(build_cap(cancel)) == cancel
+
+
+def test_cancel_in_the_second_of_issue_still_has_its_own_identifier() -> None:
+    for division_code in ("371300", None):
+        message = _message()
+        original = alert_from_bulletin(message, sender="s", division_code=division_code)
+        cancel = alert_from_bulletin(
+            message.model_copy(update={"cancelled": True}), sender="s", division_code=division_code
+        )
+        assert cancel.identifier != original.identifier
+        assert cancel.references == cap_reference(original)
+
+
+def test_cancel_after_the_warning_lapsed_carries_no_expiry() -> None:
+    message = _message(cancelled=True)
+    assert message.expires_at is not None
+    cancel = alert_from_bulletin(
+        message, sender="s", division_code=None, cancelled_at=message.expires_at + timedelta(hours=1)
+    )
+    assert cancel.infos[0].expires is None
