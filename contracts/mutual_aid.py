@@ -182,7 +182,7 @@ class RegistryEntry(_Contract):
         """Refuse a kind, unit or grade that disagrees with the type, and half a status."""
         row = CATALOGUE[self.type_code]
         if self.kind is not row.kind:
-            raise ValueError(f"type {self.type_code!r} is a {row.kind.value}, not a {self.kind.value}")
+            raise ValueError(f"type {self.type_code!r} is of kind {row.kind.value}, not {self.kind.value}")
         if self.unit != row.unit:
             raise ValueError(f"type {self.type_code!r} is counted in {row.unit!r}, not {self.unit!r}")
         _grade_fits_type(self.type_code, self.grade, "grade")
