@@ -423,3 +423,11 @@ def test_hostile_or_broken_documents_are_refused(document: bytes, words: str) ->
 def test_the_size_cap_comes_before_parsing() -> None:
     with pytest.raises(RmError, match="more than the limit of 1000 bytes"):
         parse_rm(b"<a>" + b"x" * 2000 + b"</a>", max_bytes=1000)
+
+
+def test_the_indented_sample_request_reads_as_the_sample_request() -> None:
+    samples = Path(__file__).resolve().parents[1] / "samples" / "mutual_aid"
+    message = parse_rm((samples / "rm-request-resource.xml").read_bytes())
+    request = AidRequest.model_validate_json((samples / "aid-request.json").read_bytes())
+    assert message.incident_id == str(request.incident_id)
+    assert lines_from_rm(message) == request.lines

@@ -286,3 +286,14 @@ def test_cost_record_signatures_and_total() -> None:
     with pytest.raises(ContractError, match="amount"):
         bad_line = {"category": "other", "description": "x", "amount": "1.234"}
         decode_data(CostRecord, {**data, "lines": [bad_line]})
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "mutual_aid"
+
+
+def test_samples_decode() -> None:
+    registered = decode_json(RegistryEntry, (SAMPLES / "registry-entry.json").read_bytes())
+    assert registered.owner_city in CITIES
+    request = decode_json(AidRequest, (SAMPLES / "aid-request.json").read_bytes())
+    assert request.requesting_city == "linyi"
+    assert [line.type_code for line in request.lines] == ["equipment.pump.drainage", "team.water"]
