@@ -336,8 +336,10 @@ def act(
     """Apply `action` by `city` (None: a timer) and return the new booking and ledger, or raise.
 
     `bookable` marks a team, vehicle or expert, whose window must not overlap `others` (the other
-    bookings of the same resource) when it is accepted or extended. Nothing changes when a rule
-    refuses: the caller keeps its old booking and ledger.
+    bookings of the same resource) when it is accepted or extended. `answer_extension` with a
+    `new_end` grants the extension and without one refuses it; `confirm_return` without `returned`
+    counts as returned whatever was not consumed or lost. Nothing changes when a rule refuses: the
+    caller keeps its old booking and ledger.
     """
     role = booking.role_of(city)
     to = next_state(booking.state, action, role)
