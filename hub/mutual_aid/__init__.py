@@ -1,0 +1,1 @@
+"""Mutual aid between the cities: the registry, requests, commitments and their rules."""
