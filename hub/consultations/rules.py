@@ -113,11 +113,21 @@ def _stream(order: Sequence[str], first: str, events: Iterable[RotationEvent], t
                     f"meeting {seq} is {pending[0]}'s turn, not {event.city}'s; the change cannot apply"
                 )
             if isinstance(event, Skip):
+                if len(order) == 1:
+                    raise InvalidInput("a rotation of one city has nobody to pass the turn to")
                 pending.pop(0)
+                # An earlier swap may have given the city the next turn too; it cannot host this
+                # meeting either way, so the first other city moves up.
+                fill(len(order) + 1)
+                other = next(n for n, city in enumerate(pending) if city != event.city)
+                pending.insert(0, pending.pop(other))
                 continue
             if event.with_city == event.city or event.with_city not in order:
                 raise InvalidInput(f"{event.with_city!r} cannot take {event.city}'s turn at meeting {seq}")
+            # The other city's next turn: within the round ahead, unless earlier swaps moved it on.
             fill(len(order) + 1)
+            while event.with_city not in pending[1:]:
+                fill(len(pending) + len(order))
             other = pending.index(event.with_city, 1)
             pending[0], pending[other] = pending[other], pending[0]
         fill(1)
