@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from contracts.common import CitySlug
-from contracts.incident import Description, ExerciseFlag, Location, Title
+from contracts.incidents import Description, ExerciseFlag, Location, Title
 
 
 class _Contract(BaseModel):

@@ -41,7 +41,7 @@ from pydantic import (
 )
 
 from contracts.common import CitySlug
-from contracts.incident import ExerciseFlag, Location, Title
+from contracts.incidents import ExerciseFlag, Location, Title
 from contracts.mqtt import Latitude, Longitude
 from contracts.partner import PlatformId, Quantity, ResourceKind, Unit
 from contracts.resource_types import CATALOGUE, TYPE_CODE_PATTERN, Grade, TypeRef, satisfies

@@ -20,7 +20,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from contracts.consultations import ActionItemState, Evidence
-from hub.services.errors import Conflict, Forbidden, InvalidInput
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

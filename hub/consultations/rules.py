@@ -25,7 +25,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from contracts.consultations import Answer, ConferenceBody, DecisionMode, Quorum, Vote
-from hub.services.errors import Conflict, Forbidden, InvalidInput
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # More than half: of the invited cities for a quorum, of the votes cast for or against a resolution.

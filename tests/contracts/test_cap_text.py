@@ -33,7 +33,7 @@ from contracts.cap import (
 )
 from contracts.common import IncidentCategory, IncidentLevel
 from contracts.errors import ContractError
-from contracts.incident import IncidentReport
+from contracts.incidents import IncidentReport
 
 SENT = datetime(2025, 7, 12, 4, 5, tzinfo=UTC)
 RING = "34.2,117.1 34.3,117.3 34.1,117.4 34.2,117.1"

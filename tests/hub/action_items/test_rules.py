@@ -28,7 +28,7 @@ from hub.action_items.rules import (
     reopen,
     was_open_at,
 )
-from hub.services.errors import Conflict, Forbidden, InvalidInput
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 
 SH = ZoneInfo("Asia/Shanghai")
 DUE = date(2026, 12, 2)

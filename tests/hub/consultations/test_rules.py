@@ -44,7 +44,7 @@ from hub.consultations.rules import (
     sign_minutes,
     submitted_on_time,
 )
-from hub.services.errors import Forbidden, InvalidInput
+from hub.kernel.errors import Forbidden, InvalidInput
 
 SH = ZoneInfo("Asia/Shanghai")
 SAMPLE_BODY = Path(__file__).resolve().parents[2] / "samples" / "consultations" / "conference-body.json"
