@@ -716,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             disable_flow_heartbeats()  # as the hub does (web.runner)
             # Prefect configures its logging when its flow machinery is first imported; do that
             # before quieting the console and counting the client's retries.
-            importlib.import_module("flows.registry")
+            importlib.import_module("flows.registry").flows()
             quiet_logging()
             retries = PrefectRetries()
             retries.install()
