@@ -86,6 +86,130 @@ def test_a_session_without_its_generation_is_refused(app, client: FlaskClient, m
     assert client.get("/").status_code == 302
 
 
+# Item 10: 4xx, never 500, for bad input --------------------------------------------------------
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/incidents/?page={HUGE}",
+        f"/incidents/?page=-{HUGE}",
+        "/incidents/?page=abc",
+        f"/audit?page={HUGE}",
+        f"/daily-reports?month={HUGE}-01",
+        f"/daily-reports?month=2026-{HUGE}",
+        "/daily-reports?month=0-01",
+        f"/vehicles/{HUGE}",
+        f"/incidents/{HUGE}",
+    ],
+)
+def test_huge_or_malformed_query_input_gets_a_4xx(client: FlaskClient, auth, make_user, path: str) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.get(path)
+    assert 200 <= response.status_code < 500, (path, response.status_code)
+    if response.status_code == 400:
+        assert "服务器内部错误" not in response.get_data(as_text=True)
+
+
+def test_a_huge_page_number_says_so_in_english_too(client: FlaskClient, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    client.post("/locale/en", data={"csrf_token": auth.csrf("/"), "next": "/"})
+    response = client.get(f"/incidents/?page={HUGE}")
+    assert response.status_code == 400
+    assert "page number" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("occurred_at", ["0001-01-01T00:00", "9999-12-31T23:59", "0001-01-01T07:59"])
+def test_an_extreme_occurred_at_is_a_form_error(
+    client: FlaskClient, auth, make_user, occurred_at: str
+) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.post(
+        "/incidents/new",
+        data={
+            "csrf_token": auth.csrf("/incidents/new"),
+            "title": "沂河洪水",
+            "category": "natural_disaster",
+            "level": "II",
+            "occurred_at": occurred_at,
+            "affected_cities": ["linyi"],
+        },
+    )
+    assert response.status_code == 422
+    assert "发生时间须在 1970 年至 2100 年之间" in response.get_data(as_text=True)
+
+
+def test_an_extreme_deadline_in_the_api_is_a_4xx(client: FlaskClient, make_token) -> None:
+    secret = make_token("linyi")
+    response = client.post(
+        "/api/v1/verifications",
+        json={
+            "to_city": "xuzhou",
+            "subject": "堤防",
+            "question": "是否有管涌？",
+            "deadline": "9999-12-31T23:59:00-14:00",
+        },
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize("target", ["/\r\nSet-Cookie: x=1", "/\rX: y", "/incidents/\n", "/\x00"])
+def test_control_characters_in_next_are_refused(client: FlaskClient, auth, make_user, target: str) -> None:
+    make_user("ly", "linyi")
+    token = auth.csrf()
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"username": "ly", "password": "correct-horse-battery", "csrf_token": token},
+    )
+    assert response.status_code == 400
+    assert "跳转地址" in response.get_data(as_text=True)
+    response = client.post("/locale/en", data={"csrf_token": token, "next": target})
+    assert response.status_code == 400
+    assert "跳转地址" not in response.get_data(as_text=True)  # said in the language just chosen
+    assert "address to go to" in response.get_data(as_text=True)
+
+
+# Item 11: headers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/login", "/", "/incidents/", "/no-such-page", "/static/hub.js"])
+def test_every_page_carries_the_security_headers(client: FlaskClient, auth, make_user, path: str) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    headers = client.get(path).headers
+    policy = headers["Content-Security-Policy"]
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+    assert directives["default-src"] == ["'self'"]
+    assert directives["script-src"] == ["'self'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["object-src"] == ["'none'"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_templates_hold_no_inline_script() -> None:
+    inline_script = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+    handler = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
+    jinja = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+    script_url = re.compile(r"javascript:", re.IGNORECASE)
+    offenders = [
+        str(path.relative_to(WEB))
+        for path in WEB.rglob("*.html")
+        if inline_script.search(text := jinja.sub("", path.read_text(encoding="utf-8")))
+        or handler.search(text)
+        or script_url.search(text)
+    ]
+    assert offenders == []
+
+
 # Item 12: no account enumeration ---------------------------------------------------------------
 
 
