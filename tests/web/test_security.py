@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from flask_login.utils import _create_identifier
 
 from hub.extensions import db
 from hub.kernel import users as user_service
@@ -80,9 +81,12 @@ def test_deactivation_ends_the_sessions_and_reactivation_does_not_revive_them(
 def test_a_session_without_its_generation_is_refused(app, client: FlaskClient, make_user) -> None:
     # Cookies signed before sessions carried a generation name only the user id.
     user = make_user("ly", "linyi")
+    with app.test_request_context(environ_base=client.environ_base):
+        fingerprint = _create_identifier()  # what log-in stores for this browser
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
         session["_fresh"] = True
+        session["_id"] = fingerprint
     assert client.get("/").status_code == 302
 
 
