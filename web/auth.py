@@ -30,9 +30,9 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+def _load_user(session_id: str) -> User | None:
+    # The id names the session's generation too, so a cookie from before a log-out is refused.
+    return auth_service.user_for_session(db.session, session_id)
 
 
 def current_actor() -> Actor:

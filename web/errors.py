@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
+from sqlalchemy.exc import StatementError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ContractError
@@ -82,6 +83,22 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         return error_response(status, HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+
+    @app.errorhandler(OverflowError)
+    def _out_of_range(exc: OverflowError) -> ResponseReturnValue:
+        # A number or date beyond what Python or the database holds (year 9999 at -14:00 is past
+        # year 9999 in UTC) is the caller's mistake, wherever the check that should catch it is missing.
+        return _too_big()
+
+    @app.errorhandler(StatementError)
+    def _statement_error(exc: StatementError) -> ResponseReturnValue:
+        if isinstance(exc.orig, OverflowError):
+            return _too_big()
+        return _unexpected(exc)
+
+    def _too_big() -> ResponseReturnValue:
+        log.info("refused an out-of-range value on %s %s", request.method, request.path)
+        return error_response(422, "invalid_input", _("数字或日期超出允许范围。"))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:

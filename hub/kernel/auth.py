@@ -45,14 +45,14 @@ def authenticate(
     """Return the user for good credentials; count failures and lock the account after too many."""
     now = now or utcnow()
     user = session.scalar(select(User).where(User.username == username))
+    # Exactly one hash check and one message on every path, so neither the answer nor its time
+    # tells an unknown name from a locked, disabled or real account.
+    matches = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
         raise AuthenticationFailed("wrong user name or password")
     if user.locked_until is not None and user.locked_until > now:
-        raise AuthenticationFailed(
-            "account locked after repeated failed log-ins", details={"until": user.locked_until}
-        )
-    if not check_password_hash(user.password_hash, password) or not user.active:
+        raise AuthenticationFailed("wrong user name or password")
+    if not matches or not user.active:
         user.failed_logins += 1
         if user.failed_logins >= max_failures:
             user.locked_until = now + lockout
@@ -61,6 +61,24 @@ def authenticate(
         raise AuthenticationFailed("wrong user name or password")
     user.failed_logins = 0
     user.locked_until = None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session the user holds, in every browser, at its next request."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def user_for_session(session: Session, session_id: str) -> User | None:
+    """Return the active user a session id ("<user id>:<generation>") still belongs to."""
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isascii() and user_id.isdigit() and generation.isascii() and generation.isdigit()):
+        return None
+    if len(user_id) > 18 or len(generation) > 18:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not user.active or user.session_generation != int(generation):
+        return None
     return user
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from hub.kernel import audit
 from hub.kernel.actors import Actor
-from hub.kernel.auth import check_password_strength, hash_password
+from hub.kernel.auth import check_password_strength, end_sessions, hash_password
 from hub.kernel.errors import Conflict, Forbidden, NotFound
 from hub.kernel.models import City, Role, User
 
@@ -85,6 +85,8 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
     if active:
         user.locked_until = None
         user.failed_logins = 0
+    else:
+        end_sessions(user)
     audit.record(
         session,
         actor,
@@ -104,6 +106,7 @@ def reset_password(session: Session, actor: Actor, user_id: int, password: str) 
     check_password_strength(password)
     user = get_user(session, user_id)
     user.password_hash = hash_password(password)
+    end_sessions(user)
     user.locked_until = None
     user.failed_logins = 0
     audit.record(session, actor, "user.password_reset", "user", user.id, city_id=user.city_id)

@@ -19,6 +19,7 @@ from web.auth import admin_required, current_actor
 from web.errors import flash_refusal
 from web.forms import EmptyForm, UserForm
 from web.i18n import city_choices
+from web.queries import page_number
 
 bp = Blueprint("admin", __name__)
 
@@ -35,7 +36,7 @@ ROLE_LABELS = {
 def audit() -> ResponseReturnValue:
     """Show the audit trail: the whole region for admins, the own city for everyone else."""
     actor = current_actor()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_number()
     per_page = 100
     entries = audit_service.recent(
         db.session,

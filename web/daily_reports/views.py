@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -15,6 +13,7 @@ from hub.app import settings_of
 from hub.daily_reports import services as daily_reports
 from hub.extensions import db
 from hub.kernel.errors import ServiceError
+from web import queries
 from web.auth import current_actor
 from web.daily_reports.forms import DailyReportForm
 from web.errors import flash_refusal, flash_validation
@@ -49,12 +48,7 @@ def daily_report_page() -> ResponseReturnValue:
             db.session.commit()
             flash(_("今日报告已报送。"), "success")
             return redirect(url_for("daily_reports.daily_report_page"))
-    month = request.args.get("month", today.strftime("%Y-%m"))
-    try:
-        year, month_number = (int(part) for part in month.split("-"))
-        date(year, month_number, 1)
-    except ValueError:
-        abort(400)
+    year, month_number = queries.month("month", today)
     return render_template(
         "daily_reports/daily_reports.html",
         form=form,

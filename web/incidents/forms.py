@@ -12,7 +12,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from contracts.common import IncidentCategory, ReportKind
 
@@ -37,13 +37,21 @@ def level_choices() -> list[tuple[str, str]]:
     ]
 
 
+def plausible_time(form: FlaskForm, field: DateTimeLocalField) -> None:
+    """Refuse a time no incident has (year 1, year 9999), which no time zone can even convert."""
+    if field.data is not None and not 1970 <= field.data.year <= 2100:
+        raise ValidationError(_l("发生时间须在 1970 年至 2100 年之间。"))
+
+
 class IncidentForm(FlaskForm):
     """Record a new incident."""
 
     title = StringField(_l("事件标题"), validators=[DataRequired(), Length(max=200)])
     category = SelectField(_l("事件类别"), validators=[DataRequired()])
     level = SelectField(_l("事件级别"), validators=[DataRequired()], default="IV")
-    occurred_at = DateTimeLocalField(_l("发生时间"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    occurred_at = DateTimeLocalField(
+        _l("发生时间"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(), plausible_time]
+    )
     location = StringField(_l("发生地点"), validators=[Optional(), Length(max=200)])
     affected_cities = SelectMultipleField(_l("涉及城市"), validators=[DataRequired()])
     description = TextAreaField(_l("事件概况"), validators=[Optional(), Length(max=10000)])

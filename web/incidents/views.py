@@ -33,6 +33,7 @@ from web.incidents.forms import (
     status_choices,
 )
 from web.kick import kick_flows
+from web.queries import page_number
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents", template_folder="templates")
 # Notices live on the desk, outside the /incidents prefix.
@@ -54,9 +55,7 @@ def index() -> ResponseReturnValue:
             category=IncidentCategory(category) if category else None,
             status=IncidentStatus(status) if status else None,
         )
-        page = incident_service.list_incidents(
-            db.session, filters, page=max(1, args.get("page", 1, type=int))
-        )
+        page = incident_service.list_incidents(db.session, filters, page=page_number())
     except ValueError:
         abort(400)
     return render_template(

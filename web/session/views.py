@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -17,7 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from hub.app import settings_of
 from hub.extensions import db
@@ -27,6 +28,12 @@ from web.forms import EmptyForm, LoginForm
 from web.i18n import LOCALES
 
 bp = Blueprint("session", __name__)
+
+
+def _refuse_control_characters(target: str | None) -> None:
+    # CR/LF would split the Location header; no local path has control characters anyway.
+    if target and any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        abort(400, description=_("跳转地址含有控制字符，已拒绝。"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -46,6 +53,7 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     """Show the log-in form and log a person in."""
+    _refuse_control_characters(request.args.get("next"))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -58,15 +66,10 @@ def login() -> ResponseReturnValue:
                 max_failures=settings.login_max_failures,
                 lockout=timedelta(seconds=settings.login_lockout_seconds),
             )
-        except AuthenticationFailed as exc:
+        except AuthenticationFailed:
             db.session.commit()  # keep the failure count
-            locked = exc.details is not None
-            flash(
-                _("账户因多次登录失败已暂时锁定，请稍后再试或联系管理员。")
-                if locked
-                else _("用户名或密码错误。"),
-                "error",
-            )
+            # One message for every refusal: a locked account must not confirm that the name exists.
+            flash(_("用户名或密码错误。若多次失败，账户将暂时锁定，请稍后再试或联系管理员。"), "error")
             status = 401
         else:
             db.session.commit()
@@ -82,6 +85,8 @@ def logout() -> ResponseReturnValue:
     """Log the person out."""
     EmptyForm().validate_on_submit()
     locale = session.get("locale")
+    auth_service.end_sessions(current_user)  # type: ignore[arg-type]
+    db.session.commit()
     logout_user()
     session.clear()
     if locale:
@@ -95,4 +100,5 @@ def set_locale(code: str) -> ResponseReturnValue:
     form = EmptyForm()
     if form.validate_on_submit() and code in LOCALES:
         session["locale"] = code
+    _refuse_control_characters(request.form.get("next"))
     return redirect(_safe_next(request.form.get("next")))

@@ -33,8 +33,10 @@ def test_repeated_failures_lock_even_the_right_password_out(make_user) -> None:
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
             auth.authenticate(db.session, "ly", "wrong-password", max_failures=3, lockout=LOCKOUT)
-    with pytest.raises(AuthenticationFailed, match="locked"):
+    # The same refusal as an unknown name, so a lock-out does not confirm that the account exists.
+    with pytest.raises(AuthenticationFailed, match="wrong user name or password") as locked:
         auth.authenticate(db.session, "ly", PASSWORD, max_failures=3, lockout=LOCKOUT)
+    assert locked.value.details is None
     later = auth.utcnow() + LOCKOUT + timedelta(seconds=1)
     assert auth.authenticate(db.session, "ly", PASSWORD, max_failures=3, lockout=LOCKOUT, now=later)
 
