@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
@@ -37,6 +39,26 @@ MAX_BACKOFF = timedelta(hours=1)
 FLAG_AFTER = timedelta(minutes=15)
 
 
+@dataclass(frozen=True)
+class CapIdentity:
+    """What makes a CAP message the same message: its sender, identifier and sent (CAP 1.2, 3.2.1)."""
+
+    sender: str
+    identifier: str
+    sent: datetime
+
+
+def by_cap_identity(session: Session, identity: CapIdentity) -> Bulletin | None:
+    """Return the bulletin issued from the CAP message with this identity, if any."""
+    return session.scalar(
+        select(Bulletin).where(
+            Bulletin.cap_sender == identity.sender,
+            Bulletin.cap_identifier == identity.identifier,
+            Bulletin.cap_sent == identity.sent.astimezone(UTC),
+        )
+    )
+
+
 def _snapshot(bulletin: Bulletin) -> dict[str, object]:
     return {
         "kind": bulletin.kind,
@@ -58,17 +80,34 @@ def issue(
     *,
     source: str = "hub",
     mqtt_root: str = DEFAULT_ROOT,
+    cap_identity: CapIdentity | None = None,
 ) -> Bulletin:
     """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
-    to their linkage systems for a warning) are queued in the same transaction."""
+    to their linkage systems for a warning) are queued in the same transaction.
+
+    A bulletin made from a CAP alert keeps the alert's identity, and the same alert again is a
+    conflict that names the first bulletin: a partner retrying after a timeout must not double a
+    warning region-wide."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city issue bulletins")
     issuer = session.get(City, actor.city_id)
     if issuer is None:
         raise NotFound(f"no city {actor.city_id}")
+    if cap_identity is not None:
+        first = by_cap_identity(session, cap_identity)
+        if first is not None:
+            raise Conflict(
+                f"this CAP alert (sender {cap_identity.sender}, identifier {cap_identity.identifier}, "
+                f"sent {cap_identity.sent.isoformat()}) was already issued as warning {first.public_id}"
+            )
     now = utcnow()
     if data.receipt_deadline <= now:
         raise InvalidInput("the receipt deadline must be in the future")
+    if data.expires_at is not None and data.expires_at <= now:
+        # An expired warning sent out as live would alarm systems and vehicles for nothing.
+        raise InvalidInput(
+            f"the {data.kind} expired at {data.expires_at.isoformat()}; an expired one is not distributed"
+        )
     addressed = {c.slug: c for c in cities.by_slugs(session, list(data.addressed_cities))}
     if data.all_neighbours:
         addressed.update({c.slug: c for c in issuer.neighbours})
@@ -91,8 +130,19 @@ def issue(
         exercise=data.exercise,
         issued_by_id=actor.user_id,
         source=source,
+        cap_sender=cap_identity.sender if cap_identity else None,
+        cap_identifier=cap_identity.identifier if cap_identity else None,
+        cap_sent=cap_identity.sent if cap_identity else None,
     )
-    session.add(bulletin)
+    if cap_identity is None:
+        session.add(bulletin)
+    else:
+        try:
+            with session.begin_nested():
+                session.add(bulletin)
+        except IntegrityError as exc:
+            # The same alert posted twice at the same moment: the constraint decides.
+            raise Conflict(f"this CAP alert ({cap_identity.identifier}) is being issued already") from exc
     for city in sorted(addressed.values(), key=lambda c: c.id):
         session.add(BulletinRecipient(bulletin=bulletin, city=city, delivery_attempts=0))
     session.flush()
