@@ -98,6 +98,20 @@ class PartnerContractError(PartnerError, ContractError):
         self.raw = raw[:DEAD_LETTER_BYTES]
 
 
+# A 408 (the platform timed out reading the request) and a 429 (it asks to slow down) say "later",
+# not "never" (RFC 9110, 15.5.9; RFC 6585, 4).
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Return whether asking again cannot help: a contract break, or a refusal other than 408/429."""
+    if isinstance(error, PartnerContractError):
+        return True
+    if isinstance(error, PartnerPermanentError):
+        return error.status not in RETRYABLE_STATUSES
+    return False
+
+
 class _Transient(Exception):
     """One attempt failed in a way another attempt may cure."""
 

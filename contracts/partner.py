@@ -387,6 +387,9 @@ class BulletinDelivery(_Contract):
     issued_at: AwareDatetime
     # Drill and live traffic must never mix: a platform shows an exercise bulletin as a drill.
     exercise: ExerciseFlag = False
+    # Set when the issuer cancelled the bulletin: the hub sends the same delivery again with this
+    # field, and a platform that holds the bulletin withdraws it and answers with its first ack.
+    cancelled_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

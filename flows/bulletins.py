@@ -6,11 +6,14 @@ database already holds, so a retried task or a re-run flow does nothing twice.""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from prefect import flow, task
+from prefect import Task, flow, task
+from prefect.client.schemas.objects import TaskRun
 from prefect.futures import wait
+from prefect.states import State
 
-from connectors.partner_client import PartnerError
+from connectors.partner_client import PartnerError, is_permanent
 from contracts.partner import BulletinDelivery, Receipt
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session, partner_client
@@ -24,12 +27,18 @@ RETRY_DELAYS = [1, 5, 15]
 # Bulletins -------------------------------------------------------------------------------------
 
 
-def _delivery(message: object) -> BulletinDelivery:
+def _delivery(message: object, cancelled_at: datetime | None = None) -> BulletinDelivery:
     body = message.model_dump(exclude={"cancelled", "expires_at"})  # type: ignore[attr-defined]
-    return BulletinDelivery.model_validate(body)
+    return BulletinDelivery.model_validate({**body, "cancelled_at": cancelled_at})
 
 
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def worth_retrying(task: Task[..., object], task_run: TaskRun, state: State[object]) -> bool:
+    """Let Prefect retry a delivery unless the platform's answer says asking again cannot help."""
+    error = state.data
+    return not (isinstance(error, BaseException) and is_permanent(error))
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
 def deliver_bulletin(bulletin_id: int, recipient_id: int) -> str:
     """Deliver a bulletin to one addressed city's platform, unless it already accepted it."""
     with hub_session() as session:
@@ -50,13 +59,13 @@ def deliver_bulletin(bulletin_id: int, recipient_id: int) -> str:
         ack = client.deliver_bulletin(delivery)
     except PartnerError as exc:
         with hub_session() as session:
-            bulletins.record_delivery_failure(session, recipient_id, str(exc))
+            bulletins.record_delivery_failure(session, recipient_id, str(exc), permanent=is_permanent(exc))
         raise
     finally:
         client.close()
     with hub_session() as session:
         if not ack.accepted:
-            bulletins.record_delivery_failure(session, recipient_id, f"refused: {ack.reason}")
+            bulletins.record_delivery_failure(session, recipient_id, f"refused: {ack.reason}", permanent=True)
             return "refused"
         receipt = ack.receipt
         bulletins.record_delivery(
@@ -88,7 +97,7 @@ def distribute_bulletin(bulletin_id: int, request_id: int | None = None) -> dict
     return outcomes
 
 
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
 def forward_receipts(bulletin_id: int) -> int:
     """Pass the bulletin's new receipts on to the issuing city's own platform; return how many."""
     with hub_session() as session:
@@ -130,6 +139,45 @@ def forward_receipts(bulletin_id: int) -> int:
 def forward_receipts_flow(bulletin_id: int, request_id: int | None = None) -> int:
     """Pass receipts recorded after the distribution on to the issuing city's platform."""
     return forward_receipts(bulletin_id)
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
+def deliver_cancellation(bulletin_id: int, recipient_id: int) -> str:
+    """Tell one city's platform that already took a bulletin that its issuer cancelled it."""
+    with hub_session() as session:
+        bulletin = bulletins.get_by_id(session, bulletin_id)
+        recipient = next(r for r in bulletin.recipients if r.id == recipient_id)
+        if recipient.cancel_delivered_at is not None:
+            return "already"
+        city = recipient.city.slug
+        delivery = _delivery(bulletin_export.to_message(bulletin), cancelled_at=bulletin.cancelled_at)
+    found = partner_client(city)
+    if found is None:
+        with hub_session() as session:
+            bulletins.mark_cancel_delivered(session, recipient_id)
+        return "hub"
+    client, _ = found
+    try:
+        client.deliver_bulletin(delivery)
+    finally:
+        client.close()
+    with hub_session() as session:
+        bulletins.mark_cancel_delivered(session, recipient_id)
+    return "cancelled"
+
+
+@flow(name="deliver-bulletin-cancellation", **REQUEST_HOOKS)
+def deliver_bulletin_cancellation(bulletin_id: int, request_id: int | None = None) -> dict[str, int]:
+    """Tell every platform that took a cancelled bulletin about the cancellation."""
+    with hub_session() as session:
+        pending = [r.id for r in bulletins.cancellations_to_deliver(session, bulletin_id)]
+    futures = [deliver_cancellation.submit(bulletin_id, recipient_id) for recipient_id in pending]
+    wait(futures)
+    outcomes: dict[str, int] = {}
+    for future in futures:
+        key = future.result() if future.state.is_completed() else "failed"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    return outcomes
 
 
 # Deadlines and daily reports -------------------------------------------------------------------

@@ -216,6 +216,7 @@ class SimStats:
     failures_injected: int = 0
     bulletins: int = 0
     bulletin_duplicates: int = 0
+    bulletin_cancellations: int = 0
     verification_requests: int = 0
     verification_duplicates: int = 0
     receipts: int = 0
@@ -768,6 +769,8 @@ class PartnerSimulator:
         bulletin = decode_bulletin(raw)
         with self._lock:
             known = self._bulletins.get(bulletin.id)
+            if known is not None and bulletin.cancelled_at is not None:
+                return self._cancel(known, bulletin)
             if known is not None:
                 return self._repeat(known, bulletin, "bulletin_duplicates")
             reference = self._next_id("TB")
@@ -811,6 +814,18 @@ class PartnerSimulator:
             ack = DeliveryAck(accepted=True, platform_ref=self._next_id("HZ"))
             self._receipts[key] = (receipt, ack)
             self.stats.receipts += 1
+        return encode(ack)
+
+    def _cancel(self, known: tuple[BulletinDelivery, DeliveryAck], incoming: BulletinDelivery) -> bytes:
+        stored, ack = known
+        if stored != incoming.model_copy(update={"cancelled_at": stored.cancelled_at}):
+            raise _HttpError(
+                HTTPStatus.CONFLICT, "id_conflict", "this id was delivered before with other content"
+            )
+        if stored.cancelled_at is None:
+            self._bulletins[incoming.id] = (incoming, ack)
+            self.stats.bulletin_cancellations += 1
+            logger.info("partner platform %s withdrew bulletin %s", self.city, incoming.id)
         return encode(ack)
 
     def _repeat(self, known: tuple[BaseModel, DeliveryAck], incoming: BaseModel, counter: str) -> bytes:

@@ -10,6 +10,7 @@ CAPABILITY = Capability(
     models=("hub.bulletins.models",),
     flows={
         services.DISTRIBUTE: "flows.bulletins:distribute_bulletin",
+        services.CANCEL: "flows.bulletins:deliver_bulletin_cancellation",
         services.FORWARD: "flows.bulletins:forward_receipts_flow",
         services.CHASE: "flows.bulletins:chase_receipts",
     },

@@ -38,4 +38,5 @@ def to_cap(bulletin: Bulletin) -> CapAlert:
         sender=f"{city.slug}@{SENDER_DOMAIN}",
         division_code=city.division_code,
         sender_name=f"{city.name_zh}应急管理局",
+        cancelled_at=bulletin.cancelled_at,
     )

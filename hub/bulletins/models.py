@@ -25,6 +25,9 @@ class Bulletin(db.Model):
     """A bulletin (信息通报) or warning (预警) issued by one city to others."""
 
     __tablename__ = "bulletins"
+    # A partner retrying a CAP post after a timeout must not issue the warning twice: a CAP
+    # message is the same message when its sender, identifier and sent agree (CAP 1.2, 3.2.1).
+    __table_args__ = (UniqueConstraint("cap_sender", "cap_identifier", "cap_sent", name="uq_bulletins_cap"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
@@ -43,6 +46,9 @@ class Bulletin(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     source: Mapped[str] = mapped_column(String(16), default="hub")  # hub, cap, partner
+    cap_sender: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cap_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cap_sent: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     issuing_city: Mapped[City] = relationship(lazy="joined")
     recipients: Mapped[list[BulletinRecipient]] = relationship(
@@ -68,6 +74,13 @@ class BulletinRecipient(db.Model):
     # When the receipt was passed on to the issuing city's own platform.
     receipt_forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Rounds the scheduler asked again, when it may ask next, and when it stopped asking (the
+    # cap was reached or the platform refused for good): the issuer then sees 未送达.
+    redeliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the platform that had the bulletin accepted its cancellation.
+    cancel_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     bulletin: Mapped[Bulletin] = relationship(back_populates="recipients")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
@@ -18,7 +20,7 @@ from hub.fleet import commands
 from hub.fleet import services as fleet
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
-from hub.kernel.errors import Forbidden, InvalidInput, NotFound
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Reminder
 from hub.kernel.types import utcnow
 
@@ -26,9 +28,35 @@ if TYPE_CHECKING:
     from hub.config import Settings
 
 DISTRIBUTE = "distribute-bulletin"
+CANCEL = "deliver-bulletin-cancellation"
 CHASE = "chase-receipts"
+# The scheduler asks again for an undelivered bulletin after redeliver_seconds, doubling the wait
+# each round up to MAX_BACKOFF, and gives up after MAX_REDELIVERIES rounds: the issuer then sees
+# the city as not reached (未送达) with the last error, and may ask for another round at once.
+MAX_REDELIVERIES = 8
+MAX_BACKOFF = timedelta(hours=1)
 # After the deadline a late city is reminded at once, and flagged on the issuer's desk after this.
 FLAG_AFTER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class CapIdentity:
+    """What makes a CAP message the same message: its sender, identifier and sent (CAP 1.2, 3.2.1)."""
+
+    sender: str
+    identifier: str
+    sent: datetime
+
+
+def by_cap_identity(session: Session, identity: CapIdentity) -> Bulletin | None:
+    """Return the bulletin issued from the CAP message with this identity, if any."""
+    return session.scalar(
+        select(Bulletin).where(
+            Bulletin.cap_sender == identity.sender,
+            Bulletin.cap_identifier == identity.identifier,
+            Bulletin.cap_sent == identity.sent.astimezone(UTC),
+        )
+    )
 
 
 def _snapshot(bulletin: Bulletin) -> dict[str, object]:
@@ -52,17 +80,34 @@ def issue(
     *,
     source: str = "hub",
     mqtt_root: str = DEFAULT_ROOT,
+    cap_identity: CapIdentity | None = None,
 ) -> Bulletin:
     """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
-    to their linkage systems for a warning) are queued in the same transaction."""
+    to their linkage systems for a warning) are queued in the same transaction.
+
+    A bulletin made from a CAP alert keeps the alert's identity, and the same alert again is a
+    conflict that names the first bulletin: a partner retrying after a timeout must not double a
+    warning region-wide."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city issue bulletins")
     issuer = session.get(City, actor.city_id)
     if issuer is None:
         raise NotFound(f"no city {actor.city_id}")
+    if cap_identity is not None:
+        first = by_cap_identity(session, cap_identity)
+        if first is not None:
+            raise Conflict(
+                f"this CAP alert (sender {cap_identity.sender}, identifier {cap_identity.identifier}, "
+                f"sent {cap_identity.sent.isoformat()}) was already issued as warning {first.public_id}"
+            )
     now = utcnow()
     if data.receipt_deadline <= now:
         raise InvalidInput("the receipt deadline must be in the future")
+    if data.expires_at is not None and data.expires_at <= now:
+        # An expired warning sent out as live would alarm systems and vehicles for nothing.
+        raise InvalidInput(
+            f"the {data.kind} expired at {data.expires_at.isoformat()}; an expired one is not distributed"
+        )
     addressed = {c.slug: c for c in cities.by_slugs(session, list(data.addressed_cities))}
     if data.all_neighbours:
         addressed.update({c.slug: c for c in issuer.neighbours})
@@ -85,8 +130,19 @@ def issue(
         exercise=data.exercise,
         issued_by_id=actor.user_id,
         source=source,
+        cap_sender=cap_identity.sender if cap_identity else None,
+        cap_identifier=cap_identity.identifier if cap_identity else None,
+        cap_sent=cap_identity.sent if cap_identity else None,
     )
-    session.add(bulletin)
+    if cap_identity is None:
+        session.add(bulletin)
+    else:
+        try:
+            with session.begin_nested():
+                session.add(bulletin)
+        except IntegrityError as exc:
+            # The same alert posted twice at the same moment: the constraint decides.
+            raise Conflict(f"this CAP alert ({cap_identity.identifier}) is being issued already") from exc
     for city in sorted(addressed.values(), key=lambda c: c.id):
         session.add(BulletinRecipient(bulletin=bulletin, city=city, delivery_attempts=0))
     session.flush()
@@ -155,11 +211,24 @@ def visible_list(
 
 
 def undelivered(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
-    """Return the recipients whose platform has not yet accepted the bulletin."""
-    query = select(BulletinRecipient).where(
-        BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.delivered_at.is_(None)
+    """Return the recipients of a live bulletin whose platform has not accepted it and that the
+    hub has not given up on."""
+    query = (
+        select(BulletinRecipient)
+        .join(Bulletin)
+        .where(
+            BulletinRecipient.bulletin_id == bulletin_id,
+            BulletinRecipient.delivered_at.is_(None),
+            BulletinRecipient.given_up_at.is_(None),
+            Bulletin.cancelled_at.is_(None),
+        )
     )
     return list(session.scalars(query))
+
+
+def not_delivered(bulletin: Bulletin) -> list[BulletinRecipient]:
+    """Return the recipients the hub gave up on (未送达): the cap was reached or refused for good."""
+    return [r for r in bulletin.recipients if r.delivered_at is None and r.given_up_at is not None]
 
 
 def record_delivery(
@@ -186,12 +255,17 @@ def record_delivery(
     return recipient
 
 
-def record_delivery_failure(session: Session, recipient_id: int, error: str) -> None:
-    """Count a failed delivery attempt; the recipient stays in the outbox."""
+def record_delivery_failure(
+    session: Session, recipient_id: int, error: str, *, permanent: bool = False
+) -> None:
+    """Count a failed delivery attempt; the recipient stays in the outbox unless the failure is
+    permanent (asking again cannot help), when the hub stops asking."""
     recipient = session.get(BulletinRecipient, recipient_id)
     if recipient is not None:
         recipient.delivery_attempts += 1
         recipient.last_error = error[:2000]
+        if permanent and recipient.given_up_at is None:
+            recipient.given_up_at = utcnow()
 
 
 def _set_receipt(session: Session, recipient: BulletinRecipient, at: datetime, by: str, actor: Actor) -> None:
@@ -299,15 +373,25 @@ def flagged_for_issuer(session: Session, city_id: int) -> list[BulletinRecipient
     return list(session.scalars(query))
 
 
-def with_undelivered(session: Session) -> list[tuple[int, uuid.UUID]]:
-    """Return (id, public id) of live bulletins that some addressed platform has not accepted yet."""
+def due_for_redelivery(session: Session, now: datetime) -> list[BulletinRecipient]:
+    """Return the recipients of live bulletins not yet reached, not given up, whose wait is over."""
     query = (
-        select(Bulletin.id, Bulletin.public_id)
-        .join(BulletinRecipient)
-        .where(BulletinRecipient.delivered_at.is_(None), Bulletin.cancelled_at.is_(None))
-        .distinct()
+        select(BulletinRecipient)
+        .join(Bulletin)
+        .where(
+            BulletinRecipient.delivered_at.is_(None),
+            BulletinRecipient.given_up_at.is_(None),
+            or_(BulletinRecipient.next_attempt_at.is_(None), BulletinRecipient.next_attempt_at <= now),
+            Bulletin.cancelled_at.is_(None),
+        )
+        .order_by(BulletinRecipient.id)
     )
-    return [(row[0], row[1]) for row in session.execute(query)]
+    return list(session.scalars(query))
+
+
+def backoff(redeliveries: int, base_seconds: int) -> timedelta:
+    """Return how long to wait after the given number of redelivery rounds: doubling, capped."""
+    return min(timedelta(seconds=base_seconds * 2 ** min(redeliveries, 20)), MAX_BACKOFF)
 
 
 FORWARD = "forward-receipts"
@@ -374,12 +458,28 @@ def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) ->
 def schedule_deliveries(session: Session, now: datetime, settings: Settings) -> None:
     """Ask again for bulletins some city has not had yet, and for receipts not yet forwarded."""
     slot = int(now.timestamp()) // settings.redeliver_seconds
-    for bulletin_id, public_id in with_undelivered(session):
+    due: dict[int, uuid.UUID] = {}
+    for recipient in due_for_redelivery(session, now):
+        if recipient.next_attempt_at is None:
+            # The first round is the issue's own; the wait starts from here.
+            recipient.next_attempt_at = now + backoff(0, settings.redeliver_seconds)
+            continue
+        if recipient.redeliveries >= MAX_REDELIVERIES:
+            recipient.given_up_at = now
+            continue
+        recipient.redeliveries += 1
+        recipient.next_attempt_at = now + backoff(recipient.redeliveries, settings.redeliver_seconds)
+        due[recipient.bulletin_id] = recipient.bulletin.public_id
+    for bulletin_id, public_id in due.items():
         flow_requests.enqueue(
             session,
             DISTRIBUTE,
             key=f"{DISTRIBUTE}:{public_id}:retry-{slot}",
             parameters={"bulletin_id": bulletin_id},
+        )
+    for bulletin_id, public_id in with_cancellations_to_deliver(session):
+        flow_requests.enqueue(
+            session, CANCEL, key=f"{CANCEL}:{public_id}:{slot}", parameters={"bulletin_id": bulletin_id}
         )
     for bulletin_id, public_id in bulletins_with_receipts_to_forward(session):
         flow_requests.enqueue(
@@ -391,3 +491,103 @@ def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
     """Ask for the round that reminds and flags cities late with their receipts."""
     slot = int(now.timestamp()) // settings.chase_seconds
     flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})
+
+
+def _issued_by_actor(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
+    if not actor.can_write_incidents:
+        raise Forbidden("only coordinators and duty officers of the issuing city act on a bulletin")
+    bulletin = get_for(session, actor, public_id)
+    if bulletin.issuing_city_id != actor.city_id:
+        raise Forbidden("only the issuing city acts on its bulletin")
+    return bulletin
+
+
+def retry_now(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
+    """Ask at once for another round to the cities not reached, starting their back-off afresh."""
+    bulletin = _issued_by_actor(session, actor, public_id)
+    if bulletin.cancelled_at is not None:
+        raise Conflict("the bulletin is cancelled")
+    pending = [r for r in bulletin.recipients if r.delivered_at is None]
+    if not pending:
+        raise Conflict("every addressed city has the bulletin")
+    for recipient in pending:
+        recipient.given_up_at = None
+        recipient.redeliveries = 0
+        recipient.next_attempt_at = None
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "bulletin.redelivery_requested",
+        "bulletin",
+        bulletin.id,
+        after={"cities": [r.city.slug for r in pending]},
+    )
+    flow_requests.enqueue(
+        session,
+        DISTRIBUTE,
+        key=f"{DISTRIBUTE}:{bulletin.public_id}:now-{uuid.uuid4()}",
+        parameters={"bulletin_id": bulletin.id},
+    )
+    return bulletin
+
+
+def cancel(session: Session, actor: Actor, public_id: uuid.UUID) -> tuple[Bulletin, bool]:
+    """Cancel a bulletin of the actor's city once; return it and whether this call cancelled it.
+
+    Deliveries stop, and the platforms that already took it are told (in the same transaction
+    the flow request is queued)."""
+    bulletin = _issued_by_actor(session, actor, public_id)
+    if bulletin.cancelled_at is not None:
+        return bulletin, False
+    bulletin.cancelled_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "bulletin.cancelled",
+        "bulletin",
+        bulletin.id,
+        after={"cancelled_at": bulletin.cancelled_at.isoformat()},
+    )
+    flow_requests.enqueue(
+        session, CANCEL, key=f"{CANCEL}:{bulletin.public_id}", parameters={"bulletin_id": bulletin.id}
+    )
+    return bulletin, True
+
+
+def cancellations_to_deliver(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+    """Return the recipients of a cancelled bulletin whose platform took it but not its cancellation."""
+    query = (
+        select(BulletinRecipient)
+        .join(Bulletin)
+        .where(
+            BulletinRecipient.bulletin_id == bulletin_id,
+            Bulletin.cancelled_at.is_not(None),
+            BulletinRecipient.platform_ref.is_not(None),
+            BulletinRecipient.cancel_delivered_at.is_(None),
+        )
+    )
+    return list(session.scalars(query))
+
+
+def with_cancellations_to_deliver(session: Session) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of cancelled bulletins some platform has not heard the cancellation of."""
+    query = (
+        select(Bulletin.id, Bulletin.public_id)
+        .join(BulletinRecipient)
+        .where(
+            Bulletin.cancelled_at.is_not(None),
+            BulletinRecipient.platform_ref.is_not(None),
+            BulletinRecipient.cancel_delivered_at.is_(None),
+        )
+        .distinct()
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def mark_cancel_delivered(session: Session, recipient_id: int) -> None:
+    """Record that a city's platform accepted the cancellation."""
+    recipient = session.get(BulletinRecipient, recipient_id)
+    if recipient is not None and recipient.cancel_delivered_at is None:
+        recipient.cancel_delivered_at = utcnow()

@@ -356,6 +356,18 @@ def _exchange_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/bulletins/{public_id}/cancel": {
+            "post": {
+                "operationId": "cancelBulletin",
+                "summary": "Cancel a bulletin of the caller's city; the platforms that took it are told",
+                "parameters": [_path("public_id")],
+                "responses": {
+                    "200": _json(bulletin, "Cancelled (now or before)"),
+                    "403": _json(_ref("Error"), "Not the issuing city"),
+                    **ERRORS,
+                },
+            }
+        },
         "/bulletins/{public_id}/cap": {
             "get": {
                 "operationId": "getBulletinCap",
@@ -385,7 +397,11 @@ def _exchange_paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/cap+xml": {"schema": {"type": "string"}}},
                 },
-                "responses": {"201": _json(bulletin, "Issued"), **ERRORS},
+                "responses": {
+                    "201": _json(bulletin, "Issued"),
+                    "409": _json(_ref("Error"), "The same alert was issued before"),
+                    **ERRORS,
+                },
             }
         },
         "/verifications": {

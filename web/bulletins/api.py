@@ -91,6 +91,16 @@ def post_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
     return jsonify(_receipt_json(recipient)), 201 if created else 200
 
 
+@bp.post("/bulletins/<uuid:public_id>/cancel")
+@api_auth
+def cancel_bulletin(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Cancel a bulletin of the caller's city; cancelling it again changes nothing."""
+    bulletin, _ = bulletins.cancel(db.session, current_actor(), public_id)
+    db.session.commit()
+    kick_flows(current_app)
+    return jsonify(_bulletin_json(bulletin))
+
+
 @bp.get("/bulletins/<uuid:public_id>/cap")
 @api_auth
 def bulletin_cap(public_id: uuid.UUID) -> ResponseReturnValue:
@@ -157,6 +167,7 @@ def receive_cap() -> ResponseReturnValue:
         data,
         source="cap",
         mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+        cap_identity=bulletins.CapIdentity(alert.sender, alert.identifier, alert.sent),
     )
     db.session.commit()
     kick_flows(current_app)

@@ -106,8 +106,16 @@ def bulletin_detail(public_id: uuid.UUID) -> ResponseReturnValue:
     """Show a bulletin with who received and acknowledged it."""
     bulletin = bulletins.get_for(db.session, current_actor(), public_id)
     mine = next((r for r in bulletin.recipients if r.city_id == current_user.city_id), None)
+    actor = current_actor()
+    issuer = actor.can_write_incidents and bulletin.issuing_city_id == actor.city_id
     return render_template(
-        "bulletins/bulletin_detail.html", bulletin=bulletin, mine=mine, form=ReceiptForm(), now=utcnow()
+        "bulletins/bulletin_detail.html",
+        bulletin=bulletin,
+        mine=mine,
+        issuer=issuer,
+        not_delivered=bulletins.not_delivered(bulletin) if issuer else [],
+        form=ReceiptForm(),
+        now=utcnow(),
     )
 
 
@@ -124,4 +132,36 @@ def bulletin_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
         )
         db.session.commit()
         flash(_("已签收。"), "success")
+    return redirect(url_for("bulletins.bulletin_detail", public_id=public_id))
+
+
+@bp.post("/bulletins/<uuid:public_id>/cancel")
+@login_required
+def bulletin_cancel(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Cancel a bulletin of the person's city (撤销)."""
+    if ReceiptForm().validate_on_submit():
+        try:
+            bulletins.cancel(db.session, current_actor(), public_id)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+            flash(_("已撤销，正在通知已收到的城市平台。"), "success")
+    return redirect(url_for("bulletins.bulletin_detail", public_id=public_id))
+
+
+@bp.post("/bulletins/<uuid:public_id>/retry")
+@login_required
+def bulletin_retry(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Ask at once for another delivery round to the cities not reached (立即重试)."""
+    if ReceiptForm().validate_on_submit():
+        try:
+            bulletins.retry_now(db.session, current_actor(), public_id)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+            flash(_("已重新发送。"), "success")
     return redirect(url_for("bulletins.bulletin_detail", public_id=public_id))

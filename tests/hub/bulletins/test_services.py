@@ -151,3 +151,50 @@ def test_a_warning_alerts_the_addressed_cities_linkage_systems(make_user, city) 
         "orange",
         "II",
     )
+
+
+def _redelivery_requests() -> int:
+    return len(
+        [
+            r
+            for r in db.session.scalars(select(FlowRequest))
+            if r.flow_name == bulletins.DISTRIBUTE and "retry" in r.key
+        ]
+    )
+
+
+def test_undelivered_bulletins_are_asked_again_with_backoff_then_given_up(make_user, settings) -> None:
+    bulletin = bulletins.issue(
+        db.session, Actor.for_user(make_user("ly", "linyi")), _data(addressed_cities=["xuzhou"])
+    )
+    db.session.commit()
+    recipient = bulletin.recipients[0]
+    start = datetime.now(UTC)
+    base = settings.redeliver_seconds
+    bulletins.schedule_deliveries(db.session, start, settings)  # the issue's own round is under way
+    assert _redelivery_requests() == 0
+    waits = []
+    now = start
+    while recipient.given_up_at is None and len(waits) < 50:
+        due = recipient.next_attempt_at
+        assert due is not None
+        bulletins.schedule_deliveries(db.session, due - timedelta(seconds=1), settings)  # not yet
+        assert recipient.next_attempt_at == due
+        now = due
+        bulletins.schedule_deliveries(db.session, now, settings)
+        if recipient.given_up_at is None:
+            waits.append((recipient.next_attempt_at - now).total_seconds())
+    assert recipient.redeliveries == bulletins.MAX_REDELIVERIES
+    assert _redelivery_requests() == bulletins.MAX_REDELIVERIES
+    assert waits[:3] == [2 * base, 4 * base, 8 * base]
+    assert max(waits) <= bulletins.MAX_BACKOFF.total_seconds()
+    assert bulletins.not_delivered(bulletin) == [recipient]
+    # Retry now starts afresh, audited, for the issuing city only.
+    with pytest.raises(Forbidden):
+        bulletins.retry_now(db.session, Actor.for_user(make_user("xz", "xuzhou")), bulletin.public_id)
+    bulletins.retry_now(db.session, Actor.for_user(make_user("ly2", "linyi")), bulletin.public_id)
+    assert recipient.given_up_at is None and recipient.redeliveries == 0
+    assert any(
+        r.key.startswith(f"{bulletins.DISTRIBUTE}:{bulletin.public_id}:now-")
+        for r in db.session.scalars(select(FlowRequest))
+    )
