@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench system-deps translations i18n-extract schemas clean
+.PHONY: demo test test-fast lint format bench system-deps translations i18n-extract schemas clean
 
 ## demo: install everything, then run the hub with demo users for the ten cities
 demo: system-deps $(STAMP) translations
@@ -16,6 +16,10 @@ demo: system-deps $(STAMP) translations
 ## test: run the whole suite (SQLite; set HUB_TEST_DATABASE_URL for PostgreSQL)
 test: system-deps $(STAMP) translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the development loop: all but the browser tests (e2e) and the slow ones that kill or restart brokers and processes
+test-fast: system-deps $(STAMP) translations
+	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format) and the layering contracts
 lint: $(STAMP)

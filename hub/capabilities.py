@@ -21,6 +21,8 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from hub.kernel import retention
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -102,6 +104,11 @@ class Capability:
     broker_accounts: Callable[[Session, str], list[BrokerAccount]] | None = None  # (session, live root)
 
 
+# What the kernel itself runs, declared as a capability declares its own.
+KERNEL_FLOWS: Mapping[str, str] = {retention.PRUNE: "flows.retention:prune_retention"}
+KERNEL_SCHEDULES: tuple[Schedule, ...] = (Schedule("retention", retention.schedule_prune),)
+
+
 @cache
 def all_capabilities() -> tuple[Capability, ...]:
     """Return the declaration of every capability, in `NAMES` order."""
@@ -124,8 +131,8 @@ def load_models() -> None:
 
 
 def flow_names() -> dict[str, str]:
-    """Return every flow-request name with the "module:attribute" of the flow that serves it."""
-    names: dict[str, str] = {}
+    """Return every flow-request name, the kernel's first, with the flow that serves it."""
+    names: dict[str, str] = dict(KERNEL_FLOWS)
     for capability in all_capabilities():
         for name, target in capability.flows.items():
             if name in names:
@@ -144,6 +151,7 @@ def resolve(target: str) -> Any:
 
 
 def schedules() -> Iterator[Schedule]:
-    """Yield every capability's recurring jobs."""
+    """Yield the kernel's recurring jobs, then every capability's."""
+    yield from KERNEL_SCHEDULES
     for capability in all_capabilities():
         yield from capability.schedules

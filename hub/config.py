@@ -33,6 +33,11 @@ class Settings:
     # 0 keeps it in the hub's own process.
     mqtt_ingest_workers: int = 0
     position_retention_days: int = 30
+    # How long the kernel's tables keep what is finished (hub/kernel/retention.py).
+    retention_flow_requests_days: int = 7  # done or failed flow requests
+    retention_mqtt_outbox_days: int = 7  # published MQTT messages
+    retention_reminders_days: int = 90  # reminders sent to cities
+    retention_dead_letters_days: int = 30  # inbound messages that broke their contract
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
     chase_seconds: int = 60  # how often late receipts and answers are looked for
@@ -75,6 +80,10 @@ class Settings:
             "HUB_MQTT_PASSWORD": self.mqtt_password,
             "HUB_MQTT_INGEST_WORKERS": str(self.mqtt_ingest_workers),
             "HUB_POSITION_RETENTION_DAYS": str(self.position_retention_days),
+            "HUB_RETENTION_FLOW_REQUESTS_DAYS": str(self.retention_flow_requests_days),
+            "HUB_RETENTION_MQTT_OUTBOX_DAYS": str(self.retention_mqtt_outbox_days),
+            "HUB_RETENTION_REMINDERS_DAYS": str(self.retention_reminders_days),
+            "HUB_RETENTION_DEAD_LETTERS_DAYS": str(self.retention_dead_letters_days),
             "HUB_DEMO": "1" if self.demo else "",
         }
         return {name: value for name, value in values.items() if value}
@@ -86,6 +95,13 @@ class Settings:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _days(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of days, at least 1, not {value!r}")
+    return int(value)
 
 
 def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = None) -> Settings:
@@ -121,6 +137,10 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         mqtt_password=env.get("HUB_MQTT_PASSWORD") or None,
         mqtt_ingest_workers=int(workers),
         position_retention_days=int(env.get("HUB_POSITION_RETENTION_DAYS", "30")),
+        retention_flow_requests_days=_days(env, "HUB_RETENTION_FLOW_REQUESTS_DAYS", 7),
+        retention_mqtt_outbox_days=_days(env, "HUB_RETENTION_MQTT_OUTBOX_DAYS", 7),
+        retention_reminders_days=_days(env, "HUB_RETENTION_REMINDERS_DAYS", 90),
+        retention_dead_letters_days=_days(env, "HUB_RETENTION_DEAD_LETTERS_DAYS", 30),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
         prefect_api_url=env.get("PREFECT_API_URL") or None,

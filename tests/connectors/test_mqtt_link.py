@@ -90,6 +90,7 @@ def test_socket_has_tcp_nodelay(mosquitto_broker: ManagedMosquitto, links: Links
 
 
 @PROTOCOLS
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_unacked_messages_are_redelivered_after_a_crash(
     mosquitto_broker: ManagedMosquitto, links: Links, peers: MakePeer, protocol: str
 ) -> None:
@@ -114,6 +115,7 @@ def test_unacked_messages_are_redelivered_after_a_crash(
     assert _seqs(take(again, 1)) == [4]
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_ack_skips_messages_of_an_earlier_connection(
     mosquitto_broker: ManagedMosquitto, links: Links, peers: MakePeer
 ) -> None:
@@ -145,6 +147,7 @@ def test_messages_sent_while_the_hub_is_away_arrive_when_it_returns(
     assert _seqs(take(back, 5)) == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_broker_killed_and_restarted_keeps_the_queued_session(
     mosquitto_broker: ManagedMosquitto, links: Links, peers: MakePeer
 ) -> None:
@@ -162,6 +165,7 @@ def test_broker_killed_and_restarted_keeps_the_queued_session(
     assert _seqs(take(link, 2)) == [1, 2]
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_link_reconnects_and_subscribes_again_after_the_broker_lost_everything(
     make_mosquitto: MakeMosquitto, links: Links, peers: MakePeer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -218,6 +222,7 @@ def _state(peer: Peer) -> ConnectionState:
     return decode_connection_state(message.payload)
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_birth_on_connect_will_on_crash_and_a_newer_session_on_return(
     mosquitto_broker: ManagedMosquitto, links: Links, peers: MakePeer
 ) -> None:
@@ -267,6 +272,7 @@ def test_clean_stop_leaves_a_retained_offline_state_and_no_will(
 # Publishing ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_publish_waits_for_the_broker_and_fails_clearly_without_it(
     mosquitto_broker: ManagedMosquitto, links: Links, peers: MakePeer
 ) -> None:

@@ -229,6 +229,7 @@ def test_reports_online_status_and_telemetry_at_its_rate(
     assert status.state is VehicleState.STANDBY
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_reports_again_after_a_broker_restart(
     mosquitto_broker: ManagedMosquitto, vehicles: Callable[..., SimulatedVehicle]
 ) -> None:
@@ -329,6 +330,7 @@ def test_refuses_expired_undoable_and_malformed_commands(
 
 
 @PROTOCOLS
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_abrupt_drop_off_fires_the_will_and_return_raises_the_session(
     protocol: str, hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
 ) -> None:
@@ -472,6 +474,7 @@ def retained_state(hubs: Callable[..., Hub], client_id: str, device: str) -> Con
     return next(state for d, state in late.states() if d == device)
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_control_drops_a_vehicle_abruptly_and_brings_it_back(
     controlled: tuple[Fleet, str], hubs: Callable[..., Hub]
 ) -> None:

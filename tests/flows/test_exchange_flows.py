@@ -139,6 +139,7 @@ def test_distribution_reaches_every_platform_with_one_receipt_each(platforms, ma
     assert _count(BulletinRecipient, BulletinRecipient.receipt_forwarded_at.is_not(None)) == 3
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) -> None:
     xuzhou, jining = platforms("xuzhou"), platforms("jining")
     jining.away()
@@ -172,6 +173,7 @@ def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) ->
     assert len(recipient) == 2
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_hub_killed_mid_distribution_finishes_without_resending(platforms, make_user) -> None:
     xuzhou, jining = platforms("xuzhou"), platforms("jining")
     bulletin_id = _issue(make_user, ["xuzhou", "jining"])

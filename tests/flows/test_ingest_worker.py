@@ -185,6 +185,7 @@ def test_reports_queued_for_a_worker_no_longer_wanted_are_stored_and_its_session
     wait_for(lambda: stored()[0] == 330, 15, "the next 30 reports stored")
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_a_killed_worker_process_is_restarted_and_loses_nothing(
     worker_settings: Settings, mosquitto_broker, tmp_path
 ) -> None:

@@ -180,6 +180,7 @@ def test_command_out_and_acks_back(hub_bridge, mosquitto_broker, make_user) -> N
         vehicle.stop()
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_hub_down_while_vehicles_publish_gets_every_message(hub_bridge, mosquitto_broker) -> None:
     link, bridge = hub_bridge()
     bridge.stop()
@@ -195,6 +196,7 @@ def test_hub_down_while_vehicles_publish_gets_every_message(hub_bridge, mosquitt
         vehicle.stop()
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_unacked_messages_are_redelivered_after_a_hub_crash(
     hub_bridge, mosquitto_broker, monkeypatch
 ) -> None:
@@ -223,6 +225,7 @@ def test_unacked_messages_are_redelivered_after_a_hub_crash(
         vehicle.stop()
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_broker_killed_and_restarted_mid_stream_loses_and_doubles_nothing(
     hub_bridge, mosquitto_broker, make_user
 ) -> None:

@@ -32,3 +32,36 @@ def test_a_bad_number_of_ingest_workers_is_refused(tmp_path: Path, value: str) -
         settings_from_env(
             {"HUB_SECRET_KEY": "x", "HUB_INSTANCE_PATH": str(tmp_path), "HUB_MQTT_INGEST_WORKERS": value}
         )
+
+
+def test_retention_days_come_from_the_environment_and_go_back_into_it(tmp_path: Path) -> None:
+    settings = settings_from_env(
+        {
+            "HUB_SECRET_KEY": "x",
+            "HUB_INSTANCE_PATH": str(tmp_path),
+            "HUB_RETENTION_FLOW_REQUESTS_DAYS": "3",
+            "HUB_RETENTION_MQTT_OUTBOX_DAYS": "4",
+            "HUB_RETENTION_REMINDERS_DAYS": "120",
+            "HUB_RETENTION_DEAD_LETTERS_DAYS": "14",
+        }
+    )
+    days = (
+        settings.retention_flow_requests_days,
+        settings.retention_mqtt_outbox_days,
+        settings.retention_reminders_days,
+        settings.retention_dead_letters_days,
+    )
+    assert days == (3, 4, 120, 14)
+    assert settings_from_env(settings.process_env()).retention_reminders_days == 120
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "week"])
+def test_a_bad_retention_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match="HUB_RETENTION_DEAD_LETTERS_DAYS"):
+        settings_from_env(
+            {
+                "HUB_SECRET_KEY": "x",
+                "HUB_INSTANCE_PATH": str(tmp_path),
+                "HUB_RETENTION_DEAD_LETTERS_DAYS": value,
+            }
+        )

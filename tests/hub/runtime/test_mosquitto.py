@@ -159,6 +159,7 @@ def test_qos1_round_trip(mosquitto_broker: ManagedMosquitto, connect: Connect) -
     assert mosquitto_broker.url == f"mqtt://127.0.0.1:{mosquitto_broker.port}"
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_queued_message_survives_a_clean_restart(
     mosquitto_broker: ManagedMosquitto, connect: Connect
 ) -> None:
@@ -171,6 +172,7 @@ def test_queued_message_survives_a_clean_restart(
     _assert_offline_subscriber_gets_message(mosquitto_broker, connect)
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_queued_message_survives_kill_after_save(
     mosquitto_broker: ManagedMosquitto, connect: Connect
 ) -> None:
@@ -183,6 +185,7 @@ def test_queued_message_survives_kill_after_save(
     _assert_offline_subscriber_gets_message(mosquitto_broker, connect)
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_queued_message_survives_kill_after_autosave(
     mosquitto_broker: ManagedMosquitto, connect: Connect
 ) -> None:

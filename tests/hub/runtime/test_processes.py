@@ -97,6 +97,7 @@ def test_start_waits_for_ready_and_stop_ends_the_whole_group(
     assert not _running(grandchild)
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_stop_kills_a_process_that_ignores_sigterm(make_process: MakeProcess, tmp_path: Path) -> None:
     ready_file = tmp_path / "ready"
     process = make_process(
@@ -145,6 +146,7 @@ def test_start_gives_up_after_the_ready_timeout_and_cleans_up(make_process: Make
     assert not process_group_alive(process.pgid)
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_restart_runs_a_new_process_on_the_same_port(make_process: MakeProcess) -> None:
     port = free_port()
     process = make_process(
@@ -183,6 +185,7 @@ def test_stop_and_kill_are_harmless_when_not_running(make_process: MakeProcess) 
     assert process.stop() == process.kill() == process.returncode
 
 
+@pytest.mark.slow  # kills or restarts a broker, a platform or a process
 def test_children_die_when_the_starting_process_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(
