@@ -20,15 +20,25 @@ from hub.runtime import free_port
 pytestmark = pytest.mark.slow
 
 
-def _processes_mentioning(text: str) -> list[str]:
+def _processes_mentioning(text: str, *, instance: Path | None = None) -> list[str]:
+    """Command lines that mention `text`; with `instance`, only processes started for that hub.
+
+    The instance filter reads each process's HUB_INSTANCE_PATH, so that another hub running on
+    the same machine (another test run, say) is never taken for this one's.
+    """
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if text not in args:
+                continue
+            if instance is not None:
+                environ = (cmdline.parent / "environ").read_bytes().split(b"\0")
+                if f"HUB_INSTANCE_PATH={instance}".encode() not in environ:
+                    continue
         except OSError:
             continue
-        if text in args:
-            found.append(args)
+        found.append(args)
     return found
 
 
@@ -114,7 +124,7 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
             time.sleep(0.5)
         if ingest_workers:
             # Positions come in through the worker processes, and only through them.
-            workers = _processes_mentioning("mqtt ingest-worker")
+            workers = _processes_mentioning("mqtt ingest-worker", instance=instance)
             assert len(workers) == ingest_workers, workers
             with sqlite3.connect(instance / "hub.sqlite3") as database:
                 stored = database.execute(
@@ -177,5 +187,5 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
     assert hub.returncode == 0, output
     assert "Stopped." in output
     assert _processes_mentioning(str(instance)) == []
-    assert _processes_mentioning("mqtt ingest-worker") == []
+    assert _processes_mentioning("mqtt ingest-worker", instance=instance) == []
     assert _processes_mentioning(prefect_server) == []
