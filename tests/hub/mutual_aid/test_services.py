@@ -291,3 +291,26 @@ def test_the_overlap_check_names_the_other_booking(actors: dict[str, Actor]) -> 
     later.start_at, later.end_at = a.end_at, a.end_at + timedelta(hours=4)
     services.accept(db.session, actors["linyi"], later.id)  # back to back is no overlap
     db.session.commit()
+
+
+def test_postgresql_refuses_an_overlapping_booking_by_itself(actors: dict[str, Actor]) -> None:
+    """The exclusion constraint holds even for a write that skips the service's check."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the exclusion constraint exists on PostgreSQL only; SQLite relies on the service")
+    team = services.register_entry(
+        db.session, actors["xuzhou"], entry(external_id="usar-3", type_code="team.usar")
+    )
+    request = services.create_request(
+        db.session,
+        actors["linyi"],
+        title="倒塌",
+        lines=[line(type_code="team.usar", quantity=2)],
+        contact=CONTACT,
+    )
+    a = services.make_offer(db.session, actors["xuzhou"], request.lines[0].id, team.id, Decimal(1))
+    b = services.make_offer(db.session, actors["xuzhou"], request.lines[0].id, team.id, Decimal(1))
+    services.accept(db.session, actors["linyi"], a.id)
+    db.session.commit()
+    with pytest.raises(sa.exc.IntegrityError, match="ex_aid_commitments_no_double_booking"):
+        db.session.execute(sa.update(AidCommitment).where(AidCommitment.id == b.id).values(state="accepted"))
+    db.session.rollback()
