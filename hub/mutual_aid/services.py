@@ -626,3 +626,48 @@ def _give_back(session: Session, actor: Actor, commitment_id: int, action: Actio
     _move(session, commitment, frm, to)
     _audit(session, actor, commitment, action, before)
     return commitment
+
+
+def ask_extension(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Ask the owner, for the requesting city, to keep the resource longer."""
+    commitment, before = _act(session, actor, commitment_id, Action.ASK_EXTENSION)
+    _audit(session, actor, commitment, Action.ASK_EXTENSION, before)
+    return commitment
+
+
+def answer_extension(
+    session: Session, actor: Actor, commitment_id: int, new_end: datetime | None
+) -> AidCommitment:
+    """Answer an extension for the owner: grant it until `new_end`, or refuse it with None."""
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, Action.ANSWER_EXTENSION)
+    before = _commitment_snapshot(commitment)
+    values: dict[str, object] = {}
+    if new_end is not None:
+        if new_end <= commitment.end_at:
+            raise InvalidInput("an extension must end later than the current end")
+        if commitment.bookable and not commitment.exercise:
+            # Take the entry's row first, so that bookings of the entry wait for this transaction.
+            _ledger(session, commitment.resource_id, reserved=ZERO)
+            _check_no_overlap(session, commitment, end=new_end)
+        values["end_at"] = new_end
+    try:
+        _move(session, commitment, frm, to, **values)
+    except IntegrityError as error:  # PostgreSQL's exclusion constraint
+        raise Conflict("the entry is already booked for an overlapping time") from error
+    _audit(session, actor, commitment, Action.ANSWER_EXTENSION, before)
+    return commitment
+
+
+def request_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Ask, for the owner, that a deployed resource come home."""
+    commitment, before = _act(session, actor, commitment_id, Action.REQUEST_RETURN)
+    _audit(session, actor, commitment, Action.REQUEST_RETURN, before)
+    return commitment
+
+
+def refuse_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Keep, for the requesting city, a resource whose return the owner asked for."""
+    commitment, before = _act(session, actor, commitment_id, Action.REFUSE_RETURN)
+    _audit(session, actor, commitment, Action.REFUSE_RETURN, before)
+    return commitment

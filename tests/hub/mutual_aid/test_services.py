@@ -314,3 +314,38 @@ def test_postgresql_refuses_an_overlapping_booking_by_itself(actors: dict[str, A
     with pytest.raises(sa.exc.IntegrityError, match="ex_aid_commitments_no_double_booking"):
         db.session.execute(sa.update(AidCommitment).where(AidCommitment.id == b.id).values(state="accepted"))
     db.session.rollback()
+
+
+def _on_scene(actors: dict[str, Actor]) -> AidCommitment:
+    offer = _offer(actors, quantity=2)
+    services.accept(db.session, actors["linyi"], offer.id)
+    services.authorise(db.session, actors["xuzhou"], offer.id, "XZ-3")
+    services.dispatch(db.session, actors["xuzhou"], offer.id)
+    return services.arrive(db.session, actors["linyi"], offer.id)
+
+
+def test_an_extension_is_asked_and_answered(actors: dict[str, Actor]) -> None:
+    commitment = _on_scene(actors)
+    end = commitment.end_at
+    with pytest.raises(Forbidden):
+        services.ask_extension(db.session, actors["xuzhou"], commitment.id)
+    services.ask_extension(db.session, actors["linyi"], commitment.id)
+    with pytest.raises(InvalidInput):
+        services.answer_extension(db.session, actors["xuzhou"], commitment.id, end - timedelta(hours=1))
+    services.answer_extension(db.session, actors["xuzhou"], commitment.id, end + timedelta(days=1))
+    assert commitment.state == AidState.ARRIVED and commitment.end_at == end + timedelta(days=1)
+    services.ask_extension(db.session, actors["linyi"], commitment.id)
+    services.answer_extension(db.session, actors["xuzhou"], commitment.id, None)  # refused: the end stays
+    assert commitment.state == AidState.ARRIVED and commitment.end_at == end + timedelta(days=1)
+
+
+def test_a_return_is_asked_refused_then_released(actors: dict[str, Actor]) -> None:
+    commitment = _on_scene(actors)
+    services.request_return(db.session, actors["xuzhou"], commitment.id)
+    services.refuse_return(db.session, actors["linyi"], commitment.id)
+    services.request_return(db.session, actors["xuzhou"], commitment.id)
+    services.release(db.session, actors["linyi"], commitment.id)
+    services.confirm_return(db.session, actors["xuzhou"], commitment.id)
+    db.session.commit()
+    assert commitment.state == AidState.RETURNED
+    assert _ledger(commitment.resource_id) == (Decimal(10), Decimal(0), Decimal(0))
