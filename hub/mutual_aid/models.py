@@ -1,0 +1,221 @@
+"""The registry of shareable resources, aid requests and their lines, and commitments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from hub.extensions import db
+from hub.kernel.models import City
+from hub.kernel.types import UTCDateTime, utcnow
+
+
+class Scaled(TypeDecorator[Decimal]):
+    """An exact decimal stored as an integer count of 10**-places (SQLite has no exact decimal).
+
+    Quantities keep three places and money two, as the contracts do; sums and comparisons in
+    SQL (the ledger's CHECKs and its conditional UPDATE) are then exact on SQLite and PostgreSQL.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def __init__(self, places: int) -> None:
+        super().__init__()
+        self.places = places
+        self.factor = Decimal(10) ** places
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: object) -> int | None:
+        if value is None:
+            return None
+        scaled = Decimal(value) * self.factor
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than {self.places} decimal places")
+        return int(scaled)
+
+    def process_result_value(self, value: int | None, dialect: object) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(value) / self.factor).quantize(Decimal(1).scaleb(-self.places))
+
+
+QUANTITY = Scaled(3)
+MONEY = Scaled(2)
+
+
+class AidResource(db.Model):
+    """One entry of a city's registry (应急资源库) with its quantity ledger.
+
+    The database keeps the ledger's invariant itself: every count is non-negative and reserved
+    plus deployed never exceeds what is on hand, whatever the code above it does.
+    """
+
+    __tablename__ = "aid_resources"
+    __table_args__ = (
+        UniqueConstraint("owner_city_id", "external_id"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("deployed >= 0", name="deployed_not_negative"),
+        CheckConstraint("reserved + deployed <= on_hand", name="not_over_committed"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    owner_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    # The owner's own id for the entry (its platform's, a CSV row's): upserts key on it.
+    external_id: Mapped[str] = mapped_column(String(128))
+    type_code: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    grade: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A team, expert or vehicle is one unit booked for a time window.
+    bookable: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(200))
+    on_hand: Mapped[Decimal] = mapped_column(QUANTITY)
+    reserved: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
+    deployed: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
+    unit: Mapped[str] = mapped_column(String(16))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    place: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="available", index=True)
+    out_of_service_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    contact_name: Mapped[str] = mapped_column(String(64))
+    contact_phone: Mapped[str] = mapped_column(String(32))
+    contact_role: Mapped[str] = mapped_column(String(64), default="")
+    # The packaged offer (EMAC's mission-ready package); all empty when there is none.
+    package_personnel: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    package_equipment: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    package_daily_rate: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
+    package_self_sufficiency_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    package_mobilise_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner_city: Mapped[City] = relationship(lazy="joined")
+
+    @property
+    def available(self) -> Decimal:
+        """Return what may still be reserved."""
+        return self.on_hand - self.reserved - self.deployed
+
+    def __repr__(self) -> str:
+        return f"<AidResource {self.id} {self.type_code} {self.on_hand}/{self.reserved}/{self.deployed}>"
+
+
+class AidRequest(db.Model):
+    """A city's request for help (支援请求), made of typed lines."""
+
+    __tablename__ = "aid_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    requesting_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str] = mapped_column(String(64))
+    contact_phone: Mapped[str] = mapped_column(String(32))
+    contact_role: Mapped[str] = mapped_column(String(64), default="")
+    # A drill's request: its commitments never touch the ledger.
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    requesting_city: Mapped[City] = relationship(lazy="joined")
+    lines: Mapped[list[AidRequestLine]] = relationship(
+        back_populates="request", order_by=lambda: AidRequestLine.id, cascade="all, delete-orphan"
+    )
+
+
+class AidRequestLine(db.Model):
+    """One line of a request: how many of which type, by when, for how long, where to report."""
+
+    __tablename__ = "aid_request_lines"
+    __table_args__ = (
+        UniqueConstraint("request_id", "line_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("aid_requests.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[str] = mapped_column(String(32))
+    type_code: Mapped[str] = mapped_column(String(64))
+    min_grade: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    unit: Mapped[str] = mapped_column(String(16))
+    needed_by: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_hours: Mapped[int] = mapped_column(Integer)
+    report_to_place: Mapped[str] = mapped_column(String(200))
+    report_to_lat: Mapped[float] = mapped_column(Float)
+    report_to_lon: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+    request: Mapped[AidRequest] = relationship(back_populates="lines")
+
+
+class AidCommitment(db.Model):
+    """An offer of one resource for one line and the commitment it becomes (`rules.AidState`).
+
+    `exercise` and `bookable` are copied from the request and the resource so that the
+    PostgreSQL exclusion constraint (see the migration) can name live real bookings on its own.
+    """
+
+    __tablename__ = "aid_commitments"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("end_at > start_at", name="window_not_empty"),
+        CheckConstraint(
+            "dispatched >= 0 AND returned >= 0 AND consumed >= 0 AND lost >= 0", name="counts_not_negative"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    request_id: Mapped[int] = mapped_column(ForeignKey("aid_requests.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("aid_request_lines.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("aid_resources.id"), index=True)
+    owner_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    requesting_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="offered", index=True)
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    order_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    estimated_cost: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    bookable: Mapped[bool] = mapped_column(Boolean, default=False)
+    dispatched: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
+    returned: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
+    consumed: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
+    lost: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    request: Mapped[AidRequest] = relationship()
+    line: Mapped[AidRequestLine] = relationship()
+    resource: Mapped[AidResource] = relationship()
+    owner_city: Mapped[City] = relationship(foreign_keys=[owner_city_id])
+    requesting_city: Mapped[City] = relationship(foreign_keys=[requesting_city_id])
+
+    def __repr__(self) -> str:
+        return f"<AidCommitment {self.id} {self.state} {self.quantity}>"

@@ -1,0 +1,673 @@
+"""Keep the registry, make requests, and move offers and commitments through their lifecycle.
+
+Every function takes the session and the acting `Actor`, checks, changes, flushes and audits,
+and never commits. The rules are `hub.mutual_aid.rules`; the ledger is enforced again by the
+database: reserving is one conditional UPDATE whose row count decides, never a read then a
+write, and CHECK constraints refuse any count that breaks the invariant. A state change is a
+conditional UPDATE on the state it started from, so two people acting on the same commitment at
+once cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contracts.mutual_aid import AidState, Contact, RegistryEntry, RequestLine
+from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
+from hub.kernel import audit
+from hub.kernel.actors import Actor
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.kernel.models import City, Role
+from hub.kernel.types import utcnow
+from hub.mutual_aid import rules
+from hub.mutual_aid.models import QUANTITY, AidCommitment, AidRequest, AidRequestLine, AidResource
+from hub.mutual_aid.rules import Action
+
+ZERO = Decimal(0)
+DEFAULT_OFFER_VALIDITY = timedelta(hours=6)
+_WRITERS = frozenset({Role.COORDINATOR, Role.DUTY_OFFICER})
+
+
+def _q(quantity: Decimal) -> object:
+    """Bind a quantity in the stored scale: arithmetic on the columns loses their type in SQL."""
+    return literal(quantity, QUANTITY)
+
+
+def _city_of(actor: Actor, what: str) -> int:
+    """Return the actor's city, or refuse an actor without one or whose role only reads."""
+    if actor.city_id is None:
+        raise Forbidden(f"only a person or platform of a member city may {what}")
+    if actor.role not in _WRITERS:
+        raise Forbidden(f"your role may not {what}")
+    return actor.city_id
+
+
+def _entry_snapshot(entry: AidResource) -> dict[str, object]:
+    return {
+        "external_id": entry.external_id,
+        "type_code": entry.type_code,
+        "grade": entry.grade,
+        "name": entry.name,
+        "on_hand": str(entry.on_hand),
+        "reserved": str(entry.reserved),
+        "deployed": str(entry.deployed),
+        "status": entry.status,
+        "verified_at": entry.verified_at.isoformat(),
+        "verified_by": entry.verified_by,
+    }
+
+
+def _commitment_snapshot(commitment: AidCommitment) -> dict[str, object]:
+    return {
+        "state": commitment.state,
+        "quantity": str(commitment.quantity),
+        "start": commitment.start_at.isoformat(),
+        "end": commitment.end_at.isoformat(),
+        "order_number": commitment.order_number,
+        "dispatched": str(commitment.dispatched),
+        "returned": str(commitment.returned),
+        "consumed": str(commitment.consumed),
+        "lost": str(commitment.lost),
+    }
+
+
+# The registry ------------------------------------------------------------------------------------
+
+
+def register_entry(session: Session, actor: Actor, data: RegistryEntry) -> AidResource:
+    """Add or update an entry of the actor's own city, keyed by the owner's id for it.
+
+    Lowering what is on hand below what is reserved and deployed is refused (a 409 naming both),
+    checked in the UPDATE itself.
+    """
+    city_id = _city_of(actor, "keep a registry")
+    owner = session.scalar(select(City).where(City.slug == data.owner_city))
+    if owner is None:
+        raise NotFound(f"no city {data.owner_city!r}")
+    if owner.id != city_id:
+        raise Forbidden("you may keep the registry of your own city only")
+    entry = session.scalar(
+        select(AidResource).where(AidResource.owner_city_id == city_id, AidResource.external_id == data.id)
+    )
+    fields = _entry_fields(data)
+    if entry is None:
+        entry = AidResource(owner_city_id=city_id, external_id=data.id, on_hand=data.quantity, **fields)
+        session.add(entry)
+        session.flush()
+        audit.record(
+            session, actor, "aid_resource.registered", "aid_resource", entry.id, after=_entry_snapshot(entry)
+        )
+        return entry
+    before = _entry_snapshot(entry)
+    _set_on_hand(session, entry, data.quantity)
+    for name, value in fields.items():
+        setattr(entry, name, value)
+    entry.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "aid_resource.updated",
+        "aid_resource",
+        entry.id,
+        before=before,
+        after=_entry_snapshot(entry),
+    )
+    return entry
+
+
+def _entry_fields(data: RegistryEntry) -> dict[str, object]:
+    package = data.package
+    return {
+        "type_code": data.type_code,
+        "kind": data.kind.value,
+        "grade": int(data.grade) if data.grade is not None else None,
+        "bookable": CATALOGUE[data.type_code].bookable,
+        "name": data.name,
+        "unit": data.unit,
+        "lat": data.location.lat,
+        "lon": data.location.lon,
+        "place": data.place,
+        "status": data.status.value,
+        "out_of_service_reason": data.out_of_service_reason.value if data.out_of_service_reason else None,
+        "contact_name": data.contact.name,
+        "contact_phone": data.contact.phone,
+        "contact_role": data.contact.role,
+        "package_personnel": package.personnel if package else None,
+        "package_equipment": list(package.equipment) if package else None,
+        "package_daily_rate": package.daily_rate if package else None,
+        "package_self_sufficiency_hours": package.self_sufficiency_hours if package else None,
+        "package_mobilise_minutes": package.mobilise_minutes if package else None,
+        "verified_at": data.verified_at,
+        "verified_by": data.verified_by,
+    }
+
+
+def _set_on_hand(session: Session, entry: AidResource, on_hand: Decimal) -> None:
+    """Set what is on hand unless it would fall below what is held, decided by the UPDATE."""
+    if on_hand == entry.on_hand:
+        return
+    table = AidResource.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == entry.id, table.c.reserved + table.c.deployed <= _q(on_hand))
+        .values(on_hand=on_hand)
+    )
+    session.refresh(entry, ["on_hand", "reserved", "deployed"])
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"cannot set on hand to {on_hand}: {entry.reserved} reserved and {entry.deployed} deployed",
+            details={"reserved": str(entry.reserved), "deployed": str(entry.deployed)},
+        )
+
+
+def get_entry(session: Session, entry_id: int) -> AidResource:
+    """Return one registry entry, or fail."""
+    entry = session.get(AidResource, entry_id)
+    if entry is None:
+        raise NotFound(f"no registry entry {entry_id}")
+    return entry
+
+
+# Requests ----------------------------------------------------------------------------------------
+
+
+def create_request(
+    session: Session,
+    actor: Actor,
+    *,
+    title: str,
+    lines: Sequence[RequestLine],
+    contact: Contact,
+    incident_id: int | None = None,
+    exercise: bool = False,
+) -> AidRequest:
+    """Record a request for help from the actor's own city."""
+    city_id = _city_of(actor, "ask for help")
+    if not lines:
+        raise InvalidInput("a request has at least one line")
+    if len({line.line_id for line in lines}) != len(lines):
+        raise InvalidInput("two lines share an id")
+    request = AidRequest(
+        requesting_city_id=city_id,
+        incident_id=incident_id,
+        title=title,
+        contact_name=contact.name,
+        contact_phone=contact.phone,
+        contact_role=contact.role,
+        exercise=exercise,
+        created_by_id=actor.user_id,
+        lines=[
+            AidRequestLine(
+                line_id=line.line_id,
+                type_code=line.type_code,
+                min_grade=int(line.min_grade) if line.min_grade is not None else None,
+                quantity=line.quantity,
+                unit=line.unit,
+                needed_by=line.needed_by,
+                duration_hours=line.duration_hours,
+                report_to_place=line.report_to.place,
+                report_to_lat=line.report_to.point.lat,
+                report_to_lon=line.report_to.point.lon,
+                note=line.note,
+            )
+            for line in lines
+        ],
+    )
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "aid_request.created",
+        "aid_request",
+        request.id,
+        after={
+            "title": title,
+            "exercise": exercise,
+            "lines": [
+                {"line_id": ln.line_id, "type": ln.type_code, "quantity": str(ln.quantity)} for ln in lines
+            ],
+        },
+    )
+    return request
+
+
+def get_line(session: Session, line_id: int) -> AidRequestLine:
+    """Return one request line, or fail."""
+    line = session.get(AidRequestLine, line_id)
+    if line is None:
+        raise NotFound(f"no request line {line_id}")
+    return line
+
+
+def _line_type(line: AidRequestLine) -> TypeRef:
+    return TypeRef(line.type_code, Grade(line.min_grade) if line.min_grade is not None else None)
+
+
+def _entry_type(entry: AidResource) -> TypeRef:
+    return TypeRef(entry.type_code, Grade(entry.grade) if entry.grade is not None else None)
+
+
+def rank_candidates(session: Session, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
+    """Return the other cities' available entries that may fill a line, best first."""
+    line = get_line(session, line_id)
+    requesting_city_id = line.request.requesting_city_id
+    entries = session.scalars(
+        select(AidResource).where(
+            AidResource.owner_city_id != requesting_city_id,
+            AidResource.status == "available",
+            AidResource.on_hand - AidResource.reserved - AidResource.deployed > _q(ZERO),
+        )
+    )
+    wanted = _line_type(line)
+    candidates = [
+        rules.Candidate(
+            resource_id=str(entry.id),
+            owner_city=entry.owner_city.slug,
+            type=_entry_type(entry),
+            available=entry.available,
+            lat=entry.lat,
+            lon=entry.lon,
+            verified_at=entry.verified_at,
+        )
+        for entry in entries
+        if satisfies(_entry_type(entry), wanted)
+    ]
+    return rules.rank_candidates(
+        wanted,
+        (line.report_to_lat, line.report_to_lon),
+        candidates,
+        now=now or utcnow(),
+        requesting_city=line.request.requesting_city.slug,
+    )
+
+
+# Offers and commitments --------------------------------------------------------------------------
+
+
+def make_offer(
+    session: Session,
+    actor: Actor,
+    line_id: int,
+    resource_id: int,
+    quantity: Decimal,
+    *,
+    estimated_cost: Decimal | None = None,
+    valid_for: timedelta = DEFAULT_OFFER_VALIDITY,
+) -> AidCommitment:
+    """Offer an entry of the actor's own city for a line of another city's request.
+
+    An offer holds nothing: the quantity is reserved when the requester accepts it.
+    """
+    city_id = _city_of(actor, "offer help")
+    line = get_line(session, line_id)
+    entry = get_entry(session, resource_id)
+    if entry.owner_city_id != city_id:
+        raise Forbidden("you may offer your own city's resources only")
+    if line.request.requesting_city_id == city_id:
+        raise InvalidInput("a city does not offer help to itself")
+    if line.request.status != "open":
+        raise Conflict(f"the request is {line.request.status}")
+    if entry.status != "available":
+        raise Conflict(f"the entry is {entry.status}")
+    if not satisfies(_entry_type(entry), _line_type(line)):
+        raise InvalidInput(f"{entry.type_code} does not fill a line asking for {line.type_code}")
+    if quantity <= 0:
+        raise InvalidInput("an offer is for a positive quantity")
+    if entry.bookable and quantity != 1:
+        raise InvalidInput("a team, expert or vehicle is offered as one unit")
+    if not line.request.exercise and quantity > entry.available:
+        raise Conflict(
+            f"offered {quantity}, but only {entry.available} is available",
+            details={"available": str(entry.available)},
+        )
+    now = utcnow()
+    if estimated_cost is None:
+        days = Decimal(line.duration_hours) / 24
+        rate = entry.package_daily_rate or ZERO
+        estimated_cost = (rate * days).quantize(Decimal("0.01"))
+    offer = AidCommitment(
+        request_id=line.request_id,
+        line_id=line.id,
+        resource_id=entry.id,
+        owner_city_id=city_id,
+        requesting_city_id=line.request.requesting_city_id,
+        state=AidState.OFFERED.value,
+        quantity=quantity,
+        start_at=line.needed_by,
+        end_at=line.needed_by + timedelta(hours=line.duration_hours),
+        estimated_cost=estimated_cost,
+        exercise=line.request.exercise,
+        bookable=entry.bookable,
+        offered_at=now,
+        valid_until=now + valid_for,
+        updated_at=now,
+    )
+    session.add(offer)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "aid_commitment.offered",
+        "aid_commitment",
+        offer.id,
+        after=_commitment_snapshot(offer),
+    )
+    return offer
+
+
+def get_commitment(session: Session, commitment_id: int) -> AidCommitment:
+    """Return one offer or commitment, or fail."""
+    commitment = session.get(AidCommitment, commitment_id)
+    if commitment is None:
+        raise NotFound(f"no offer or commitment {commitment_id}")
+    return commitment
+
+
+def _role(actor: Actor, commitment: AidCommitment, what: str) -> rules.Role:
+    """Return the side the actor takes in a commitment, or refuse a city that is neither."""
+    if actor.kind == "system" and actor.city_id is None:
+        return rules.Role.SYSTEM
+    city_id = _city_of(actor, what)
+    if city_id == commitment.owner_city_id:
+        return rules.Role.OWNER
+    if city_id == commitment.requesting_city_id:
+        return rules.Role.REQUESTER
+    raise Forbidden("only the owning and the requesting city act on a commitment")
+
+
+def _next(actor: Actor, commitment: AidCommitment, action: Action) -> tuple[AidState, AidState]:
+    """Return (from, to) for `action` by the actor, refused by the rules as a 403 or a 409."""
+    frm = AidState(commitment.state)
+    role = _role(actor, commitment, action.value)
+    try:
+        to = rules.next_state(frm, action, role)
+        rules.check_transition(frm, to)
+    except rules.NotYourMove as error:
+        raise Forbidden(str(error)) from None
+    except rules.IllegalTransition as error:
+        raise Conflict(str(error)) from None
+    return frm, to
+
+
+def _move(session: Session, commitment: AidCommitment, frm: AidState, to: AidState, **values: object) -> None:
+    """Set the new state (and `values`) only if the commitment is still in `frm`, else a 409."""
+    table = AidCommitment.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == commitment.id, table.c.state == frm.value)
+        .values(state=to.value, updated_at=utcnow(), **values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(commitment)
+        raise Conflict(f"the commitment changed meanwhile: it is now {commitment.state}")
+    session.refresh(commitment)
+
+
+def _reserve(session: Session, entry_id: int, quantity: Decimal) -> None:
+    """Reserve `quantity` of an entry in one conditional UPDATE; 0 rows means not enough is left."""
+    table = AidResource.__table__
+    result = session.execute(
+        update(table)
+        .where(table.c.id == entry_id, table.c.on_hand - table.c.reserved - table.c.deployed >= _q(quantity))
+        .values(reserved=table.c.reserved + _q(quantity))
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        on_hand, reserved, deployed = session.execute(
+            select(table.c.on_hand, table.c.reserved, table.c.deployed).where(table.c.id == entry_id)
+        ).one()
+        available = on_hand - reserved - deployed
+        raise Conflict(
+            f"asked for {quantity}, but only {available} is available",
+            details={"asked": str(quantity), "available": str(available)},
+        )
+    _expire_entry(session, entry_id)
+
+
+def _expire_entry(session: Session, entry_id: int) -> None:
+    """Forget an entry's loaded counts after an UPDATE that changed them behind the ORM's back."""
+    entry = session.identity_map.get(session.identity_key(AidResource, entry_id))
+    if entry is not None:
+        session.expire(entry, ["on_hand", "reserved", "deployed"])
+
+
+def _ledger(session: Session, entry_id: int, **changes: Decimal) -> None:
+    """Apply relative changes to an entry's counts; the CHECK constraints refuse a broken ledger."""
+    table = AidResource.__table__
+    values = {name: table.c[name] + _q(delta) for name, delta in changes.items()}
+    try:
+        session.execute(update(table).where(table.c.id == entry_id).values(**values))
+    except IntegrityError as error:
+        raise Conflict(f"the change would break the ledger of entry {entry_id}") from error
+    _expire_entry(session, entry_id)
+
+
+def _check_no_overlap(session: Session, commitment: AidCommitment, end: datetime | None = None) -> None:
+    """Refuse a live real booking of the same bookable entry whose window overlaps this one.
+
+    Runs after the entry's row was written in the same transaction, so every other booking of
+    the entry waits for this transaction (the row lock on PostgreSQL, the write lock on SQLite);
+    PostgreSQL's exclusion constraint refuses the same again.
+    """
+    end = end or commitment.end_at
+    other = session.scalar(
+        select(AidCommitment).where(
+            AidCommitment.resource_id == commitment.resource_id,
+            AidCommitment.id != commitment.id,
+            AidCommitment.exercise.is_(False),
+            AidCommitment.state.in_([s.value for s in rules.BOOKED_STATES]),
+            AidCommitment.start_at < end,
+            AidCommitment.end_at > commitment.start_at,
+        )
+    )
+    if other is not None:
+        raise Conflict(
+            f"the entry is already booked from {other.start_at.isoformat()} to {other.end_at.isoformat()}",
+            details={"commitment": other.id},
+        )
+
+
+def _act(
+    session: Session, actor: Actor, commitment_id: int, action: Action, **values: object
+) -> tuple[AidCommitment, dict[str, object]]:
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, action)
+    before = _commitment_snapshot(commitment)
+    _move(session, commitment, frm, to, **values)
+    return commitment, before
+
+
+def _audit(
+    session: Session, actor: Actor, commitment: AidCommitment, action: Action, before: dict[str, object]
+) -> None:
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        f"aid_commitment.{action.value}",
+        "aid_commitment",
+        commitment.id,
+        before=before,
+        after=_commitment_snapshot(commitment),
+    )
+
+
+def accept(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Accept an offer for the requesting city, reserving its quantity (a 409 says what is left)."""
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, Action.ACCEPT)
+    line = commitment.line
+    filled = session.scalar(
+        select(func.coalesce(func.sum(AidCommitment.quantity), 0)).where(
+            AidCommitment.line_id == line.id,
+            AidCommitment.state.in_([s.value for s in rules.BOOKED_STATES]),
+        )
+    )
+    try:
+        rules.check_line_fill(line.quantity, [filled or ZERO, commitment.quantity])
+    except rules.OverCommitted as error:
+        raise Conflict(f"the line asks for {line.quantity}; accepting would commit {error.asked}") from None
+    before = _commitment_snapshot(commitment)
+    if not commitment.exercise:
+        _reserve(session, commitment.resource_id, commitment.quantity)
+        if commitment.bookable:
+            _check_no_overlap(session, commitment)
+    try:
+        _move(session, commitment, frm, to)
+    except IntegrityError as error:  # PostgreSQL's exclusion constraint
+        raise Conflict("the entry is already booked for an overlapping time") from error
+    _audit(session, actor, commitment, Action.ACCEPT, before)
+    return commitment
+
+
+def decline(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Decline an offer for the requesting city (surplus, or not needed)."""
+    commitment, before = _act(session, actor, commitment_id, Action.DECLINE)
+    _audit(session, actor, commitment, Action.DECLINE, before)
+    return commitment
+
+
+def withdraw(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Withdraw the owner's offer before it is accepted."""
+    commitment, before = _act(session, actor, commitment_id, Action.WITHDRAW)
+    _audit(session, actor, commitment, Action.WITHDRAW, before)
+    return commitment
+
+
+def authorise(session: Session, actor: Actor, commitment_id: int, order_number: str) -> AidCommitment:
+    """Authorise an accepted commitment with the owner's order number (派遣令号)."""
+    if not order_number:
+        raise InvalidInput("authorising needs the owner's order number")
+    commitment, before = _act(session, actor, commitment_id, Action.AUTHORISE, order_number=order_number)
+    _audit(session, actor, commitment, Action.AUTHORISE, before)
+    return commitment
+
+
+def dispatch(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Record the owner's dispatch: the reserved quantity becomes deployed."""
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, Action.DISPATCH)
+    before = _commitment_snapshot(commitment)
+    if not commitment.exercise:
+        _ledger(session, commitment.resource_id, reserved=-commitment.quantity, deployed=commitment.quantity)
+    _move(session, commitment, frm, to, dispatched=commitment.quantity)
+    _audit(session, actor, commitment, Action.DISPATCH, before)
+    return commitment
+
+
+def arrive(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Confirm, for the requesting city, that the resource arrived."""
+    commitment, before = _act(session, actor, commitment_id, Action.ARRIVE)
+    _audit(session, actor, commitment, Action.ARRIVE, before)
+    return commitment
+
+
+def release(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Release the resource for the requesting city; it stays deployed until the owner confirms its return."""
+    commitment, before = _act(session, actor, commitment_id, Action.RELEASE)
+    _audit(session, actor, commitment, Action.RELEASE, before)
+    return commitment
+
+
+@dataclass(frozen=True)
+class ReturnCounts:
+    """What came back of a dispatched commitment; `returned` None means all not consumed or lost."""
+
+    returned: Decimal | None = None
+    consumed: Decimal = ZERO
+    lost: Decimal = ZERO
+
+
+def confirm_return(
+    session: Session, actor: Actor, commitment_id: int, counts: ReturnCounts = ReturnCounts()
+) -> AidCommitment:
+    """Confirm the return for the owner: deployed is freed, consumed and lost come off the stock."""
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, Action.CONFIRM_RETURN)
+    dispatched = commitment.dispatched
+    returned = dispatched - counts.consumed - counts.lost if counts.returned is None else counts.returned
+    try:
+        rules.check_return(dispatched, returned, counts.consumed, counts.lost)
+    except rules.Unbalanced as error:
+        raise InvalidInput(str(error)) from None
+    before = _commitment_snapshot(commitment)
+    if not commitment.exercise:
+        gone = counts.consumed + counts.lost
+        _ledger(session, commitment.resource_id, deployed=-dispatched, on_hand=-gone)
+    _move(session, commitment, frm, to, returned=returned, consumed=counts.consumed, lost=counts.lost)
+    _audit(session, actor, commitment, Action.CONFIRM_RETURN, before)
+    return commitment
+
+
+def cancel(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Cancel an offer or a commitment not yet dispatched, giving a hold back."""
+    return _give_back(session, actor, commitment_id, Action.CANCEL)
+
+
+def expire(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Expire an offer or an unauthorised hold whose time ran out (the hub's timers only)."""
+    return _give_back(session, actor, commitment_id, Action.EXPIRE)
+
+
+def _give_back(session: Session, actor: Actor, commitment_id: int, action: Action) -> AidCommitment:
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, action)
+    before = _commitment_snapshot(commitment)
+    if frm in rules.RESERVING_STATES and not commitment.exercise:
+        _ledger(session, commitment.resource_id, reserved=-commitment.quantity)
+    _move(session, commitment, frm, to)
+    _audit(session, actor, commitment, action, before)
+    return commitment
+
+
+def ask_extension(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Ask the owner, for the requesting city, to keep the resource longer."""
+    commitment, before = _act(session, actor, commitment_id, Action.ASK_EXTENSION)
+    _audit(session, actor, commitment, Action.ASK_EXTENSION, before)
+    return commitment
+
+
+def answer_extension(
+    session: Session, actor: Actor, commitment_id: int, new_end: datetime | None
+) -> AidCommitment:
+    """Answer an extension for the owner: grant it until `new_end`, or refuse it with None."""
+    commitment = get_commitment(session, commitment_id)
+    frm, to = _next(actor, commitment, Action.ANSWER_EXTENSION)
+    before = _commitment_snapshot(commitment)
+    values: dict[str, object] = {}
+    if new_end is not None:
+        if new_end <= commitment.end_at:
+            raise InvalidInput("an extension must end later than the current end")
+        if commitment.bookable and not commitment.exercise:
+            # Take the entry's row first, so that bookings of the entry wait for this transaction.
+            _ledger(session, commitment.resource_id, reserved=ZERO)
+            _check_no_overlap(session, commitment, end=new_end)
+        values["end_at"] = new_end
+    try:
+        _move(session, commitment, frm, to, **values)
+    except IntegrityError as error:  # PostgreSQL's exclusion constraint
+        raise Conflict("the entry is already booked for an overlapping time") from error
+    _audit(session, actor, commitment, Action.ANSWER_EXTENSION, before)
+    return commitment
+
+
+def request_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Ask, for the owner, that a deployed resource come home."""
+    commitment, before = _act(session, actor, commitment_id, Action.REQUEST_RETURN)
+    _audit(session, actor, commitment, Action.REQUEST_RETURN, before)
+    return commitment
+
+
+def refuse_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+    """Keep, for the requesting city, a resource whose return the owner asked for."""
+    commitment, before = _act(session, actor, commitment_id, Action.REFUSE_RETURN)
+    _audit(session, actor, commitment, Action.REFUSE_RETURN, before)
+    return commitment
