@@ -6,7 +6,7 @@ same team, vehicle or expert whose windows overlap; SQLite has no such constrain
 service checks it inside the write transaction instead.
 
 Revision ID: b5e9f3da754f
-Revises: a41c7e2d9b10
+Revises: c7d2e91f4a06
 Create Date: 2026-11-30 03:35:04.156999
 
 """
@@ -18,7 +18,7 @@ import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "b5e9f3da754f"
-down_revision = "a41c7e2d9b10"
+down_revision = "c7d2e91f4a06"
 branch_labels = None
 depends_on = None
 
