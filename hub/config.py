@@ -33,6 +33,8 @@ class Settings:
     # 0 keeps it in the hub's own process.
     mqtt_ingest_workers: int = 0
     position_retention_days: int = 30
+    # Vehicle reports dated further than this ahead of the hub's clock are dead letters.
+    clock_skew_seconds: int = 300
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
     chase_seconds: int = 60  # how often late receipts and answers are looked for
@@ -75,6 +77,7 @@ class Settings:
             "HUB_MQTT_PASSWORD": self.mqtt_password,
             "HUB_MQTT_INGEST_WORKERS": str(self.mqtt_ingest_workers),
             "HUB_POSITION_RETENTION_DAYS": str(self.position_retention_days),
+            "HUB_CLOCK_SKEW_SECONDS": str(self.clock_skew_seconds),
             "HUB_DEMO": "1" if self.demo else "",
         }
         return {name: value for name, value in values.items() if value}
@@ -121,6 +124,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         mqtt_password=env.get("HUB_MQTT_PASSWORD") or None,
         mqtt_ingest_workers=int(workers),
         position_retention_days=int(env.get("HUB_POSITION_RETENTION_DAYS", "30")),
+        clock_skew_seconds=int(env.get("HUB_CLOCK_SKEW_SECONDS", "300")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
         prefect_api_url=env.get("PREFECT_API_URL") or None,

@@ -266,7 +266,10 @@ class HubRunner:
         app.extensions["mqtt_link"] = link
         link.wait_connected(30)
         bridge = MqttBridge(
-            link, root=settings.mqtt_root, position_retention=timedelta(days=settings.position_retention_days)
+            link,
+            root=settings.mqtt_root,
+            position_retention=timedelta(days=settings.position_retention_days),
+            max_skew=timedelta(seconds=settings.clock_skew_seconds),
         )
         bridge.start()
         self._on_stop("the MQTT bridge", bridge.stop)
