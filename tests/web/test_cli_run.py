@@ -18,6 +18,7 @@ from hub.kernel.seed import DEMO_PASSWORD
 from hub.runtime import free_port
 
 pytestmark = pytest.mark.slow
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -189,10 +190,13 @@ def test_repeated_stop_signals_still_stop_everything_the_hub_started(tmp_path: P
     env["HUB_INSTANCE_PATH"] = str(instance)
     env["HUB_DEMO"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"
+    # This checkout's code, in the hub and in every process it starts, whatever else is installed.
+    env["PYTHONPATH"] = str(REPOSITORY)
     log_path = tmp_path / "hub.log"
     log_file = log_path.open("wb")
     hub = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hub")), "run", "--demo", "--port", str(free_port())],
+        [sys.executable, "-m", "web", "run", "--demo", "--port", str(free_port())],
+        cwd=REPOSITORY,
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
