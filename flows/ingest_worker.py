@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -79,7 +80,9 @@ def run_worker(
     `bridge_class` lets a benchmark note when each batch commits.
     """
     link = MqttLink(worker_link_config(settings, index)).start()
-    bridge = bridge_class(link, root=settings.mqtt_root, publish=False)
+    bridge = bridge_class(
+        link, root=settings.mqtt_root, publish=False, max_skew=timedelta(seconds=settings.clock_skew_seconds)
+    )
     sqlite_file = _sqlite_file(settings.sqlalchemy_url)
     if sqlite_file is not None:
         bridge.write_turn = WriteTurn(sqlite_file.with_name(sqlite_file.name + ".ingest-lock"))
@@ -167,7 +170,12 @@ def _retire(settings: Settings, index: int, idle: float, drain_timeout: float) -
         if not link.session_present:
             drained = True  # nothing was there; the session this connect made goes again below
             return 0
-        bridge = MqttBridge(link, root=settings.mqtt_root, publish=False)
+        bridge = MqttBridge(
+            link,
+            root=settings.mqtt_root,
+            publish=False,
+            max_skew=timedelta(seconds=settings.clock_skew_seconds),
+        )
         bridge.start()
         try:
             drained = _wait_idle(link, bridge, idle, drain_timeout)

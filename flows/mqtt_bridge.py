@@ -47,11 +47,13 @@ class MqttBridge:
         position_retention: timedelta = timedelta(days=30),
         prune_every: float = 3600.0,
         publish: bool = True,
+        max_skew: timedelta = ingest.DEFAULT_MAX_SKEW,
     ) -> None:
         """Set `publish=False` for an ingest worker: the outbox and pruning belong to the hub alone."""
         self.link = link
         self.publishes = publish
         self.root = root
+        self.max_skew = max_skew
         self.publish_poll = publish_poll
         self.position_retention = position_retention
         self.prune_every = prune_every
@@ -143,7 +145,7 @@ class MqttBridge:
                 continue
             decoded.append(ingest.Inbound(address, payload, message.payload))
         with self.write_turn(), hub_session() as session:
-            counts = ingest.apply_batch(session, decoded, root=self.root)
+            counts = ingest.apply_batch(session, decoded, root=self.root, max_skew=self.max_skew)
             for message, reason in rejected:
                 dead_letters.record(session, "mqtt", message.topic, reason, message.payload)
         counts["dead_letter"] += len(rejected)

@@ -38,6 +38,9 @@ class Settings:
     retention_mqtt_outbox_days: int = 7  # published MQTT messages
     retention_reminders_days: int = 90  # reminders sent to cities
     retention_dead_letters_days: int = 30  # inbound messages that broke their contract
+
+    # Vehicle reports dated further than this ahead of the hub's clock are dead letters.
+    clock_skew_seconds: int = 300
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
     chase_seconds: int = 60  # how often late receipts and answers are looked for
@@ -84,6 +87,8 @@ class Settings:
             "HUB_RETENTION_MQTT_OUTBOX_DAYS": str(self.retention_mqtt_outbox_days),
             "HUB_RETENTION_REMINDERS_DAYS": str(self.retention_reminders_days),
             "HUB_RETENTION_DEAD_LETTERS_DAYS": str(self.retention_dead_letters_days),
+
+            "HUB_CLOCK_SKEW_SECONDS": str(self.clock_skew_seconds),
             "HUB_DEMO": "1" if self.demo else "",
         }
         return {name: value for name, value in values.items() if value}
@@ -141,6 +146,8 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         retention_mqtt_outbox_days=_days(env, "HUB_RETENTION_MQTT_OUTBOX_DAYS", 7),
         retention_reminders_days=_days(env, "HUB_RETENTION_REMINDERS_DAYS", 90),
         retention_dead_letters_days=_days(env, "HUB_RETENTION_DEAD_LETTERS_DAYS", 30),
+
+        clock_skew_seconds=int(env.get("HUB_CLOCK_SKEW_SECONDS", "300")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
         prefect_api_url=env.get("PREFECT_API_URL") or None,

@@ -54,19 +54,29 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
         app = runner.start()
         server = create_server(app, host=host, port=port, threads=threads)
 
+        stopping = threading.Event()
+
         def _shutdown(signum: int, frame: object) -> None:
+            # Only the first signal stops serving. `make demo` forwards SIGTERM, so a SIGTERM to
+            # its process group arrives twice, and an exception raised in the middle of the
+            # shutdown below would skip stopping the broker and the Prefect server.
+            if stopping.is_set():
+                log.info("already stopping (signal %d); the hub stops everything it started", signum)
+                return
+            stopping.set()
             # Closing the listening socket is not enough: waitress keeps looping while browsers
             # hold keep-alive connections. Leaving its loop by an exception always works.
             raise _StopServing
 
-        signal.signal(signal.SIGTERM, _shutdown)
-        signal.signal(signal.SIGINT, _shutdown)
-        _announce(runner.settings, host, port, demo, runner.vehicle_controls)
         try:
+            signal.signal(signal.SIGTERM, _shutdown)
+            signal.signal(signal.SIGINT, _shutdown)
+            _announce(runner.settings, host, port, demo, runner.vehicle_controls)
             server.run()
         except _StopServing:
             pass
         finally:
+            stopping.set()
             server.close()
         click.echo("Stopping the hub and everything it started …")
     finally:

@@ -193,8 +193,10 @@ class HubRunner:
             )
         )
         log.info("starting a local Mosquitto broker in %s", data_dir)
-        broker.start()
-        self._on_stop("the MQTT broker", broker.stop)
+        # Restarted with backoff if it dies, on the same port, files and persistence (its
+        # autosave_interval of 1 s keeps queued messages and sessions across a SIGKILL).
+        self.broker_supervisor = Supervisor([broker]).start()
+        self._on_stop("the MQTT broker", self.broker_supervisor.stop)
         self.broker = broker
         self.settings = self.settings.with_overrides(
             mqtt_url=broker.url, mqtt_username=HUB_MQTT_USERNAME, mqtt_password=password
@@ -208,8 +210,9 @@ class HubRunner:
                 env={"PREFECT_SERVER_DATABASE_CONNECTION_URL": database} if database else None,
             )
             log.info("starting a local Prefect server (home %s); about 10 s the first time", server.home)
-            server.start()
-            self._on_stop("the Prefect server", server.stop)
+            # Restarted with backoff if it dies, on the same port and home (its database).
+            self.prefect_supervisor = Supervisor([server]).start()
+            self._on_stop("the Prefect server", self.prefect_supervisor.stop)
             self.settings = self.settings.with_overrides(prefect_api_url=server.api_url)
         # Prefect reads its API URL when it is first imported, which happens below.
         os.environ["PREFECT_API_URL"] = self.settings.prefect_api_url or ""
@@ -260,9 +263,13 @@ class HubRunner:
             )
         ).start()
         self._on_stop("the MQTT link", link.stop)
+        app.extensions["mqtt_link"] = link
         link.wait_connected(30)
         bridge = MqttBridge(
-            link, root=settings.mqtt_root, position_retention=timedelta(days=settings.position_retention_days)
+            link,
+            root=settings.mqtt_root,
+            position_retention=timedelta(days=settings.position_retention_days),
+            max_skew=timedelta(seconds=settings.clock_skew_seconds),
         )
         bridge.start()
         self._on_stop("the MQTT bridge", bridge.stop)

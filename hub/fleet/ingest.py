@@ -36,6 +36,10 @@ from hub.kernel.types import utcnow
 
 log = logging.getLogger(__name__)
 
+# How far ahead of the hub's clock a report's own time may be. A vehicle whose clock runs ahead
+# further than this sends reports that would hold its live state until that time comes.
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class Inbound:
@@ -103,7 +107,7 @@ _SQLITE_INSERT_POSITIONS = (
 )
 _SQLITE_MOVE_LATEST = (
     "UPDATE vehicles SET latitude = ?, longitude = ?, speed_kmh = ?, heading = ?, position_at = ?"
-    " WHERE id = ? AND (position_at IS NULL OR position_at <= ?)"
+    " WHERE id = ? AND (position_at IS NULL OR position_at <= ? OR position_at > ?)"
 )
 # PostgreSQL: each statement takes the whole batch as arrays. psycopg2 would send an INSERT … ON
 # CONFLICT or an UPDATE given many rows one row at a time, a round trip each (0.35 ms a report).
@@ -127,15 +131,19 @@ _PG_MOVE_LATEST = text(
     " position_at = t.a FROM unnest("
     "CAST(:v AS integer[]), CAST(:a AS timestamptz[]), CAST(:la AS float8[]), CAST(:lo AS float8[]),"
     " CAST(:sp AS float8[]), CAST(:h AS float8[])) AS t(v, a, la, lo, sp, h)"
-    " WHERE vehicles.id = t.v AND (vehicles.position_at IS NULL OR vehicles.position_at <= t.a)"
+    " WHERE vehicles.id = t.v"
+    " AND (vehicles.position_at IS NULL OR vehicles.position_at <= t.a OR vehicles.position_at > :limit)"
 )
 
 
 class _Telemetry:
     """The position reports of one batch: the history rows and each vehicle's newest report."""
 
-    def __init__(self, received_at: datetime) -> None:
+    def __init__(self, received_at: datetime, limit: datetime) -> None:
         self.received_at = received_at
+        # A latest position dated after this came from a clock far ahead (stored before such
+        # reports were refused): any real report replaces it.
+        self.limit = limit
         self.reports: list[tuple[int, Telemetry]] = []
         self.newest: dict[int, Telemetry] = {}
 
@@ -167,9 +175,13 @@ class _Telemetry:
             ],
         )
         latest = [(vehicle_id, r, stamp(r.at)) for vehicle_id, r in self.newest.items()]
+        limit = stamp(self.limit)
         connection.exec_driver_sql(
             _SQLITE_MOVE_LATEST,
-            [(r.lat, r.lon, r.speed_kmh, r.heading, at, vehicle_id, at) for vehicle_id, r, at in latest],
+            [
+                (r.lat, r.lon, r.speed_kmh, r.heading, at, vehicle_id, at, limit)
+                for vehicle_id, r, at in latest
+            ],
         )
 
     def _write_postgresql(self, connection: Connection) -> None:
@@ -189,14 +201,22 @@ class _Telemetry:
         latest = arrays(sorted(self.newest.items()))
         del latest["s"]
         connection.execute(_PG_LOCK_VEHICLES, {"v": latest["v"]})
-        connection.execute(_PG_MOVE_LATEST, latest)
+        connection.execute(_PG_MOVE_LATEST, {**latest, "limit": self.limit})
 
 
-def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter[str]:
-    """Apply a batch of decoded messages; return counts of what happened to them."""
+def apply_batch(
+    session: Session, batch: list[Inbound], *, root: str, max_skew: timedelta = DEFAULT_MAX_SKEW
+) -> Counter[str]:
+    """Apply a batch of decoded messages; return counts of what happened to them.
+
+    Telemetry and status reports dated more than `max_skew` ahead of the hub's clock are dead
+    letters: stored as the live state they would stop every later real report from replacing it.
+    """
     counts: Counter[str] = Counter()
     peers = _Peers(session, batch)
-    telemetry = _Telemetry(utcnow())
+    now = utcnow()
+    limit = now + max_skew
+    telemetry = _Telemetry(now, limit)
     for item in batch:
         address, payload = item.address, item.payload
         if address.exercise and address.kind is not TopicKind.LINKAGE_EVENTS:
@@ -210,6 +230,8 @@ def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter
                 outcome = "dead:unknown vehicle"
             elif not isinstance(payload, Telemetry) or payload.vehicle != address.device:
                 outcome = "dead:telemetry names another vehicle than its topic"
+            elif payload.at > limit:
+                outcome = _from_the_future(payload.at, now, max_skew)
             else:
                 telemetry.add(vehicle_id, payload)
                 outcome = "telemetry"
@@ -218,7 +240,7 @@ def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter
             if vehicle is None:
                 outcome = "dead:unknown vehicle"
             else:
-                outcome = _apply_vehicle(session, vehicle, payload, root)  # type: ignore[arg-type]
+                outcome = _apply_vehicle(session, vehicle, payload, root, now, max_skew)  # type: ignore[arg-type]
         elif address.kind in _LINKAGE_KINDS:
             system = peers.systems.get(key)
             if system is None:
@@ -236,9 +258,22 @@ def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter
     return counts
 
 
-def _apply_vehicle(session: Session, vehicle: Vehicle, payload: Payload, root: str) -> str:
+def _from_the_future(at: datetime, now: datetime, max_skew: timedelta) -> str:
+    ahead = int((at - now).total_seconds())
+    return (
+        f"dead:report dated {at.isoformat()} is {ahead} s ahead of the hub's clock"
+        f" (at most {int(max_skew.total_seconds())} s allowed)"
+    )
+
+
+def _apply_vehicle(
+    session: Session, vehicle: Vehicle, payload: Payload, root: str, now: datetime, max_skew: timedelta
+) -> str:
     if isinstance(payload, VehicleStatus):
-        if vehicle.status_at is None or payload.at >= vehicle.status_at:
+        if payload.at > now + max_skew:
+            return _from_the_future(payload.at, now, max_skew)
+        stuck = vehicle.status_at is not None and vehicle.status_at > now + max_skew
+        if vehicle.status_at is None or payload.at >= vehicle.status_at or stuck:
             vehicle.status, vehicle.status_note, vehicle.status_at = (
                 payload.state.value,
                 payload.note,

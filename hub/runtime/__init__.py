@@ -11,6 +11,7 @@ from hub.runtime.prefect_server import ManagedPrefectServer
 from hub.runtime.processes import (
     ManagedProcess,
     ProcessStartError,
+    Supervised,
     Supervisor,
     free_port,
     port_accepts,
@@ -26,6 +27,7 @@ __all__ = [
     "MosquittoNotInstalledError",
     "Periodic",
     "ProcessStartError",
+    "Supervised",
     "Supervisor",
     "free_port",
     "mosquitto_binary",

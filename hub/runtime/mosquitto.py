@@ -164,6 +164,21 @@ class ManagedMosquitto:
         """Return whether the broker process is alive."""
         return self._process.running
 
+    @property
+    def name(self) -> str:
+        """Return the name used in logs."""
+        return self._process.name
+
+    @property
+    def returncode(self) -> int | None:
+        """Return the exit status of the last run, None while running or never started."""
+        return self._process.returncode
+
+    @property
+    def log_path(self) -> Path:
+        """Return the log file."""
+        return self._process.log_path
+
     def start(self) -> Self:
         """Write the configuration, start the broker and wait until it accepts TCP connections."""
         if not (self.binary.is_file() and os.access(self.binary, os.X_OK)):

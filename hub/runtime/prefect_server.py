@@ -97,6 +97,21 @@ class ManagedPrefectServer:
         """Return whether the server process is alive."""
         return self._process.running
 
+    @property
+    def name(self) -> str:
+        """Return the name used in logs."""
+        return self._process.name
+
+    @property
+    def returncode(self) -> int | None:
+        """Return the exit status of the last run, None while running or never started."""
+        return self._process.returncode
+
+    @property
+    def log_path(self) -> Path:
+        """Return the log file."""
+        return self._process.log_path
+
     def _healthy(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:  # noqa: S310 - fixed http URL

@@ -12,9 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from hub.runtime.periodic import Periodic
 
@@ -266,18 +267,67 @@ class ManagedProcess:
         self.stop()
 
 
-class Supervisor:
-    """Keep processes running: start them, restart any that exits, stop them all at the end."""
+class Supervised(Protocol):
+    """What a Supervisor watches: a ManagedProcess, or a broker or server built on one."""
 
-    def __init__(self, processes: Sequence[ManagedProcess], *, check_every: float = 1.0) -> None:
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def log_path(self) -> Path: ...
+
+    def log_tail(self, lines: int = 20) -> str: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+@dataclass
+class _Watch:
+    """What the supervisor knows about one process: since when it runs, how long to wait next."""
+
+    delay: float
+    started_at: float = 0.0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Keep processes running: start them, restart any that exits, stop them all at the end.
+
+    A process that exits is started again after a delay that begins at `first_delay` and doubles
+    with every exit that follows a short run, up to `max_delay`; a process that has run for
+    `healthy_after` seconds is again restarted after `first_delay`. So a crash is repaired at
+    once, and a process that cannot stay up (a port taken, a broken file) does not spin.
+    """
+
+    def __init__(
+        self,
+        processes: Sequence[Supervised],
+        *,
+        check_every: float = 1.0,
+        first_delay: float = 1.0,
+        max_delay: float = 30.0,
+        healthy_after: float = 60.0,
+    ) -> None:
         self.processes = list(processes)
         self.restarts = 0
+        self.first_delay, self.max_delay, self.healthy_after = first_delay, max_delay, healthy_after
+        self._state = {id(p): _Watch(first_delay) for p in self.processes}
         self._watch = Periodic("hub-supervisor", check_every, self._restart_exited)
 
     def start(self) -> Self:
-        """Start every process, then watch them."""
+        """Start every process that is not running yet, then watch them."""
         for process in self.processes:
-            process.start()
+            if not process.running:
+                process.start()
+            self._state[id(process)].started_at = time.monotonic()
         self._watch.start()
         return self
 
@@ -289,18 +339,36 @@ class Supervisor:
 
     def _restart_exited(self) -> None:
         for process in self.processes:
-            if process.running or self._watch.stopping:
+            if self._watch.stopping:
+                return
+            state = self._state[id(process)]
+            now = time.monotonic()
+            if process.running:
+                if now - state.started_at >= self.healthy_after:
+                    state.delay = self.first_delay
                 continue
-            logger.warning(
-                "%s exited with status %s; restarting it. End of %s:\n%s",
-                process.name,
-                process.returncode,
-                process.log_path,
-                process.log_tail(),
-            )
+            if state.restart_at is None:
+                if now - state.started_at >= self.healthy_after:
+                    state.delay = self.first_delay
+                state.restart_at = now + state.delay
+                logger.warning(
+                    "%s exited with status %s; restarting it in %.0f s. End of %s:\n%s",
+                    process.name,
+                    process.returncode,
+                    state.delay,
+                    process.log_path,
+                    process.log_tail(),
+                )
+            if now < state.restart_at:
+                continue
+            state.delay = min(state.delay * 2, self.max_delay)
+            state.started_at = time.monotonic()
             try:
                 process.start()
-            except ProcessStartError:
-                logger.exception("%s did not start again; trying at the next check", process.name)
+            except Exception:
+                state.restart_at = time.monotonic() + state.delay
+                logger.exception("%s did not start again; next try in %.0f s", process.name, state.delay)
                 continue
+            state.restart_at = None
             self.restarts += 1
+            logger.warning("restarted %s (restart %d)", process.name, self.restarts)

@@ -18,6 +18,7 @@ from hub.kernel.seed import DEMO_PASSWORD
 from hub.runtime import free_port
 
 pytestmark = pytest.mark.slow
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _processes_mentioning(text: str, *, instance: Path | None = None) -> list[str]:
@@ -188,4 +189,61 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
     assert "Stopped." in output
     assert _processes_mentioning(str(instance)) == []
     assert _processes_mentioning("mqtt ingest-worker", instance=instance) == []
+    assert _processes_mentioning(prefect_server) == []
+
+
+def test_repeated_stop_signals_still_stop_everything_the_hub_started(tmp_path: Path) -> None:
+    # `make demo` forwards SIGTERM, so a SIGTERM to its process group reaches the hub twice: once
+    # from the group and once from make, the second in the middle of the shutdown.
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
+    env["HUB_INSTANCE_PATH"] = str(instance)
+    env["HUB_DEMO"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"
+    # This checkout's code, in the hub and in every process it starts, whatever else is installed.
+    env["PYTHONPATH"] = str(REPOSITORY)
+    log_path = tmp_path / "hub.log"
+    log_file = log_path.open("wb")
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "web", "run", "--demo", "--port", str(free_port())],
+        cwd=REPOSITORY,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    prefect_server = None
+    try:
+        deadline = time.monotonic() + 120
+        while "Stop with Ctrl+C" not in log_path.read_text(encoding="utf-8", errors="replace"):
+            assert hub.poll() is None, log_path.read_text(encoding="utf-8", errors="replace")
+            assert time.monotonic() < deadline, "the hub did not start within 120 s"
+            time.sleep(0.2)
+        banner = log_path.read_text(encoding="utf-8", errors="replace")
+        prefect_port = re.search(r"Prefect API: http://127.0.0.1:(\d+)/api", banner)
+        assert prefect_port, banner
+        prefect_server = f"--port {prefect_port.group(1)}"
+        assert _processes_mentioning(str(instance / "mosquitto")) and _processes_mentioning(prefect_server)
+
+        os.killpg(hub.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        hub.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        if hub.poll() is None:
+            os.killpg(hub.pid, signal.SIGTERM)
+        try:
+            hub.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            hub.send_signal(signal.SIGABRT)
+            hub.wait(timeout=30)
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait()
+        log_file.close()
+    output = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in output and "_StopServing" not in output, output
+    assert hub.returncode == 0, output
+    assert "Stopped." in output
+    assert _processes_mentioning(str(instance)) == []
     assert _processes_mentioning(prefect_server) == []

@@ -29,9 +29,20 @@ bp = Blueprint("fleet", __name__, template_folder="templates")
 ACTION = TypeAdapter(Action)
 
 
+def _link_up() -> bool:
+    """Return whether the hub's MQTT link is connected (true when this app runs without one).
+
+    The online flags are what the broker last told the hub: while the link is down nobody can
+    know whether they still hold, so the pages show them as unknown.
+    """
+    link = current_app.extensions.get("mqtt_link")
+    return link is None or bool(link.connected)
+
+
 def _live_context() -> dict[str, object]:
     all_cities = city_service.all_cities(db.session)
     vehicles = fleet_service.vehicles(db.session)
+    link_up = _link_up()
     regional = incident_service.list_incidents(
         db.session, incident_service.IncidentFilter(open_only=True), per_page=100
     ).items
@@ -39,7 +50,8 @@ def _live_context() -> dict[str, object]:
         "vehicles": vehicles,
         "map_svg": region_map(all_cities, current_user.city, regional, vehicles),
         "states": dict(vehicle_state_choices()),
-        "online_count": sum(1 for v in vehicles if v.online),
+        "online_count": sum(1 for v in vehicles if v.online) if link_up else None,
+        "link_up": link_up,
     }
 
 
@@ -118,6 +130,7 @@ def _detail_context(vehicle_id: int) -> dict[str, object]:
         "states": dict(vehicle_state_choices()),
         # Warnings reach vehicles as notices, which the hub sends, never the form.
         "kinds": {**dict(command_kind_choices()), "notice": _("预警提示")},
+        "link_up": _link_up(),
     }
 
 

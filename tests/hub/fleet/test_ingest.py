@@ -248,3 +248,60 @@ def test_position_history_is_pruned_after_the_retention(vehicle) -> None:
     db.session.commit()
     assert ingest.prune_positions(db.session, timedelta(days=30)) == 1
     assert _count(VehiclePosition) == 1
+
+
+FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+def _vehicle_row(vehicle):
+    db.session.expire_all()
+    return db.session.get(type(vehicle), vehicle.id)
+
+
+def test_reports_dated_2099_are_dead_letters_and_never_the_live_state(vehicle) -> None:
+    now = datetime.now(UTC)
+    counts = ingest.apply_batch(
+        db.session,
+        [
+            _inbound(telemetry_topic(ROOT, "linyi", "v01"), _telemetry(1, FUTURE, lat=34.0)),
+            _inbound(
+                status_topic(ROOT, "linyi", "v01"), VehicleStatus(state=VehicleState.ON_SCENE, at=FUTURE)
+            ),
+        ],
+        root=ROOT,
+    )
+    db.session.commit()
+    assert counts["dead_letter"] == 2
+    reasons = db.session.scalars(select(DeadLetter.reason)).all()
+    assert len(reasons) == 2 and all("2099-01-01" in r and "ahead of the hub's clock" in r for r in reasons)
+    row = _vehicle_row(vehicle)
+    assert (row.position_at, row.status_at, row.status) == (None, None, None)
+    assert _count(VehiclePosition) == 0
+
+    # Within the allowed skew a report is taken as it is.
+    soon = now + timedelta(minutes=2)
+    ingest.apply_batch(
+        db.session, [_inbound(telemetry_topic(ROOT, "linyi", "v01"), _telemetry(2, soon))], root=ROOT
+    )
+    db.session.commit()
+    assert _vehicle_row(vehicle).position_at == soon
+
+
+def test_a_live_state_stuck_in_the_future_is_replaced_by_real_reports(vehicle) -> None:
+    # As an earlier version left it: the latest position and status dated 2099.
+    vehicle.latitude, vehicle.longitude, vehicle.position_at = 34.0, 117.0, FUTURE
+    vehicle.status, vehicle.status_at = "on_scene", FUTURE
+    db.session.commit()
+    now = datetime.now(UTC).replace(microsecond=0)
+    ingest.apply_batch(
+        db.session,
+        [
+            _inbound(telemetry_topic(ROOT, "linyi", "v01"), _telemetry(1, now, lat=35.5)),
+            _inbound(status_topic(ROOT, "linyi", "v01"), VehicleStatus(state=VehicleState.EN_ROUTE, at=now)),
+        ],
+        root=ROOT,
+    )
+    db.session.commit()
+    row = _vehicle_row(vehicle)
+    assert (row.latitude, row.position_at) == (35.5, now)
+    assert (row.status, row.status_at) == ("en_route", now)

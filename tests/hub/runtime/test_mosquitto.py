@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from hub.runtime import (
     ManagedMosquitto,
     MosquittoConfig,
     MosquittoNotInstalledError,
+    Supervisor,
     port_accepts,
     process_group_alive,
 )
@@ -235,3 +237,45 @@ def test_reload_rereads_files_and_keeps_serving(
     # MQTT 3.1.1 acknowledges a denied publish and drops it: the first delivery is the second.
     assert watcher.receive().payload == b"allowed"
     assert broker.running
+
+
+def test_supervised_broker_comes_back_after_sigkill_with_its_queued_messages(
+    mosquitto_broker: ManagedMosquitto, connect: Connect
+) -> None:
+    # The fixture's broker is already running; the supervisor watches it from here on.
+    supervisor = Supervisor([mosquitto_broker], check_every=0.1, first_delay=0.5)
+    supervisor.start()
+    try:
+        db = mosquitto_broker.config.db_path
+        before = db.stat().st_ino if db.exists() else None
+        _queue_for_offline_subscriber(mosquitto_broker, connect)
+        # The default autosave_interval (1 s) writes the queued message without a clean exit.
+        deadline = time.monotonic() + 3
+        while not db.exists() or db.stat().st_ino == before:
+            assert time.monotonic() < deadline, "no autosave within 3 s"
+            time.sleep(0.05)
+        port, old_pid = mosquitto_broker.port, mosquitto_broker.pid
+        os.kill(old_pid or 0, signal.SIGKILL)
+
+        deadline = time.monotonic() + 5
+        while not (supervisor.restarts == 1 and port_accepts(mosquitto_broker.host, port)):
+            assert time.monotonic() < deadline, f"the broker was not restarted: {mosquitto_broker.log_tail()}"
+            time.sleep(0.05)
+        assert mosquitto_broker.port == port and mosquitto_broker.pid != old_pid
+        _assert_offline_subscriber_gets_message(mosquitto_broker, connect)
+    finally:
+        supervisor.stop()
+
+
+def test_supervisor_backs_off_while_a_process_keeps_dying(tmp_path: Path) -> None:
+    from hub.runtime import ManagedProcess
+
+    dying = ManagedProcess(["/bin/sh", "-c", "exit 3"], log_path=tmp_path / "dying.log", name="dying")
+    supervisor = Supervisor([dying], check_every=0.05, first_delay=0.2, max_delay=0.8)
+    supervisor.start()
+    try:
+        time.sleep(2.5)
+    finally:
+        supervisor.stop()
+    # Delays 0.2, 0.4, 0.8, 0.8 … give about four restarts in 2.5 s, not fifty.
+    assert 2 <= supervisor.restarts <= 5, supervisor.restarts

@@ -131,3 +131,30 @@ def test_coordinator_cannot_register_for_another_city(client: FlaskClient, auth,
     # Heze is not among the choices a Linyi coordinator gets, so the form itself refuses it.
     assert response.status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Vehicle)) == 0
+
+
+class _Link:
+    """Stands in for the hub's MQTT link on app.extensions."""
+
+    def __init__(self, connected: bool) -> None:
+        self.connected = connected
+
+
+def test_vehicles_show_unknown_while_the_hub_has_no_broker(
+    app, client: FlaskClient, auth, make_user, city
+) -> None:
+    vehicle = _vehicle(city)
+    make_user("ly", "linyi")
+    auth.login("ly")
+    app.extensions["mqtt_link"] = _Link(connected=True)
+    page = client.get("/vehicles/live").get_data(as_text=True)
+    assert "online-dot on" in page and "未知" not in page
+
+    app.extensions["mqtt_link"] = _Link(connected=False)
+    page = client.get("/vehicles/live").get_data(as_text=True)
+    assert "online-dot on" not in page
+    assert ">在线<" not in page and "在线 1" not in page
+    assert "未知" in page and 'id="mqtt-link-down"' in page
+    assert ' online"' not in page and "vehicle online" not in page  # nor on the map
+    detail = client.get(f"/vehicles/{vehicle.id}").get_data(as_text=True)
+    assert "online-dot on" not in detail and "未知" in detail
