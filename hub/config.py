@@ -87,7 +87,6 @@ class Settings:
             "HUB_RETENTION_MQTT_OUTBOX_DAYS": str(self.retention_mqtt_outbox_days),
             "HUB_RETENTION_REMINDERS_DAYS": str(self.retention_reminders_days),
             "HUB_RETENTION_DEAD_LETTERS_DAYS": str(self.retention_dead_letters_days),
-
             "HUB_CLOCK_SKEW_SECONDS": str(self.clock_skew_seconds),
             "HUB_DEMO": "1" if self.demo else "",
         }
@@ -146,7 +145,6 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         retention_mqtt_outbox_days=_days(env, "HUB_RETENTION_MQTT_OUTBOX_DAYS", 7),
         retention_reminders_days=_days(env, "HUB_RETENTION_REMINDERS_DAYS", 90),
         retention_dead_letters_days=_days(env, "HUB_RETENTION_DEAD_LETTERS_DAYS", 30),
-
         clock_skew_seconds=int(env.get("HUB_CLOCK_SKEW_SECONDS", "300")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
