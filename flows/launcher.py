@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -76,6 +77,8 @@ class FlowDispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # When its loop last came round (time.monotonic()), for the status page.
+        self.last_loop: float | None = None
 
     def start(self, *, recover: bool = True) -> None:
         """Start dispatching; with `recover`, requeue requests a crashed hub left half-run."""
@@ -121,8 +124,14 @@ class FlowDispatcher:
             started += 1
         return started
 
+    def alive(self) -> bool:
+        """Tell whether the loop runs and came round lately (within three polls)."""
+        thread, last = self._thread, self.last_loop
+        return bool(thread and thread.is_alive() and last and time.monotonic() - last < 3 * self.poll_seconds)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self.last_loop = time.monotonic()
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
             if self._stop.is_set():

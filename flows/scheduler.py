@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Protocol
 
@@ -34,6 +35,8 @@ class Scheduler:
         self.tick_seconds = tick_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # When the last tick ended (time.monotonic()), for the status page.
+        self.last_tick: float | None = None
 
     def start(self) -> None:
         """Tick in a background thread."""
@@ -46,10 +49,18 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def alive(self) -> bool:
+        """Tell whether the scheduler ticked lately (within three ticks)."""
+        thread, last = self._thread, self.last_tick
+        return bool(
+            thread and thread.is_alive() and last and time.monotonic() - last < 3 * self.tick_seconds + 30
+        )
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.tick()
+                self.last_tick = time.monotonic()
                 # The dispatcher finds nothing to do cheaply; waking it saves counting here.
                 self.wake.wake()
             except Exception:

@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, Map
 from hub.app import create_core_app, write_intent
 from hub.capabilities import all_capabilities, resolve
 from hub.config import Settings
-from web import auth, errors, i18n, nav
+from web import auth, errors, i18n, nav, status
 from web.admin import views as admin
 from web.api import views as api
 from web.desk import views as dashboard
@@ -104,5 +104,6 @@ def create_app(settings: Settings) -> Flask:
             csrf.exempt(blueprint)
             app.register_blueprint(blueprint)
     nav.init_app(app)
+    status.init_app(app)
     app.jinja_env.globals["region_map"] = region_map
     return app

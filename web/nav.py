@@ -12,6 +12,7 @@ from hub.capabilities import N_, NavEntry, all_capabilities
 KERNEL_ENTRIES = (
     NavEntry("dashboard.index", N_("值班台"), 0),
     NavEntry("admin.dead_letter_list", N_("异常消息"), 90),
+    NavEntry("admin.status", N_("运行状态"), 89),
     NavEntry("admin.audit", N_("审计日志"), 91),
     NavEntry("admin.users", N_("用户管理"), 92, roles=("admin",)),
 )

@@ -19,8 +19,11 @@ from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import requests
 from flask import Flask
+from sqlalchemy import text
 
 from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app, settings_of
 from hub.config import Settings
@@ -37,9 +40,16 @@ from hub.runtime import (
     ManagedProcess,
     MosquittoConfig,
     Periodic,
+    Supervised,
     Supervisor,
     free_port,
 )
+from hub.runtime.status import Check, StatusBoard
+
+if TYPE_CHECKING:
+    from connectors.mqtt_link import MqttLink
+    from flows.launcher import FlowDispatcher
+    from flows.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 HUB_MQTT_USERNAME = "hub"
@@ -117,6 +127,10 @@ class HubRunner:
         self.partner_platforms: dict[str, tuple[str, str]] = {}
         # The demo fleet's control endpoint and its token, once the simulators run.
         self.vehicle_controls: tuple[str, str] | None = None
+        # What the hub started itself, watched by the status board (None when not started).
+        self.broker_supervisor: Supervisor | None = None
+        self.prefect_supervisor: Supervisor | None = None
+        self.ingest_workers: Supervisor | None = None
 
     def start(self) -> Flask:
         """Bring everything up and return the web app to serve."""
@@ -283,10 +297,32 @@ class HubRunner:
         scheduler = Scheduler(settings, wake=dispatcher)
         scheduler.start()
         self._on_stop("the scheduler", scheduler.stop)
+        board = self._status_board(app, link, dispatcher, scheduler).start()
+        self._on_stop("the status checks", board.stop)
+        app.extensions["status_board"] = board
 
         if self.simulate and self.peers:
             self._start_simulators()
         return app
+
+    def _status_board(
+        self, app: Flask, link: MqttLink, dispatcher: FlowDispatcher, scheduler: Scheduler
+    ) -> StatusBoard:
+        """Watch every part this hub runs, for the operator status page and its API."""
+        board = StatusBoard()
+        for supervisor in (self.broker_supervisor, self.prefect_supervisor, self.ingest_workers):
+            if supervisor is not None:
+                for process in supervisor.processes:
+                    # "mosquitto:1883" is listed as "mosquitto", its port in the detail.
+                    name = process.name.split(":", 1)[0]
+                    board.register(name, "process", _process_check(process, supervisor))
+        board.register("mqtt-link", "link", lambda: (link.connected, link.config.url))
+        api_url = self.settings.prefect_api_url or ""
+        board.register("prefect-api", "api", lambda: _prefect_api_check(api_url))
+        board.register("database", "database", lambda: _database_check(app))
+        board.register("flow-dispatcher", "thread", lambda: (dispatcher.alive(), self.settings.flow_mode))
+        board.register("scheduler", "thread", lambda: (scheduler.alive(), ""))
+        return board
 
     def _start_ingest_workers(self) -> None:
         """Settle the workers' broker sessions, then start and supervise the worker processes."""
@@ -342,3 +378,24 @@ class HubRunner:
         # So a demo can show a vehicle dropping off and coming back (`hub sim control`).
         token = secrets.token_urlsafe(24)
         self.vehicle_controls = (fleet.serve_control(token), token)
+
+
+def _process_check(process: Supervised, supervisor: Supervisor) -> Check:
+    def check() -> tuple[bool, str]:
+        return process.running, f"{process.name}, restarts {supervisor.restarts}"
+
+    return check
+
+
+def _prefect_api_check(api_url: str) -> tuple[bool, str]:
+    response = requests.get(f"{api_url.rstrip('/')}/health", timeout=2)
+    return response.ok, f"{api_url} HTTP {response.status_code}"
+
+
+def _database_check(app: Flask) -> tuple[bool, str]:
+    with app.app_context():
+        try:
+            db.session.execute(text("SELECT 1"))
+            return True, db.engine.dialect.name
+        finally:
+            db.session.remove()

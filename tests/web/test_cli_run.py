@@ -175,6 +175,15 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
             check=False,
         )
         assert listed.returncode == 0 and "linyi" in listed.stdout, listed.stdout + listed.stderr
+
+        # The operator status page sees every part up, and the same is served for monitoring.
+        status = session.get(f"{base}/api/v1/status", timeout=10).json()
+        parts = {c["name"]: c for c in status["components"]}
+        for name in ("mosquitto", "prefect-server", "mqtt-link", "prefect-api", "database", "scheduler"):
+            assert parts.get(name, {}).get("up"), status
+        assert session.get(f"{base}/api/v1/ready", timeout=10).status_code == 200
+        if not ingest_workers:
+            _survives_a_killed_broker(session, base, instance)
     finally:
         hub.send_signal(signal.SIGTERM)
         try:
@@ -190,6 +199,38 @@ def test_demo_runs_notifies_and_stops_everything_it_started(tmp_path: Path, inge
     assert _processes_mentioning(str(instance)) == []
     assert _processes_mentioning("mqtt ingest-worker", instance=instance) == []
     assert _processes_mentioning(prefect_server) == []
+
+
+def _positions(instance: Path) -> int:
+    with sqlite3.connect(instance / "hub.sqlite3") as database:
+        return int(database.execute("SELECT count(*) FROM vehicle_positions").fetchone()[0])
+
+
+def _survives_a_killed_broker(session: requests.Session, base: str, instance: Path) -> None:
+    """SIGKILL the managed broker: it is restarted and positions are stored again within 30 s."""
+    broker = [
+        int(cmdline.parent.name)
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline")
+        if b"mosquitto" in cmdline.read_bytes().split(b"\0")[0]
+        and str(instance).encode() in cmdline.read_bytes()
+    ]
+    assert len(broker) == 1, broker
+    os.kill(broker[0], signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def broker_status() -> dict[str, object]:
+        parts = session.get(f"{base}/api/v1/status", timeout=10).json()["components"]
+        return next(c for c in parts if c["name"] == "mosquitto")
+
+    # The supervisor restarts it (the status board checks every 5 s) ...
+    while not (str(broker_status()["detail"]).endswith("restarts 1") and broker_status()["up"]):
+        assert time.monotonic() - killed_at < 30, broker_status()
+        time.sleep(0.5)
+    # ... and the vehicles' reports are stored again, all within 30 s of the kill.
+    before = _positions(instance)
+    while _positions(instance) <= before:
+        assert time.monotonic() - killed_at < 30, "no position stored within 30 s of killing the broker"
+        time.sleep(0.5)
 
 
 def test_repeated_stop_signals_still_stop_everything_the_hub_started(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from hub.kernel import dead_letters
 from hub.kernel import users as user_service
 from hub.kernel.errors import ServiceError
 from hub.kernel.models import Role
+from web import status as hub_status
 from web.auth import admin_required, current_actor
 from web.errors import flash_refusal
 from web.forms import EmptyForm, UserForm
@@ -108,3 +109,10 @@ def dead_letter_list() -> ResponseReturnValue:
     return render_template(
         "dead_letters.html", letters=dead_letters.recent(db.session), total=dead_letters.count(db.session)
     )
+
+
+@bp.get("/status")
+@login_required
+def status() -> ResponseReturnValue:
+    """Show each part of the running hub, up or down, and when it was last seen up."""
+    return render_template("status.html", components=hub_status.components())

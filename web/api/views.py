@@ -8,6 +8,8 @@ from flask.typing import ResponseReturnValue
 from hub.extensions import db
 from hub.kernel import cities as city_service
 from hub.kernel.models import City
+from hub.runtime.status import Component
+from web import status as hub_status
 from web.api.openapi import openapi_document
 from web.auth import api_auth
 
@@ -45,3 +47,31 @@ def get_city(slug: str) -> ResponseReturnValue:
 def openapi() -> ResponseReturnValue:
     """Serve the API's OpenAPI document."""
     return jsonify(openapi_document())
+
+
+def _component_json(component: Component) -> dict[str, object]:
+    return {
+        "name": component.name,
+        "kind": component.kind,
+        "up": component.up,
+        "detail": component.detail,
+        "checked_at": component.checked_at.isoformat() if component.checked_at else None,
+        "last_seen": component.last_seen.isoformat() if component.last_seen else None,
+    }
+
+
+@bp.get("/status")
+@api_auth
+def status() -> ResponseReturnValue:
+    """Each part of the running hub, for monitoring; `ok` when every part is up."""
+    parts = hub_status.components()
+    return jsonify(ok=all(p.up for p in parts), components=[_component_json(p) for p in parts])
+
+
+@bp.get("/ready")
+def ready() -> ResponseReturnValue:
+    """Readiness for a load balancer: 200 when the database and the broker link answer, else 503."""
+    parts = {p.name: p for p in hub_status.components()}
+    needed = [parts[name] for name in ("database", "mqtt-link") if name in parts]
+    ok = all(p.up for p in needed)
+    return jsonify(ok=ok, components=[_component_json(p) for p in needed]), 200 if ok else 503

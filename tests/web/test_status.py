@@ -1,0 +1,60 @@
+"""The operator status page and API, readiness, and the banner when the broker link is down."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from connectors.mqtt_link import MqttLink, MqttLinkConfig
+from hub.runtime import free_port
+
+
+def test_status_page_and_api_show_the_parts_of_this_process(
+    app: Flask, client: FlaskClient, auth, make_user
+) -> None:
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    page = client.get("/status")
+    assert page.status_code == 200
+    assert 'data-component="database"' in page.get_data(as_text=True)
+    body = client.get("/api/v1/status").get_json()
+    assert body["ok"] is True
+    assert [c["name"] for c in body["components"]] == ["database"]
+    assert body["components"][0]["last_seen"]
+
+
+def test_readiness_needs_no_log_in_and_fails_when_the_broker_link_is_down(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/api/v1/ready").status_code == 200
+    app.extensions["status_board"] = _board_with_link(up=False)
+    response = client.get("/api/v1/ready")
+    assert response.status_code == 503
+    assert response.get_json()["ok"] is False
+
+
+def test_every_page_says_when_the_broker_link_is_down(
+    app: Flask, client: FlaskClient, auth, make_user
+) -> None:
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    assert "连接已断开" not in client.get("/").get_data(as_text=True)
+    # A real link that is not connected (never started here), as after a broker crash.
+    link = MqttLink(
+        MqttLinkConfig(url=f"mqtt://127.0.0.1:{free_port()}", client_id="hub-test-down", state_topic=None)
+    )
+    app.extensions["mqtt_link"] = link
+    try:
+        for path in ("/", "/incidents/", "/vehicles"):
+            assert "与消息代理（MQTT）的连接已断开" in client.get(path).get_data(as_text=True), path
+    finally:
+        app.extensions.pop("mqtt_link")
+
+
+def _board_with_link(*, up: bool):
+    from hub.runtime.status import StatusBoard
+
+    board = StatusBoard()
+    board.register("database", "database", lambda: (True, "sqlite"))
+    board.register("mqtt-link", "link", lambda: (up, "mqtt://127.0.0.1:1"))
+    board.refresh()
+    return board

@@ -1,0 +1,41 @@
+"""The running hub's parts for the operator status page and its API, and the link-down banner."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from hub.extensions import db
+from hub.runtime.status import Component, StatusBoard
+
+
+def components() -> list[Component]:
+    """Return the parts of this hub as last checked.
+
+    A process started without the runner (a bare web process, the tests) has no board; it
+    checks its own database connection now.
+    """
+    board: StatusBoard | None = current_app.extensions.get("status_board")
+    if board is None:
+        board = StatusBoard()
+        board.register("database", "database", _database)
+        board.refresh()
+    return board.components()
+
+
+def _database() -> tuple[bool, str]:
+    db.session.execute(db.text("SELECT 1"))
+    return True, db.engine.dialect.name
+
+
+def mqtt_link_down(app: Flask) -> bool:
+    """Tell whether this hub has a broker link and it is not connected now."""
+    link = app.extensions.get("mqtt_link")
+    return link is not None and not link.connected
+
+
+def init_app(app: Flask) -> None:
+    """Tell every page whether the broker link is down, so the banner can say so."""
+
+    @app.context_processor
+    def _link_state() -> dict[str, object]:
+        return {"mqtt_link_down": mqtt_link_down(app)}
