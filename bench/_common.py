@@ -20,6 +20,7 @@ from pathlib import Path
 
 import paho.mqtt
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask_migrate import upgrade
 
@@ -101,7 +102,10 @@ def make_hub_app(instance: Path, database_url: str | None = None) -> Flask:
     On a fresh SQLite database (WAL) in `instance`, or on `database_url`, which must be empty.
     """
     settings = Settings(
-        secret_key="bench-" + os.urandom(8).hex(), instance_path=instance, database_url=database_url
+        secret_key="bench-" + os.urandom(8).hex(),
+        encryption_key=Fernet.generate_key().decode(),
+        instance_path=instance,
+        database_url=database_url,
     )
     app = create_core_app(settings)
     # Alembic logs every revision at INFO; the benchmark's output is its tables.

@@ -60,6 +60,7 @@ from connectors.partner_client import PartnerClient
 from connectors.sims.partner import PartnerSimulator
 from contracts.bulletins import BulletinCreate
 from flows.context import current_app, hub_session, use_app
+from hub.app import settings_of
 from hub.bulletins import services as bulletins
 from hub.bulletins.models import BulletinRecipient
 from hub.extensions import db
@@ -322,7 +323,9 @@ def bulletin_benchmark(
                 sim = TimedSimulator(slug, token=f"token-{slug}", seed=11, initial=(5, 2, 5))
                 sims[slug] = sim.start()
                 city = db.session.scalar(sa.select(City).where(City.slug == slug))
-                partners.register(db.session, BENCH_ACTOR, city, sim.url, f"token-{slug}")
+                partners.register(
+                    db.session, BENCH_ACTOR, city, sim.url, f"token-{slug}", settings=settings_of(app)
+                )
             db.session.commit()
             db.session.remove()
         watch.install()
@@ -550,7 +553,9 @@ def sync_benchmark(
         with app.app_context():
             for slug, sim in sims.items():
                 city = db.session.scalar(sa.select(City).where(City.slug == slug))
-                partners.register(db.session, BENCH_ACTOR, city, sim.url, f"sync-{slug}")
+                partners.register(
+                    db.session, BENCH_ACTOR, city, sim.url, f"sync-{slug}", settings=settings_of(app)
+                )
             db.session.commit()
             db.session.remove()
 

@@ -73,6 +73,7 @@ from contracts.mqtt import (
 from flows.context import current_app, use_app
 from flows.ingest_worker import settle_sessions
 from flows.mqtt_bridge import MqttBridge
+from hub.app import settings_of
 from hub.config import Settings
 from hub.extensions import db
 from hub.fleet import ingest
@@ -768,6 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             settings = Settings(
                 secret_key="bench-" + os.urandom(8).hex(),
+                encryption_key=settings_of(app).encryption_key,
                 instance_path=Path(tmp) / "instance",
                 database_url=args.database_url,
                 mqtt_url=broker.url,

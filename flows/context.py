@@ -67,4 +67,5 @@ def partner_client(city: str) -> tuple[PartnerClient, int] | None:
             platform = partners.platform_for(session, city)
         except NotFound:
             return None
-        return PartnerClient(platform.base_url, platform.outbound_token), platform.city_id
+        token = partners.outbound_token(platform, hub_settings())
+        return PartnerClient(platform.base_url, token), platform.city_id

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -9,18 +12,24 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from hub.capabilities import load_models
 from hub.config import Settings
 from hub.extensions import db, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def create_core_app(settings: Settings, import_name: str = "hub") -> Flask:
-    """Build a Flask app with the database bound; web and flows add to it."""
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    """Build a Flask app with the database bound; web and flows add to it.
+
+    The instance folder (keys, the broker's password file, the SQLite database) is made readable
+    by its owner only, and so is a SQLite database file the hub is about to create.
+    """
+    _private_folder(settings.instance_path)
+    _private_sqlite_file(settings.sqlalchemy_url)
     app = Flask(import_name, instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -42,13 +51,56 @@ def _engine_options(url: str) -> dict[str, object]:
     return {"pool_pre_ping": True}
 
 
+def _private_folder(path: Path) -> None:
+    """Create a folder only its owner can enter, and take others' access away if it has it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only(path, 0o700)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create an empty SQLite database file readable by its owner only, before the driver does.
+
+    SQLite gives the -wal and -shm files it creates later the database file's permissions.
+    """
+    path = _sqlite_path(make_url(url).database) if url.startswith("sqlite") else None
+    if path is None or path.exists() or not path.parent.is_dir():
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _sqlite_path(database: str | None) -> Path | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _owner_only(path: Path, mode: int) -> None:
+    """Give a file or folder `mode` when it grants anything to group or others."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(mode)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("cannot make %s readable by its owner only: %s", path, exc)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
-    """Put SQLite in WAL mode with foreign keys on, for every new connection."""
+    """Put SQLite in WAL mode with foreign keys on, for every new connection.
+
+    A database file (and its -wal and -shm files) made before the hub kept them private, or by
+    another program, is made readable by its owner only here.
+    """
     module = type(dbapi_connection).__module__
     if not module.startswith("sqlite3"):
         return
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    for _, name, file in cursor.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            for suffix in ("", "-wal", "-shm"):
+                _owner_only(Path(file + suffix), 0o600)
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")

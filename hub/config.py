@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 DEFAULT_INSTANCE = Path.cwd() / "instance"
 # The hub looks at this many ingest-worker sessions on the broker (flows/ingest_worker.py).
@@ -23,6 +26,8 @@ class Settings:
 
     secret_key: str
     instance_path: Path = DEFAULT_INSTANCE
+    # Fernet keys, comma-separated: the first encrypts, all decrypt (hub/kernel/secrets.py).
+    encryption_key: str | None = None
     database_url: str | None = None
     mqtt_url: str | None = None
     mqtt_root: str = "hh"
@@ -74,6 +79,7 @@ class Settings:
         """Return the `HUB_…` variables that rebuild these settings in a process the hub starts."""
         values = {
             "HUB_SECRET_KEY": self.secret_key,
+            "HUB_ENCRYPTION_KEY": self.encryption_key,
             "HUB_INSTANCE_PATH": str(self.instance_path),
             "HUB_DATABASE_URL": self.sqlalchemy_url,
             "HUB_MQTT_URL": self.mqtt_url,
@@ -122,6 +128,16 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
                 "or run the demo with `make demo`."
             )
         secret = _demo_secret(instance)
+    encryption_key = env.get("HUB_ENCRYPTION_KEY", "").strip()
+    if not encryption_key:
+        if not is_demo:
+            raise ConfigError(
+                "HUB_ENCRYPTION_KEY is not set. It encrypts the tokens the hub presents to the cities' "
+                "platforms. Set it to a Fernet key (python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'), or run the demo with `make demo`."
+            )
+        encryption_key = _demo_encryption_key(instance)
+    check_encryption_key(encryption_key)
     workers = env.get("HUB_MQTT_INGEST_WORKERS") or "0"
     if not workers.isdigit() or int(workers) > MAX_INGEST_WORKERS:
         raise ConfigError(
@@ -133,6 +149,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
     return Settings(
         secret_key=secret,
         instance_path=instance,
+        encryption_key=encryption_key,
         database_url=env.get("HUB_DATABASE_URL") or None,
         mqtt_url=env.get("HUB_MQTT_URL") or None,
         mqtt_root=env.get("HUB_MQTT_ROOT", "hh"),
@@ -156,11 +173,43 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
     )
 
 
+def encryption_keys(value: str | None) -> list[str]:
+    """Split `HUB_ENCRYPTION_KEY` into its keys, newest (the one that encrypts) first."""
+    return [key.strip() for key in (value or "").split(",") if key.strip()]
+
+
+def check_encryption_key(value: str) -> None:
+    """Fail with a clear message unless every comma-separated part is a Fernet key."""
+    keys = encryption_keys(value)
+    if not keys:
+        raise ConfigError("HUB_ENCRYPTION_KEY holds no key")
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"HUB_ENCRYPTION_KEY: key {number} is not a Fernet key (44 characters of url-safe "
+                "base64 for 32 bytes); make one with python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            ) from None
+
+
 def _demo_secret(instance: Path) -> str:
     """Return the demo's own random secret, kept in the instance folder across restarts."""
-    instance.mkdir(parents=True, exist_ok=True)
-    path = instance / "demo-secret-key"
+    return _demo_file(instance, "demo-secret-key", lambda: secrets.token_urlsafe(48))
+
+
+def _demo_encryption_key(instance: Path) -> str:
+    """Return the demo's own Fernet key, kept in the instance folder across restarts."""
+    return _demo_file(instance, "demo-encryption-key", lambda: Fernet.generate_key().decode())
+
+
+def _demo_file(instance: Path, name: str, make: Callable[[], str]) -> str:
+    """Return the content of a file only the owner can read, writing it first if need be."""
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = instance / name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(make())
     return path.read_text(encoding="utf-8").strip()

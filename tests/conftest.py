@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -35,6 +36,8 @@ from web.app import create_app
 pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.network"]
 
 PASSWORD = "correct-horse-battery"
+# Tests build Settings directly; HUB_ENCRYPTION_KEY is required outside them as HUB_SECRET_KEY is.
+ENCRYPTION_KEY = Fernet.generate_key().decode()
 POSTGRES_URL = os.environ.get("HUB_TEST_DATABASE_URL") or None
 
 
@@ -73,13 +76,14 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path | str:
         _migrate(
             Settings(
                 secret_key="test",
+                encryption_key=ENCRYPTION_KEY,
                 instance_path=tmp_path_factory.mktemp("pg"),
                 database_url=POSTGRES_URL,
             )
         )
         return POSTGRES_URL
     template_dir = tmp_path_factory.mktemp("template")
-    _migrate(Settings(secret_key="test", instance_path=template_dir))
+    _migrate(Settings(secret_key="test", encryption_key=ENCRYPTION_KEY, instance_path=template_dir))
     return template_dir / "hub.sqlite3"
 
 
@@ -109,6 +113,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: 
     overrides: dict[str, object] = getattr(request, "param", {})
     return Settings(
         secret_key="test-secret-" + uuid.uuid4().hex,
+        encryption_key=ENCRYPTION_KEY,
         instance_path=instance,
         database_url=_fresh_database_url(migrated_database, instance),
         secure_cookies=False,

@@ -216,6 +216,28 @@ def issue_token(city: str, name: str) -> None:
     click.echo(secret)
 
 
+@main.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored partner token with the first key of HUB_ENCRYPTION_KEY.
+
+    To rotate: put a new key in front (HUB_ENCRYPTION_KEY=new,old), run this, then drop the old key.
+    """
+    from hub.app import create_core_app, intending_to_write, settings_of
+    from hub.extensions import db as database
+    from hub.kernel.actors import Actor
+    from hub.kernel.crypto import SecretUnreadable
+    from hub.partners import services as partners
+
+    app = create_core_app(_settings())
+    with app.app_context(), intending_to_write():
+        try:
+            count = partners.rotate_tokens(database.session, Actor.system("cli"), settings_of(app))
+        except SecretUnreadable as exc:
+            raise click.ClickException(str(exc)) from exc
+        database.session.commit()
+    click.echo(f"{count} partner token(s) re-encrypted with the first key of HUB_ENCRYPTION_KEY.")
+
+
 @main.group()
 def flows() -> None:
     """Prefect flow commands."""

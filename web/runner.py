@@ -178,6 +178,7 @@ class HubRunner:
                     cities.by_slug(db.session, city),
                     url,
                     token,
+                    settings=self.settings,
                     interval_seconds=self.settings.partner_sync_seconds,
                 )
             db.session.commit()

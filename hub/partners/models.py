@@ -28,8 +28,9 @@ class PartnerPlatform(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), unique=True)
     base_url: Mapped[str] = mapped_column(String(300))
-    # The token the platform issued to the hub. It must be presented, so it cannot be stored hashed.
-    outbound_token: Mapped[str] = mapped_column(String(200))
+    # The token the platform issued to the hub. It must be presented, so it cannot be stored hashed:
+    # it is stored encrypted with HUB_ENCRYPTION_KEY (services.outbound_token reads it).
+    outbound_token_encrypted: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     sync_interval_seconds: Mapped[int] = mapped_column(Integer, default=60)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.kernel import audit, flow_requests
+from hub.kernel import audit, crypto, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, NotFound
 from hub.kernel.models import City
@@ -33,9 +33,16 @@ class FeedItem:
 
 
 def register(
-    session: Session, actor: Actor, city: City, base_url: str, token: str, *, interval_seconds: int = 60
+    session: Session,
+    actor: Actor,
+    city: City,
+    base_url: str,
+    token: str,
+    *,
+    settings: Settings,
+    interval_seconds: int = 60,
 ) -> PartnerPlatform:
-    """Register (or update) a city's platform; administrators only."""
+    """Register (or update) a city's platform; administrators only. The token is stored encrypted."""
     if not actor.is_admin and actor.kind != "system":
         raise Forbidden("only a hub administrator registers partner platforms")
     platform = session.scalar(select(PartnerPlatform).where(PartnerPlatform.city_id == city.id))
@@ -43,7 +50,7 @@ def register(
         platform = PartnerPlatform(city=city)
         session.add(platform)
     platform.base_url = base_url.rstrip("/")
-    platform.outbound_token = token
+    platform.outbound_token_encrypted = crypto.cipher(settings).encrypt(token)
     platform.enabled = True
     platform.sync_interval_seconds = interval_seconds
     session.flush()
@@ -57,6 +64,31 @@ def register(
         city_id=city.id,
     )
     return platform
+
+
+def outbound_token(platform: PartnerPlatform, settings: Settings) -> str:
+    """Return the token the hub presents to a platform, decrypted."""
+    return crypto.cipher(settings).decrypt(platform.outbound_token_encrypted)
+
+
+def rotate_tokens(session: Session, actor: Actor, settings: Settings) -> int:
+    """Re-encrypt every stored partner token with the first key of HUB_ENCRYPTION_KEY.
+
+    Every platform is read before any is written, so a token no key opens fails the whole run
+    and changes nothing. Returns how many tokens were re-encrypted.
+    """
+    if not actor.is_admin and actor.kind != "system":
+        raise Forbidden("only a hub administrator rotates the partner tokens' key")
+    cipher = crypto.cipher(settings)
+    every = list(session.scalars(select(PartnerPlatform).order_by(PartnerPlatform.id)))
+    rotated = [(platform, cipher.rotate(platform.outbound_token_encrypted)) for platform in every]
+    for platform, value in rotated:
+        platform.outbound_token_encrypted = value
+    session.flush()
+    audit.record(
+        session, actor, "partner.tokens_rotated", "partner_platform", None, after={"count": len(rotated)}
+    )
+    return len(rotated)
 
 
 def platform_for(session: Session, city_slug: str) -> PartnerPlatform:

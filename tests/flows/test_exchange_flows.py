@@ -49,7 +49,9 @@ def platforms(flow_app, city) -> Iterator[Callable[..., PartnerSimulator]]:
     def start(slug: str, **options: object) -> PartnerSimulator:
         simulator = PartnerSimulator(slug, token=f"token-{slug}", seed=7, **options).start()  # type: ignore[arg-type]
         started.append(simulator)
-        partners.register(db.session, ADMIN, city(slug), simulator.url, f"token-{slug}")
+        partners.register(
+            db.session, ADMIN, city(slug), simulator.url, f"token-{slug}", settings=settings_of(flow_app)
+        )
         db.session.commit()
         return simulator
 
@@ -93,7 +95,8 @@ def test_a_malformed_feed_becomes_a_dead_letter_and_shows_in_health(flow_app, ci
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        partners.register(db.session, ADMIN, city("heze"), f"http://127.0.0.1:{server.server_port}", "t")
+        url = f"http://127.0.0.1:{server.server_port}"
+        partners.register(db.session, ADMIN, city("heze"), url, "t", settings=settings_of(flow_app))
         db.session.commit()
         sync_partner("heze")
     finally:
