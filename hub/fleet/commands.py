@@ -31,7 +31,9 @@ def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
     )
     session.add(
         MqttOutbox(
-            topic=command_topic(root, command.vehicle.city.slug, command.vehicle.code),
+            topic=command_topic(
+                root, command.vehicle.city.slug, command.vehicle.code, exercise=command.exercise
+            ),
             payload=encode(message),
             qos=1,
             command_id=command.command_id,
@@ -48,8 +50,13 @@ def send_command(
     *,
     root: str,
     ttl: timedelta = DEFAULT_TTL,
+    exercise: bool = False,
 ) -> VehicleCommand:
-    """Record a command for a vehicle of the actor's own city and queue it for publishing."""
+    """Record a command for a vehicle of the actor's own city and queue it for publishing.
+
+    An exercise command goes under the exercise root, never the live one, and its acks count for
+    the drill that sent it.
+    """
     vehicle = fleet.vehicle(session, vehicle_id)
     own_city = actor.can_write_incidents and actor.city_id == vehicle.city_id
     if not own_city and actor.kind != "system":
@@ -68,6 +75,7 @@ def send_command(
         state=CommandState.PENDING,
         state_at=now,
         publish_count=0,
+        exercise=exercise,
     )
     session.add(command)
     session.flush()
@@ -78,7 +86,12 @@ def send_command(
         "command.sent",
         "vehicle_command",
         command.id,
-        after={"vehicle": vehicle.code, "command_id": str(command.command_id), **command.arguments},
+        after={
+            "vehicle": vehicle.code,
+            "command_id": str(command.command_id),
+            "exercise": exercise,
+            **command.arguments,
+        },
     )
     return command
 
@@ -140,6 +153,30 @@ def expire(session: Session) -> int:
         .values(state=CommandState.TIMED_OUT, state_at=now)
     ).rowcount
     return (expired or 0) + (timed_out or 0)
+
+
+def expire_exercise(session: Session, command_ids: list[uuid.UUID]) -> int:
+    """Expire these exercise commands that are not done yet (their drill ended); live ones never."""
+    if not command_ids:
+        return 0
+    now = utcnow()
+    result = session.execute(
+        update(VehicleCommand)
+        .where(
+            VehicleCommand.command_id.in_(command_ids),
+            VehicleCommand.exercise.is_(True),
+            VehicleCommand.state.in_((CommandState.PENDING, CommandState.RECEIVED)),
+        )
+        .values(state=CommandState.EXPIRED, state_at=now, expires_at=now)
+    )
+    return result.rowcount or 0
+
+
+def by_command_ids(session: Session, command_ids: list[uuid.UUID]) -> list[VehicleCommand]:
+    """Return the commands with these ids (a drill reads its commands' acks)."""
+    if not command_ids:
+        return []
+    return list(session.scalars(select(VehicleCommand).where(VehicleCommand.command_id.in_(command_ids))))
 
 
 def for_vehicle(session: Session, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:
