@@ -823,7 +823,23 @@ def end(session: Session, drill_id: int, now: datetime | None = None) -> bool:
         for row in drill.injects
         if row.delivery_ref and row.delivery_ref.startswith("command:")
     ]
-    expired = commands.expire_exercise(session, command_ids)
+    # A drill's warning also sent notices to the crews of its cities; expire those too, unless a
+    # city still plays in another drill.
+    busy = {
+        city
+        for other in session.scalars(select(Drill).where(Drill.status.in_(DrillStatus.IN_PLAY)))
+        for city in plan_of(other).participating_cities
+    }
+    city_ids = [
+        c.id
+        for c in cities.by_slugs(session, [s for s in plan_of(drill).participating_cities if s not in busy])
+    ]
+    expired = commands.expire_exercise(
+        session,
+        command_ids,
+        vehicle_ids=fleet.vehicle_ids_in(session, city_ids),
+        issued_since=drill.started_at,
+    )
     session.flush()
     audit.record(
         session,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -118,16 +118,19 @@ _NEXT_STATE = {
 }
 
 
-def apply_ack(session: Session, vehicle: Vehicle, ack: Ack) -> str:
+def apply_ack(session: Session, vehicle: Vehicle, ack: Ack, *, exercise: bool = False) -> str:
     """Move a command on by a vehicle's ack; return what happened (for counts and logs).
 
-    Duplicates and acks that arrive out of order (received after done) change nothing.
+    Duplicates and acks that arrive out of order (received after done) change nothing. An ack
+    counts only under the root its command went out on (`exercise`): live and drill never mix.
     """
     command = session.scalar(select(VehicleCommand).where(VehicleCommand.command_id == ack.command_id))
     if command is None:
         return "unknown"
     if command.vehicle_id != vehicle.id:
         return "foreign"
+    if command.exercise != exercise:
+        return "other_root"
     target = _NEXT_STATE[ack.stage]
     if command.state in CommandState.FINAL or command.state == target:
         return "duplicate"
@@ -155,15 +158,28 @@ def expire(session: Session) -> int:
     return (expired or 0) + (timed_out or 0)
 
 
-def expire_exercise(session: Session, command_ids: list[uuid.UUID]) -> int:
-    """Expire these exercise commands that are not done yet (their drill ended); live ones never."""
-    if not command_ids:
-        return 0
+def expire_exercise(
+    session: Session,
+    command_ids: list[uuid.UUID],
+    *,
+    vehicle_ids: list[int] | None = None,
+    issued_since: datetime | None = None,
+) -> int:
+    """Expire exercise commands not done yet (their drill ended); live commands never.
+
+    The commands are those named, and with `vehicle_ids` and `issued_since` also every exercise
+    command to those vehicles since then (the notices a drill's warning sent to the crews).
+    """
+    chosen = VehicleCommand.command_id.in_(command_ids)
+    if vehicle_ids and issued_since is not None:
+        chosen = chosen | (
+            VehicleCommand.vehicle_id.in_(vehicle_ids) & (VehicleCommand.issued_at >= issued_since)
+        )
     now = utcnow()
     result = session.execute(
         update(VehicleCommand)
         .where(
-            VehicleCommand.command_id.in_(command_ids),
+            chosen,
             VehicleCommand.exercise.is_(True),
             VehicleCommand.state.in_((CommandState.PENDING, CommandState.RECEIVED)),
         )

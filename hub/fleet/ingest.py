@@ -199,8 +199,9 @@ def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter
     telemetry = _Telemetry(utcnow())
     for item in batch:
         address, payload = item.address, item.payload
-        if address.exercise and address.kind is not TopicKind.LINKAGE_EVENTS:
-            # Drill traffic from vehicles belongs to the drill, never to the live map.
+        if address.exercise and address.kind not in (TopicKind.LINKAGE_EVENTS, TopicKind.ACK):
+            # Drill traffic from vehicles belongs to the drill, never to the live map; only the
+            # acks of a drill's own commands are applied (they measure the drill's responses).
             counts["exercise_ignored"] += 1
             continue
         key = (address.city or "", address.device)
@@ -218,7 +219,7 @@ def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter
             if vehicle is None:
                 outcome = "dead:unknown vehicle"
             else:
-                outcome = _apply_vehicle(session, vehicle, payload, root)  # type: ignore[arg-type]
+                outcome = _apply_vehicle(session, vehicle, payload, root, address.exercise)  # type: ignore[arg-type]
         elif address.kind in _LINKAGE_KINDS:
             system = peers.systems.get(key)
             if system is None:
@@ -236,7 +237,9 @@ def apply_batch(session: Session, batch: list[Inbound], *, root: str) -> Counter
     return counts
 
 
-def _apply_vehicle(session: Session, vehicle: Vehicle, payload: Payload, root: str) -> str:
+def _apply_vehicle(
+    session: Session, vehicle: Vehicle, payload: Payload, root: str, exercise: bool = False
+) -> str:
     if isinstance(payload, VehicleStatus):
         if vehicle.status_at is None or payload.at >= vehicle.status_at:
             vehicle.status, vehicle.status_note, vehicle.status_at = (
@@ -256,9 +259,11 @@ def _apply_vehicle(session: Session, vehicle: Vehicle, payload: Payload, root: s
             commands.resend_pending(session, vehicle, root=root)
         return "state"
     if isinstance(payload, Ack):
-        outcome = commands.apply_ack(session, vehicle, payload)
+        outcome = commands.apply_ack(session, vehicle, payload, exercise=exercise)
         if outcome == "foreign":
             return "dead:ack for a command of another vehicle"
+        if outcome == "other_root":
+            return "dead:ack under another root than its command (live and exercise never mix)"
         return f"ack_{outcome}"
     return "dead:payload does not belong on a vehicle topic"
 
