@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.capabilities import Capability, Schedule
+from hub.capabilities import N_, Capability, NavEntry, Schedule
 from hub.drills import desk, services
 
 CAPABILITY = Capability(
@@ -16,5 +16,8 @@ CAPABILITY = Capability(
         services.AAR: "flows.drills:drill_aar",
     },
     schedules=(Schedule("drill steps", services.schedule_steps),),
+    blueprints=("web.drills.views:bp",),
+    api_blueprints=("web.drills.api:bp",),
+    nav=(NavEntry("drills.drill_list", N_("演练"), 45),),
     urgent=desk.urgent,
 )
