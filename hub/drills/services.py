@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from contracts.bulletins import BulletinCreate
 from contracts.common import IncidentCategory, IncidentLevel, WarningColour
@@ -84,13 +84,12 @@ def _require_controller(actor: Actor, drill: Drill) -> None:
 
 def is_evaluator(actor: Actor, drill: Drill) -> bool:
     """Return whether the actor is one of the drill's evaluators (by user name and city)."""
-    plan = plan_of(drill)
-    return any(e.name == actor.name and _city_id_matches(drill, e.city, actor) for e in plan.evaluators)
-
-
-def _city_id_matches(drill: Drill, slug: str, actor: Actor) -> bool:
-    return any(i.city.slug == slug and i.city_id == actor.city_id for i in drill.injects) or (
-        drill.controlling_city.slug == slug and drill.controlling_city_id == actor.city_id
+    if actor.kind != "user" or actor.city_id is None:
+        return False
+    session = object_session(drill)
+    city = session.get(City, actor.city_id) if session is not None else None
+    return city is not None and any(
+        e.name == actor.name and e.city == city.slug for e in plan_of(drill).evaluators
     )
 
 
@@ -514,7 +513,8 @@ def deliver(
     what the channel writes (the incident, the bulletin and its deliveries, the command in the MQTT
     outbox), so a repeated or concurrent request for the same inject delivers nothing twice.
     Channels the hub does not yet play through (partner platform, CAP, aid request, consultation
-    call) reach the target's duty desk as an exercise notice.
+    call), and a bulletin or warning to the controlling city itself (a bulletin goes to other
+    cities only), reach the target's duty desk as an exercise notice.
     """
     drill = get(session, drill_id)
     row = session.scalar(

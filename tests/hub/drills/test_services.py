@@ -185,3 +185,36 @@ def test_endex_closes_the_timetable_once_and_the_aar_draft_has_the_figures(
     assert aar is not None
     assert aar["overall"]["measured"] == 1 and aar["overall"]["in_time"] == 0
     assert [c["city"] for c in aar["per_city"]] == ["linyi", "xuzhou"]
+
+
+def test_evaluators_and_controllers_see_expectations_players_only_after_endex(
+    make_drill: Callable[..., Drill], controller: Actor, make_user: Callable[..., User]
+) -> None:
+    drill = make_drill()
+    evaluator = Actor.for_user(make_user("evaluator", "xuzhou", Role.OBSERVER))
+    impostor = Actor.for_user(make_user("evaluator2", "linyi", Role.OBSERVER))
+    player = Actor.for_user(make_user("player", "linyi", Role.DUTY_OFFICER))
+    assert services.sees_expectations(controller, drill) and services.sees_expectations(evaluator, drill)
+    assert not services.sees_expectations(impostor, drill)
+    assert not services.sees_expectations(player, drill)
+    services.start(db.session, drill.id)
+    services.end(db.session, drill.id)
+    db.session.refresh(drill)
+    assert services.sees_expectations(player, drill)
+
+
+def test_an_exercise_notice_stands_on_the_target_citys_desk_until_read(
+    make_drill: Callable[..., Drill], make_user: Callable[..., User], app
+) -> None:
+    from hub.app import settings_of
+    from hub.drills import desk
+
+    drill = make_drill()
+    start = utcnow() - timedelta(minutes=1)
+    services.start(db.session, drill.id, start)
+    services.deliver(db.session, drill.id, 1, now=start)
+    linyi = Actor.for_user(make_user("reader", "linyi"))
+    items = desk.urgent(db.session, linyi.city_id or 0, settings_of(app))
+    assert [(i.template, i.subject.number) for i in items] == [("drills/_urgent.html", 1)]
+    services.record_response(db.session, linyi, drill.id, ExpectedAction.NOTICE_READ, number=1)
+    assert desk.urgent(db.session, linyi.city_id or 0, settings_of(app)) == []

@@ -104,3 +104,23 @@ def test_controllers_start_and_pause_and_players_see_no_expected_actions(
     auth.login("player")
     after = client.get(page).get_data(as_text=True)
     assert "notice_read" in after and 'id="aar"' in after
+
+
+def test_a_delivered_exercise_notice_shows_on_the_players_desk(
+    client: FlaskClient, auth: AuthActions, make_user: Callable[..., User]
+) -> None:
+    make_user("controller", "xuzhou")
+    make_user("player", "linyi", Role.DUTY_OFFICER)
+    auth.login("controller")
+    _create(client, auth)
+    drill = db.session.query(Drill).one()
+    page = f"/drills/{drill.id}"
+    for control in ("approve", "start"):
+        client.post(f"{page}/{control}", data=_form(auth, page))
+    db.session.expire_all()
+    assert services.deliver(db.session, drill.id, 1).outcome == "delivered"
+    db.session.commit()
+    auth.logout()
+    auth.login("player")
+    desk = client.get("/").get_data(as_text=True)
+    assert "【演练】上游水位超警戒" in desk
