@@ -74,5 +74,24 @@ class SkipForm(FlaskForm):
     reason = StringField(_l("跳过原因"), validators=[DataRequired(), Length(max=500)])
 
 
+def rating_choices() -> list[tuple[str, str]]:
+    """Return the HSEEP ratings of a critical task, with none first."""
+    return [
+        ("", "—"),
+        ("P", str(_l("顺利完成"))),
+        ("S", str(_l("基本完成，存在一些问题"))),
+        ("M", str(_l("勉强完成，存在重大问题"))),
+        ("U", str(_l("未能完成"))),
+    ]
+
+
+class ObservationForm(FlaskForm):
+    """An evaluator's observation, on a critical task ("O1 O1.1") with a rating, or in general."""
+
+    task = StringField(_l("目标与关键任务（如“O1 O1.1”，可空）"), validators=[Optional(), Length(max=40)])
+    rating = SelectField(_l("评定"), validators=[Optional()])
+    text = TextAreaField(_l("观察记录"), validators=[DataRequired(), Length(max=4000)])
+
+
 class ActionForm(FlaskForm):
     """A control button (approve, start, pause, resume, end, send, read): CSRF only."""

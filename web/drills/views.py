@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from pydantic import ValidationError
 
-from contracts.drills import DrillPlan, ExpectedAction
+from contracts.drills import DrillPlan, ExpectedAction, ObservationCreate
 from contracts.errors import ContractError
 from hub.app import settings_of
 from hub.drills import services as drills
@@ -22,7 +22,16 @@ from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
 from web.auth import current_actor
-from web.drills.forms import ActionForm, DrillForm, MselForm, SkipForm, scope_choices, type_choices
+from web.drills.forms import (
+    ActionForm,
+    DrillForm,
+    MselForm,
+    ObservationForm,
+    SkipForm,
+    rating_choices,
+    scope_choices,
+    type_choices,
+)
 from web.errors import flash_refusal, flash_validation
 from web.i18n import city_choices
 from web.kick import kick_flows
@@ -153,7 +162,16 @@ def _view(drill: Drill) -> dict[str, Any]:
         "action": ActionForm(),
         "skip_form": SkipForm(),
         "msel_form": MselForm(),
+        "evaluates": drills.is_evaluator(actor, drill) or controller,
+        "observation_form": _observation_form(),
+        "observations": drills.observations(db.session, drill.id) if sees else [],
     }
+
+
+def _observation_form() -> ObservationForm:
+    form = ObservationForm()
+    form.rating.choices = rating_choices()
+    return form
 
 
 @bp.get("/drills/<int:drill_id>")
@@ -266,4 +284,30 @@ def inject_read(drill_id: int, number: int) -> ResponseReturnValue:
             flash_refusal(exc)
         else:
             db.session.commit()
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.post("/drills/<int:drill_id>/observations")
+@login_required
+def drill_observation(drill_id: int) -> ResponseReturnValue:
+    """Record an evaluator's observation (evaluators and controllers)."""
+    form = _observation_form()
+    if form.validate_on_submit():
+        objective, _sep, task = (form.task.data or "").strip().partition(" ")
+        try:
+            data = ObservationCreate(
+                objective=objective or None,
+                critical_task=task.strip() or None,
+                rating=form.rating.data or None,
+                text=form.text.data or "",
+                observed_at=utcnow(),
+            )
+            drills.add_observation(db.session, current_actor(), drill_id, data)
+        except ValidationError as exc:
+            flash_validation(exc)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("观察记录已保存。"), "success")
     return redirect(url_for("drills.drill_detail", drill_id=drill_id))

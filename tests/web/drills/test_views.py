@@ -124,3 +124,20 @@ def test_a_delivered_exercise_notice_shows_on_the_players_desk(
     auth.login("player")
     desk = client.get("/").get_data(as_text=True)
     assert "【演练】上游水位超警戒" in desk
+
+
+def test_an_evaluator_records_a_rated_observation(
+    client: FlaskClient, auth: AuthActions, make_user: Callable[..., User]
+) -> None:
+    make_user("controller", "xuzhou")
+    auth.login("controller")
+    _create(client, auth)
+    drill = db.session.query(Drill).one()
+    page = f"/drills/{drill.id}"
+    response = client.post(
+        f"{page}/observations", data=_form(auth, page, task="O1 O1.1", rating="S", text="接报用时偏长")
+    )
+    assert response.status_code == 302
+    observation = services.observations(db.session, drill.id)[0]
+    assert (observation.objective, observation.critical_task, observation.rating) == ("O1", "O1.1", "S")
+    assert "接报用时偏长" in client.get(page).get_data(as_text=True)
