@@ -29,7 +29,16 @@ if TYPE_CHECKING:
     from hub.config import Settings
 
 # The one list of the hub's capabilities, in the order the navigation shows them.
-NAMES = ("incidents", "bulletins", "verifications", "daily_reports", "fleet", "partners", "mutual_aid")
+NAMES = (
+    "incidents",
+    "bulletins",
+    "verifications",
+    "daily_reports",
+    "fleet",
+    "partners",
+    "mutual_aid",
+    "drills",
+)
 
 
 def N_(message: str) -> str:

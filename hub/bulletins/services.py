@@ -435,8 +435,12 @@ def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) ->
     valid_until = min(bulletin.expires_at or bulletin.receipt_deadline, bulletin.issued_at + commands.MAX_TTL)
     ttl = max(valid_until - bulletin.issued_at, commands.MIN_TTL)
     notice = NoticeAction(title=bulletin.title, text=bulletin.text[:500], colour=colour)
+    # A drill's warning reaches the crews under the exercise root, like its joint alerts.
     for vehicle_id in fleet.vehicle_ids_in(session, city_ids):
-        commands.send_command(session, Actor.system("warning"), vehicle_id, notice, root=root, ttl=ttl)
+        actor = Actor.system("warning")
+        commands.send_command(
+            session, actor, vehicle_id, notice, root=root, ttl=ttl, exercise=bulletin.exercise
+        )
     systems = fleet.linkage_systems_in(session, city_ids)
     count = 0
     for system in systems:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -31,7 +31,9 @@ def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
     )
     session.add(
         MqttOutbox(
-            topic=command_topic(root, command.vehicle.city.slug, command.vehicle.code),
+            topic=command_topic(
+                root, command.vehicle.city.slug, command.vehicle.code, exercise=command.exercise
+            ),
             payload=encode(message),
             qos=1,
             command_id=command.command_id,
@@ -48,8 +50,13 @@ def send_command(
     *,
     root: str,
     ttl: timedelta = DEFAULT_TTL,
+    exercise: bool = False,
 ) -> VehicleCommand:
-    """Record a command for a vehicle of the actor's own city and queue it for publishing."""
+    """Record a command for a vehicle of the actor's own city and queue it for publishing.
+
+    An exercise command goes under the exercise root, never the live one, and its acks count for
+    the drill that sent it.
+    """
     vehicle = fleet.vehicle(session, vehicle_id)
     own_city = actor.can_write_incidents and actor.city_id == vehicle.city_id
     if not own_city and actor.kind != "system":
@@ -68,6 +75,7 @@ def send_command(
         state=CommandState.PENDING,
         state_at=now,
         publish_count=0,
+        exercise=exercise,
     )
     session.add(command)
     session.flush()
@@ -78,7 +86,12 @@ def send_command(
         "command.sent",
         "vehicle_command",
         command.id,
-        after={"vehicle": vehicle.code, "command_id": str(command.command_id), **command.arguments},
+        after={
+            "vehicle": vehicle.code,
+            "command_id": str(command.command_id),
+            "exercise": exercise,
+            **command.arguments,
+        },
     )
     return command
 
@@ -105,16 +118,19 @@ _NEXT_STATE = {
 }
 
 
-def apply_ack(session: Session, vehicle: Vehicle, ack: Ack) -> str:
+def apply_ack(session: Session, vehicle: Vehicle, ack: Ack, *, exercise: bool = False) -> str:
     """Move a command on by a vehicle's ack; return what happened (for counts and logs).
 
-    Duplicates and acks that arrive out of order (received after done) change nothing.
+    Duplicates and acks that arrive out of order (received after done) change nothing. An ack
+    counts only under the root its command went out on (`exercise`): live and drill never mix.
     """
     command = session.scalar(select(VehicleCommand).where(VehicleCommand.command_id == ack.command_id))
     if command is None:
         return "unknown"
     if command.vehicle_id != vehicle.id:
         return "foreign"
+    if command.exercise != exercise:
+        return "other_root"
     target = _NEXT_STATE[ack.stage]
     if command.state in CommandState.FINAL or command.state == target:
         return "duplicate"
@@ -140,6 +156,43 @@ def expire(session: Session) -> int:
         .values(state=CommandState.TIMED_OUT, state_at=now)
     ).rowcount
     return (expired or 0) + (timed_out or 0)
+
+
+def expire_exercise(
+    session: Session,
+    command_ids: list[uuid.UUID],
+    *,
+    vehicle_ids: list[int] | None = None,
+    issued_since: datetime | None = None,
+) -> int:
+    """Expire exercise commands not done yet (their drill ended); live commands never.
+
+    The commands are those named, and with `vehicle_ids` and `issued_since` also every exercise
+    command to those vehicles since then (the notices a drill's warning sent to the crews).
+    """
+    chosen = VehicleCommand.command_id.in_(command_ids)
+    if vehicle_ids and issued_since is not None:
+        chosen = chosen | (
+            VehicleCommand.vehicle_id.in_(vehicle_ids) & (VehicleCommand.issued_at >= issued_since)
+        )
+    now = utcnow()
+    result = session.execute(
+        update(VehicleCommand)
+        .where(
+            chosen,
+            VehicleCommand.exercise.is_(True),
+            VehicleCommand.state.in_((CommandState.PENDING, CommandState.RECEIVED)),
+        )
+        .values(state=CommandState.EXPIRED, state_at=now, expires_at=now)
+    )
+    return result.rowcount or 0
+
+
+def by_command_ids(session: Session, command_ids: list[uuid.UUID]) -> list[VehicleCommand]:
+    """Return the commands with these ids (a drill reads its commands' acks)."""
+    if not command_ids:
+        return []
+    return list(session.scalars(select(VehicleCommand).where(VehicleCommand.command_id.in_(command_ids))))
 
 
 def for_vehicle(session: Session, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:

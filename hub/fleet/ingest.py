@@ -219,8 +219,9 @@ def apply_batch(
     telemetry = _Telemetry(now, limit)
     for item in batch:
         address, payload = item.address, item.payload
-        if address.exercise and address.kind is not TopicKind.LINKAGE_EVENTS:
-            # Drill traffic from vehicles belongs to the drill, never to the live map.
+        if address.exercise and address.kind not in (TopicKind.LINKAGE_EVENTS, TopicKind.ACK):
+            # Drill traffic from vehicles belongs to the drill, never to the live map; only the
+            # acks of a drill's own commands are applied (they measure the drill's responses).
             counts["exercise_ignored"] += 1
             continue
         key = (address.city or "", address.device)
@@ -240,7 +241,9 @@ def apply_batch(
             if vehicle is None:
                 outcome = "dead:unknown vehicle"
             else:
-                outcome = _apply_vehicle(session, vehicle, payload, root, now, max_skew)  # type: ignore[arg-type]
+                outcome = _apply_vehicle(  # type: ignore[arg-type]
+                    session, vehicle, payload, root, now, max_skew, exercise=address.exercise
+                )
         elif address.kind in _LINKAGE_KINDS:
             system = peers.systems.get(key)
             if system is None:
@@ -267,7 +270,14 @@ def _from_the_future(at: datetime, now: datetime, max_skew: timedelta) -> str:
 
 
 def _apply_vehicle(
-    session: Session, vehicle: Vehicle, payload: Payload, root: str, now: datetime, max_skew: timedelta
+    session: Session,
+    vehicle: Vehicle,
+    payload: Payload,
+    root: str,
+    now: datetime,
+    max_skew: timedelta,
+    *,
+    exercise: bool = False,
 ) -> str:
     if isinstance(payload, VehicleStatus):
         if payload.at > now + max_skew:
@@ -291,9 +301,11 @@ def _apply_vehicle(
             commands.resend_pending(session, vehicle, root=root)
         return "state"
     if isinstance(payload, Ack):
-        outcome = commands.apply_ack(session, vehicle, payload)
+        outcome = commands.apply_ack(session, vehicle, payload, exercise=exercise)
         if outcome == "foreign":
             return "dead:ack for a command of another vehicle"
+        if outcome == "other_root":
+            return "dead:ack under another root than its command (live and exercise never mix)"
         return f"ack_{outcome}"
     return "dead:payload does not belong on a vehicle topic"
 

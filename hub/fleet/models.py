@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -105,6 +106,8 @@ class VehicleCommand(db.Model):
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     publish_count: Mapped[int] = mapped_column(Integer, default=0)
+    # A drill's command: published under the exercise root, and expired at its ENDEX.
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     vehicle: Mapped[Vehicle] = relationship(lazy="joined")
 

@@ -251,8 +251,13 @@ def list_incidents(session: Session, filters: IncidentFilter, *, page: int = 1, 
 
 
 def open_counts_by_level(session: Session, city: City | None = None) -> dict[int, int]:
-    """Return how many open incidents there are per level, for a city or the whole region."""
-    query = select(Incident.level, func.count()).where(Incident.status != IncidentStatus.CLOSED)
+    """Return how many open live incidents there are per level, for a city or the whole region.
+
+    Exercise incidents never count in live figures: drills have their own lane.
+    """
+    query = select(Incident.level, func.count()).where(
+        Incident.status != IncidentStatus.CLOSED, Incident.exercise.is_(False)
+    )
     if city is not None:
         affected = select(incident_affected_cities.c.incident_id).where(
             incident_affected_cities.c.city_id == city.id

@@ -1,0 +1,64 @@
+"""Play a drill: STARTEX, each inject's delivery, flags, ENDEX and the AAR draft, one short flow each.
+
+The scheduler (`hub.drills.services.schedule_steps`) reads the inject table on every tick and
+enqueues a keyed flow request per due step (`drill:{id}:inject:{n}`, …); each flow here does that
+one step and returns. No run sleeps between injects or holds a worker for the drill's length: the
+inject table is the timer. Every step is guarded in the database (a conditional UPDATE on the
+drill's status or the inject's state), so a retried or duplicated request does nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import flow, task
+
+from flows.bookkeeping import REQUEST_HOOKS
+from flows.context import hub_session, hub_settings
+from hub.drills import services as drills
+
+log = logging.getLogger(__name__)
+RETRY_DELAYS = [1, 5]
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def deliver_inject(drill_id: int, number: int) -> str:
+    """Deliver one inject through its channel unless it already went out; return the outcome."""
+    with hub_session() as session:
+        delivery = drills.deliver(session, drill_id, number, mqtt_root=hub_settings().mqtt_root)
+    log.info("drill %s inject %s: %s %s", drill_id, number, delivery.outcome, delivery.ref or "")
+    return delivery.outcome
+
+
+@flow(name=drills.STARTEX, **REQUEST_HOOKS)
+def drill_startex(drill_id: int, request_id: int | None = None) -> bool:
+    """Start an approved drill; a second request finds it started and does nothing."""
+    with hub_session() as session:
+        return drills.start(session, drill_id)
+
+
+@flow(name=drills.INJECT, **REQUEST_HOOKS)
+def drill_inject(drill_id: int, number: int, request_id: int | None = None) -> str:
+    """Deliver one due inject."""
+    return deliver_inject(drill_id, number)
+
+
+@flow(name=drills.FLAG, **REQUEST_HOOKS)
+def drill_flag(drill_id: int, number: int | None = None, request_id: int | None = None) -> list[int]:
+    """Flag the drill's injects unanswered in time and release their contingencies."""
+    with hub_session() as session:
+        return drills.flag_unanswered(session, drill_id)
+
+
+@flow(name=drills.ENDEX, **REQUEST_HOOKS)
+def drill_endex(drill_id: int, request_id: int | None = None) -> bool:
+    """End the drill: close its timetable and expire its undelivered exercise commands."""
+    with hub_session() as session:
+        return drills.end(session, drill_id)
+
+
+@flow(name=drills.AAR, **REQUEST_HOOKS)
+def drill_aar(drill_id: int, request_id: int | None = None) -> bool:
+    """Draft the after-action report's figures of an ended drill."""
+    with hub_session() as session:
+        return drills.draft_aar(session, drill_id)

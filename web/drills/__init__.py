@@ -1,0 +1,1 @@
+"""Joint drills in the UI: the list, planning with an MSEL, control of play, the AAR figures."""

@@ -1,0 +1,313 @@
+"""Joint drills in the UI: list, plan with an MSEL, control play, respond, read the AAR figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from pydantic import ValidationError
+
+from contracts.drills import DrillPlan, ExpectedAction, ObservationCreate
+from contracts.errors import ContractError
+from hub.app import settings_of
+from hub.drills import services as drills
+from hub.drills.models import Drill, DrillStatus
+from hub.extensions import db
+from hub.kernel import cities as city_service
+from hub.kernel.errors import ServiceError
+from hub.kernel.types import utcnow
+from web.auth import current_actor
+from web.drills.forms import (
+    ActionForm,
+    DrillForm,
+    MselForm,
+    ObservationForm,
+    SkipForm,
+    rating_choices,
+    scope_choices,
+    type_choices,
+)
+from web.errors import flash_refusal, flash_validation
+from web.i18n import city_choices
+from web.kick import kick_flows
+
+bp = Blueprint("drills", __name__, template_folder="templates")
+
+
+@bp.get("/drills")
+@login_required
+def drill_list() -> ResponseReturnValue:
+    """Show the drills, latest first."""
+    return render_template("drills/drills.html", drills=drills.list_drills(db.session))
+
+
+def _objectives(text: str) -> list[dict[str, Any]]:
+    """Read "O1 目标" lines, each followed by its "O1.1 任务" lines."""
+    objectives: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        ref, _sep, title = line.strip().partition(" ")
+        if not ref:
+            continue
+        if "." in ref and objectives:
+            objectives[-1]["critical_tasks"].append({"ref": ref, "title": title.strip()})
+        else:
+            objectives.append({"ref": ref, "title": title.strip(), "critical_tasks": []})
+    return objectives
+
+
+def _staff(text: str) -> list[dict[str, str]]:
+    people = []
+    for line in text.splitlines():
+        name, _sep, city = line.strip().partition(" ")
+        if name:
+            people.append({"name": name, "city": city.strip()})
+    return people
+
+
+def _drill_form() -> DrillForm:
+    form = DrillForm()
+    form.drill_type.choices = type_choices()
+    form.scope.choices = scope_choices()
+    form.participating_cities.choices = city_choices(city_service.all_cities(db.session))
+    return form
+
+
+@bp.route("/drills/new", methods=["GET", "POST"])
+@login_required
+def drill_new() -> ResponseReturnValue:
+    """Plan a drill controlled by the person's city, with its MSEL from a CSV file."""
+    actor = current_actor()
+    if current_user.role.value != "coordinator":
+        abort(403)
+    form = _drill_form()
+    if form.validate_on_submit():
+        zone = ZoneInfo(settings_of(current_app).timezone)
+        startex = form.startex.data.replace(tzinfo=zone)  # type: ignore[union-attr]
+        own = city_service.by_id(db.session, current_user.city_id)
+        try:
+            plan = DrillPlan.model_validate(
+                {
+                    "name": form.name.data,
+                    "drill_type": form.drill_type.data,
+                    "scope": form.scope.data,
+                    "scenario": form.scenario.data or "",
+                    "plans": [p.strip() for p in (form.plans.data or "").splitlines() if p.strip()],
+                    "controlling_city": own.slug,
+                    "participating_cities": list(form.participating_cities.data or ()),
+                    "objectives": _objectives(form.objectives.data or ""),
+                    "startex": startex,
+                    "endex": startex + timedelta(minutes=form.duration_minutes.data or 0),
+                    "controllers": [{"name": current_user.username, "city": own.slug}],
+                    "evaluators": _staff(form.evaluators.data or ""),
+                }
+            )
+            drill = drills.create(db.session, actor, plan, time_scale=float(form.time_scale.data or 1))
+            upload = form.msel.data
+            if upload:
+                drills.import_msel(db.session, actor, drill.id, upload.read())
+        except ValidationError as exc:
+            db.session.rollback()
+            flash_validation(exc)
+        except ContractError as exc:
+            db.session.rollback()
+            _flash_msel(exc)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("演练已创建（草案）。"), "success")
+            return redirect(url_for("drills.drill_detail", drill_id=drill.id))
+    return render_template("drills/drill_new.html", form=form), 422 if form.errors else 200
+
+
+def _flash_msel(exc: ContractError) -> None:
+    flash(_("情景事件清单未导入："), "error")
+    for line in drills.msel_error_lines(exc):
+        flash(line, "error")
+
+
+def _view(drill: Drill) -> dict[str, Any]:
+    actor = current_actor()
+    controller = drills.is_controller(actor, drill)
+    sees = drills.sees_expectations(actor, drill)
+    ended = drill.status == DrillStatus.ENDED
+    rows = [
+        row
+        for row in drill.injects
+        if sees or (row.city_id == current_user.city_id and row.delivered_at is not None)
+    ]
+    read = set()
+    if drill.status in DrillStatus.IN_PLAY:
+        read = {r.number for r in drill.injects} - {
+            r.number
+            for r in drills.unread_notices(db.session, current_user.city_id)
+            if r.drill_id == drill.id
+        }
+    return {
+        "drill": drill,
+        "plan": drills.plan_of(drill),
+        "rows": rows,
+        "controller": controller,
+        "sees": sees,
+        "ended": ended,
+        "read": read,
+        "measures": {m.number: m for m in drills.measures(db.session, drill)} if sees else {},
+        "clock": drills.clock_of(drill) if drill.started_at else None,
+        "now": utcnow(),
+        "action": ActionForm(),
+        "skip_form": SkipForm(),
+        "msel_form": MselForm(),
+        "evaluates": drills.is_evaluator(actor, drill) or controller,
+        "observation_form": _observation_form(),
+        "observations": drills.observations(db.session, drill.id) if sees else [],
+    }
+
+
+def _observation_form() -> ObservationForm:
+    form = ObservationForm()
+    form.rating.choices = rating_choices()
+    return form
+
+
+@bp.get("/drills/<int:drill_id>")
+@login_required
+def drill_detail(drill_id: int) -> ResponseReturnValue:
+    """Show a drill: its plan, the inject table and its states, controls for controllers, the AAR."""
+    drill = drills.get(db.session, drill_id)
+    return render_template("drills/drill_detail.html", **_view(drill))
+
+
+@bp.post("/drills/<int:drill_id>/msel")
+@login_required
+def drill_msel(drill_id: int) -> ResponseReturnValue:
+    """Replace a draft drill's MSEL with an uploaded CSV file."""
+    form = MselForm()
+    if form.validate_on_submit():
+        try:
+            drills.import_msel(db.session, current_actor(), drill_id, form.msel.data.read())
+        except ContractError as exc:
+            db.session.rollback()
+            _flash_msel(exc)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("情景事件清单已导入。"), "success")
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.get("/drills/<int:drill_id>/msel.csv")
+@login_required
+def drill_msel_export(drill_id: int) -> ResponseReturnValue:
+    """Download the MSEL as CSV (controllers and evaluators, or anyone after ENDEX)."""
+    drill = drills.get(db.session, drill_id)
+    if not drills.sees_expectations(current_actor(), drill):
+        abort(403)
+    return Response(
+        drills.export_msel(drill, "csv"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-msel.csv"},
+    )
+
+
+_CONTROLS = {
+    "approve": drills.approve,
+    "start": drills.start_now,
+    "pause": drills.pause,
+    "resume": drills.resume,
+    "end": drills.end_now,
+}
+
+
+@bp.post("/drills/<int:drill_id>/<any(approve, start, pause, resume, end):control>")
+@login_required
+def drill_control(drill_id: int, control: str) -> ResponseReturnValue:
+    """Approve, start, pause, resume or end a drill (controllers only)."""
+    if ActionForm().validate_on_submit():
+        try:
+            _CONTROLS[control](db.session, current_actor(), drill_id)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.post("/drills/<int:drill_id>/injects/<int:number>/skip")
+@login_required
+def inject_skip(drill_id: int, number: int) -> ResponseReturnValue:
+    """Skip an inject with a reason (controllers only)."""
+    form = SkipForm()
+    if form.validate_on_submit():
+        try:
+            drills.skip(db.session, current_actor(), drill_id, number, form.reason.data or "")
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+    else:
+        flash(_("请填写跳过原因。"), "error")
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.post("/drills/<int:drill_id>/injects/<int:number>/send")
+@login_required
+def inject_send(drill_id: int, number: int) -> ResponseReturnValue:
+    """Send an inject now, by hand (controllers only)."""
+    if ActionForm().validate_on_submit():
+        try:
+            drills.send_now(db.session, current_actor(), drill_id, number)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.post("/drills/<int:drill_id>/injects/<int:number>/read")
+@login_required
+def inject_read(drill_id: int, number: int) -> ResponseReturnValue:
+    """Mark an exercise notice read for the person's city (阅知)."""
+    if ActionForm().validate_on_submit():
+        try:
+            drills.record_response(
+                db.session, current_actor(), drill_id, ExpectedAction.NOTICE_READ, number=number
+            )
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.post("/drills/<int:drill_id>/observations")
+@login_required
+def drill_observation(drill_id: int) -> ResponseReturnValue:
+    """Record an evaluator's observation (evaluators and controllers)."""
+    form = _observation_form()
+    if form.validate_on_submit():
+        objective, _sep, task = (form.task.data or "").strip().partition(" ")
+        try:
+            data = ObservationCreate(
+                objective=objective or None,
+                critical_task=task.strip() or None,
+                rating=form.rating.data or None,
+                text=form.text.data or "",
+                observed_at=utcnow(),
+            )
+            drills.add_observation(db.session, current_actor(), drill_id, data)
+        except ValidationError as exc:
+            flash_validation(exc)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("观察记录已保存。"), "success")
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id))
