@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from contracts.common import CitySlug, IncidentCategory, Short, Text, WarningColour
+from contracts.common import CitySlug, IncidentCategory, Short, Text, WarningColour, XmlChars
 
 
 class BulletinCreate(BaseModel):
@@ -46,7 +46,9 @@ class ReceiptCreate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     received_at: AwareDatetime | None = None
-    acknowledged_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    acknowledged_by: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), XmlChars
+    ]
 
 
 class BulletinMessage(BaseModel):

@@ -56,7 +56,7 @@ from pydantic import (
 )
 
 from contracts.bulletins import BulletinMessage
-from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
+from contracts.common import NOT_XML_TEXT, IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
 from contracts.errors import ContractError, check_size, problems_from_validation_error
 from contracts.incidents import IncidentReport
 
@@ -213,8 +213,9 @@ def _very_likely(value: Any) -> Any:
 
 
 # Characters XML 1.0 cannot carry, not even as character references (XML 1.0, 2.2): the C0
-# controls other than tab, LF and CR, surrogates, and the non-characters U+FFFE and U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# controls other than tab, LF and CR, surrogates, and the non-characters U+FFFE and U+FFFF. The
+# same rule as every contract's text (`contracts.common.XmlChars`).
+_NOT_XML = NOT_XML_TEXT
 
 
 def check_xml_text(value: str) -> str:
