@@ -23,7 +23,9 @@ class BulletinCreate(BaseModel):
     text: Text
     addressed_cities: tuple[CitySlug, ...] = ()
     all_neighbours: bool = False
-    scope: Literal["public", "restricted"] = "public"
+    # public: every city sees it; restricted and private: only the issuer and the addressed
+    # cities (CAP's Restricted and Private; a private one names its addressees in CAP <addresses>).
+    scope: Literal["public", "restricted", "private"] = "public"
     receipt_deadline: AwareDatetime
     expires_at: AwareDatetime | None = None
     exercise: Annotated[bool, Field(strict=True)] = False
@@ -65,7 +67,7 @@ class BulletinMessage(BaseModel):
     area: Short
     title: Short
     text: Text
-    scope: Literal["public", "restricted"]
+    scope: Literal["public", "restricted", "private"]
     addressed_cities: tuple[CitySlug, ...]
     receipt_deadline: AwareDatetime
     issued_at: AwareDatetime

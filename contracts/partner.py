@@ -355,10 +355,12 @@ _BULLETIN_KIND_ZH = {BulletinKind.BULLETIN: "信息通报", BulletinKind.WARNING
 
 
 class Scope(StrEnum):
-    """Who may see a bulletin: anyone, or only the cities it is addressed to."""
+    """Who may see a bulletin: anyone, or only the cities it is addressed to (restricted, and
+    private: addressed by name, as CAP's Private with its <addresses>)."""
 
     PUBLIC = "public"
     RESTRICTED = "restricted"
+    PRIVATE = "private"
 
     @property
     def label_zh(self) -> str:
@@ -366,7 +368,7 @@ class Scope(StrEnum):
         return _SCOPE_ZH[self]
 
 
-_SCOPE_ZH = {Scope.PUBLIC: "公开", Scope.RESTRICTED: "限定范围"}
+_SCOPE_ZH = {Scope.PUBLIC: "公开", Scope.RESTRICTED: "限定范围", Scope.PRIVATE: "指定对象"}
 
 
 class BulletinDelivery(_Contract):
