@@ -11,14 +11,13 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
-from contracts.cap import build_cap, parse_cap, warning_fields_from_cap
+from contracts.cap import build_cap, parse_cap
 from contracts.common import NOT_XML_TEXT
-from contracts.errors import ContractError, Problem, decode_data
+from contracts.errors import ContractError, Problem
 from hub.app import settings_of
 from hub.bulletins import export as bulletin_export
 from hub.bulletins import services as bulletins
 from hub.extensions import db
-from hub.kernel.models import City
 from hub.kernel.types import utcnow
 from web.api import params
 from web.auth import api_auth, current_actor
@@ -159,30 +158,21 @@ def cap_feed() -> ResponseReturnValue:
 @bp.post("/warnings/cap")
 @api_auth
 def receive_cap() -> ResponseReturnValue:
-    """Turn a CAP 1.2 alert from a partner system into a warning of the caller's city."""
+    """Turn a CAP 1.2 alert from a partner system into a warning of the caller's city (201), or
+    apply an Update or Cancel to the warnings its <references> name (200)."""
     if request.mimetype not in CAP_TYPES:
         raise ContractError(
             "the body must be CAP 1.2 XML (Content-Type: application/cap+xml)",
             [Problem("", f"unsupported content type {request.mimetype or 'none'!r}")],
         )
     alert = parse_cap(request.get_data(cache=False), max_bytes=settings_of(current_app).max_body_bytes)
-    fields = warning_fields_from_cap(alert)
-    actor = current_actor()
-    # The alert may name the receiving city among its areas; the warning goes to the others, or to
-    # all the neighbours when it names no other member city.
-    own = db.session.get(City, actor.city_id) if actor.city_id else None
-    others = tuple(c for c in fields["addressed_cities"] if own is None or c != own.slug)
-    fields["addressed_cities"], fields["all_neighbours"] = others, not others
-    fields["receipt_deadline"] = utcnow() + DEFAULT_RECEIPT_WINDOW
-    data = decode_data(BulletinCreate, fields)
-    bulletin = bulletins.issue(
+    bulletin, created = bulletins.receive_cap(
         db.session,
-        actor,
-        data,
-        source="cap",
+        current_actor(),
+        alert,
+        receipt_deadline=utcnow() + DEFAULT_RECEIPT_WINDOW,
         mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
-        cap_identity=bulletins.CapIdentity(alert.sender, alert.identifier, alert.sent),
     )
     db.session.commit()
     kick_flows(current_app)
-    return jsonify(_bulletin_json(bulletin)), 201
+    return jsonify(_bulletin_json(bulletin)), 201 if created else 200
