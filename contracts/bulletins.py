@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from contracts.common import CitySlug, IncidentCategory, Short, Text, WarningColour
+from contracts.common import CitySlug, IncidentCategory, Short, Text, WarningColour, XmlChars
 
 
 class BulletinCreate(BaseModel):
@@ -23,7 +23,9 @@ class BulletinCreate(BaseModel):
     text: Text
     addressed_cities: tuple[CitySlug, ...] = ()
     all_neighbours: bool = False
-    scope: Literal["public", "restricted"] = "public"
+    # public: every city sees it; restricted and private: only the issuer and the addressed
+    # cities (CAP's Restricted and Private; a private one names its addressees in CAP <addresses>).
+    scope: Literal["public", "restricted", "private"] = "public"
     receipt_deadline: AwareDatetime
     expires_at: AwareDatetime | None = None
     exercise: Annotated[bool, Field(strict=True)] = False
@@ -46,7 +48,9 @@ class ReceiptCreate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     received_at: AwareDatetime | None = None
-    acknowledged_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    acknowledged_by: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), XmlChars
+    ]
 
 
 class BulletinMessage(BaseModel):
@@ -63,7 +67,7 @@ class BulletinMessage(BaseModel):
     area: Short
     title: Short
     text: Text
-    scope: Literal["public", "restricted"]
+    scope: Literal["public", "restricted", "private"]
     addressed_cities: tuple[CitySlug, ...]
     receipt_deadline: AwareDatetime
     issued_at: AwareDatetime

@@ -56,7 +56,7 @@ from pydantic import (
 )
 
 from contracts.bulletins import BulletinMessage
-from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
+from contracts.common import NOT_XML_TEXT, IncidentCategory, IncidentLevel, IncidentStatus, WarningColour
 from contracts.errors import ContractError, check_size, problems_from_validation_error
 from contracts.incidents import IncidentReport
 
@@ -213,8 +213,9 @@ def _very_likely(value: Any) -> Any:
 
 
 # Characters XML 1.0 cannot carry, not even as character references (XML 1.0, 2.2): the C0
-# controls other than tab, LF and CR, surrogates, and the non-characters U+FFFE and U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# controls other than tab, LF and CR, surrogates, and the non-characters U+FFFE and U+FFFF. The
+# same rule as every contract's text (`contracts.common.XmlChars`).
+_NOT_XML = NOT_XML_TEXT
 
 
 def check_xml_text(value: str) -> str:
@@ -1040,14 +1041,18 @@ def alert_from_bulletin(
     agency_code: str = "000",
     sender_name: str | None = None,
     cancelled_at: datetime | None = None,
+    addresses: str | None = None,
 ) -> CapAlert:
     """Describe a bulletin or warning as a CAP 1.2 alert; restricted ones name their addressees.
+
+    A private bulletin is a Private alert whose `<addresses>` are `addresses` (those it came with)
+    or else its addressed cities' slugs; a restricted one keeps `addresses` when it came with them.
 
     A cancelled bulletin becomes a Cancel sent at `cancelled_at` (the issue time when not given)
     that names the original alert in `<references>`, as CAP 1.2 (3.2.1) requires.
     """
     original = _bulletin_alert(
-        message, sender, division_code, sequence, agency_code, sender_name, cancel_of=None
+        message, sender, division_code, sequence, agency_code, sender_name, addresses, cancel_of=None
     )
     if not message.cancelled:
         return original
@@ -1058,6 +1063,7 @@ def alert_from_bulletin(
         sequence,
         agency_code,
         sender_name,
+        addresses,
         cancel_of=(original, cancelled_at or message.issued_at),
     )
 
@@ -1069,6 +1075,7 @@ def _bulletin_alert(
     sequence: int,
     agency_code: str,
     sender_name: str | None,
+    addresses: str | None,
     cancel_of: tuple[CapAlert, datetime] | None,
 ) -> CapAlert:
     """Build the Alert for a bulletin, or with `cancel_of` the Cancel of that alert."""
@@ -1086,6 +1093,10 @@ def _bulletin_alert(
     if message.colour is not None:
         parameters.append(CapParameter(value_name=COLOUR_PARAMETER, value=message.colour.label_zh))
     restricted = message.scope == "restricted"
+    if message.scope == "private" and not addresses:
+        addresses = " ".join(message.addressed_cities)
+    elif message.scope == "public":
+        addresses = None
     expires = message.expires_at.astimezone(BEIJING) if message.expires_at else None
     if cancel_of is not None and expires is not None and expires < sent:
         # A Cancel sent after the warning lapsed carries no expiry rather than one before it.
@@ -1118,14 +1129,19 @@ def _bulletin_alert(
             sent=sent,
             status=CapStatus.EXERCISE if message.exercise else CapStatus.ACTUAL,
             msg_type=CapMsgType.ALERT if cancel_of is None else CapMsgType.CANCEL,
-            scope=CapScope.RESTRICTED if restricted else CapScope.PUBLIC,
+            scope=_CAP_SCOPE[message.scope],
             restriction=f"{RESTRICTION_ZH}：{'、'.join(message.addressed_cities)}" if restricted else None,
+            addresses=addresses,
             references=None if cancel_of is None else cap_reference(cancel_of[0]),
             incidents=str(message.id),
             infos=(info,),
         )
     except ValidationError as error:
         raise ContractError.from_validation_error("CAP alert", error, _ELEMENT_NAMES) from error
+
+
+_CAP_SCOPE = {"public": CapScope.PUBLIC, "restricted": CapScope.RESTRICTED, "private": CapScope.PRIVATE}
+_BULLETIN_SCOPE = {scope: name for name, scope in _CAP_SCOPE.items()}
 
 
 def warning_fields_from_cap(alert: CapAlert) -> dict[str, Any]:
@@ -1150,7 +1166,7 @@ def warning_fields_from_cap(alert: CapAlert) -> dict[str, Any]:
         "text": fields["description"] or fields["title"],
         "addressed_cities": cities,
         "all_neighbours": not cities,
-        "scope": "restricted" if alert.scope is CapScope.RESTRICTED else "public",
+        "scope": _BULLETIN_SCOPE[alert.scope],
         "expires_at": info.expires,
         "exercise": fields["exercise"],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any
 
@@ -161,6 +162,29 @@ CitySlug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,31}$")]
 """A member city's short code, such as "xuzhou" or "suzhou-ah"; cities are data, never code."""
 
 
-# Free text of forms and messages: trimmed, never empty, bounded.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Characters XML 1.0 cannot carry, not even as character references (XML 1.0, 2.2): the C0
+# controls other than tab, LF and CR, surrogates, and the non-characters U+FFFE and U+FFFF. Text
+# the hub stores ends up in CAP, Atom and partner deliveries, so it never holds them.
+NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def refuse_control_characters(value: Any) -> Any:
+    """Return `value`, or raise `ValueError` if it is a string holding a character XML 1.0 cannot
+    carry (a C0 control other than tab, LF and CR, a surrogate, U+FFFE or U+FFFF)."""
+    if isinstance(value, str) and (match := NOT_XML_TEXT.search(value)):
+        raise ValueError(
+            f"holds the character U+{ord(match.group()):04X} at position {match.start()}; control "
+            "characters other than tab, line feed and carriage return are not accepted in text"
+        )
+    return value
+
+
+XmlChars = BeforeValidator(refuse_control_characters)
+"""The text rule of every contract: no control characters. Put it last in a text type,
+`Annotated[str, StringConstraints(...), XmlChars]`, so it runs before the trimming (a control
+character cannot hide at either end: U+001F is whitespace to `str.strip`) and the bounds keep
+their usual messages."""
+
+# Free text of forms and messages: no control characters, trimmed, never empty, bounded.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), XmlChars]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), XmlChars]

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.common import CitySlug
+from contracts.common import CitySlug, XmlChars
 from contracts.incidents import Description, ExerciseFlag, Location, Title
 
 
@@ -50,7 +50,7 @@ Cities = Annotated[
 ]
 """One or more distinct member cities; the region has ten, the limit leaves room to grow."""
 
-Speciality = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Speciality = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), XmlChars]
 """An expert's field as the mutual-aid registry names it ("防汛抗旱", "危化品")."""
 
 # Consultations are video sessions (the plan's 视频调度); duty rooms join through a web link or
@@ -58,12 +58,14 @@ Speciality = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 VideoLink = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^(https?|sips?):\S+$")
 ]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)]
-RequiredNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), XmlChars]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000), XmlChars]
+RequiredNote = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000), XmlChars
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), XmlChars]
 # A document reference is an attachment id or a link; the hub stores the file, not the payload.
-DocumentRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+DocumentRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), XmlChars]
 
 
 class MeetingKind(StrEnum):

@@ -6,6 +6,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
+from contracts.common import XmlChars
+
 
 class DailyReportCreate(BaseModel):
     """A city's daily report (日报告) or zero report (零报告) for one day."""
@@ -13,7 +15,7 @@ class DailyReportCreate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     zero: bool = False
-    body: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
+    body: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000), XmlChars] = ""
 
     @model_validator(mode="after")
     def _body_unless_zero(self) -> Self:

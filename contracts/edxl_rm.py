@@ -56,6 +56,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.common import XmlChars
 from contracts.errors import ContractError, check_size, problems_from_validation_error
 from contracts.mutual_aid import (
     AidCommitment,
@@ -82,7 +83,7 @@ register_namespace("rmsg", MSG_NS)
 register_namespace("rm", RM_NS)
 register_namespace("gml", GML_NS)
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000), XmlChars]
 MessageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")]
 ElementId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.common import CitySlug, IncidentCategory, IncidentStatus, Level, ReportKind
+from contracts.common import CitySlug, IncidentCategory, IncidentStatus, Level, ReportKind, XmlChars
 
 # Clocks of ten cities' platforms drift; a report a few minutes "from the future" is skew, not
 # an error, but anything later is a wrong date typed into a form.
@@ -39,10 +39,10 @@ AffectedCities = Annotated[
     Field(min_length=1, max_length=10, json_schema_extra={"uniqueItems": True}),
     AfterValidator(_distinct),
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
-Location = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), XmlChars]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000), XmlChars]
+Location = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), XmlChars]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), XmlChars]
 # Lax bool parsing would read "yes" or "1" as an exercise; drill and live traffic must never mix
 # by accident, so only a real JSON boolean is accepted.
 ExerciseFlag = Annotated[bool, Strict()]

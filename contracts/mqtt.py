@@ -28,7 +28,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-from contracts.common import CitySlug, IncidentCategory, Level, WarningColour
+from contracts.common import CitySlug, IncidentCategory, Level, WarningColour, XmlChars
 from contracts.errors import ContractError, Problem, check_size, decode_json
 from contracts.incidents import AffectedCities, Description, ExerciseFlag, Location, Title
 
@@ -273,8 +273,8 @@ Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=F
 # Bounded to what a signed 64-bit database column holds: a larger number would pass the contract
 # and then fail the insert of its whole batch.
 Counter = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), XmlChars]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), XmlChars]
 # A dispatch system's own incident number, e.g. "110-20250712-0031"; it is the idempotency key.
 ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 
@@ -421,7 +421,7 @@ class NoticeAction(_Action):
 
     kind: Literal[CommandKind.NOTICE] = CommandKind.NOTICE
     title: Title
-    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), XmlChars] = ""
     colour: WarningColour | None = None
 
 

@@ -40,15 +40,15 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.common import CitySlug
+from contracts.common import CitySlug, XmlChars
 from contracts.incidents import ExerciseFlag, Location, Title
 from contracts.mqtt import Latitude, Longitude
 from contracts.partner import PlatformId, Quantity, ResourceKind, Unit
 from contracts.resource_types import CATALOGUE, TYPE_CODE_PATTERN, Grade, TypeRef, satisfies
 
-Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), XmlChars]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{4,30}$")]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), XmlChars]
 LineId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
 """A request line's id within its request; EDXL-RM carries it as `ResourceInfoElementID`."""
 OrderNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
@@ -106,7 +106,7 @@ class Contact(_Contract):
 
     name: Person
     phone: Phone
-    role: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+    role: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), XmlChars] = ""
 
 
 class AidPackage(_Contract):

@@ -68,7 +68,7 @@ from pydantic import (
 )
 from pydantic.json_schema import models_json_schema
 
-from contracts.common import CitySlug, IncidentCategory, IncidentStatus, Level, WarningColour
+from contracts.common import CitySlug, IncidentCategory, IncidentStatus, Level, WarningColour, XmlChars
 from contracts.errors import ContractError, Problem, check_size, decode_json
 from contracts.incidents import CLOCK_SKEW, AffectedCities, Body, Description, ExerciseFlag, Location, Title
 from contracts.mqtt import Latitude, Longitude
@@ -96,10 +96,10 @@ PlatformId = Annotated[
 _CURSOR_PATTERN = r"^[\x21-\x7e]{1,512}$"
 Cursor = Annotated[str, StringConstraints(pattern=_CURSOR_PATTERN)]
 """An opaque feed position: printable ASCII without spaces, up to 512, so it fits a query string."""
-Area = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
-Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Area = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), XmlChars]
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16), XmlChars]
+Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), XmlChars]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), XmlChars]
 ErrorCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
@@ -355,10 +355,12 @@ _BULLETIN_KIND_ZH = {BulletinKind.BULLETIN: "信息通报", BulletinKind.WARNING
 
 
 class Scope(StrEnum):
-    """Who may see a bulletin: anyone, or only the cities it is addressed to."""
+    """Who may see a bulletin: anyone, or only the cities it is addressed to (restricted, and
+    private: addressed by name, as CAP's Private with its <addresses>)."""
 
     PUBLIC = "public"
     RESTRICTED = "restricted"
+    PRIVATE = "private"
 
     @property
     def label_zh(self) -> str:
@@ -366,7 +368,7 @@ class Scope(StrEnum):
         return _SCOPE_ZH[self]
 
 
-_SCOPE_ZH = {Scope.PUBLIC: "公开", Scope.RESTRICTED: "限定范围"}
+_SCOPE_ZH = {Scope.PUBLIC: "公开", Scope.RESTRICTED: "限定范围", Scope.PRIVATE: "指定对象"}
 
 
 class BulletinDelivery(_Contract):
@@ -470,7 +472,7 @@ class ErrorDetail(_Contract):
     """What went wrong: a stable code for programs, a message for people."""
 
     code: ErrorCode
-    message: Annotated[str, StringConstraints(max_length=2_000)]
+    message: Annotated[str, StringConstraints(max_length=2_000), XmlChars]
 
 
 class ErrorBody(_Contract):

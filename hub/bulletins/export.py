@@ -39,4 +39,5 @@ def to_cap(bulletin: Bulletin) -> CapAlert:
         division_code=city.division_code,
         sender_name=f"{city.name_zh}应急管理局",
         cancelled_at=bulletin.cancelled_at,
+        addresses=bulletin.cap_addresses,
     )

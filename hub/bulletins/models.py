@@ -38,7 +38,7 @@ class Bulletin(db.Model):
     area: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
-    scope: Mapped[str] = mapped_column(String(16))  # public or restricted
+    scope: Mapped[str] = mapped_column(String(16))  # public, restricted or private
     receipt_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -49,6 +49,8 @@ class Bulletin(db.Model):
     cap_sender: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cap_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cap_sent: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The CAP <addresses> the alert came with, written back when the warning leaves the hub.
+    cap_addresses: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     issuing_city: Mapped[City] = relationship(lazy="joined")
     recipients: Mapped[list[BulletinRecipient]] = relationship(
@@ -85,3 +87,25 @@ class BulletinRecipient(db.Model):
 
     bulletin: Mapped[Bulletin] = relationship(back_populates="recipients")
     city: Mapped[City] = relationship(lazy="joined")
+
+
+class BulletinCapMessage(db.Model):
+    """A CAP Update or Cancel applied to a bulletin: kept so the same message again is known, and
+    so a later message may name it in its <references>."""
+
+    __tablename__ = "bulletin_cap_messages"
+    __table_args__ = (
+        UniqueConstraint(
+            "bulletin_id", "cap_sender", "cap_identifier", "cap_sent", name="uq_bulletin_cap_messages"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)
+    msg_type: Mapped[str] = mapped_column(String(16))  # Update or Cancel
+    cap_sender: Mapped[str] = mapped_column(String(200))
+    cap_identifier: Mapped[str] = mapped_column(String(200))
+    cap_sent: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    bulletin: Mapped[Bulletin] = relationship()

@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
-from contracts.cap import COLOUR_TO_LEVEL
+from contracts.cap import COLOUR_TO_LEVEL, CapAlert, CapMsgType, CapScope, CapStatus, warning_fields_from_cap
 from contracts.common import WarningColour
+from contracts.errors import decode_data
 from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
-from hub.bulletins.models import Bulletin, BulletinRecipient
+from hub.bulletins.models import Bulletin, BulletinCapMessage, BulletinRecipient
 from hub.fleet import commands
 from hub.fleet import services as fleet
 from hub.kernel import audit, cities, flow_requests
@@ -59,6 +60,34 @@ def by_cap_identity(session: Session, identity: CapIdentity) -> Bulletin | None:
     )
 
 
+def by_cap_reference(session: Session, identity: CapIdentity) -> Bulletin | None:
+    """Return the bulletin a CAP message names: one issued from it, or one it updated or cancelled."""
+    found = by_cap_identity(session, identity)
+    if found is not None:
+        return found
+    return session.scalar(
+        select(Bulletin)
+        .join(BulletinCapMessage, BulletinCapMessage.bulletin_id == Bulletin.id)
+        .where(
+            BulletinCapMessage.cap_sender == identity.sender,
+            BulletinCapMessage.cap_identifier == identity.identifier,
+            BulletinCapMessage.cap_sent == identity.sent.astimezone(UTC),
+        )
+        .limit(1)
+    )
+
+
+def cities_addressed(session: Session, addressees: tuple[str, ...]) -> tuple[list[City], list[str]]:
+    """Map CAP `<addresses>` entries to member cities: an entry is a city's slug ("xuzhou") or its
+    GB/T 2260 division code ("320300"). Return the cities named and the entries that name none."""
+    known: dict[str, City] = {}
+    for city in session.scalars(select(City)):
+        known[city.slug] = city
+        known[city.division_code] = city
+    named = {known[a].id: known[a] for a in addressees if a in known}
+    return list(named.values()), [a for a in addressees if a not in known]
+
+
 def _snapshot(bulletin: Bulletin) -> dict[str, object]:
     return {
         "kind": bulletin.kind,
@@ -81,6 +110,7 @@ def issue(
     source: str = "hub",
     mqtt_root: str = DEFAULT_ROOT,
     cap_identity: CapIdentity | None = None,
+    cap_addresses: str | None = None,
 ) -> Bulletin:
     """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
     to their linkage systems for a warning) are queued in the same transaction.
@@ -133,6 +163,7 @@ def issue(
         cap_sender=cap_identity.sender if cap_identity else None,
         cap_identifier=cap_identity.identifier if cap_identity else None,
         cap_sent=cap_identity.sent if cap_identity else None,
+        cap_addresses=cap_addresses,
     )
     if cap_identity is None:
         session.add(bulletin)
@@ -425,9 +456,13 @@ def mark_forwarded(session: Session, recipient_id: int) -> None:
         recipient.receipt_forwarded_at = utcnow()
 
 
-def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) -> int:
+def alert_linkage_systems(
+    session: Session, bulletin: Bulletin, *, root: str, revision: str | None = None
+) -> int:
     """Queue a joint alert about a warning to the linkage systems of its addressed cities, and a
-    notice command to their mobile command vehicles (tracked like any other command)."""
+    notice command to their mobile command vehicles (tracked like any other command).
+
+    An update of the warning passes a `revision`, which gives its joint alerts ids of their own."""
     if bulletin.kind != "warning" or bulletin.colour is None:
         return 0
     colour = WarningColour(bulletin.colour)
@@ -445,7 +480,10 @@ def alert_linkage_systems(session: Session, bulletin: Bulletin, *, root: str) ->
     count = 0
     for system in systems:
         alert = JointAlert(
-            id=uuid.uuid5(bulletin.public_id, system.mqtt_username),
+            id=uuid.uuid5(
+                bulletin.public_id,
+                system.mqtt_username if revision is None else f"{system.mqtt_username}/{revision}",
+            ),
             bulletin_id=bulletin.public_id,
             colour=colour,
             level=COLOUR_TO_LEVEL[colour],
@@ -595,3 +633,202 @@ def mark_cancel_delivered(session: Session, recipient_id: int) -> None:
     recipient = session.get(BulletinRecipient, recipient_id)
     if recipient is not None and recipient.cancel_delivered_at is None:
         recipient.cancel_delivered_at = utcnow()
+
+
+def _addressed_by_cap(session: Session, alert: CapAlert, fields: dict[str, object]) -> tuple[str, ...]:
+    """Return the slugs of the member cities a CAP alert is for.
+
+    A Private alert reaches only the cities its `<addresses>` name; so does a Restricted one that
+    has `<addresses>` (without them, the cities of its `huaihai-city` geocodes). A Public alert
+    reaches the cities of its geocodes."""
+    if alert.scope is CapScope.PUBLIC or (alert.scope is CapScope.RESTRICTED and not alert.addresses):
+        return tuple(fields["addressed_cities"])  # type: ignore[arg-type]
+    named, _ = cities_addressed(session, alert.addressees())
+    return tuple(c.slug for c in named)
+
+
+def receive_cap(
+    session: Session,
+    actor: Actor,
+    alert: CapAlert,
+    *,
+    receipt_deadline: datetime,
+    mqtt_root: str = DEFAULT_ROOT,
+) -> tuple[Bulletin, bool]:
+    """Act on a CAP alert a partner system posted for the actor's city; return the bulletin and
+    whether it is new.
+
+    An Alert becomes a warning of the actor's city. An Update or Cancel whose `<references>` name
+    warnings the hub holds updates or cancels them (only the city that issued them may)."""
+    if alert.msg_type in (CapMsgType.UPDATE, CapMsgType.CANCEL):
+        return _apply_cap_change(
+            session, actor, alert, mqtt_root=mqtt_root, receipt_deadline=receipt_deadline
+        ), False
+    fields = warning_fields_from_cap(alert)
+    own = session.get(City, actor.city_id) if actor.city_id else None
+    # The alert may name the receiving city itself; the warning goes to the others. A public one
+    # that names no other member city goes to all the neighbours; a restricted or private one
+    # reaches only whom it names, so it must name someone.
+    others = tuple(c for c in _addressed_by_cap(session, alert, fields) if own is None or c != own.slug)
+    if not others and alert.scope is not CapScope.PUBLIC:
+        where = "<addresses>" if alert.addresses else "<geocode> huaihai-city"
+        raise InvalidInput(
+            f"a {alert.scope} CAP alert reaches only the member cities it names, and its {where} "
+            "names no other member city (name a city by its slug, such as xuzhou, or its GB/T 2260 "
+            "division code, such as 320300)",
+            details={"addresses": list(alert.addressees())},
+        )
+    fields["addressed_cities"], fields["all_neighbours"] = others, not others
+    fields["receipt_deadline"] = receipt_deadline
+    data = decode_data(BulletinCreate, fields)
+    bulletin = issue(
+        session,
+        actor,
+        data,
+        source="cap",
+        mqtt_root=mqtt_root,
+        cap_identity=CapIdentity(alert.sender, alert.identifier, alert.sent),
+        cap_addresses=alert.addresses,
+    )
+    return bulletin, True
+
+
+def _apply_cap_change(
+    session: Session, actor: Actor, alert: CapAlert, *, mqtt_root: str, receipt_deadline: datetime
+) -> Bulletin:
+    """Update or cancel the warnings a CAP Update or Cancel names in its `<references>`."""
+    identity = CapIdentity(alert.sender, alert.identifier, alert.sent)
+    seen = session.scalar(
+        select(BulletinCapMessage).where(
+            BulletinCapMessage.cap_sender == identity.sender,
+            BulletinCapMessage.cap_identifier == identity.identifier,
+            BulletinCapMessage.cap_sent == identity.sent.astimezone(UTC),
+        )
+    )
+    first = seen.bulletin if seen is not None else by_cap_identity(session, identity)
+    if first is not None:
+        raise Conflict(
+            f"this CAP {alert.msg_type} (sender {identity.sender}, identifier {identity.identifier}, "
+            f"sent {identity.sent.isoformat()}) was already applied to warning {first.public_id}"
+        )
+    targets: dict[int, Bulletin] = {}
+    unknown: list[str] = []
+    for ref in alert.referenced():
+        found = by_cap_reference(session, CapIdentity(ref.sender, ref.identifier, ref.sent))
+        if found is None:
+            unknown.append(f"{ref.sender},{ref.identifier},{ref.sent.isoformat()}")
+        else:
+            targets.setdefault(found.id, found)
+    if unknown:
+        raise InvalidInput(
+            f"this CAP {alert.msg_type} references alerts the hub does not hold: {' '.join(unknown)}",
+            details={"unknown_references": unknown},
+        )
+    if alert.status not in (CapStatus.ACTUAL, CapStatus.EXERCISE):
+        raise InvalidInput(f"a CAP {alert.msg_type} with status {alert.status} does not change warnings")
+    for bulletin in targets.values():
+        if bulletin.exercise != (alert.status is CapStatus.EXERCISE):
+            raise InvalidInput(
+                f"a CAP {alert.msg_type} with status {alert.status} cannot change "
+                f"{'exercise' if bulletin.exercise else 'live'} warning {bulletin.public_id}: "
+                "drill and live traffic never mix"
+            )
+        if not actor.can_write_incidents or bulletin.issuing_city_id != actor.city_id:
+            raise Forbidden(f"only the city that issued warning {bulletin.public_id} may update or cancel it")
+    fields = warning_fields_from_cap(alert) if alert.msg_type is CapMsgType.UPDATE else None
+    for bulletin in targets.values():
+        if fields is None:
+            cancel(session, actor, bulletin.public_id)
+        else:
+            update(
+                session,
+                actor,
+                bulletin.public_id,
+                fields,
+                receipt_deadline=receipt_deadline,
+                mqtt_root=mqtt_root,
+                revision=f"{identity.sender},{identity.identifier},{identity.sent.isoformat()}",
+            )
+        session.add(
+            BulletinCapMessage(
+                bulletin=bulletin,
+                msg_type=alert.msg_type.value,
+                cap_sender=identity.sender,
+                cap_identifier=identity.identifier,
+                cap_sent=identity.sent,
+                received_at=utcnow(),
+            )
+        )
+    session.flush()
+    return next(iter(targets.values()))
+
+
+def update(
+    session: Session,
+    actor: Actor,
+    public_id: uuid.UUID,
+    fields: dict[str, object],
+    *,
+    receipt_deadline: datetime,
+    mqtt_root: str = DEFAULT_ROOT,
+    revision: str | None = None,
+) -> Bulletin:
+    """Give a live bulletin of the actor's city new text, colour, area and expiry, audited, and
+    send it again to every city it was addressed to (platforms, linkage systems, vehicles).
+
+    `fields` are those of a `BulletinCreate`; scope and addressees stay as they were."""
+    bulletin = _issued_by_actor(session, actor, public_id)
+    if bulletin.cancelled_at is not None:
+        raise Conflict(
+            f"the {bulletin.kind} {bulletin.public_id} is cancelled; a cancelled one is not updated"
+        )
+    addressed = tuple(r.city.slug for r in bulletin.recipients)
+    deadline = max(bulletin.receipt_deadline, receipt_deadline)
+    data = decode_data(
+        BulletinCreate,
+        {
+            **fields,
+            "kind": bulletin.kind,
+            "addressed_cities": addressed,
+            "all_neighbours": False,
+            "scope": bulletin.scope,
+            "receipt_deadline": deadline,
+        },
+    )
+    now = utcnow()
+    if data.expires_at is not None and data.expires_at <= now:
+        raise InvalidInput(
+            f"the update expired at {data.expires_at.isoformat()}; an expired one is not distributed"
+        )
+    before = _snapshot(bulletin) | {
+        "text": bulletin.text,
+        "expires_at": bulletin.expires_at.isoformat() if bulletin.expires_at else None,
+    }
+    bulletin.colour = data.colour.value if data.colour else None
+    bulletin.category = data.category.value
+    bulletin.area = data.area
+    bulletin.title = data.title
+    bulletin.text = data.text
+    bulletin.expires_at = data.expires_at
+    bulletin.receipt_deadline = deadline
+    for recipient in bulletin.recipients:
+        # Every city that got it gets it again; the platform replaces the one it holds.
+        recipient.delivered_at = None
+        recipient.given_up_at = None
+        recipient.redeliveries = 0
+        recipient.next_attempt_at = None
+        recipient.last_error = None
+    session.flush()
+    after = _snapshot(bulletin) | {
+        "text": bulletin.text,
+        "expires_at": bulletin.expires_at.isoformat() if bulletin.expires_at else None,
+    }
+    audit.record(session, actor, "bulletin.updated", "bulletin", bulletin.id, before=before, after=after)
+    alert_linkage_systems(session, bulletin, root=mqtt_root, revision=revision or str(uuid.uuid4()))
+    flow_requests.enqueue(
+        session,
+        DISTRIBUTE,
+        key=f"{DISTRIBUTE}:{bulletin.public_id}:update-{uuid.uuid4()}",
+        parameters={"bulletin_id": bulletin.id},
+    )
+    return bulletin

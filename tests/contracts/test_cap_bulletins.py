@@ -99,3 +99,35 @@ def test_cancel_after_the_warning_lapsed_carries_no_expiry() -> None:
         message, sender="s", division_code=None, cancelled_at=message.expires_at + timedelta(hours=1)
     )
     assert cancel.infos[0].expires is None
+
+
+def test_a_private_bulletin_is_a_private_alert_with_its_addresses() -> None:
+    message = _message(scope="private")
+    alert = alert_from_bulletin(message, sender="linyi@huaihai-hub", division_code="371300")
+    assert (alert.scope, alert.addressees(), alert.restriction) == (
+        CapScope.PRIVATE,
+        ("xuzhou", "suqian"),
+        None,
+    )
+    # The addresses it came with are written back as they were, quotes and all.
+    kept = alert_from_bulletin(
+        message, sender="linyi@huaihai-hub", division_code="371300", addresses='320300 "Suqian EOC"'
+    )
+    again = parse_cap(build_cap(kept))
+    assert again.addresses == '320300 "Suqian EOC"' and again.addressees() == ("320300", "Suqian EOC")
+    assert warning_fields_from_cap(again)["scope"] == "private"
+    # A cancelled private bulletin is a Private Cancel to the same addressees.
+    cancel = alert_from_bulletin(
+        _message(scope="private", cancelled=True), sender="linyi@huaihai-hub", division_code="371300"
+    )
+    assert (cancel.scope, cancel.addressees()) == (CapScope.PRIVATE, ("xuzhou", "suqian"))
+
+
+def test_restricted_keeps_the_addresses_it_came_with() -> None:
+    alert = alert_from_bulletin(
+        _message(), sender="linyi@huaihai-hub", division_code="371300", addresses="xuzhou"
+    )
+    assert (alert.scope, alert.addressees()) == (CapScope.RESTRICTED, ("xuzhou",))
+    assert (
+        alert_from_bulletin(_message(), sender="linyi@huaihai-hub", division_code="371300").addresses is None
+    )

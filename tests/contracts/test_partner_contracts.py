@@ -49,7 +49,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "partner"
 INVALID = {
     "partner-bulletin.addresses-itself.json": "the issuing city 'xuzhou' cannot be addressed",
     "partner-bulletin.exercise-string.json": "exercise: Input should be a valid boolean",
-    "partner-bulletin.unknown-scope.json": "scope: Input should be 'public' or 'restricted'",
+    "partner-bulletin.unknown-scope.json": "scope: Input should be 'public', 'restricted' or 'private'",
     "partner-bulletin.warning-without-colour.json": "a warning needs a colour",
     "partner-delivery-ack.refused-with-receipt.json": "a refused delivery cannot carry a receipt",
     "partner-incident-page.cursor-with-space.json": "next_cursor: String should match pattern",

@@ -151,3 +151,37 @@ def test_partner_records_page(client: FlaskClient, auth, make_user, city) -> Non
     page = client.get("/partners/linyi/resources").get_data(as_text=True)
     assert "冲锋舟" in page and "12 艘" in page
     assert client.get("/partners/linyi/secrets").status_code == 404
+
+
+def test_a_private_bulletin_from_the_form_is_seen_only_by_the_cities_named(
+    client: FlaskClient, auth, make_user
+) -> None:
+    make_user("ly", "linyi")
+    make_user("hz", "heze")
+    make_user("xz", "xuzhou")
+    auth.login("ly")
+    response = client.post(
+        "/bulletins/new",
+        data={
+            "csrf_token": _csrf(auth, "/bulletins/new"),
+            "kind": "bulletin",
+            "category": "accident_disaster",
+            "title": "指定对象通报",
+            "area": "临沂",
+            "text": "仅徐州。",
+            "addressed_cities": ["xuzhou"],
+            "scope": "private",
+            "receipt_minutes": "30",
+            "colour": "",
+        },
+    )
+    assert response.status_code == 302
+    bulletin = db.session.scalars(select(Bulletin)).one()
+    assert bulletin.scope == "private"
+    auth.logout()
+    auth.login("hz")
+    assert client.get(f"/bulletins/{bulletin.public_id}").status_code == 404
+    assert "指定对象通报" not in client.get("/bulletins").get_data(as_text=True)
+    auth.logout()
+    auth.login("xz")
+    assert "指定对象通报" in client.get(f"/bulletins/{bulletin.public_id}").get_data(as_text=True)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, timedelta
 from email.utils import format_datetime as http_date
-from xml.sax.saxutils import escape
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
-from contracts.cap import build_cap, parse_cap, warning_fields_from_cap
-from contracts.errors import ContractError, Problem, decode_data
+from contracts.cap import build_cap, parse_cap
+from contracts.common import NOT_XML_TEXT
+from contracts.errors import ContractError, Problem
 from hub.app import settings_of
 from hub.bulletins import export as bulletin_export
 from hub.bulletins import services as bulletins
 from hub.extensions import db
-from hub.kernel.models import City
 from hub.kernel.types import utcnow
 from web.api import params
 from web.auth import api_auth, current_actor
@@ -109,34 +109,47 @@ def bulletin_cap(public_id: uuid.UUID) -> ResponseReturnValue:
     return Response(build_cap(bulletin_export.to_cap(bulletin)), mimetype="application/cap+xml")
 
 
+ATOM = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _xml_text(value: str) -> str:
+    """Return `value` with any character XML 1.0 cannot carry replaced by U+FFFD.
+
+    The contracts refuse such characters at every entry point; this keeps the feed well-formed
+    even for text stored before they did."""
+    return NOT_XML_TEXT.sub("\ufffd", value)
+
+
+def _atom(parent: Element, name: str, text: str | None = None, **attributes: str) -> Element:
+    element = SubElement(parent, name, {k: _xml_text(v) for k, v in attributes.items()})
+    if text is not None:
+        element.text = _xml_text(text)
+    return element
+
+
 @bp.get("/cap/feed.atom")
 @api_auth
 def cap_feed() -> ResponseReturnValue:
     """Return the current bulletins and warnings the caller may see, as a CAP Atom feed."""
     items = bulletins.visible_list(db.session, current_actor().city_id, current_only=True)
     updated = max((b.issued_at for b in items), default=utcnow())
-    entries = []
+    # Atom is the default namespace of the document, so its elements are written unprefixed.
+    feed = Element("feed", {"xmlns": ATOM, XML_LANG: "zh-CN"})
+    _atom(feed, "id", url_for("bulletins_api.cap_feed", _external=True))
+    _atom(feed, "title", "淮海应急协同枢纽 · 当前预警与通报")
+    _atom(feed, "updated", updated.astimezone(UTC).isoformat())
     for bulletin in items:
+        entry = _atom(feed, "entry")
+        _atom(entry, "id", f"urn:uuid:{bulletin.public_id}")
+        _atom(entry, "title", bulletin.title)
+        _atom(entry, "updated", bulletin.issued_at.astimezone(UTC).isoformat())
+        _atom(_atom(entry, "author"), "name", bulletin.issuing_city.name_zh)
+        _atom(entry, "summary", bulletin.area)
         link = url_for("bulletins_api.bulletin_cap", public_id=bulletin.public_id, _external=True)
-        entries.append(
-            "<entry>"
-            f"<id>urn:uuid:{bulletin.public_id}</id>"
-            f"<title>{escape(bulletin.title)}</title>"
-            f"<updated>{bulletin.issued_at.astimezone(UTC).isoformat()}</updated>"
-            f"<author><name>{escape(bulletin.issuing_city.name_zh)}</name></author>"
-            f"<summary>{escape(bulletin.area)}</summary>"
-            f'<link rel="alternate" type="application/cap+xml" href="{escape(link)}"/>'
-            "</entry>"
-        )
-    feed = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-CN">'
-        f"<id>{escape(url_for('bulletins_api.cap_feed', _external=True))}</id>"
-        "<title>淮海应急协同枢纽 · 当前预警与通报</title>"
-        f"<updated>{updated.astimezone(UTC).isoformat()}</updated>" + "".join(entries) + "</feed>"
-    )
+        _atom(entry, "link", rel="alternate", type="application/cap+xml", href=link)
     return Response(
-        feed.encode("utf-8"),
+        tostring(feed, encoding="utf-8", xml_declaration=True),
         mimetype="application/atom+xml",
         headers={"Last-Modified": http_date(updated.astimezone(UTC), usegmt=True)},
     )
@@ -145,30 +158,21 @@ def cap_feed() -> ResponseReturnValue:
 @bp.post("/warnings/cap")
 @api_auth
 def receive_cap() -> ResponseReturnValue:
-    """Turn a CAP 1.2 alert from a partner system into a warning of the caller's city."""
+    """Turn a CAP 1.2 alert from a partner system into a warning of the caller's city (201), or
+    apply an Update or Cancel to the warnings its <references> name (200)."""
     if request.mimetype not in CAP_TYPES:
         raise ContractError(
             "the body must be CAP 1.2 XML (Content-Type: application/cap+xml)",
             [Problem("", f"unsupported content type {request.mimetype or 'none'!r}")],
         )
     alert = parse_cap(request.get_data(cache=False), max_bytes=settings_of(current_app).max_body_bytes)
-    fields = warning_fields_from_cap(alert)
-    actor = current_actor()
-    # The alert may name the receiving city among its areas; the warning goes to the others, or to
-    # all the neighbours when it names no other member city.
-    own = db.session.get(City, actor.city_id) if actor.city_id else None
-    others = tuple(c for c in fields["addressed_cities"] if own is None or c != own.slug)
-    fields["addressed_cities"], fields["all_neighbours"] = others, not others
-    fields["receipt_deadline"] = utcnow() + DEFAULT_RECEIPT_WINDOW
-    data = decode_data(BulletinCreate, fields)
-    bulletin = bulletins.issue(
+    bulletin, created = bulletins.receive_cap(
         db.session,
-        actor,
-        data,
-        source="cap",
+        current_actor(),
+        alert,
+        receipt_deadline=utcnow() + DEFAULT_RECEIPT_WINDOW,
         mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
-        cap_identity=bulletins.CapIdentity(alert.sender, alert.identifier, alert.sent),
     )
     db.session.commit()
     kick_flows(current_app)
-    return jsonify(_bulletin_json(bulletin)), 201
+    return jsonify(_bulletin_json(bulletin)), 201 if created else 200

@@ -37,7 +37,12 @@ class BulletinForm(FlaskForm):
     addressed_cities = SelectMultipleField(_l("通报城市"), validators=[Optional()])
     all_neighbours = BooleanField(_l("全部相邻城市"))
     scope = SelectField(
-        _l("范围"), choices=[("public", _l("公开")), ("restricted", _l("限定（仅通报对象可见）"))]
+        _l("范围"),
+        choices=[
+            ("public", _l("公开")),
+            ("restricted", _l("限定（仅通报对象可见）")),
+            ("private", _l("指定对象（仅所列城市可见，按 CAP Private 发出）")),
+        ],
     )
     receipt_minutes = IntegerField(
         _l("回执时限（分钟）"), default=30, validators=[DataRequired(), NumberRange(1, 7 * 24 * 60)]

@@ -72,7 +72,9 @@ def bulletin_new() -> ResponseReturnValue:
     if not actor.can_write_incidents:
         abort(403)
     form = _bulletin_form()
+    refused = False
     if form.validate_on_submit():
+        refused = True
         try:
             data = BulletinCreate(
                 kind=form.kind.data,
@@ -97,7 +99,7 @@ def bulletin_new() -> ResponseReturnValue:
             kick_flows(current_app)
             flash(_("已发出，正在送达各城市平台。"), "success")
             return redirect(url_for("bulletins.bulletin_detail", public_id=bulletin.public_id))
-    return render_template("bulletins/bulletin_new.html", form=form), 422 if form.errors else 200
+    return render_template("bulletins/bulletin_new.html", form=form), 422 if form.errors or refused else 200
 
 
 @bp.get("/bulletins/<uuid:public_id>")
