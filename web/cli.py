@@ -139,6 +139,34 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
+@db.command("backup")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+def db_backup(target: Path) -> None:
+    """Write a consistent backup of the SQLite database and instance files, even while the hub runs."""
+    from hub.kernel.backup import BackupError, backup
+
+    try:
+        report = backup(_settings(demo=os.environ.get("HUB_DEMO") == "1"), target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Backup in {report.path}: database {report.database_bytes:,} bytes, files {', '.join(report.files)}"
+    )
+
+
+@db.command("restore")
+@click.argument("source", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def db_restore(source: Path) -> None:
+    """Restore a backup into this instance; the hub must be stopped."""
+    from hub.kernel.backup import BackupError, restore
+
+    try:
+        report = restore(_settings(demo=os.environ.get("HUB_DEMO") == "1"), source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Restored {report.path} from {source}; start the hub to apply any newer migrations.")
+
+
 @main.command()
 @click.option("--demo-users", is_flag=True, help="Also create the demo users (demo only).")
 def seed(demo_users: bool) -> None:

@@ -44,6 +44,7 @@ from hub.runtime import (
     Supervisor,
     free_port,
 )
+from hub.runtime.instance_lock import InstanceLock
 from hub.runtime.status import Check, StatusBoard
 
 if TYPE_CHECKING:
@@ -135,6 +136,9 @@ class HubRunner:
     def start(self) -> Flask:
         """Bring everything up and return the web app to serve."""
         try:
+            # One hub per instance folder: a second one would share its database and broker.
+            lock = InstanceLock(self.settings.instance_path).acquire()
+            self.stack.callback(lock.release)
             if self.simulate:
                 self._start_partner_simulators()
             self._prepare_database()
