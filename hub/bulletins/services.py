@@ -529,10 +529,30 @@ def schedule_deliveries(session: Session, now: datetime, settings: Settings) -> 
         )
 
 
+def has_receipts_to_chase(session: Session, now: datetime, *, flag_after: timedelta = FLAG_AFTER) -> bool:
+    """Tell whether some late receipt is due a reminder or a flag at `now`."""
+    due = (
+        select(BulletinRecipient.id)
+        .join(Bulletin)
+        .where(
+            BulletinRecipient.receipt_at.is_(None),
+            Bulletin.receipt_deadline <= now,
+            Bulletin.cancelled_at.is_(None),
+            BulletinRecipient.flagged_at.is_(None),
+            or_(BulletinRecipient.reminded_at.is_(None), Bulletin.receipt_deadline <= now - flag_after),
+        )
+    )
+    return session.scalar(due.limit(1)) is not None
+
+
 def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
-    """Ask for the round that reminds and flags cities late with their receipts."""
-    slot = int(now.timestamp()) // settings.chase_seconds
-    flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})
+    """Ask for the round that reminds and flags cities late with their receipts, when one is due.
+
+    A slot with nothing to chase asks for nothing, so it leaves no flow run behind.
+    """
+    if has_receipts_to_chase(session, now):
+        slot = int(now.timestamp()) // settings.chase_seconds
+        flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})
 
 
 def _issued_by_actor(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:

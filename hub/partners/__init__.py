@@ -8,7 +8,7 @@ from hub.partners import services
 CAPABILITY = Capability(
     name="partners",
     models=("hub.partners.models",),
-    flows={services.SYNC: "flows.partners:sync_partner"},
+    flows={services.SYNC: "flows.partners:sync_partner", services.SYNC_DUE: "flows.partners:sync_partners"},
     schedules=(Schedule("partner syncs", services.schedule_syncs),),
     blueprints=("web.partners.views:bp",),
     api_blueprints=("web.partners.api:bp",),

@@ -165,7 +165,22 @@ def record_delivery(session: Session, request_id: int, error: str | None = None)
         request.last_error = error[:2000]
 
 
+def has_answers_to_chase(session: Session, now: datetime, *, flag_after: timedelta = FLAG_AFTER) -> bool:
+    """Tell whether some late answer is due a reminder or a flag at `now`."""
+    due = select(VerificationRequest.id).where(
+        VerificationRequest.answered_at.is_(None),
+        VerificationRequest.deadline <= now,
+        VerificationRequest.flagged_at.is_(None),
+        or_(VerificationRequest.reminded_at.is_(None), VerificationRequest.deadline <= now - flag_after),
+    )
+    return session.scalar(due.limit(1)) is not None
+
+
 def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
-    """Ask for the round that reminds and flags cities late with their answers."""
-    slot = int(now.timestamp()) // settings.chase_seconds
-    flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})
+    """Ask for the round that reminds and flags cities late with their answers, when one is due.
+
+    A slot with nothing to chase asks for nothing, so it leaves no flow run behind.
+    """
+    if has_answers_to_chase(session, now):
+        slot = int(now.timestamp()) // settings.chase_seconds
+        flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})

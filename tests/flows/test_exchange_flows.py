@@ -17,7 +17,7 @@ from contracts.verifications import VerificationCreate
 from flows.bulletins import distribute_bulletin
 from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
-from flows.partners import sync_partner
+from flows.partners import sync_partner, sync_partners
 from flows.scheduler import Scheduler
 from flows.verifications import deliver_verification_request
 from hub.app import settings_of
@@ -76,6 +76,27 @@ def test_sync_is_incremental_and_a_rerun_changes_nothing(platforms, city) -> Non
     health = next(h for h in partners.health(db.session) if h.city.slug == "linyi")
     assert health.last_success is not None and health.last_error is None
     assert health.records_last_run == 7
+
+
+def test_cities_due_together_sync_in_one_run_and_one_down_fails_no_other(platforms, city) -> None:
+    platforms("linyi", initial=(12, 3, 6))
+    platforms("xuzhou", initial=(5, 1, 2))
+    platforms("heze", initial=(1, 1, 1)).away()
+    settings = settings_of(current_app)
+    now = datetime(2026, 11, 30, 4, 0, 30, tzinfo=UTC)
+    partners.schedule_syncs(db.session, now, settings)
+    partners.schedule_syncs(db.session, now + timedelta(seconds=5), settings)  # same slot, other tick
+    db.session.commit()
+    requests = db.session.scalars(select(FlowRequest).where(FlowRequest.flow_name == partners.SYNC_DUE)).all()
+    assert len(requests) == 1
+    assert requests[0].parameters == {"cities": ["heze", "linyi", "xuzhou"]}
+
+    outcome = sync_partners(["heze", "linyi", "xuzhou"])
+    assert outcome["linyi"] == {"incidents": 12, "warnings": 3, "resources": 6}
+    assert outcome["xuzhou"] == {"incidents": 5, "warnings": 1, "resources": 2}
+    assert all(str(value).startswith("failed:") for value in outcome["heze"].values())
+    health = {h.city.slug: h for h in partners.health(db.session)}
+    assert health["heze"].last_error and health["linyi"].last_error is None
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):

@@ -198,3 +198,32 @@ def test_undelivered_bulletins_are_asked_again_with_backoff_then_given_up(make_u
         r.key.startswith(f"{bulletins.DISTRIBUTE}:{bulletin.public_id}:now-")
         for r in db.session.scalars(select(FlowRequest))
     )
+
+
+def test_the_chase_is_asked_for_only_when_a_receipt_is_due_a_reminder_or_a_flag(app, make_user) -> None:
+    from hub.app import settings_of
+
+    settings = settings_of(app)
+
+    def chase_requests() -> int:
+        return len(
+            db.session.scalars(select(FlowRequest).where(FlowRequest.flow_name == bulletins.CHASE)).all()
+        )
+
+    now = datetime.now(UTC)
+    bulletins.schedule_chase(db.session, now, settings)
+    assert chase_requests() == 0  # nothing issued: no run left behind
+    bulletin = bulletins.issue(db.session, Actor.for_user(make_user("ly", "linyi")), _data())
+    db.session.commit()
+    bulletins.schedule_chase(db.session, now, settings)
+    assert chase_requests() == 0  # receipts not late yet
+    late = bulletin.receipt_deadline + timedelta(seconds=1)
+    bulletins.schedule_chase(db.session, late, settings)
+    assert chase_requests() == 1
+    for recipient in bulletin.recipients:
+        recipient.reminded_at = late
+    db.session.commit()
+    bulletins.schedule_chase(db.session, late + timedelta(minutes=1), settings)
+    assert chase_requests() == 1  # reminded, not yet due a flag
+    bulletins.schedule_chase(db.session, late + bulletins.FLAG_AFTER, settings)
+    assert chase_requests() == 2
