@@ -2,46 +2,51 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from hub.extensions import db
 from hub.kernel import cities as city_service
 from hub.kernel.models import City
-from web.api.openapi import openapi_document
+from web.api.models import CityList, CityOut
+from web.api.spec import openapi_document, operation
 from web.auth import api_auth
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _city_json(city: City) -> dict[str, object]:
-    return {
-        "slug": city.slug,
-        "division_code": city.division_code,
-        "name_zh": city.name_zh,
-        "name_en": city.name_en,
-        "province_zh": city.province_zh,
-        "province_en": city.province_en,
-        "centre": [city.longitude, city.latitude],
-        "neighbours": [n.slug for n in city.neighbours],
-    }
+def _city(city: City) -> CityOut:
+    return CityOut(
+        slug=city.slug,
+        division_code=city.division_code,
+        name_zh=city.name_zh,
+        name_en=city.name_en,
+        province_zh=city.province_zh,
+        province_en=city.province_en,
+        centre=(city.longitude, city.latitude),
+        neighbours=[n.slug for n in city.neighbours],
+    )
 
 
 @bp.get("/cities")
 @api_auth
+@operation(tags=("cities",), HTTP_200=CityList)
 def list_cities() -> ResponseReturnValue:
     """List the member cities with their neighbours."""
-    return jsonify(items=[_city_json(c) for c in city_service.all_cities(db.session)])
+    cities = [_city(c) for c in city_service.all_cities(db.session)]
+    return CityList(items=cities).model_dump(mode="json")
 
 
 @bp.get("/cities/<slug>")
 @api_auth
+@operation(tags=("cities",), HTTP_200=CityOut)
 def get_city(slug: str) -> ResponseReturnValue:
     """Return one member city."""
-    return jsonify(_city_json(city_service.by_slug(db.session, slug)))
+    return _city(city_service.by_slug(db.session, slug)).model_dump(mode="json")
 
 
 @bp.get("/openapi.json")
+@operation(public=True, HTTP_200=(None, "This OpenAPI document"))
 def openapi() -> ResponseReturnValue:
     """Serve the API's OpenAPI document."""
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app))
