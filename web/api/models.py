@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 # Times the hub stores are answered as Python writes them ("…+00:00"), as the API always did.
 StoredTime = Annotated[AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str)]
@@ -46,7 +46,7 @@ class CityOut(Out):
     name_en: str
     province_zh: str
     province_en: str
-    centre: tuple[float, float]
+    centre: Annotated[list[float], Field(min_length=2, max_length=2)]
     neighbours: list[str]
 
 

@@ -23,7 +23,7 @@ def _city(city: City) -> CityOut:
         name_en=city.name_en,
         province_zh=city.province_zh,
         province_en=city.province_en,
-        centre=(city.longitude, city.latitude),
+        centre=[city.longitude, city.latitude],
         neighbours=[n.slug for n in city.neighbours],
     )
 
