@@ -82,6 +82,8 @@ def operation(
                 kwargs["body"] = params.json_body(json)
             return view(*args, **kwargs)
 
+        # "incidents.list_incidents": unique across capabilities that name their handlers alike.
+        op_id = operation_id or f"{view.__module__.split('.')[1]}.{view.__name__}"
         extra: dict[str, Any] = {}
         if xml_body is not None:
             extra["requestBody"] = {
@@ -92,7 +94,7 @@ def operation(
             status, media_type = xml_answer
             extra["responses"] = {status: {media_type: {"schema": {"type": "string"}}}}
         if extra:
-            _NOT_JSON[operation_id or view.__name__] = extra
+            _NOT_JSON[op_id] = extra
         documented = spec.validate(
             query=query,
             json=json,
@@ -100,7 +102,7 @@ def operation(
             tags=tags,
             security={} if public else None,
             skip_validation=True,
-            operation_id=operation_id or view.__name__,
+            operation_id=op_id,
         )(parsed)
         return cast(F, documented)
 

@@ -27,6 +27,8 @@ def test_document_matches_routes(app: Flask, client: FlaskClient) -> None:
     assert document["servers"] == [{"url": "/api/v1"}]
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert documented == _served(app)
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
 
 
 def test_bearer_is_the_security_scheme_of_every_operation_but_the_document(client: FlaskClient) -> None:
