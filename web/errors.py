@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from contracts.errors import ContractError
 from hub.extensions import db
 from hub.kernel.errors import ServiceError
+from web.api.models import ErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,7 @@ def error_response(
     """Answer an error in the caller's format; the transaction is always rolled back first."""
     db.session.rollback()
     if wants_json():
-        body: dict[str, object] = {"code": code, "message": message}
-        if details is not None:
-            body["details"] = details
-        return jsonify(error=body), status
+        return jsonify(ErrorBody.of(code, message, details)), status
     return render_template("error.html", status=status, code=code, message=message), status
 
 

@@ -1,17 +1,17 @@
-"""Reading API requests: a JSON body into its contract, and typed query parameters.
+"""Reading API requests: a JSON body into its contract, the query string into its model.
 
-Every refusal is a ContractError, which the error handler answers as 422 with the problems.
+Every refusal is a ContractError, which the error handler answers as 422 with the problems. The
+query types below keep the query string's long-standing rules (levels by their Roman numeral,
+true/false/1/0, small whole numbers, times with an offset) and describe them in the document.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import current_app, request
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from contracts.common import IncidentLevel
 from contracts.errors import ContractError, Problem, decode_json
 from hub.app import settings_of
 
@@ -28,54 +28,38 @@ def json_body(model: type[M]) -> M:
     return decode_json(model, request.get_data(cache=False), settings_of(current_app).max_body_bytes)
 
 
-def query_enum(name: str, parse: Any) -> Any:
-    """Read an optional enum query parameter (levels by their Roman numeral)."""
-    value = request.args.get(name)
-    if value in (None, ""):
-        return None
+def query_model(model: type[M]) -> M:
+    """Read the query string into `model`; an empty value counts as left out."""
+    values = {name: value for name, value in request.args.items() if value != ""}
     try:
-        return parse[value] if parse is IncidentLevel else parse(value)
-    except (KeyError, ValueError) as exc:
-        raise ContractError(
-            f"bad query parameter {name}={value!r}", [Problem(name, "unknown value")]
-        ) from exc
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise ContractError.from_validation_error("query", error) from error
 
 
-def query_int(name: str, default: int) -> int:
-    """Read a small whole-number query parameter."""
-    value = request.args.get(name, str(default))
+def _whole_number(value: Any) -> Any:
     # ASCII digits only ("²" is a digit to str.isdigit) and few enough for any database offset.
-    if not (value.isascii() and value.isdigit()) or len(value) > 6:
-        raise ContractError(
-            f"bad query parameter {name}={value[:20]!r}",
-            [Problem(name, "must be a whole number below a million")],
-        )
-    return int(value)
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 6):
+        raise ValueError("must be a whole number below a million")
+    return value
 
 
-def query_bool(name: str) -> bool | None:
-    """Read an optional true/false query parameter."""
-    value = request.args.get(name)
-    if value in (None, ""):
-        return None
-    if value.lower() not in ("true", "false", "1", "0"):
-        raise ContractError(f"bad query parameter {name}={value!r}", [Problem(name, "must be true or false")])
-    return value.lower() in ("true", "1")
+def _true_or_false(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError("must be true or false")
+        return value.lower() in ("true", "1")
+    return value
 
 
-def query_time(name: str) -> datetime | None:
-    """Read an optional ISO 8601 time with its offset."""
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ContractError(
-            f"bad query parameter {name}={value!r}", [Problem(name, "not an ISO 8601 time")]
-        ) from exc
-    if parsed.tzinfo is None:
-        raise ContractError(
-            f"bad query parameter {name}={value!r}", [Problem(name, "needs a timezone offset")]
-        )
-    return parsed
+# Bounds go on the field (`Field(1, ge=1, le=…)`), where the document shows them.
+QueryInt = Annotated[int, BeforeValidator(_whole_number)]
+MAX_QUERY_INT = 999_999
+QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
+QueryTime = AwareDatetime
+
+
+class Query(BaseModel):
+    """Base of query-string models: parameters the model does not name are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")

@@ -1,8 +1,8 @@
-"""The API's shared part: the member cities and the API document."""
+"""The API's shared part: the member cities, the hub's status and readiness, and the API document."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from hub.extensions import db
@@ -10,68 +10,78 @@ from hub.kernel import cities as city_service
 from hub.kernel.models import City
 from hub.runtime.status import Component
 from web import status as hub_status
-from web.api.openapi import openapi_document
+from web.api.models import CityList, CityOut, ComponentOut, StatusOut
+from web.api.spec import openapi_document, operation
 from web.auth import api_auth
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _city_json(city: City) -> dict[str, object]:
-    return {
-        "slug": city.slug,
-        "division_code": city.division_code,
-        "name_zh": city.name_zh,
-        "name_en": city.name_en,
-        "province_zh": city.province_zh,
-        "province_en": city.province_en,
-        "centre": [city.longitude, city.latitude],
-        "neighbours": [n.slug for n in city.neighbours],
-    }
+def _city(city: City) -> CityOut:
+    return CityOut(
+        slug=city.slug,
+        division_code=city.division_code,
+        name_zh=city.name_zh,
+        name_en=city.name_en,
+        province_zh=city.province_zh,
+        province_en=city.province_en,
+        centre=[city.longitude, city.latitude],
+        neighbours=[n.slug for n in city.neighbours],
+    )
 
 
 @bp.get("/cities")
 @api_auth
+@operation(tags=("cities",), HTTP_200=CityList)
 def list_cities() -> ResponseReturnValue:
     """List the member cities with their neighbours."""
-    return jsonify(items=[_city_json(c) for c in city_service.all_cities(db.session)])
+    cities = [_city(c) for c in city_service.all_cities(db.session)]
+    return CityList(items=cities).model_dump(mode="json")
 
 
 @bp.get("/cities/<slug>")
 @api_auth
+@operation(tags=("cities",), HTTP_200=CityOut)
 def get_city(slug: str) -> ResponseReturnValue:
     """Return one member city."""
-    return jsonify(_city_json(city_service.by_slug(db.session, slug)))
+    return _city(city_service.by_slug(db.session, slug)).model_dump(mode="json")
 
 
 @bp.get("/openapi.json")
+@operation(public=True, HTTP_200=(None, "This OpenAPI document"))
 def openapi() -> ResponseReturnValue:
     """Serve the API's OpenAPI document."""
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app))
 
 
-def _component_json(component: Component) -> dict[str, object]:
-    return {
-        "name": component.name,
-        "kind": component.kind,
-        "up": component.up,
-        "detail": component.detail,
-        "checked_at": component.checked_at.isoformat() if component.checked_at else None,
-        "last_seen": component.last_seen.isoformat() if component.last_seen else None,
-    }
+def _component(component: Component) -> ComponentOut:
+    return ComponentOut(
+        name=component.name,
+        kind=component.kind,
+        up=component.up,
+        detail=component.detail,
+        checked_at=component.checked_at,
+        last_seen=component.last_seen,
+    )
 
 
 @bp.get("/status")
 @api_auth
+@operation(tags=("status",), HTTP_200=StatusOut)
 def status() -> ResponseReturnValue:
     """Each part of the running hub, for monitoring; `ok` when every part is up."""
     parts = hub_status.components()
-    return jsonify(ok=all(p.up for p in parts), components=[_component_json(p) for p in parts])
+    return StatusOut(ok=all(p.up for p in parts), components=[_component(p) for p in parts]).model_dump(
+        mode="json"
+    )
 
 
 @bp.get("/ready")
+@operation(public=True, tags=("status",), HTTP_200=StatusOut, HTTP_503=StatusOut)
 def ready() -> ResponseReturnValue:
     """Readiness for a load balancer: 200 when the database and the broker link answer, else 503."""
     parts = {p.name: p for p in hub_status.components()}
     needed = [parts[name] for name in ("database", "mqtt-link") if name in parts]
     ok = all(p.up for p in needed)
-    return jsonify(ok=ok, components=[_component_json(p) for p in needed]), 200 if ok else 503
+    answer = StatusOut(ok=ok, components=[_component(p) for p in needed]).model_dump(mode="json")
+    return answer, 200 if ok else 503

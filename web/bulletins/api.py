@@ -7,19 +7,21 @@ from datetime import UTC, timedelta
 from email.utils import format_datetime as http_date
 from xml.etree.ElementTree import Element, SubElement, tostring
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 
-from contracts.bulletins import BulletinCreate, ReceiptCreate
+from contracts.bulletins import BulletinCreate, BulletinMessage, ReceiptCreate
 from contracts.cap import build_cap, parse_cap
 from contracts.common import NOT_XML_TEXT
 from contracts.errors import ContractError, Problem
 from hub.app import settings_of
 from hub.bulletins import export as bulletin_export
 from hub.bulletins import services as bulletins
+from hub.bulletins.models import Bulletin, BulletinRecipient
 from hub.extensions import db
 from hub.kernel.types import utcnow
-from web.api import params
+from web.api.models import ErrorBody, Out, StoredTime
+from web.api.spec import operation
 from web.auth import api_auth, current_actor
 from web.kick import kick_flows
 
@@ -27,48 +29,69 @@ bp = Blueprint("bulletins_api", __name__, url_prefix="/api/v1")
 
 CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 DEFAULT_RECEIPT_WINDOW = timedelta(minutes=30)
+TAGS = ("bulletins",)
 
 
-def _receipt_json(recipient: object) -> dict[str, object]:
-    return {
-        "city": recipient.city.slug,  # type: ignore[attr-defined]
-        "delivered_at": recipient.delivered_at.isoformat() if recipient.delivered_at else None,  # type: ignore[attr-defined]
-        "receipt_at": recipient.receipt_at.isoformat() if recipient.receipt_at else None,  # type: ignore[attr-defined]
-        "acknowledged_by": recipient.acknowledged_by,  # type: ignore[attr-defined]
-        "reminded": recipient.reminded_at is not None,  # type: ignore[attr-defined]
-        "flagged": recipient.flagged_at is not None,  # type: ignore[attr-defined]
-    }
+class ReceiptOut(Out):
+    """One addressed city's delivery and receipt (回执) of a bulletin."""
+
+    city: str
+    delivered_at: StoredTime | None
+    receipt_at: StoredTime | None
+    acknowledged_by: str | None
+    reminded: bool
+    flagged: bool
 
 
-def _bulletin_json(bulletin: object) -> dict[str, object]:
-    body = bulletin_export.to_message(bulletin).model_dump(mode="json")  # type: ignore[arg-type]
-    body["receipts"] = [_receipt_json(r) for r in bulletin.recipients]  # type: ignore[attr-defined]
-    return body
+class BulletinOut(BulletinMessage):
+    """A bulletin or warning with its receipt matrix."""
+
+    receipts: list[ReceiptOut]
+
+
+class BulletinList(Out):
+    """The bulletins the caller's city may see."""
+
+    items: list[BulletinOut]
+
+
+def _receipt(recipient: BulletinRecipient) -> ReceiptOut:
+    return ReceiptOut(
+        city=recipient.city.slug,
+        delivered_at=recipient.delivered_at,
+        receipt_at=recipient.receipt_at,
+        acknowledged_by=recipient.acknowledged_by,
+        reminded=recipient.reminded_at is not None,
+        flagged=recipient.flagged_at is not None,
+    )
+
+
+def _bulletin(bulletin: Bulletin) -> BulletinOut:
+    message = bulletin_export.to_message(bulletin)
+    return BulletinOut(**dict(message), receipts=[_receipt(r) for r in bulletin.recipients])
 
 
 @bp.get("/bulletins")
 @api_auth
+@operation(tags=TAGS, HTTP_200=(BulletinList, "Newest first"))
 def list_bulletins() -> ResponseReturnValue:
     """List the bulletins the caller's city may see: public ones and its own restricted ones."""
     items = bulletins.visible_list(db.session, current_actor().city_id)
-    return jsonify(items=[_bulletin_json(b) for b in items])
+    return BulletinList(items=[_bulletin(b) for b in items]).model_dump(mode="json")
 
 
 @bp.post("/bulletins")
 @api_auth
-def issue_bulletin() -> ResponseReturnValue:
+@operation(json=BulletinCreate, tags=TAGS, HTTP_201=(BulletinOut, "Issued; deliveries queued"))
+def issue_bulletin(body: BulletinCreate) -> ResponseReturnValue:
     """Issue a bulletin or warning for the caller's city."""
-    data = params.json_body(BulletinCreate)
     bulletin = bulletins.issue(
-        db.session,
-        current_actor(),
-        data,
-        mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+        db.session, current_actor(), body, mqtt_root=settings_of(current_app).mqtt_root
     )
     db.session.commit()
     kick_flows(current_app)
     return (
-        jsonify(_bulletin_json(bulletin)),
+        _bulletin(bulletin).model_dump(mode="json"),
         201,
         {"Location": url_for("bulletins_api.get_bulletin", public_id=bulletin.public_id)},
     )
@@ -76,33 +99,42 @@ def issue_bulletin() -> ResponseReturnValue:
 
 @bp.get("/bulletins/<uuid:public_id>")
 @api_auth
+@operation(tags=TAGS, HTTP_200=BulletinOut)
 def get_bulletin(public_id: uuid.UUID) -> ResponseReturnValue:
     """Return one bulletin with its receipt matrix (404 for a restricted one not addressed to the caller)."""
-    return jsonify(_bulletin_json(bulletins.get_for(db.session, current_actor(), public_id)))
+    bulletin = bulletins.get_for(db.session, current_actor(), public_id)
+    return _bulletin(bulletin).model_dump(mode="json")
 
 
 @bp.post("/bulletins/<uuid:public_id>/receipts")
 @api_auth
-def post_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
+@operation(
+    json=ReceiptCreate,
+    tags=TAGS,
+    HTTP_201=(ReceiptOut, "Recorded"),
+    HTTP_200=(ReceiptOut, "Already recorded"),
+)
+def post_receipt(public_id: uuid.UUID, body: ReceiptCreate) -> ResponseReturnValue:
     """Record the caller's city's receipt (回执); a second one changes nothing and answers 200."""
-    data = params.json_body(ReceiptCreate)
-    recipient, created = bulletins.record_receipt(db.session, current_actor(), public_id, data)  # type: ignore[arg-type]
+    recipient, created = bulletins.record_receipt(db.session, current_actor(), public_id, body)
     db.session.commit()
-    return jsonify(_receipt_json(recipient)), 201 if created else 200
+    return _receipt(recipient).model_dump(mode="json"), 201 if created else 200
 
 
 @bp.post("/bulletins/<uuid:public_id>/cancel")
 @api_auth
+@operation(tags=TAGS, HTTP_200=(BulletinOut, "Cancelled (now or before)"))
 def cancel_bulletin(public_id: uuid.UUID) -> ResponseReturnValue:
     """Cancel a bulletin of the caller's city; cancelling it again changes nothing."""
     bulletin, _ = bulletins.cancel(db.session, current_actor(), public_id)
     db.session.commit()
     kick_flows(current_app)
-    return jsonify(_bulletin_json(bulletin))
+    return _bulletin(bulletin).model_dump(mode="json")
 
 
 @bp.get("/bulletins/<uuid:public_id>/cap")
 @api_auth
+@operation(tags=TAGS, HTTP_200=(None, "CAP 1.2 XML"), xml_answer=("200", "application/cap+xml"))
 def bulletin_cap(public_id: uuid.UUID) -> ResponseReturnValue:
     """Return a bulletin or warning as CAP 1.2 XML."""
     bulletin = bulletins.get_for(db.session, current_actor(), public_id)
@@ -130,6 +162,7 @@ def _atom(parent: Element, name: str, text: str | None = None, **attributes: str
 
 @bp.get("/cap/feed.atom")
 @api_auth
+@operation(tags=TAGS, HTTP_200=(None, "Atom feed"), xml_answer=("200", "application/atom+xml"))
 def cap_feed() -> ResponseReturnValue:
     """Return the current bulletins and warnings the caller may see, as a CAP Atom feed."""
     items = bulletins.visible_list(db.session, current_actor().city_id, current_only=True)
@@ -157,6 +190,13 @@ def cap_feed() -> ResponseReturnValue:
 
 @bp.post("/warnings/cap")
 @api_auth
+@operation(
+    tags=TAGS,
+    xml_body="application/cap+xml",
+    HTTP_200=(BulletinOut, "An Update or Cancel applied to the warning it references"),
+    HTTP_201=(BulletinOut, "Issued"),
+    HTTP_409=(ErrorBody, "The same alert was issued before"),
+)
 def receive_cap() -> ResponseReturnValue:
     """Turn a CAP 1.2 alert from a partner system into a warning of the caller's city (201), or
     apply an Update or Cancel to the warnings its <references> name (200)."""
@@ -171,8 +211,8 @@ def receive_cap() -> ResponseReturnValue:
         current_actor(),
         alert,
         receipt_deadline=utcnow() + DEFAULT_RECEIPT_WINDOW,
-        mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+        mqtt_root=settings_of(current_app).mqtt_root,
     )
     db.session.commit()
     kick_flows(current_app)
-    return jsonify(_bulletin_json(bulletin)), 201 if created else 200
+    return _bulletin(bulletin).model_dump(mode="json"), 201 if created else 200

@@ -24,8 +24,38 @@ def _served(app: Flask) -> set[tuple[str, str]]:
 
 def test_document_matches_routes(app: Flask, client: FlaskClient) -> None:
     document = client.get("/api/v1/openapi.json").json
+    assert document["servers"] == [{"url": "/api/v1"}]
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert documented == _served(app)
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_bearer_is_the_security_scheme_of_every_operation_but_the_document(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    assert document["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    assert document["security"] == [{"bearer": []}]
+    overridden = {
+        (path, method): op["security"]
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+        if "security" in op
+    }
+    assert overridden == {("/openapi.json", "get"): []}
+
+
+def test_json_answers_and_refusals_are_described_by_models(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    for path, ops in document["paths"].items():
+        if path == "/openapi.json":
+            continue
+        for method, op in ops.items():
+            responses = op["responses"]
+            assert {"401", "403", "422"} <= set(responses), (path, method)
+            error = responses["422"]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/ErrorBody"}, (path, method)
+            for status, answer in responses.items():
+                assert "content" in answer, (path, method, status)
 
 
 def test_every_reference_resolves_and_create_schema_is_the_contract(client: FlaskClient) -> None:

@@ -1,0 +1,74 @@
+"""Response models of the API's shared part: errors, cities, and small types every capability uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+# Times the hub stores are answered as Python writes them ("…+00:00"), as the API always did.
+StoredTime = Annotated[AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str)]
+
+
+class Out(BaseModel):
+    """Base of every response body: frozen, and nothing beyond its declared fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorDetail(Out):
+    """What went wrong: a stable code for programs, a message for people, and where."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(Out):
+    """Every refusal under /api/: {"error": {"code", "message", "details"?}}."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, code: str, message: str, details: object | None = None) -> dict[str, Any]:
+        """Return the JSON of an error; `details` is left out when there are none."""
+        detail = ErrorDetail(code=code, message=message, details=details)
+        return cls(error=detail).model_dump(mode="json", exclude_none=details is None)
+
+
+class CityOut(Out):
+    """A member city with its neighbours; `centre` is [longitude, latitude]."""
+
+    slug: str
+    division_code: str
+    name_zh: str
+    name_en: str
+    province_zh: str
+    province_en: str
+    centre: Annotated[list[float], Field(min_length=2, max_length=2)]
+    neighbours: list[str]
+
+
+class CityList(Out):
+    """The member cities."""
+
+    items: list[CityOut]
+
+
+class ComponentOut(Out):
+    """One part of the running hub as last checked (see /status)."""
+
+    name: str
+    kind: str
+    up: bool | None
+    detail: str
+    checked_at: StoredTime | None
+    last_seen: StoredTime | None
+
+
+class StatusOut(Out):
+    """The parts of the running hub; `ok` when every one listed is up."""
+
+    ok: bool
+    components: list[ComponentOut]
