@@ -159,6 +159,9 @@ def test_every_answer_matches_the_document(
     assert len(operations) > 20
 
     for operation in operations:
+        takes_input = bool(operation.path_parameters or operation.query or operation.body)
+        if mode is GenerationMode.NEGATIVE and not takes_input:
+            continue  # nothing to get wrong: an operation without parameters has no invalid request
         strategy = operation.as_strategy(mode)
         known = _known_path_parameters(operation.path, existing)
         if known is not None and operation.path_parameters:
