@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hub.config import Settings
 
 # The one list of the hub's capabilities, in the order the navigation shows them.
-NAMES = ("incidents", "bulletins", "verifications", "daily_reports", "fleet", "partners")
+NAMES = ("incidents", "bulletins", "verifications", "daily_reports", "consultations", "fleet", "partners")
 
 
 def N_(message: str) -> str:
