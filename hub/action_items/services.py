@@ -363,3 +363,8 @@ def to_contract(item: ActionItem) -> ActionItemContract:
         evidence=Evidence.model_validate(item.evidence) if item.evidence else None,
         carried_over=item.carried_over,
     )
+
+
+def overdue_since(item: ActionItem) -> datetime:
+    """Return when the item became overdue: the midnight after its due day, in Shanghai."""
+    return rules.overdue_from(item.due_on)

@@ -1,10 +1,28 @@
-"""Joint consultations (联席会商) and the regular joint conference (联席会议)."""
+"""Joint consultations (联席会商) and the regular joint conference (联席会议), with their action items."""
 
 from __future__ import annotations
 
-from hub.capabilities import Capability
+from hub.action_items import services as action_items
+from hub.capabilities import Capability, Schedule
+from hub.consultations import services
 
 CAPABILITY = Capability(
     name="consultations",
+    # The action items' tables belong to the shared engine in hub/action_items; meetings are
+    # their first user, so their declaration brings them along.
     models=("hub.action_items.models", "hub.consultations.models"),
+    flows={
+        services.PROPOSE: "flows.consultations:propose_consultation",
+        services.INVITE: "flows.consultations:deliver_invitations",
+        services.REMIND_ANSWERS: "flows.consultations:remind_invitations",
+        services.QUORUM: "flows.consultations:check_quorum",
+        services.PLAN: "flows.consultations:plan_conference",
+        action_items.REMIND: "flows.consultations:remind_action_item",
+    },
+    schedules=(
+        Schedule("unanswered invitations", services.schedule_reminders),
+        Schedule("quorum at the start", services.schedule_quorum),
+        Schedule("conference planning", services.schedule_planning),
+        Schedule("action-item reminders", action_items.schedule_reminders),
+    ),
 )

@@ -195,9 +195,17 @@ def quorum_now(meeting: Meeting) -> rules.QuorumResult:
 
 def _invite(session: Session, meeting: Meeting, invitees: dict[int, str]) -> None:
     known = {i.city_id for i in meeting.invitations}
+    now = utcnow()
     for city_id, reason in sorted(invitees.items()):
-        if city_id not in known:
-            session.add(Invitation(meeting=meeting, city_id=city_id, reason=reason, note=""))
+        if city_id in known:
+            continue
+        invitation = Invitation(meeting=meeting, city_id=city_id, reason=reason, note="")
+        if city_id == meeting.organizer_city_id:
+            # The city that calls the meeting attends it; it is not asked to answer itself.
+            invitation.answer = Answer.ACCEPT.value
+            invitation.answered_at = now
+            invitation.answered_by = "organizer"
+        session.add(invitation)
     session.flush()
     session.refresh(meeting, ["invitations"])
 
@@ -727,7 +735,8 @@ def schedule_reminders(session: Session, now: datetime, settings: Settings) -> N
             session,
             REMIND_ANSWERS,
             key=f"{REMIND_ANSWERS}:{public_id}:{slot}",
-            parameters={"meeting_id": meeting_id},
+            # The tick decided the reminders are due; a re-run judges by the same instant.
+            parameters={"meeting_id": meeting_id, "as_of": now.isoformat()},
         )
 
 
