@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hub.action_items import services as action_items
-from hub.capabilities import Capability, Schedule
-from hub.consultations import services
+from hub.capabilities import N_, Capability, NavEntry, Schedule
+from hub.consultations import desk, services
 
 CAPABILITY = Capability(
     name="consultations",
@@ -25,4 +25,8 @@ CAPABILITY = Capability(
         Schedule("conference planning", services.schedule_planning),
         Schedule("action-item reminders", action_items.schedule_reminders),
     ),
+    blueprints=("web.consultations.views:bp",),
+    api_blueprints=("web.consultations.api:bp",),
+    nav=(NavEntry("consultations.consultation_list", N_("会商"), 35),),
+    urgent=desk.urgent,
 )

@@ -420,7 +420,7 @@ def deliver_invitations(session: Session, meeting_id: int) -> int:
 def answer(session: Session, actor: Actor, public_id: uuid.UUID, data: InvitationAnswer) -> Invitation:
     """Record the actor's own city's answer; a later answer replaces an earlier one."""
     city_id = _require_writer(actor, "answer invitations")
-    meeting = get(session, public_id)
+    meeting = get_for(session, actor, public_id)
     invitation = invitation_of(meeting, city_id)
     if invitation is None:
         raise Forbidden("your city is not invited to this meeting")
@@ -593,7 +593,7 @@ def submit_agenda_item(
 ) -> AgendaItem:
     """Add the actor's city's agenda item, before the agenda deadline if the meeting has one."""
     city_id = _require_writer(actor, "submit agenda items")
-    meeting = get(session, public_id)
+    meeting = get_for(session, actor, public_id)
     if not is_member(meeting, city_id):
         raise Forbidden("your city does not take part in this meeting")
     now = utcnow()
@@ -624,7 +624,7 @@ def save_minutes(
     Signed minutes refuse any save (409), and so does a save over a newer revision.
     """
     city_id = _require_writer(actor, "edit minutes")
-    meeting = get(session, public_id)
+    meeting = get_for(session, actor, public_id)
     if not is_member(meeting, city_id):
         raise Forbidden("your city does not take part in this meeting")
     city = cities.by_id(session, city_id)

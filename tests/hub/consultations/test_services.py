@@ -102,7 +102,7 @@ def test_answer_own_city_only_and_tracked(called, make_user) -> None:
     )
     assert invitation.answered_at is not None
     assert consultations.invitations_to_answer(db.session, xuzhou.city_id) == []
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         consultations.answer(
             db.session, _actor(make_user, "suqian"), called.public_id, InvitationAnswer(answer="accept")
         )
@@ -172,7 +172,7 @@ def test_minutes_revisions_and_signing_freezes(called, linyi, make_user) -> None
         consultations.save_minutes(
             db.session, linyi, called.public_id, MinutesRevision(base_revision=1, content="x")
         )
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         consultations.save_minutes(
             db.session,
             _actor(make_user, "suqian"),
