@@ -368,3 +368,14 @@ def to_contract(item: ActionItem) -> ActionItemContract:
 def overdue_since(item: ActionItem) -> datetime:
     """Return when the item became overdue: the midnight after its due day, in Shanghai."""
     return rules.overdue_from(item.due_on)
+
+
+def overdue_chaired_by(session: Session, city_id: int, now: datetime | None = None) -> list[ActionItem]:
+    """Return the open items past their due day that a city follows up as the chair."""
+    today = rules.local_day(now or utcnow())
+    query = select(ActionItem).where(
+        ActionItem.chair_city_id == city_id,
+        ActionItem.state != ActionItemState.CLOSED.value,
+        ActionItem.due_on < today,
+    )
+    return list(session.scalars(query.order_by(ActionItem.due_on, ActionItem.id)))

@@ -29,4 +29,5 @@ CAPABILITY = Capability(
     api_blueprints=("web.consultations.api:bp",),
     nav=(NavEntry("consultations.consultation_list", N_("会商"), 35),),
     urgent=desk.urgent,
+    waiting=desk.waiting,
 )

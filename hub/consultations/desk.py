@@ -29,3 +29,11 @@ def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]
         for item in action_items.overdue_for(session, city_id)
     ]
     return items
+
+
+def waiting(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+    """Overdue action items the city follows up as the chair of the meeting that opened them."""
+    return [
+        DeskItem("consultations/_waiting_action_item.html", item, action_items.overdue_since(item))
+        for item in action_items.overdue_chaired_by(session, city_id)
+    ]

@@ -94,3 +94,11 @@ def test_overdue_items_of_a_city(item, city) -> None:
     assert [i.id for i in action_items.overdue_for(db.session, city("xuzhou").id, later)] == [item.id]
     assert action_items.overdue_for(db.session, city("xuzhou").id) == []
     assert action_items.days_overdue(item, later) == 2
+
+
+def test_overdue_items_reach_the_chair(item, city) -> None:
+    later = datetime.combine(item.due_on + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=4
+    )
+    assert [i.id for i in action_items.overdue_chaired_by(db.session, city("linyi").id, later)] == [item.id]
+    assert action_items.overdue_chaired_by(db.session, city("xuzhou").id, later) == []

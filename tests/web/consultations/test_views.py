@@ -89,3 +89,31 @@ def test_a_meeting_page_is_not_found_for_cities_not_taking_part(client: FlaskCli
     db.session.commit()
     auth.login("hz")
     assert client.get(f"/consultations/{meeting.public_id}").status_code == 404
+
+
+def test_an_overdue_action_item_is_urgent_for_its_owner_and_waits_with_the_chair(
+    client: FlaskClient, auth, make_user, city
+) -> None:
+    from contracts.consultations import ActionItemCreate
+    from hub.action_items import services as action_items
+    from hub.kernel.actors import Actor
+
+    chair = make_user("ly", "linyi")
+    make_user("xz", "xuzhou")
+    (item,) = action_items.open_items(
+        db.session,
+        Actor.for_user(chair),
+        [ActionItemCreate(owner_city="xuzhou", title="报送物资清单", due_on=datetime.now(UTC).date())],
+        origin="resolution",
+        origin_id=1,
+        context_id=None,
+        chair_city_id=city("linyi").id,
+    )
+    item.due_on = item.due_on - timedelta(days=3)
+    db.session.commit()
+    auth.login("xz")
+    assert "督办事项逾期：报送物资清单" in client.get("/dashboard/live").get_data(as_text=True)
+    auth.logout()
+    auth.login("ly")
+    live = client.get("/dashboard/live").get_data(as_text=True)
+    assert "督办事项逾期：报送物资清单" in live.split('id="waiting-title"')[1]
