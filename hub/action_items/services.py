@@ -379,3 +379,10 @@ def overdue_chaired_by(session: Session, city_id: int, now: datetime | None = No
         ActionItem.due_on < today,
     )
     return list(session.scalars(query.order_by(ActionItem.due_on, ActionItem.id)))
+
+
+def all_of(session: Session, *, origin: str) -> list[ActionItem]:
+    """Return every item of an origin, open or closed, in opening order."""
+    return list(
+        session.scalars(select(ActionItem).where(ActionItem.origin == origin).order_by(ActionItem.id))
+    )

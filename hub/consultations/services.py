@@ -1018,3 +1018,41 @@ def calendar_feed(session: Session, city: City | None = None, *, with_action_ite
         ]
     name = f"联席会商 {city.name_zh}" if city is not None else "淮海联席会商"
     return calendar.feed(meetings, todos, name=name)
+
+
+# Annual assessment --------------------------------------------------------------------------------
+
+
+def assessment(session: Session, year: int, now: datetime | None = None) -> list[rules.CityYear]:
+    """Return each city's figures for the year: meetings invited and attended, agenda on time, actions."""
+    meetings = session.scalars(select(Meeting).where(Meeting.status != PROPOSED)).all()
+    records = []
+    agenda = []
+    for meeting in meetings:
+        invited = frozenset(i.city.slug for i in meeting.invitations)
+        attended = frozenset(a.city.slug for a in meeting.attendance if a.present) or frozenset(
+            represented(meeting) if meeting.status in (OPENED, CLOSED) else ()
+        )
+        records.append(
+            rules.MeetingRecord(
+                meeting.starts_at, invited, attended, meeting.status == CANCELLED, meeting.exercise
+            )
+        )
+        if meeting.agenda_deadline is not None:
+            agenda.extend(
+                rules.AgendaRecord(a.city.slug, a.submitted_at, meeting.agenda_deadline)
+                for a in meeting.agenda_items
+                if a.action_item_id is None
+            )
+    actions = [
+        rules.ActionRecord(i.owner_city.slug, i.due_on, i.closed_at)
+        for i in action_items.all_of(session, origin=ORIGIN)
+    ]
+    return rules.assessment(
+        year,
+        [c.slug for c in cities.all_cities(session)],
+        meetings=records,
+        agenda_items=agenda,
+        action_items=actions,
+        now=now or utcnow(),
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 
 from flask import Blueprint, Response, current_app, jsonify, url_for
@@ -17,10 +19,12 @@ from contracts.consultations import (
     Resolution,
 )
 from hub.action_items import services as action_items
+from hub.consultations import rules as consultation_rules
 from hub.consultations import services as consultations
 from hub.consultations.models import Meeting
 from hub.extensions import db
 from hub.kernel import cities as city_service
+from hub.kernel.errors import NotFound
 from web.api import params
 from web.auth import api_auth, current_actor
 from web.kick import kick_flows
@@ -176,3 +180,20 @@ def city_calendar_feed(city: str) -> ResponseReturnValue:
     """Return one city's meetings and its action items as iCalendar."""
     found = city_service.by_slug(db.session, city)
     return Response(consultations.calendar_feed(db.session, found), content_type=ICS)
+
+
+@bp.get("/consultations/assessment/<int:year>.csv")
+@api_auth
+def assessment_csv(year: int) -> ResponseReturnValue:
+    """Return the year's figures per city for the annual assessment, as CSV."""
+    if not 2000 <= year <= 2100:
+        raise NotFound(f"no assessment for {year}")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=consultation_rules.CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(consultation_rules.assessment_rows(consultations.assessment(db.session, year)))
+    return Response(
+        buffer.getvalue(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename=consultations-assessment-{year}.csv"},
+    )

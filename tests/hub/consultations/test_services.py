@@ -359,3 +359,17 @@ def test_cancel_raises_the_sequence(called, linyi) -> None:
     assert (called.status, called.sequence) == (consultations.CANCELLED, 1)
     assert db.session.get(Meeting, called.id).status == consultations.CANCELLED
     assert action_items.owned_by(db.session, linyi.city_id) == []
+
+
+def test_assessment_counts_held_meetings_and_attendance(called, linyi, make_user) -> None:
+    consultations.deliver_invitations(db.session, called.id)
+    consultations.answer(
+        db.session, _actor(make_user, "xuzhou"), called.public_id, InvitationAnswer(answer="accept")
+    )
+    consultations.open_session(db.session, called.id)
+    consultations.record_attendance(db.session, linyi, called.public_id, ["linyi", "xuzhou"])
+    later = called.starts_at + timedelta(hours=2)
+    figures = {row.city: row for row in consultations.assessment(db.session, later.year, later)}
+    assert (figures["xuzhou"].meetings_invited, figures["xuzhou"].meetings_attended) == (1, 1)
+    assert (figures["jining"].meetings_invited, figures["jining"].meetings_attended) == (1, 0)
+    assert figures["heze"].meetings_invited == 0

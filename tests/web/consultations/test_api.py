@@ -83,3 +83,17 @@ def test_calendar_feeds_parse_and_expand_in_shanghai(client: FlaskClient, make_t
     xuzhou_feed = client.get("/api/v1/consultations/calendar/lianyungang.ics", headers=_auth(heze))
     assert Calendar.from_ical(xuzhou_feed.data).walk("VEVENT") == []
     assert client.get("/api/v1/consultations/calendar/nowhere.ics", headers=_auth(heze)).status_code == 404
+
+
+def test_assessment_csv_lists_every_city(client: FlaskClient, make_token) -> None:
+    import csv
+    import io
+
+    linyi = make_token("linyi")
+    _call(client, linyi)
+    year = datetime.now(UTC).year
+    response = client.get(f"/api/v1/consultations/assessment/{year}.csv", headers=_auth(linyi))
+    assert response.status_code == 200 and response.content_type.startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == 10 and {r["year"] for r in rows} == {str(year)}
+    assert client.get("/api/v1/consultations/assessment/1800.csv", headers=_auth(linyi)).status_code == 404
