@@ -69,6 +69,13 @@ def plan_conference(body_id: int, seq: int, request_id: int | None = None) -> st
         return str(meeting.public_id) if meeting is not None else None
 
 
+@flow(name="send-agenda", **REQUEST_HOOKS)
+def send_agenda(meeting_id: int, request_id: int | None = None) -> bool:
+    """At the agenda deadline, close submissions and send the agenda to the members."""
+    with hub_session() as session:
+        return consultations.send_agenda(session, meeting_id)
+
+
 @flow(name="remind-action-item", **REQUEST_HOOKS)
 def remind_action_item(
     action_item_id: int,

@@ -56,6 +56,7 @@ INVITE = "deliver-invitations"
 REMIND_ANSWERS = "remind-invitations"
 QUORUM = "check-quorum"
 PLAN = "plan-conference"
+SEND_AGENDA = "send-agenda"
 ORIGIN = "resolution"
 
 # An incident at level II (重大) or above, or affecting two or more cities, calls for a consultation.
@@ -599,7 +600,9 @@ def submit_agenda_item(
     now = utcnow()
     if meeting.status not in (PROPOSED, *LIVE):
         raise Conflict(f"the meeting is {meeting.status}")
-    if meeting.agenda_deadline is not None and now > meeting.agenda_deadline:
+    if meeting.agenda_sent_at is not None or (
+        meeting.agenda_deadline is not None and now > meeting.agenda_deadline
+    ):
         raise Conflict("agenda submissions closed at the deadline")
     item = AgendaItem(
         meeting=meeting,
@@ -749,6 +752,41 @@ def schedule_quorum(session: Session, now: datetime, settings: Settings) -> None
         flow_requests.enqueue(
             session, QUORUM, key=f"{QUORUM}:{public_id}", parameters={"meeting_id": meeting_id}
         )
+
+
+def schedule_agenda(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for the agenda of each meeting whose agenda deadline has passed to be sent, once."""
+    query = select(Meeting.id, Meeting.public_id).where(
+        Meeting.status == CALLED,
+        Meeting.agenda_deadline.is_not(None),
+        Meeting.agenda_deadline <= now,
+        Meeting.agenda_sent_at.is_(None),
+    )
+    for meeting_id, public_id in session.execute(query):
+        flow_requests.enqueue(
+            session, SEND_AGENDA, key=f"{SEND_AGENDA}:{public_id}", parameters={"meeting_id": meeting_id}
+        )
+
+
+def send_agenda(session: Session, meeting_id: int) -> bool:
+    """Close submissions and send the agenda: the calendar shows the update (SEQUENCE raised); once."""
+    meeting = get_by_id(session, meeting_id)
+    if meeting.agenda_sent_at is not None or meeting.status != CALLED:
+        return False
+    meeting.agenda_sent_at = utcnow()
+    meeting.sequence += 1
+    meeting.updated_at = meeting.agenda_sent_at
+    session.flush()
+    audit.record(
+        session,
+        Actor.system("send-agenda"),
+        "meeting.agenda_sent",
+        "meeting",
+        meeting.id,
+        after={"items": [a.title for a in meeting.agenda_items]},
+        city_id=meeting.organizer_city_id,
+    )
+    return True
 
 
 # The regular conference ---------------------------------------------------------------------------

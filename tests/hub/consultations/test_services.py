@@ -373,3 +373,26 @@ def test_assessment_counts_held_meetings_and_attendance(called, linyi, make_user
     assert (figures["xuzhou"].meetings_invited, figures["xuzhou"].meetings_attended) == (1, 1)
     assert (figures["jining"].meetings_invited, figures["jining"].meetings_attended) == (1, 0)
     assert figures["heze"].meetings_invited == 0
+
+
+def test_the_agenda_is_sent_once_at_its_deadline(make_user) -> None:
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    body = consultations.create_body(db.session, admin, _body())
+    meeting = consultations.create_regular_meeting(db.session, body.id, 1)
+    consultations.schedule_agenda(db.session, meeting.agenda_deadline - timedelta(seconds=1), None)
+    assert (
+        db.session.scalar(select(FlowRequest).where(FlowRequest.flow_name == consultations.SEND_AGENDA))
+        is None
+    )
+    consultations.schedule_agenda(db.session, meeting.agenda_deadline, None)
+    consultations.schedule_agenda(db.session, meeting.agenda_deadline + timedelta(seconds=5), None)
+    (request,) = db.session.scalars(
+        select(FlowRequest).where(FlowRequest.flow_name == consultations.SEND_AGENDA)
+    ).all()
+    assert consultations.send_agenda(db.session, **request.parameters) is True
+    assert consultations.send_agenda(db.session, **request.parameters) is False
+    assert meeting.sequence == 1
+    with pytest.raises(Conflict):
+        consultations.submit_agenda_item(
+            db.session, _actor(make_user, "xuzhou"), meeting.public_id, AgendaItemSubmission(title="晚了")
+        )
