@@ -6,13 +6,14 @@ import csv
 import io
 import uuid
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from contracts.consultations import (
     ActionItemClose,
     ActionItemProgress,
     ActionItemReopen,
+    AgendaItemSubmission,
     ConsultationCall,
     InvitationAnswer,
     MinutesRevision,
@@ -24,7 +25,7 @@ from hub.consultations import services as consultations
 from hub.consultations.models import Meeting
 from hub.extensions import db
 from hub.kernel import cities as city_service
-from hub.kernel.errors import NotFound
+from hub.kernel.errors import InvalidInput, NotFound
 from web.api import params
 from web.auth import api_auth, current_actor
 from web.kick import kick_flows
@@ -99,6 +100,40 @@ def answer_invitation(public_id: uuid.UUID) -> ResponseReturnValue:
     return jsonify(
         city=invitation.city.slug, answer=invitation.answer, delegate_name=invitation.delegate_name
     )
+
+
+@bp.post("/consultations/<uuid:public_id>/call")
+@api_auth
+def call_proposal(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Call a consultation the hub proposed to the caller's city."""
+    meeting = consultations.confirm_proposal(db.session, current_actor(), public_id)
+    db.session.commit()
+    kick_flows(current_app)
+    return jsonify(_meeting_json(meeting))
+
+
+@bp.post("/consultations/<uuid:public_id>/agenda")
+@api_auth
+def submit_agenda_item(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Add the caller's city's agenda item (before the agenda deadline)."""
+    item = consultations.submit_agenda_item(
+        db.session, current_actor(), public_id, params.json_body(AgendaItemSubmission)
+    )
+    db.session.commit()
+    return jsonify(title=item.title, submitted_at=item.submitted_at.isoformat()), 201
+
+
+@bp.put("/consultations/<uuid:public_id>/attendance")
+@api_auth
+def record_attendance(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Record the roll-call as the chair: `{"present": ["xuzhou", ...]}`."""
+    body = request.get_json(silent=True)
+    present = body.get("present") if isinstance(body, dict) else None
+    if not isinstance(present, list) or not all(isinstance(city, str) for city in present):
+        raise InvalidInput('send {"present": [city slugs]}')
+    rows = consultations.record_attendance(db.session, current_actor(), public_id, present)
+    db.session.commit()
+    return jsonify(present=sorted(r.city.slug for r in rows if r.present))
 
 
 @bp.post("/consultations/<uuid:public_id>/minutes")

@@ -97,3 +97,19 @@ def test_assessment_csv_lists_every_city(client: FlaskClient, make_token) -> Non
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 10 and {r["year"] for r in rows} == {str(year)}
     assert client.get("/api/v1/consultations/assessment/1800.csv", headers=_auth(linyi)).status_code == 404
+
+
+def test_agenda_and_roll_call(client: FlaskClient, make_token) -> None:
+    linyi, xuzhou = make_token("linyi"), make_token("xuzhou")
+    meeting = _call(client, linyi)
+    base = f"/api/v1/consultations/{meeting['id']}"
+    assert client.post(f"{base}/agenda", json={"title": "物资调拨"}, headers=_auth(xuzhou)).status_code == 201
+    assert (
+        client.put(f"{base}/attendance", json={"present": ["xuzhou"]}, headers=_auth(xuzhou)).status_code
+        == 403
+    )
+    roll = client.put(f"{base}/attendance", json={"present": ["linyi", "xuzhou"]}, headers=_auth(linyi))
+    assert roll.get_json() == {"present": ["linyi", "xuzhou"]}
+    assert client.put(f"{base}/attendance", json={"present": "x"}, headers=_auth(linyi)).status_code == 422
+    quorum = client.get(base, headers=_auth(linyi)).get_json()["quorum"]
+    assert (quorum["represented"], quorum["needed"]) == (2, 2)
