@@ -396,3 +396,15 @@ def test_the_agenda_is_sent_once_at_its_deadline(make_user) -> None:
         consultations.submit_agenda_item(
             db.session, _actor(make_user, "xuzhou"), meeting.public_id, AgendaItemSubmission(title="晚了")
         )
+
+
+def test_saved_minutes_cannot_be_rewritten_in_the_database(called, linyi) -> None:
+    import sqlalchemy as sa
+
+    consultations.save_minutes(
+        db.session, linyi, called.public_id, MinutesRevision(base_revision=0, content="一")
+    )
+    db.session.commit()
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        db.session.execute(sa.text("UPDATE meeting_minutes_revisions SET content = 'forged'"))
+    db.session.rollback()
