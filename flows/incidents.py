@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
 from flows.bookkeeping import REQUEST_HOOKS
+from flows.consultations import request_proposal
 from flows.context import hub_session, hub_settings
 from hub.incidents import notifications as notification_service
 from hub.incidents import services as incident_service
@@ -42,4 +43,6 @@ def notify_neighbours(incident_id: int, request_id: int | None = None) -> dict[s
     recipients = plan_recipients(incident_id)
     created = sum(notify_city(incident_id, city, reason, run_id) for city, reason in recipients)
     logger.info("incident %s: %d cities, %d new notifications", incident_id, len(recipients), created)
+    # A serious incident also calls for a joint consultation; the request is keyed by incident.
+    request_proposal(incident_id)
     return {"recipients": len(recipients), "created": created}

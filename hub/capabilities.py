@@ -34,6 +34,7 @@ NAMES = (
     "bulletins",
     "verifications",
     "daily_reports",
+    "consultations",
     "fleet",
     "partners",
     "mutual_aid",

@@ -1,0 +1,92 @@
+"""Consultations and the regular conference: propose, invite, remind, open at the start, plan, chase.
+
+Each flow is one short step started by a keyed flow request: the call (invitations), a Schedule
+tick (reminders, the quorum at the start, the next regular meeting, an action item's reminder
+slot) or the incident notification flow (a proposal). No flow waits for people: what they owe is
+a row, and the next tick asks for the next step, so a hub killed at any point sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from prefect import flow, task
+
+from flows.bookkeeping import REQUEST_HOOKS
+from flows.context import hub_session
+from hub.action_items import services as action_items
+from hub.consultations import services as consultations
+
+log = logging.getLogger(__name__)
+RETRY_DELAYS = [1, 5, 15]
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def request_proposal(incident_id: int) -> bool:
+    """Ask for a consultation on the incident if it qualifies; return whether it does."""
+    with hub_session() as session:
+        return consultations.request_proposal(session, incident_id)
+
+
+@flow(name="propose-consultation", **REQUEST_HOOKS)
+def propose_consultation(incident_id: int, request_id: int | None = None) -> str | None:
+    """Propose a consultation on a qualifying incident to its reporting city, once."""
+    with hub_session() as session:
+        meeting = consultations.propose_for_incident(session, incident_id)
+        return str(meeting.public_id) if meeting is not None else None
+
+
+@flow(name="deliver-invitations", **REQUEST_HOOKS)
+def deliver_invitations(meeting_id: int, request_id: int | None = None) -> int:
+    """Put a meeting's invitations on every invited city's desk; the undelivered ones only."""
+    with hub_session() as session:
+        return consultations.deliver_invitations(session, meeting_id)
+
+
+@flow(name="remind-invitations", **REQUEST_HOOKS)
+def remind_invitations(meeting_id: int, as_of: str, request_id: int | None = None) -> int:
+    """Remind the invited cities that have not answered by `as_of` (the tick's time), each once."""
+    with hub_session() as session:
+        return consultations.remind_unanswered(session, meeting_id, datetime.fromisoformat(as_of))
+
+
+@flow(name="check-quorum", **REQUEST_HOOKS)
+def check_quorum(meeting_id: int, request_id: int | None = None) -> bool | None:
+    """At the start, open the session and say whether the quorum is met."""
+    with hub_session() as session:
+        result = consultations.open_session(session, meeting_id)
+    if result is not None and not result.met:
+        log.info("meeting %s opens without quorum (%d of %d)", meeting_id, result.represented, result.needed)
+    return None if result is None else result.met
+
+
+@flow(name="plan-conference", **REQUEST_HOOKS)
+def plan_conference(body_id: int, seq: int, request_id: int | None = None) -> str | None:
+    """Create the next regular meeting 30 days ahead, with invitations and carried-over items."""
+    with hub_session() as session:
+        meeting = consultations.create_regular_meeting(session, body_id, seq)
+        return str(meeting.public_id) if meeting is not None else None
+
+
+@flow(name="send-agenda", **REQUEST_HOOKS)
+def send_agenda(meeting_id: int, request_id: int | None = None) -> bool:
+    """At the agenda deadline, close submissions and send the agenda to the members."""
+    with hub_session() as session:
+        return consultations.send_agenda(session, meeting_id)
+
+
+@flow(name="remind-action-item", **REQUEST_HOOKS)
+def remind_action_item(
+    action_item_id: int,
+    key: str,
+    kind: str,
+    days: int,
+    notify_chair: bool,
+    request_id: int | None = None,
+) -> bool:
+    """Send one reminder slot of an action item to its owner (and the chair when overdue), once."""
+    with hub_session() as session:
+        return action_items.record_reminder(
+            session, action_item_id, key=key, kind=kind, days=days, notify_chair=notify_chair
+        )

@@ -1,0 +1,1096 @@
+"""Consultations and the regular conference: call, invite, answer, quorum, minutes, decisions.
+
+The rules are in `hub.consultations.rules`; these functions take the session and the actor,
+check, change, flush, audit, and queue whatever must happen next as keyed flow requests. They
+never commit. Every wait for people (answers, the start time, the agenda deadline, the next
+meeting of the conference) is a column here and a `Schedule` below, never a waiting flow run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from contracts.consultations import (
+    ActionItemState,
+    AgendaItemSubmission,
+    Answer,
+    ConferenceBody,
+    ConsultationCall,
+    DecisionMode,
+    InvitationAnswer,
+    MeetingKind,
+    MinutesRevision,
+    Quorum,
+    Resolution,
+)
+from hub.action_items import rules as action_rules
+from hub.action_items import services as action_items
+from hub.consultations import calendar, rules
+from hub.consultations.models import (
+    AgendaItem,
+    Attendance,
+    ConferenceBodyRow,
+    Invitation,
+    Meeting,
+    MinutesRevisionRow,
+    ResolutionRow,
+    RotationEventRow,
+)
+from hub.incidents import services as incidents
+from hub.kernel import audit, cities, flow_requests
+from hub.kernel.actors import Actor
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.kernel.models import City, Reminder, Role
+from hub.kernel.types import utcnow
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+
+PROPOSE = "propose-consultation"
+INVITE = "deliver-invitations"
+REMIND_ANSWERS = "remind-invitations"
+QUORUM = "check-quorum"
+PLAN = "plan-conference"
+SEND_AGENDA = "send-agenda"
+ORIGIN = "resolution"
+
+# An incident at level II (重大) or above, or affecting two or more cities, calls for a consultation.
+CONSULT_AT_LEVEL = 2
+# Cities that have not answered are reminded this long after the invitation reached them, or
+# half-way to the start if that comes sooner.
+REMIND_AFTER = timedelta(minutes=10)
+PROPOSED_LEAD = timedelta(hours=1)
+
+PROPOSED = "proposed"
+CALLED = "called"
+OPENED = "opened"
+CLOSED = "closed"
+CANCELLED = "cancelled"
+LIVE = (CALLED, OPENED)
+
+
+def _snapshot(meeting: Meeting) -> dict[str, object]:
+    return {
+        "kind": meeting.kind,
+        "status": meeting.status,
+        "title": meeting.title,
+        "starts_at": meeting.starts_at.isoformat(),
+        "ends_at": meeting.ends_at.isoformat(),
+        "video_link": meeting.video_link,
+        "chair": meeting.chair_city.slug if meeting.chair_city else None,
+        "invited": sorted(i.city.slug for i in meeting.invitations),
+        "sequence": meeting.sequence,
+    }
+
+
+def _require_coordinator(actor: Actor, what: str) -> int:
+    if actor.role is not Role.COORDINATOR or actor.city_id is None:
+        raise Forbidden(f"only a city's coordinators {what}")
+    return actor.city_id
+
+
+def _require_writer(actor: Actor, what: str) -> int:
+    if not actor.can_write_incidents or actor.city_id is None:
+        raise Forbidden(f"only coordinators and duty officers of a city {what}")
+    return actor.city_id
+
+
+def _quorum_rule(meeting: Meeting) -> Quorum:
+    return Quorum.model_validate(meeting.quorum)
+
+
+# Reading ------------------------------------------------------------------------------------------
+
+
+def get(session: Session, public_id: uuid.UUID) -> Meeting:
+    """Return a meeting by its public id, or fail."""
+    meeting = session.scalar(
+        select(Meeting)
+        .where(Meeting.public_id == public_id)
+        .options(selectinload(Meeting.invitations), selectinload(Meeting.revisions))
+    )
+    if meeting is None:
+        raise NotFound(f"no meeting {public_id}")
+    return meeting
+
+
+def get_by_id(session: Session, meeting_id: int) -> Meeting:
+    """Return a meeting by the hub's id (for flows), or fail."""
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound(f"no meeting {meeting_id}")
+    return meeting
+
+
+def is_member(meeting: Meeting, city_id: int | None) -> bool:
+    """Whether a city takes part in the meeting: its organizer, chair or an invited city."""
+    return city_id is not None and (
+        city_id in (meeting.organizer_city_id, meeting.chair_city_id)
+        or any(i.city_id == city_id for i in meeting.invitations)
+    )
+
+
+def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Meeting:
+    """Return a meeting its member cities (and admins) may see; to others it does not exist."""
+    meeting = get(session, public_id)
+    if not (actor.is_admin or is_member(meeting, actor.city_id)):
+        raise NotFound(f"no meeting {public_id}")
+    return meeting
+
+
+def visible_list(session: Session, actor: Actor, limit: int = 200) -> list[Meeting]:
+    """Return the meetings the actor's city takes part in (all of them for admins), newest first."""
+    query = select(Meeting).order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)
+    if not actor.is_admin:
+        invited = select(Invitation.meeting_id).where(Invitation.city_id == actor.city_id)
+        query = query.where(
+            (Meeting.organizer_city_id == actor.city_id)
+            | (Meeting.chair_city_id == actor.city_id)
+            | Meeting.id.in_(invited)
+        )
+    return list(session.scalars(query.options(selectinload(Meeting.invitations))))
+
+
+def invitation_of(meeting: Meeting, city_id: int | None) -> Invitation | None:
+    """Return a city's invitation to the meeting, if it has one."""
+    return next((i for i in meeting.invitations if i.city_id == city_id), None)
+
+
+def minutes_of(meeting: Meeting) -> rules.Minutes:
+    """Return the meeting's minutes as the rules see them."""
+    revisions = tuple(
+        rules.Revision(r.number, r.author, r.city.slug, r.at, r.content, r.public_part)
+        for r in meeting.revisions
+    )
+    return rules.Minutes(
+        revisions=revisions,
+        signed_at=meeting.signed_at,
+        signed_by=meeting.signed_by,
+        signed_revision=meeting.signed_revision,
+    )
+
+
+def represented(meeting: Meeting) -> set[str]:
+    """Return the cities that will be or were there: by the roll-call once taken, else by answers."""
+    if meeting.attendance:
+        return {a.city.slug for a in meeting.attendance if a.present}
+    return rules.represented_by_answers(
+        {i.city.slug: Answer(i.answer) if i.answer else None for i in meeting.invitations}
+    )
+
+
+def quorum_now(meeting: Meeting) -> rules.QuorumResult:
+    """Return where the quorum stands with the answers and roll-call so far."""
+    return rules.quorum(
+        [i.city.slug for i in meeting.invitations], represented(meeting), _quorum_rule(meeting)
+    )
+
+
+# Calling ------------------------------------------------------------------------------------------
+
+
+def _invite(session: Session, meeting: Meeting, invitees: dict[int, str]) -> None:
+    known = {i.city_id for i in meeting.invitations}
+    now = utcnow()
+    for city_id, reason in sorted(invitees.items()):
+        if city_id in known:
+            continue
+        invitation = Invitation(meeting=meeting, city_id=city_id, reason=reason, note="")
+        if city_id == meeting.organizer_city_id:
+            # The city that calls the meeting attends it; it is not asked to answer itself.
+            invitation.answer = Answer.ACCEPT.value
+            invitation.answered_at = now
+            invitation.answered_by = "organizer"
+        session.add(invitation)
+    session.flush()
+    session.refresh(meeting, ["invitations"])
+
+
+def _incident_invitees(session: Session, incident_id: int) -> dict[int, str]:
+    """Return the affected cities of an incident, their neighbours and the reporting city."""
+    incident = incidents.get_incident(session, incident_id)
+    chosen: dict[int, str] = {incident.reporting_city_id: "organizer"}
+    for city in incident.affected_cities:
+        chosen.setdefault(city.id, "affected")
+    for city in incident.affected_cities:
+        for neighbour in city.neighbours:
+            chosen.setdefault(neighbour.id, "neighbour")
+    return chosen
+
+
+def _request_delivery(session: Session, meeting: Meeting) -> None:
+    flow_requests.enqueue(
+        session,
+        INVITE,
+        key=f"{INVITE}:{meeting.public_id}:{meeting.sequence}",
+        parameters={"meeting_id": meeting.id},
+    )
+
+
+def call(session: Session, actor: Actor, data: ConsultationCall) -> Meeting:
+    """Call a consultation as a coordinator: the meeting, its invitations, and their delivery."""
+    city_id = _require_coordinator(actor, "call a consultation")
+    now = utcnow()
+    if data.starts_at <= now - timedelta(minutes=5):
+        raise InvalidInput("the consultation cannot start in the past")
+    invitees = {c.id: "invited" for c in cities.by_slugs(session, list(data.invited_cities))}
+    incident_id = None
+    if data.incident_id is not None:
+        incident_id = incidents.id_for_public_id(session, data.incident_id)
+        for invitee, reason in _incident_invitees(session, incident_id).items():
+            invitees.setdefault(invitee, reason)
+    invitees[city_id] = "organizer"
+    meeting = Meeting(
+        public_id=uuid.uuid4(),
+        kind=MeetingKind.CONSULTATION.value,
+        status=CALLED,
+        incident_id=incident_id,
+        title=data.title,
+        starts_at=data.starts_at,
+        ends_at=data.starts_at + timedelta(minutes=data.duration_minutes),
+        location=data.location,
+        video_link=data.video_link,
+        organizer_city_id=city_id,
+        chair_city_id=city_id,
+        quorum=rules.MAJORITY.model_dump(),
+        expert_specialities=list(data.expert_specialities),
+        sequence=0,
+        exercise=data.exercise,
+        created_at=now,
+        called_at=now,
+        updated_at=now,
+    )
+    session.add(meeting)
+    session.flush()
+    _invite(session, meeting, invitees)
+    audit.record(session, actor, "meeting.called", "meeting", meeting.id, after=_snapshot(meeting))
+    _request_delivery(session, meeting)
+    return meeting
+
+
+def qualifies(level: int, affected: int) -> bool:
+    """Whether an incident calls for a consultation: level II or above, or two or more cities."""
+    return level <= CONSULT_AT_LEVEL or affected >= 2
+
+
+def request_proposal(session: Session, incident_id: int) -> bool:
+    """Ask for a consultation to be proposed on an incident that qualifies; return whether it does.
+
+    The key names the incident, so raising it again, or notifying twice, proposes once.
+    """
+    incident = incidents.get_incident(session, incident_id)
+    if not qualifies(incident.level, len(incident.affected_cities)):
+        return False
+    flow_requests.enqueue(
+        session, PROPOSE, key=f"{PROPOSE}:{incident.public_id}", parameters={"incident_id": incident_id}
+    )
+    return True
+
+
+def propose_for_incident(session: Session, incident_id: int) -> Meeting | None:
+    """Propose a consultation to the incident's reporting city, once; it calls it or lets it lapse."""
+    existing = session.scalar(select(Meeting).where(Meeting.incident_id == incident_id))
+    if existing is not None:
+        return None
+    incident = incidents.get_incident(session, incident_id)
+    now = utcnow()
+    starts_at = (now + PROPOSED_LEAD).replace(second=0, microsecond=0)
+    meeting = Meeting(
+        public_id=uuid.uuid4(),
+        kind=MeetingKind.CONSULTATION.value,
+        status=PROPOSED,
+        incident_id=incident_id,
+        title=f"会商：{incident.title}"[:200],
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=1),
+        location="",
+        organizer_city_id=incident.reporting_city_id,
+        chair_city_id=incident.reporting_city_id,
+        quorum=rules.MAJORITY.model_dump(),
+        expert_specialities=[],
+        sequence=0,
+        exercise=incident.exercise,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(meeting)
+    session.flush()
+    _invite(session, meeting, _incident_invitees(session, incident_id))
+    audit.record(
+        session,
+        Actor.system("propose-consultation"),
+        "meeting.proposed",
+        "meeting",
+        meeting.id,
+        after=_snapshot(meeting),
+        city_id=incident.reporting_city_id,
+    )
+    return meeting
+
+
+def confirm_proposal(
+    session: Session,
+    actor: Actor,
+    public_id: uuid.UUID,
+    *,
+    starts_at: datetime | None = None,
+    video_link: str | None = None,
+) -> Meeting:
+    """Call a proposed consultation as a coordinator of its organizer city."""
+    city_id = _require_coordinator(actor, "call a consultation")
+    meeting = get(session, public_id)
+    if meeting.organizer_city_id != city_id:
+        raise Forbidden("only the organizer city calls its proposed consultation")
+    if meeting.status != PROPOSED:
+        raise Conflict("the consultation is not a proposal any more")
+    before = _snapshot(meeting)
+    now = utcnow()
+    if starts_at is not None:
+        meeting.ends_at = starts_at + (meeting.ends_at - meeting.starts_at)
+        meeting.starts_at = starts_at
+    if video_link is not None:
+        meeting.video_link = video_link
+    meeting.status = CALLED
+    meeting.called_at = now
+    meeting.updated_at = now
+    session.flush()
+    audit.record(
+        session, actor, "meeting.called", "meeting", meeting.id, before=before, after=_snapshot(meeting)
+    )
+    _request_delivery(session, meeting)
+    return meeting
+
+
+def cancel(session: Session, actor: Actor, public_id: uuid.UUID, reason: str) -> Meeting:
+    """Cancel a meeting as its organizer; the calendar shows it cancelled (SEQUENCE raised)."""
+    city_id = _require_coordinator(actor, "cancel a meeting")
+    meeting = get(session, public_id)
+    if meeting.organizer_city_id != city_id:
+        raise Forbidden("only the organizer city cancels its meeting")
+    if meeting.status in (CLOSED, CANCELLED):
+        raise Conflict(f"the meeting is {meeting.status}")
+    before = _snapshot(meeting)
+    meeting.status = CANCELLED
+    meeting.sequence += 1
+    meeting.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "meeting.cancelled",
+        "meeting",
+        meeting.id,
+        before=before,
+        after={**_snapshot(meeting), "reason": reason},
+    )
+    return meeting
+
+
+# Invitations --------------------------------------------------------------------------------------
+
+
+def deliver_invitations(session: Session, meeting_id: int) -> int:
+    """Put the meeting's undelivered invitations on the cities' desks; return how many were new."""
+    meeting = get_by_id(session, meeting_id)
+    if meeting.status not in LIVE:
+        return 0
+    now = utcnow()
+    delivered = 0
+    for invitation in meeting.invitations:
+        if invitation.delivered_at is None:
+            invitation.delivered_at = now
+            delivered += 1
+    if delivered:
+        audit.record(
+            session,
+            Actor.system("deliver-invitations"),
+            "meeting.invitations_delivered",
+            "meeting",
+            meeting.id,
+            after={"delivered": delivered},
+            city_id=meeting.organizer_city_id,
+        )
+    return delivered
+
+
+def answer(session: Session, actor: Actor, public_id: uuid.UUID, data: InvitationAnswer) -> Invitation:
+    """Record the actor's own city's answer; a later answer replaces an earlier one."""
+    city_id = _require_writer(actor, "answer invitations")
+    meeting = get_for(session, actor, public_id)
+    invitation = invitation_of(meeting, city_id)
+    if invitation is None:
+        raise Forbidden("your city is not invited to this meeting")
+    if meeting.status not in LIVE:
+        raise Conflict(f"the meeting is {meeting.status}; answers are closed")
+    before = {"answer": invitation.answer, "delegate_name": invitation.delegate_name}
+    invitation.answer = data.answer.value
+    invitation.delegate_name = data.delegate_name
+    invitation.note = data.note
+    invitation.answered_at = utcnow()
+    invitation.answered_by = actor.name
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "meeting.answered",
+        "meeting",
+        meeting.id,
+        before=before,
+        after={"answer": invitation.answer, "delegate_name": invitation.delegate_name},
+    )
+    return invitation
+
+
+def _remind_at(meeting: Meeting, invitation: Invitation) -> datetime | None:
+    if invitation.delivered_at is None:
+        return None
+    halfway = invitation.delivered_at + (meeting.starts_at - invitation.delivered_at) / 2
+    return min(invitation.delivered_at + REMIND_AFTER, halfway)
+
+
+def unanswered_due(session: Session, now: datetime) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of live meetings with a silent city whose reminder time has come."""
+    query = (
+        select(Meeting)
+        .join(Invitation)
+        .where(
+            Meeting.status == CALLED,
+            Meeting.starts_at > now,
+            Invitation.answer.is_(None),
+            Invitation.reminded_at.is_(None),
+            Invitation.delivered_at.is_not(None),
+        )
+        .distinct()
+    )
+    due = []
+    for meeting in session.scalars(query):
+        if any(
+            i.answer is None and i.reminded_at is None and (at := _remind_at(meeting, i)) and at <= now
+            for i in meeting.invitations
+        ):
+            due.append((meeting.id, meeting.public_id))
+    return due
+
+
+def remind_unanswered(session: Session, meeting_id: int, now: datetime | None = None) -> int:
+    """Remind each invited city that has not answered, once; return how many were reminded."""
+    now = now or utcnow()
+    meeting = get_by_id(session, meeting_id)
+    if meeting.status != CALLED:
+        return 0
+    reminded = 0
+    for invitation in meeting.invitations:
+        at = _remind_at(meeting, invitation)
+        if invitation.answer is not None or invitation.reminded_at is not None or at is None or at > now:
+            continue
+        invitation.reminded_at = now
+        session.add(
+            Reminder(
+                kind="invitation",
+                subject_id=invitation.id,
+                city_id=invitation.city_id,
+                stage="reminded",
+                created_at=now,
+                details={"meeting": str(meeting.public_id)},
+            )
+        )
+        reminded += 1
+    return reminded
+
+
+def invitations_to_answer(session: Session, city_id: int) -> list[Invitation]:
+    """Return the delivered invitations a city has not answered, soonest meeting first."""
+    query = (
+        select(Invitation)
+        .join(Meeting)
+        .where(
+            Invitation.city_id == city_id,
+            Invitation.answer.is_(None),
+            Invitation.delivered_at.is_not(None),
+            Meeting.status.in_(LIVE),
+        )
+        .order_by(Meeting.starts_at)
+    )
+    return list(session.scalars(query))
+
+
+def proposals_for(session: Session, city_id: int) -> list[Meeting]:
+    """Return the consultations proposed to a city that it has not called yet."""
+    query = select(Meeting).where(Meeting.organizer_city_id == city_id, Meeting.status == PROPOSED)
+    return list(session.scalars(query.order_by(Meeting.created_at)))
+
+
+# The session --------------------------------------------------------------------------------------
+
+
+def open_session(session: Session, meeting_id: int, now: datetime | None = None) -> rules.QuorumResult | None:
+    """At the start, apply the quorum rule and open the session, with "quorum not met" if so; once."""
+    meeting = get_by_id(session, meeting_id)
+    if meeting.status != CALLED or meeting.quorum_checked_at is not None:
+        return None
+    result = quorum_now(meeting)
+    meeting.quorum_met = result.met
+    meeting.quorum_checked_at = now or utcnow()
+    meeting.status = OPENED
+    session.flush()
+    audit.record(
+        session,
+        Actor.system("check-quorum"),
+        "meeting.opened",
+        "meeting",
+        meeting.id,
+        after={
+            "quorum_met": result.met,
+            "represented": result.represented,
+            "needed": result.needed,
+            "missing": list(result.missing),
+        },
+        city_id=meeting.organizer_city_id,
+    )
+    return result
+
+
+def _require_chair(actor: Actor, meeting: Meeting, what: str) -> None:
+    city_id = _require_writer(actor, what)
+    if city_id != meeting.chair_city_id:
+        raise Forbidden(f"only the chair city ({meeting.chair_city.slug}) may {what}")
+
+
+def record_attendance(
+    session: Session, actor: Actor, public_id: uuid.UUID, present: list[str]
+) -> list[Attendance]:
+    """Record the roll-call as the chair: which invited cities were there."""
+    meeting = get(session, public_id)
+    _require_chair(actor, meeting, "take the roll-call")
+    invited = {i.city.slug: i.city_id for i in meeting.invitations}
+    strangers = sorted(set(present) - set(invited))
+    if strangers:
+        raise InvalidInput(f"not invited: {', '.join(strangers)}")
+    rows = {a.city_id: a for a in meeting.attendance}
+    now = utcnow()
+    for slug, city_id in sorted(invited.items()):
+        row = rows.get(city_id)
+        if row is None:
+            row = Attendance(meeting=meeting, city_id=city_id, recorded_by=actor.name)
+            session.add(row)
+        row.present = slug in present
+        row.recorded_at = now
+        row.recorded_by = actor.name
+    session.flush()
+    session.refresh(meeting, ["attendance"])
+    audit.record(
+        session, actor, "meeting.roll_call", "meeting", meeting.id, after={"present": sorted(present)}
+    )
+    return list(meeting.attendance)
+
+
+def submit_agenda_item(
+    session: Session, actor: Actor, public_id: uuid.UUID, data: AgendaItemSubmission
+) -> AgendaItem:
+    """Add the actor's city's agenda item, before the agenda deadline if the meeting has one."""
+    city_id = _require_writer(actor, "submit agenda items")
+    meeting = get_for(session, actor, public_id)
+    if not is_member(meeting, city_id):
+        raise Forbidden("your city does not take part in this meeting")
+    now = utcnow()
+    if meeting.status not in (PROPOSED, *LIVE):
+        raise Conflict(f"the meeting is {meeting.status}")
+    if meeting.agenda_sent_at is not None or (
+        meeting.agenda_deadline is not None and now > meeting.agenda_deadline
+    ):
+        raise Conflict("agenda submissions closed at the deadline")
+    item = AgendaItem(
+        meeting=meeting,
+        city_id=city_id,
+        title=data.title,
+        summary=data.summary,
+        submitted_at=now,
+        duration_minutes=data.duration_minutes,
+        carried_over=0,
+    )
+    session.add(item)
+    session.flush()
+    audit.record(session, actor, "meeting.agenda_item", "meeting", meeting.id, after={"title": data.title})
+    return item
+
+
+def save_minutes(
+    session: Session, actor: Actor, public_id: uuid.UUID, data: MinutesRevision
+) -> MinutesRevisionRow | None:
+    """Save the minutes as a member city; a save that changes something adds a revision.
+
+    Signed minutes refuse any save (409), and so does a save over a newer revision.
+    """
+    city_id = _require_writer(actor, "edit minutes")
+    meeting = get_for(session, actor, public_id)
+    if not is_member(meeting, city_id):
+        raise Forbidden("your city does not take part in this meeting")
+    city = cities.by_id(session, city_id)
+    saved = rules.save_minutes(
+        minutes_of(meeting),
+        author=actor.name,
+        city=city.slug,
+        at=utcnow(),
+        content=data.content,
+        public_part=data.public_part,
+        base_revision=data.base_revision,
+    )
+    if saved.revision is None:
+        return None
+    row = MinutesRevisionRow(
+        meeting=meeting,
+        number=saved.revision.number,
+        author=actor.name,
+        city_id=city_id,
+        at=saved.revision.at,
+        content=saved.revision.content,
+        public_part=saved.revision.public_part,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor, "meeting.minutes_saved", "meeting", meeting.id, after={"revision": row.number}
+    )
+    return row
+
+
+def add_resolution(
+    session: Session, actor: Actor, public_id: uuid.UUID, data: Resolution
+) -> tuple[ResolutionRow, list[object]]:
+    """Record a resolution as the chair; an adopted one that asks for follow-up opens its action items."""
+    meeting = get(session, public_id)
+    _require_chair(actor, meeting, "record resolutions")
+    if meeting.signed_at is not None:
+        raise rules.MinutesSigned("the minutes are signed; the meeting's decisions are final")
+    votes = {v.city: v.vote for v in data.votes}
+    voters = represented(meeting) if data.decision_mode is DecisionMode.VOTE else set()
+    outcome = rules.resolution_outcome(data.decision_mode, votes, voters, _quorum_rule(meeting))
+    row = ResolutionRow(
+        meeting=meeting,
+        number=len(meeting.resolutions) + 1,
+        text=data.text,
+        decision_mode=data.decision_mode.value,
+        votes={city: vote.value for city, vote in votes.items()},
+        outcome=outcome.value,
+        follow_up=data.follow_up,
+        recorded_at=utcnow(),
+        recorded_by=actor.name,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "meeting.resolution",
+        "meeting",
+        meeting.id,
+        after={"number": row.number, "outcome": row.outcome, "votes": row.votes},
+    )
+    opened: list[object] = []
+    if outcome is rules.Outcome.ADOPTED and data.follow_up:
+        opened.extend(
+            action_items.open_items(
+                session,
+                actor,
+                data.action_items,
+                origin=ORIGIN,
+                origin_id=row.id,
+                context_id=meeting.public_id,
+                chair_city_id=meeting.chair_city_id,
+            )
+        )
+    return row, opened
+
+
+def sign(session: Session, actor: Actor, public_id: uuid.UUID) -> Meeting:
+    """Sign the minutes as the chair (网上签办); from then on they and the decisions are frozen."""
+    city_id = _require_writer(actor, "sign minutes")
+    meeting = get(session, public_id)
+    city = cities.by_id(session, city_id)
+    signed = rules.sign_minutes(
+        minutes_of(meeting), by=actor.name, by_city=city.slug, chair_city=meeting.chair_city.slug, at=utcnow()
+    )
+    meeting.signed_at = signed.signed_at
+    meeting.signed_by = signed.signed_by
+    meeting.signed_revision = signed.signed_revision
+    meeting.status = CLOSED
+    meeting.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session, actor, "meeting.signed", "meeting", meeting.id, after={"revision": meeting.signed_revision}
+    )
+    return meeting
+
+
+# Schedules ----------------------------------------------------------------------------------------
+
+
+def schedule_reminders(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for reminders to the cities that have not answered, one request per meeting and minute."""
+    slot = int(now.timestamp()) // 60
+    for meeting_id, public_id in unanswered_due(session, now):
+        flow_requests.enqueue(
+            session,
+            REMIND_ANSWERS,
+            key=f"{REMIND_ANSWERS}:{public_id}:{slot}",
+            # The tick decided the reminders are due; a re-run judges by the same instant.
+            parameters={"meeting_id": meeting_id, "as_of": now.isoformat()},
+        )
+
+
+def schedule_quorum(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for the quorum check of each called meeting whose start has come, once per meeting."""
+    query = select(Meeting.id, Meeting.public_id).where(
+        Meeting.status == CALLED, Meeting.starts_at <= now, Meeting.quorum_checked_at.is_(None)
+    )
+    for meeting_id, public_id in session.execute(query):
+        flow_requests.enqueue(
+            session, QUORUM, key=f"{QUORUM}:{public_id}", parameters={"meeting_id": meeting_id}
+        )
+
+
+def schedule_agenda(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for the agenda of each meeting whose agenda deadline has passed to be sent, once."""
+    query = select(Meeting.id, Meeting.public_id).where(
+        Meeting.status == CALLED,
+        Meeting.agenda_deadline.is_not(None),
+        Meeting.agenda_deadline <= now,
+        Meeting.agenda_sent_at.is_(None),
+    )
+    for meeting_id, public_id in session.execute(query):
+        flow_requests.enqueue(
+            session, SEND_AGENDA, key=f"{SEND_AGENDA}:{public_id}", parameters={"meeting_id": meeting_id}
+        )
+
+
+def send_agenda(session: Session, meeting_id: int) -> bool:
+    """Close submissions and send the agenda: the calendar shows the update (SEQUENCE raised); once."""
+    meeting = get_by_id(session, meeting_id)
+    if meeting.agenda_sent_at is not None or meeting.status != CALLED:
+        return False
+    meeting.agenda_sent_at = utcnow()
+    meeting.sequence += 1
+    meeting.updated_at = meeting.agenda_sent_at
+    session.flush()
+    audit.record(
+        session,
+        Actor.system("send-agenda"),
+        "meeting.agenda_sent",
+        "meeting",
+        meeting.id,
+        after={"items": [a.title for a in meeting.agenda_items]},
+        city_id=meeting.organizer_city_id,
+    )
+    return True
+
+
+# The regular conference ---------------------------------------------------------------------------
+
+
+def body_contract(body: ConferenceBodyRow) -> ConferenceBody:
+    """Return the body's definition as its contract."""
+    return ConferenceBody.model_validate(body.definition)
+
+
+def rotation_events(body: ConferenceBodyRow) -> list[rules.RotationEvent]:
+    """Return the body's recorded skips and swaps as the rules see them."""
+    events: list[rules.RotationEvent] = []
+    for row in body.rotation_events:
+        role = rules.RotationRole(row.role)
+        if row.kind == "skip":
+            events.append(rules.Skip(row.seq, row.city, row.reason, role))
+        else:
+            events.append(rules.Swap(row.seq, row.city, row.with_city or "", row.reason, role))
+    return events
+
+
+def create_body(session: Session, actor: Actor, data: ConferenceBody) -> ConferenceBodyRow:
+    """Set up the standing conference (an administrator's or coordinator's task)."""
+    if not (actor.is_admin or actor.role is Role.COORDINATOR):
+        raise Forbidden("only administrators and coordinators set up the conference")
+    cities.by_slugs(session, list(data.member_cities))
+    body = ConferenceBodyRow(
+        public_id=uuid.uuid4(),
+        definition=data.model_dump(mode="json"),
+        revision=0,
+        last_created_seq=0,
+        updated_at=utcnow(),
+    )
+    session.add(body)
+    session.flush()
+    audit.record(session, actor, "conference.created", "conference_body", body.id, after=body.definition)
+    return body
+
+
+def record_rotation_change(
+    session: Session, actor: Actor, body_id: int, event: rules.RotationEvent
+) -> RotationEventRow:
+    """Record a skip or swap with its reason, if the rotation still works out with it."""
+    if not (actor.is_admin or actor.role is Role.COORDINATOR):
+        raise Forbidden("only administrators and coordinators change the rotation")
+    body = session.get(ConferenceBodyRow, body_id)
+    if body is None:
+        raise NotFound(f"no conference body {body_id}")
+    if event.seq <= body.last_created_seq:
+        raise Conflict(f"meeting {event.seq} is already created; its host and chair are set")
+    definition = body_contract(body)
+    events = [*rotation_events(body), event]
+    rules.rotation(definition.rotation_order, definition.first_host, events, through_seq=event.seq + 1)
+    row = RotationEventRow(
+        body=body,
+        kind="skip" if isinstance(event, rules.Skip) else "swap",
+        seq=event.seq,
+        role=event.role.value,
+        city=event.city,
+        with_city=getattr(event, "with_city", None),
+        reason=event.reason,
+        recorded_at=utcnow(),
+        recorded_by=actor.name,
+    )
+    session.add(row)
+    body.revision += 1
+    body.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        f"conference.rotation_{row.kind}",
+        "conference_body",
+        body.id,
+        after={
+            "seq": row.seq,
+            "role": row.role,
+            "city": row.city,
+            "with": row.with_city,
+            "reason": row.reason,
+        },
+    )
+    return row
+
+
+def upcoming_turns(body: ConferenceBodyRow, count: int = 10) -> list[rules.PlannedMeeting]:
+    """Return the next meetings of the body with their dates, hosts and chairs, from the data."""
+    return rules.plan(
+        body_contract(body), rotation_events(body), after_seq=body.last_created_seq, count=count
+    )
+
+
+def schedule_planning(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for the next regular meeting of each body once its creation time (30 days ahead) has come."""
+    for body in session.scalars(select(ConferenceBodyRow)):
+        seq = rules.seq_to_create(body_contract(body), now, last_created_seq=body.last_created_seq)
+        if seq is not None:
+            flow_requests.enqueue(
+                session,
+                PLAN,
+                key=f"{PLAN}:{body.public_id}:{seq}",
+                parameters={"body_id": body.id, "seq": seq},
+            )
+
+
+def create_regular_meeting(session: Session, body_id: int, seq: int) -> Meeting | None:
+    """Create meeting `seq` of the body with its host, chair, invitations and carried-over items; once."""
+    body = session.get(ConferenceBodyRow, body_id)
+    if body is None:
+        raise NotFound(f"no conference body {body_id}")
+    if seq != body.last_created_seq + 1:
+        return None
+    definition = body_contract(body)
+    planned = rules.plan(definition, rotation_events(body), after_seq=seq - 1, count=1)[0]
+    host = cities.by_slug(session, planned.host)
+    chair = cities.by_slug(session, planned.chair)
+    now = utcnow()
+    meeting = Meeting(
+        public_id=uuid.uuid4(),
+        kind=MeetingKind.CONFERENCE.value,
+        status=CALLED,
+        body_id=body.id,
+        seq=seq,
+        title=f"{definition.name}（第{seq}次）"[:200],
+        starts_at=planned.starts_at,
+        ends_at=planned.ends_at,
+        location="",
+        organizer_city_id=host.id,
+        chair_city_id=chair.id,
+        host_city_id=host.id,
+        quorum=definition.quorum.model_dump(),
+        expert_specialities=[],
+        agenda_deadline=planned.agenda_deadline,
+        sequence=0,
+        created_at=now,
+        called_at=now,
+        updated_at=now,
+    )
+    session.add(meeting)
+    session.flush()
+    _invite(
+        session,
+        meeting,
+        {c.id: "member" for c in cities.by_slugs(session, list(definition.member_cities))},
+    )
+    _carry_over(session, body, meeting)
+    body.last_created_seq = seq
+    body.revision += 1
+    body.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        Actor.system("plan-conference"),
+        "meeting.created",
+        "meeting",
+        meeting.id,
+        after={**_snapshot(meeting), "seq": seq, "host": host.slug},
+        city_id=host.id,
+    )
+    _request_delivery(session, meeting)
+    return meeting
+
+
+def _carry_over(session: Session, body: ConferenceBodyRow, meeting: Meeting) -> None:
+    """Put the body's still-open action items on the new meeting's agenda, counted."""
+    held = list(
+        session.scalars(
+            select(Meeting.starts_at).where(
+                Meeting.body_id == body.id, Meeting.id != meeting.id, Meeting.status != CANCELLED
+            )
+        )
+    )
+    context_ids = set(session.scalars(select(Meeting.public_id).where(Meeting.body_id == body.id)))
+    items = [i for i in action_items.open_items_of(session, origin=ORIGIN) if i.context_id in context_ids]
+    by_id = {str(i.public_id): i for i in items}
+    for carry in action_rules.carry_overs(
+        [action_items.to_record(i) for i in items], meeting.starts_at, held
+    ):
+        item = by_id[carry.item.id]
+        item.carried_over = carry.times
+        session.add(
+            AgendaItem(
+                meeting=meeting,
+                city_id=item.owner_city_id,
+                title=item.title,
+                summary=item.detail,
+                submitted_at=meeting.created_at,
+                action_item_id=item.id,
+                carried_over=carry.times,
+            )
+        )
+
+
+# Calendar -----------------------------------------------------------------------------------------
+
+_STATUS = {
+    PROPOSED: calendar.MeetingStatus.TENTATIVE,
+    CALLED: calendar.MeetingStatus.CONFIRMED,
+    OPENED: calendar.MeetingStatus.CONFIRMED,
+    CLOSED: calendar.MeetingStatus.CONFIRMED,
+    CANCELLED: calendar.MeetingStatus.CANCELLED,
+}
+_PARTSTAT = {
+    None: calendar.Partstat.NEEDS_ACTION,
+    Answer.ACCEPT.value: calendar.Partstat.ACCEPTED,
+    Answer.DECLINE.value: calendar.Partstat.DECLINED,
+    Answer.DELEGATE.value: calendar.Partstat.DELEGATED,
+}
+
+
+def calendar_meeting(meeting: Meeting) -> calendar.CalendarMeeting:
+    """Return the meeting as the calendar shows it."""
+    return calendar.CalendarMeeting(
+        public_id=meeting.public_id,
+        sequence=meeting.sequence,
+        title=meeting.title,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        organizer_city=meeting.organizer_city.slug,
+        chair_city=meeting.chair_city.slug,
+        invitees=tuple(
+            calendar.Invitee(i.city.slug, partstat=_PARTSTAT.get(i.answer, calendar.Partstat.NEEDS_ACTION))
+            for i in meeting.invitations
+        ),
+        updated_at=meeting.updated_at,
+        status=_STATUS[meeting.status],
+        location=meeting.location,
+        video_link=meeting.video_link,
+    )
+
+
+def calendar_feed(session: Session, city: City | None = None, *, with_action_items: bool = True) -> bytes:
+    """Render the feed of every meeting (not proposals), or of one city's, with its action items."""
+    query = (
+        select(Meeting)
+        .where(Meeting.status != PROPOSED)
+        .order_by(Meeting.starts_at)
+        .options(selectinload(Meeting.invitations))
+    )
+    if city is not None:
+        invited = select(Invitation.meeting_id).where(Invitation.city_id == city.id)
+        query = query.where(Meeting.id.in_(invited) | (Meeting.chair_city_id == city.id))
+    meetings = [calendar_meeting(m) for m in session.scalars(query)]
+    todos: list[calendar.CalendarActionItem] = []
+    if with_action_items:
+        items = (
+            action_items.owned_by(session, city.id, open_only=False)
+            if city is not None
+            else action_items.open_items_of(session, origin=ORIGIN)
+        )
+        todos = [
+            calendar.CalendarActionItem(
+                public_id=i.public_id,
+                sequence=i.sequence,
+                title=i.title,
+                owner_city=i.owner_city.slug,
+                chair_city=i.chair_city.slug,
+                due_on=i.due_on,
+                state=ActionItemState(i.state),
+                updated_at=i.updated_at,
+                meeting_id=i.context_id,
+                closed_at=i.closed_at,
+                carried_over=i.carried_over,
+            )
+            for i in items
+        ]
+    name = f"联席会商 {city.name_zh}" if city is not None else "淮海联席会商"
+    return calendar.feed(meetings, todos, name=name)
+
+
+# Annual assessment --------------------------------------------------------------------------------
+
+
+def assessment(session: Session, year: int, now: datetime | None = None) -> list[rules.CityYear]:
+    """Return each city's figures for the year: meetings invited and attended, agenda on time, actions."""
+    meetings = session.scalars(select(Meeting).where(Meeting.status != PROPOSED)).all()
+    records = []
+    agenda = []
+    for meeting in meetings:
+        invited = frozenset(i.city.slug for i in meeting.invitations)
+        attended = frozenset(a.city.slug for a in meeting.attendance if a.present) or frozenset(
+            represented(meeting) if meeting.status in (OPENED, CLOSED) else ()
+        )
+        records.append(
+            rules.MeetingRecord(
+                meeting.starts_at, invited, attended, meeting.status == CANCELLED, meeting.exercise
+            )
+        )
+        if meeting.agenda_deadline is not None:
+            agenda.extend(
+                rules.AgendaRecord(a.city.slug, a.submitted_at, meeting.agenda_deadline)
+                for a in meeting.agenda_items
+                if a.action_item_id is None
+            )
+    actions = [
+        rules.ActionRecord(i.owner_city.slug, i.due_on, i.closed_at)
+        for i in action_items.all_of(session, origin=ORIGIN)
+    ]
+    return rules.assessment(
+        year,
+        [c.slug for c in cities.all_cities(session)],
+        meetings=records,
+        agenda_items=agenda,
+        action_items=actions,
+        now=now or utcnow(),
+    )
