@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from contracts.mqtt import Ack, AckStage, Action, Command, command_topic, encode
 from hub.fleet import services as fleet
@@ -15,19 +14,21 @@ from hub.kernel import audit
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, InvalidInput
 from hub.kernel.models import MqttOutbox
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, affected_rows, utcnow
 
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_TTL = timedelta(hours=24)
 MIN_TTL = timedelta(seconds=10)
 
 
-def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
-    message = Command(
-        id=command.command_id,
-        action=command.arguments,  # type: ignore[arg-type]
-        issued_at=command.issued_at,
-        expires_at=command.expires_at,
+def _enqueue(session: DbSession, command: VehicleCommand, root: str) -> None:
+    message = Command.model_validate(
+        {
+            "id": command.command_id,
+            "action": command.arguments,
+            "issued_at": command.issued_at,
+            "expires_at": command.expires_at,
+        }
     )
     session.add(
         MqttOutbox(
@@ -41,7 +42,7 @@ def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
 
 
 def send_command(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     vehicle_id: int,
     action: Action,
@@ -83,7 +84,7 @@ def send_command(
     return command
 
 
-def resend_pending(session: Session, vehicle: Vehicle, *, root: str) -> int:
+def resend_pending(session: DbSession, vehicle: Vehicle, *, root: str) -> int:
     """Queue again every unexpired command the vehicle has not acknowledged (it reconnected)."""
     now = utcnow()
     pending = session.scalars(
@@ -105,7 +106,7 @@ _NEXT_STATE = {
 }
 
 
-def apply_ack(session: Session, vehicle: Vehicle, ack: Ack) -> str:
+def apply_ack(session: DbSession, vehicle: Vehicle, ack: Ack) -> str:
     """Move a command on by a vehicle's ack; return what happened (for counts and logs).
 
     Duplicates and acks that arrive out of order (received after done) change nothing.
@@ -126,29 +127,33 @@ def apply_ack(session: Session, vehicle: Vehicle, ack: Ack) -> str:
     return "applied"
 
 
-def expire(session: Session) -> int:
+def expire(session: DbSession) -> int:
     """Close commands whose time ran out: never received → expired, received → timed out."""
     now = utcnow()
-    expired = session.execute(
-        update(VehicleCommand)
-        .where(VehicleCommand.state == CommandState.PENDING, VehicleCommand.expires_at <= now)
-        .values(state=CommandState.EXPIRED, state_at=now)
-    ).rowcount
-    timed_out = session.execute(
-        update(VehicleCommand)
-        .where(VehicleCommand.state == CommandState.RECEIVED, VehicleCommand.expires_at <= now)
-        .values(state=CommandState.TIMED_OUT, state_at=now)
-    ).rowcount
+    expired = affected_rows(
+        session.execute(
+            update(VehicleCommand)
+            .where(VehicleCommand.state == CommandState.PENDING, VehicleCommand.expires_at <= now)
+            .values(state=CommandState.EXPIRED, state_at=now)
+        )
+    )
+    timed_out = affected_rows(
+        session.execute(
+            update(VehicleCommand)
+            .where(VehicleCommand.state == CommandState.RECEIVED, VehicleCommand.expires_at <= now)
+            .values(state=CommandState.TIMED_OUT, state_at=now)
+        )
+    )
     return (expired or 0) + (timed_out or 0)
 
 
-def for_vehicle(session: Session, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:
+def for_vehicle(session: DbSession, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:
     """Return a vehicle's latest commands, newest first."""
     query = select(VehicleCommand).where(VehicleCommand.vehicle_id == vehicle_id)
     return list(session.scalars(query.order_by(VehicleCommand.id.desc()).limit(limit)))
 
 
-def unpublished(session: Session, limit: int = 200) -> list[MqttOutbox]:
+def unpublished(session: DbSession, limit: int = 200) -> list[MqttOutbox]:
     """Return outbox messages waiting to be published, oldest first.
 
     A command that is no longer pending (acknowledged, expired) is not sent again.
@@ -168,7 +173,7 @@ def unpublished(session: Session, limit: int = 200) -> list[MqttOutbox]:
     return list(session.scalars(query))
 
 
-def mark_published(session: Session, message_id: int) -> None:
+def mark_published(session: DbSession, message_id: int) -> None:
     """Record that the broker acknowledged an outbox message."""
     message = session.get(MqttOutbox, message_id)
     if message is None or message.published_at is not None:
@@ -184,7 +189,7 @@ def mark_published(session: Session, message_id: int) -> None:
         )
 
 
-def mark_publish_failed(session: Session, message_id: int, error: str) -> None:
+def mark_publish_failed(session: DbSession, message_id: int, error: str) -> None:
     """Count a failed publish attempt; the message stays queued."""
     message = session.get(MqttOutbox, message_id)
     if message is not None:
