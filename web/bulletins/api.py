@@ -63,7 +63,7 @@ def issue_bulletin() -> ResponseReturnValue:
         db.session,
         current_actor(),
         data,
-        mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+        mqtt_root=settings_of(current_app).mqtt_root,
     )
     db.session.commit()
     kick_flows(current_app)
@@ -86,7 +86,7 @@ def get_bulletin(public_id: uuid.UUID) -> ResponseReturnValue:
 def post_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
     """Record the caller's city's receipt (回执); a second one changes nothing and answers 200."""
     data = params.json_body(ReceiptCreate)
-    recipient, created = bulletins.record_receipt(db.session, current_actor(), public_id, data)  # type: ignore[arg-type]
+    recipient, created = bulletins.record_receipt(db.session, current_actor(), public_id, data)
     db.session.commit()
     return jsonify(_receipt_json(recipient)), 201 if created else 200
 
@@ -166,7 +166,7 @@ def receive_cap() -> ResponseReturnValue:
         actor,
         data,
         source="cap",
-        mqtt_root=settings_of(current_app).mqtt_root,  # type: ignore[arg-type]
+        mqtt_root=settings_of(current_app).mqtt_root,
         cap_identity=bulletins.CapIdentity(alert.sender, alert.identifier, alert.sent),
     )
     db.session.commit()

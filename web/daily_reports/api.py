@@ -23,6 +23,6 @@ def file_daily_report() -> ResponseReturnValue:
     """File today's daily or zero report for the caller's city."""
     data = params.json_body(DailyReportCreate)
     due: time = settings_of(current_app).daily_report_due_time
-    report = daily_reports.submit(db.session, current_actor(), daily_reports.today(), data, due=due)  # type: ignore[arg-type]
+    report = daily_reports.submit(db.session, current_actor(), daily_reports.today(), data, due=due)
     db.session.commit()
     return jsonify(date=report.report_date.isoformat(), zero=report.zero, on_time=report.on_time), 201

@@ -26,9 +26,9 @@ def list_incidents() -> ResponseReturnValue:
     level = params.query_enum("level", IncidentLevel)
     filters = incident_service.IncidentFilter(
         city=request.args.get("city") or None,
-        level_at_most=int(level) if level is not None else None,  # type: ignore[call-overload]
-        category=params.query_enum("category", IncidentCategory),  # type: ignore[arg-type]
-        status=params.query_enum("status", IncidentStatus),  # type: ignore[arg-type]
+        level_at_most=int(level) if level is not None else None,
+        category=params.query_enum("category", IncidentCategory),
+        status=params.query_enum("status", IncidentStatus),
         open_only=bool(params.query_bool("open")),
         exercise=params.query_bool("exercise"),
         since=params.query_time("since"),
@@ -50,7 +50,7 @@ def list_incidents() -> ResponseReturnValue:
 def create_incident() -> ResponseReturnValue:
     """Record an incident for the caller's city."""
     data = params.json_body(IncidentCreate)
-    incident = incident_service.create_incident(db.session, current_actor(), data)  # type: ignore[arg-type]
+    incident = incident_service.create_incident(db.session, current_actor(), data)
     db.session.commit()
     kick_flows(current_app)
     body = incident_service.to_contract(incident).model_dump(mode="json")
@@ -74,7 +74,7 @@ def get_incident(incident_id: uuid.UUID) -> ResponseReturnValue:
 @api_auth
 def update_incident(incident_id: uuid.UUID) -> ResponseReturnValue:
     """Change an incident of the caller's city: level, status or affected cities."""
-    data: IncidentUpdate = params.json_body(IncidentUpdate)  # type: ignore[assignment]
+    data: IncidentUpdate = params.json_body(IncidentUpdate)
     internal_id = incident_service.id_for_public_id(db.session, incident_id)
     changes = incident_service.IncidentChanges(
         level=data.level,
@@ -93,7 +93,7 @@ def add_report(incident_id: uuid.UUID) -> ResponseReturnValue:
     """Add a follow-up or final report to an incident of the caller's city."""
     data = params.json_body(FollowUpCreate)
     internal_id = incident_service.id_for_public_id(db.session, incident_id)
-    incident_service.add_report(db.session, current_actor(), internal_id, data)  # type: ignore[arg-type]
+    incident_service.add_report(db.session, current_actor(), internal_id, data)
     db.session.commit()
     incident = incident_service.get_incident(db.session, internal_id)
     return jsonify(incident_service.to_contract(incident).model_dump(mode="json")), 201

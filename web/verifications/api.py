@@ -46,7 +46,7 @@ def list_verifications() -> ResponseReturnValue:
 @api_auth
 def create_verification() -> ResponseReturnValue:
     """Send a verification request (核报) to another city."""
-    item = verifications.create(db.session, current_actor(), params.json_body(VerificationCreate))  # type: ignore[arg-type]
+    item = verifications.create(db.session, current_actor(), params.json_body(VerificationCreate))
     db.session.commit()
     kick_flows(current_app)
     return jsonify(_verification_json(item)), 201
@@ -57,7 +57,7 @@ def create_verification() -> ResponseReturnValue:
 def answer_verification(public_id: uuid.UUID) -> ResponseReturnValue:
     """Answer a verification request addressed to the caller's city."""
     data = params.json_body(VerificationAnswerCreate)
-    item = verifications.answer(db.session, current_actor(), public_id, data)  # type: ignore[arg-type]
+    item = verifications.answer(db.session, current_actor(), public_id, data)
     db.session.commit()
     return jsonify(_verification_json(item))
 
@@ -68,11 +68,11 @@ def answer_from_platform(public_id: uuid.UUID) -> ResponseReturnValue:
     """Take a platform's answer in the partner contract's form (`VerificationAnswer`)."""
     answer = params.json_body(VerificationAnswer)
     actor = current_actor()
-    if answer.request_id != public_id:  # type: ignore[attr-defined]
+    if answer.request_id != public_id:
         raise ContractError(
             "request_id in the body differs from the one in the path",
             [Problem("request_id", "does not match the path")],
         )
-    item = verifications.answer(db.session, actor, public_id, VerificationAnswerCreate(answer=answer.answer))  # type: ignore[attr-defined]
+    item = verifications.answer(db.session, actor, public_id, VerificationAnswerCreate(answer=answer.answer))
     db.session.commit()
     return jsonify(_verification_json(item))
