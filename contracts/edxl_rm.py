@@ -592,9 +592,8 @@ def build_rm(message: RmMessage) -> bytes:
         _add(element, _r("ContactRole"), contact.role.value if contact.role else None)
     for info in message.resources:
         _add_resource_info(root, info)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(
-        root, encoding="utf-8", xml_declaration=False
-    )
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 # Reading -------------------------------------------------------------------------------------------

@@ -358,13 +358,14 @@ class HubRunner:
         from connectors.sims.partner import PartnerSimulator
 
         data = load_city_data()
-        for row in data["cities"]:  # type: ignore[index]
+        for row in data["cities"]:
+            longitude, latitude = row["centre"]
             token = secrets.token_urlsafe(24)
             simulator = PartnerSimulator(
                 row["slug"],
                 token=token,
                 name_zh=row["name_zh"],
-                centre=tuple(row["centre"]),
+                centre=(longitude, latitude),
                 drift_interval=20.0,
             ).start()
             self._on_stop("a partner simulator", simulator.stop)

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
@@ -59,7 +59,7 @@ QUANTITY = Scaled(3)
 MONEY = Scaled(2)
 
 
-class AidResource(db.Model):
+class AidResource(Model):
     """One entry of a city's registry (应急资源库) with its quantity ledger.
 
     The database keeps the ledger's invariant itself: every count is non-negative and reserved
@@ -120,7 +120,7 @@ class AidResource(db.Model):
         return f"<AidResource {self.id} {self.type_code} {self.on_hand}/{self.reserved}/{self.deployed}>"
 
 
-class AidRequest(db.Model):
+class AidRequest(Model):
     """A city's request for help (支援请求), made of typed lines."""
 
     __tablename__ = "aid_requests"
@@ -146,7 +146,7 @@ class AidRequest(db.Model):
     )
 
 
-class AidRequestLine(db.Model):
+class AidRequestLine(Model):
     """One line of a request: how many of which type, by when, for how long, where to report."""
 
     __tablename__ = "aid_request_lines"
@@ -172,7 +172,7 @@ class AidRequestLine(db.Model):
     request: Mapped[AidRequest] = relationship(back_populates="lines")
 
 
-class AidCommitment(db.Model):
+class AidCommitment(Model):
     """An offer of one resource for one line and the commitment it becomes (`rules.AidState`).
 
     `exercise` and `bookable` are copied from the request and the resource so that the

@@ -17,7 +17,6 @@ from decimal import Decimal
 
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from contracts.mutual_aid import AidState, Contact, RegistryEntry, RequestLine
 from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
@@ -25,7 +24,7 @@ from hub.kernel import audit
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Role
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, affected_rows, table_of, utcnow
 from hub.mutual_aid import rules
 from hub.mutual_aid.models import QUANTITY, AidCommitment, AidRequest, AidRequestLine, AidResource
 from hub.mutual_aid.rules import Action
@@ -81,7 +80,7 @@ def _commitment_snapshot(commitment: AidCommitment) -> dict[str, object]:
 # The registry ------------------------------------------------------------------------------------
 
 
-def register_entry(session: Session, actor: Actor, data: RegistryEntry) -> AidResource:
+def register_entry(session: DbSession, actor: Actor, data: RegistryEntry) -> AidResource:
     """Add or update an entry of the actor's own city, keyed by the owner's id for it.
 
     Lowering what is on hand below what is reserved and deployed is refused (a 409 naming both),
@@ -150,25 +149,25 @@ def _entry_fields(data: RegistryEntry) -> dict[str, object]:
     }
 
 
-def _set_on_hand(session: Session, entry: AidResource, on_hand: Decimal) -> None:
+def _set_on_hand(session: DbSession, entry: AidResource, on_hand: Decimal) -> None:
     """Set what is on hand unless it would fall below what is held, decided by the UPDATE."""
     if on_hand == entry.on_hand:
         return
-    table = AidResource.__table__
+    table = table_of(AidResource)
     result = session.execute(
         update(table)
         .where(table.c.id == entry.id, table.c.reserved + table.c.deployed <= _q(on_hand))
         .values(on_hand=on_hand)
     )
     session.refresh(entry, ["on_hand", "reserved", "deployed"])
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         raise Conflict(
             f"cannot set on hand to {on_hand}: {entry.reserved} reserved and {entry.deployed} deployed",
             details={"reserved": str(entry.reserved), "deployed": str(entry.deployed)},
         )
 
 
-def get_entry(session: Session, entry_id: int) -> AidResource:
+def get_entry(session: DbSession, entry_id: int) -> AidResource:
     """Return one registry entry, or fail."""
     entry = session.get(AidResource, entry_id)
     if entry is None:
@@ -180,7 +179,7 @@ def get_entry(session: Session, entry_id: int) -> AidResource:
 
 
 def create_request(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     *,
     title: str,
@@ -240,7 +239,7 @@ def create_request(
     return request
 
 
-def get_line(session: Session, line_id: int) -> AidRequestLine:
+def get_line(session: DbSession, line_id: int) -> AidRequestLine:
     """Return one request line, or fail."""
     line = session.get(AidRequestLine, line_id)
     if line is None:
@@ -256,7 +255,7 @@ def _entry_type(entry: AidResource) -> TypeRef:
     return TypeRef(entry.type_code, Grade(entry.grade) if entry.grade is not None else None)
 
 
-def rank_candidates(session: Session, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
+def rank_candidates(session: DbSession, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
     """Return the other cities' available entries that may fill a line, best first."""
     line = get_line(session, line_id)
     requesting_city_id = line.request.requesting_city_id
@@ -294,7 +293,7 @@ def rank_candidates(session: Session, line_id: int, *, now: datetime | None = No
 
 
 def make_offer(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     line_id: int,
     resource_id: int,
@@ -364,7 +363,7 @@ def make_offer(
     return offer
 
 
-def get_commitment(session: Session, commitment_id: int) -> AidCommitment:
+def get_commitment(session: DbSession, commitment_id: int) -> AidCommitment:
     """Return one offer or commitment, or fail."""
     commitment = session.get(AidCommitment, commitment_id)
     if commitment is None:
@@ -398,29 +397,31 @@ def _next(actor: Actor, commitment: AidCommitment, action: Action) -> tuple[AidS
     return frm, to
 
 
-def _move(session: Session, commitment: AidCommitment, frm: AidState, to: AidState, **values: object) -> None:
+def _move(
+    session: DbSession, commitment: AidCommitment, frm: AidState, to: AidState, **values: object
+) -> None:
     """Set the new state (and `values`) only if the commitment is still in `frm`, else a 409."""
-    table = AidCommitment.__table__
+    table = table_of(AidCommitment)
     result = session.execute(
         update(table)
         .where(table.c.id == commitment.id, table.c.state == frm.value)
         .values(state=to.value, updated_at=utcnow(), **values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         session.refresh(commitment)
         raise Conflict(f"the commitment changed meanwhile: it is now {commitment.state}")
     session.refresh(commitment)
 
 
-def _reserve(session: Session, entry_id: int, quantity: Decimal) -> None:
+def _reserve(session: DbSession, entry_id: int, quantity: Decimal) -> None:
     """Reserve `quantity` of an entry in one conditional UPDATE; 0 rows means not enough is left."""
-    table = AidResource.__table__
+    table = table_of(AidResource)
     result = session.execute(
         update(table)
         .where(table.c.id == entry_id, table.c.on_hand - table.c.reserved - table.c.deployed >= _q(quantity))
         .values(reserved=table.c.reserved + _q(quantity))
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         on_hand, reserved, deployed = session.execute(
             select(table.c.on_hand, table.c.reserved, table.c.deployed).where(table.c.id == entry_id)
         ).one()
@@ -432,16 +433,16 @@ def _reserve(session: Session, entry_id: int, quantity: Decimal) -> None:
     _expire_entry(session, entry_id)
 
 
-def _expire_entry(session: Session, entry_id: int) -> None:
+def _expire_entry(session: DbSession, entry_id: int) -> None:
     """Forget an entry's loaded counts after an UPDATE that changed them behind the ORM's back."""
     entry = session.identity_map.get(session.identity_key(AidResource, entry_id))
     if entry is not None:
         session.expire(entry, ["on_hand", "reserved", "deployed"])
 
 
-def _ledger(session: Session, entry_id: int, **changes: Decimal) -> None:
+def _ledger(session: DbSession, entry_id: int, **changes: Decimal) -> None:
     """Apply relative changes to an entry's counts; the CHECK constraints refuse a broken ledger."""
-    table = AidResource.__table__
+    table = table_of(AidResource)
     values = {name: table.c[name] + _q(delta) for name, delta in changes.items()}
     try:
         session.execute(update(table).where(table.c.id == entry_id).values(**values))
@@ -450,7 +451,7 @@ def _ledger(session: Session, entry_id: int, **changes: Decimal) -> None:
     _expire_entry(session, entry_id)
 
 
-def _check_no_overlap(session: Session, commitment: AidCommitment, end: datetime | None = None) -> None:
+def _check_no_overlap(session: DbSession, commitment: AidCommitment, end: datetime | None = None) -> None:
     """Refuse a live real booking of the same bookable entry whose window overlaps this one.
 
     Runs after the entry's row was written in the same transaction, so every other booking of
@@ -476,7 +477,7 @@ def _check_no_overlap(session: Session, commitment: AidCommitment, end: datetime
 
 
 def _act(
-    session: Session, actor: Actor, commitment_id: int, action: Action, **values: object
+    session: DbSession, actor: Actor, commitment_id: int, action: Action, **values: object
 ) -> tuple[AidCommitment, dict[str, object]]:
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, action)
@@ -486,7 +487,7 @@ def _act(
 
 
 def _audit(
-    session: Session, actor: Actor, commitment: AidCommitment, action: Action, before: dict[str, object]
+    session: DbSession, actor: Actor, commitment: AidCommitment, action: Action, before: dict[str, object]
 ) -> None:
     session.flush()
     audit.record(
@@ -500,7 +501,7 @@ def _audit(
     )
 
 
-def accept(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def accept(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Accept an offer for the requesting city, reserving its quantity (a 409 says what is left)."""
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, Action.ACCEPT)
@@ -528,21 +529,21 @@ def accept(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
     return commitment
 
 
-def decline(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def decline(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Decline an offer for the requesting city (surplus, or not needed)."""
     commitment, before = _act(session, actor, commitment_id, Action.DECLINE)
     _audit(session, actor, commitment, Action.DECLINE, before)
     return commitment
 
 
-def withdraw(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def withdraw(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Withdraw the owner's offer before it is accepted."""
     commitment, before = _act(session, actor, commitment_id, Action.WITHDRAW)
     _audit(session, actor, commitment, Action.WITHDRAW, before)
     return commitment
 
 
-def authorise(session: Session, actor: Actor, commitment_id: int, order_number: str) -> AidCommitment:
+def authorise(session: DbSession, actor: Actor, commitment_id: int, order_number: str) -> AidCommitment:
     """Authorise an accepted commitment with the owner's order number (派遣令号)."""
     if not order_number:
         raise InvalidInput("authorising needs the owner's order number")
@@ -551,7 +552,7 @@ def authorise(session: Session, actor: Actor, commitment_id: int, order_number: 
     return commitment
 
 
-def dispatch(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def dispatch(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Record the owner's dispatch: the reserved quantity becomes deployed."""
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, Action.DISPATCH)
@@ -563,14 +564,14 @@ def dispatch(session: Session, actor: Actor, commitment_id: int) -> AidCommitmen
     return commitment
 
 
-def arrive(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def arrive(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Confirm, for the requesting city, that the resource arrived."""
     commitment, before = _act(session, actor, commitment_id, Action.ARRIVE)
     _audit(session, actor, commitment, Action.ARRIVE, before)
     return commitment
 
 
-def release(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def release(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Release the resource for the requesting city; it stays deployed until the owner confirms its return."""
     commitment, before = _act(session, actor, commitment_id, Action.RELEASE)
     _audit(session, actor, commitment, Action.RELEASE, before)
@@ -587,7 +588,7 @@ class ReturnCounts:
 
 
 def confirm_return(
-    session: Session, actor: Actor, commitment_id: int, counts: ReturnCounts = ReturnCounts()
+    session: DbSession, actor: Actor, commitment_id: int, counts: ReturnCounts = ReturnCounts()
 ) -> AidCommitment:
     """Confirm the return for the owner: deployed is freed, consumed and lost come off the stock."""
     commitment = get_commitment(session, commitment_id)
@@ -607,17 +608,17 @@ def confirm_return(
     return commitment
 
 
-def cancel(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def cancel(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Cancel an offer or a commitment not yet dispatched, giving a hold back."""
     return _give_back(session, actor, commitment_id, Action.CANCEL)
 
 
-def expire(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def expire(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Expire an offer or an unauthorised hold whose time ran out (the hub's timers only)."""
     return _give_back(session, actor, commitment_id, Action.EXPIRE)
 
 
-def _give_back(session: Session, actor: Actor, commitment_id: int, action: Action) -> AidCommitment:
+def _give_back(session: DbSession, actor: Actor, commitment_id: int, action: Action) -> AidCommitment:
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, action)
     before = _commitment_snapshot(commitment)
@@ -628,7 +629,7 @@ def _give_back(session: Session, actor: Actor, commitment_id: int, action: Actio
     return commitment
 
 
-def ask_extension(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def ask_extension(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Ask the owner, for the requesting city, to keep the resource longer."""
     commitment, before = _act(session, actor, commitment_id, Action.ASK_EXTENSION)
     _audit(session, actor, commitment, Action.ASK_EXTENSION, before)
@@ -636,7 +637,7 @@ def ask_extension(session: Session, actor: Actor, commitment_id: int) -> AidComm
 
 
 def answer_extension(
-    session: Session, actor: Actor, commitment_id: int, new_end: datetime | None
+    session: DbSession, actor: Actor, commitment_id: int, new_end: datetime | None
 ) -> AidCommitment:
     """Answer an extension for the owner: grant it until `new_end`, or refuse it with None."""
     commitment = get_commitment(session, commitment_id)
@@ -659,14 +660,14 @@ def answer_extension(
     return commitment
 
 
-def request_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def request_return(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Ask, for the owner, that a deployed resource come home."""
     commitment, before = _act(session, actor, commitment_id, Action.REQUEST_RETURN)
     _audit(session, actor, commitment, Action.REQUEST_RETURN, before)
     return commitment
 
 
-def refuse_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def refuse_return(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Keep, for the requesting city, a resource whose return the owner asked for."""
     commitment, before = _act(session, actor, commitment_id, Action.REFUSE_RETURN)
     _audit(session, actor, commitment, Action.REFUSE_RETURN, before)
