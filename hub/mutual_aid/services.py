@@ -14,24 +14,49 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contracts.mqtt import DEFAULT_ROOT, GotoAction
 from contracts.mutual_aid import AidState, Contact, RegistryEntry, RequestLine
-from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
-from hub.kernel import audit
+from contracts.resource_types import CATALOGUE, Grade, ResourceKind, TypeRef, satisfies
+from hub.fleet import commands as fleet_commands
+from hub.fleet import services as fleet
+from hub.kernel import audit, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hub.kernel.models import City, Role
+from hub.kernel.models import City, Reminder, Role
 from hub.kernel.types import utcnow
 from hub.mutual_aid import rules
-from hub.mutual_aid.models import QUANTITY, AidCommitment, AidRequest, AidRequestLine, AidResource
+from hub.mutual_aid.models import QUANTITY, AidAsk, AidCommitment, AidRequest, AidRequestLine, AidResource
 from hub.mutual_aid.rules import Action
+
+if TYPE_CHECKING:
+    from hub.config import Settings
 
 ZERO = Decimal(0)
 DEFAULT_OFFER_VALIDITY = timedelta(hours=6)
+
+# Flow requests, each keyed by the step it carries (`aid:{request}:ring:{n}`, …), so that a
+# duplicate trigger finds the request already there and nothing runs twice.
+SOURCE = "aid-ask-ring"
+REMIND = "aid-remind-ask"
+EXPIRE = "aid-expire"
+OVERDUE = "aid-overdue-arrival"
+# An asked city has this long to answer before the next ring is asked; it is reminded once
+# REMIND_BEFORE its deadline. An accepted hold not authorised within HOLD_WINDOW expires and
+# its reservation comes back. A dispatched resource not confirmed ARRIVAL_GRACE after its
+# expected arrival (needed-by, or dispatch plus the drive at ROAD_KMH) is reported overdue.
+ASK_WINDOW = timedelta(minutes=30)
+REMIND_BEFORE = timedelta(minutes=10)
+HOLD_WINDOW = timedelta(hours=2)
+ARRIVAL_GRACE = timedelta(minutes=30)
+ROAD_KMH = 50.0
+DISPATCH_COMMAND_TTL = timedelta(hours=1)
+TIMER = Actor.system("mutual-aid-timer")
 _WRITERS = frozenset({Role.COORDINATOR, Role.DUTY_OFFICER})
 
 
@@ -223,6 +248,9 @@ def create_request(
     )
     session.add(request)
     session.flush()
+    flow_requests.enqueue(
+        session, SOURCE, key=ring_key(request.id, 0), parameters={"aid_request_id": request.id, "ring": 0}
+    )
     audit.record(
         session,
         actor,
@@ -353,6 +381,7 @@ def make_offer(
     )
     session.add(offer)
     session.flush()
+    _answer_ask(session, line.request_id, city_id, "offered", now)
     audit.record(
         session,
         actor,
@@ -521,7 +550,7 @@ def accept(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
         if commitment.bookable:
             _check_no_overlap(session, commitment)
     try:
-        _move(session, commitment, frm, to)
+        _move(session, commitment, frm, to, accepted_at=utcnow())
     except IntegrityError as error:  # PostgreSQL's exclusion constraint
         raise Conflict("the entry is already booked for an overlapping time") from error
     _audit(session, actor, commitment, Action.ACCEPT, before)
@@ -551,16 +580,43 @@ def authorise(session: Session, actor: Actor, commitment_id: int, order_number: 
     return commitment
 
 
-def dispatch(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
-    """Record the owner's dispatch: the reserved quantity becomes deployed."""
+def dispatch(
+    session: Session, actor: Actor, commitment_id: int, *, root: str = DEFAULT_ROOT
+) -> AidCommitment:
+    """Record the owner's dispatch: the reserved quantity becomes deployed.
+
+    A vehicle of the fleet (an entry whose id is the vehicle's code) is sent, through the
+    fleet's command pipeline, a command to drive to the report-to place that expires unused.
+    """
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, Action.DISPATCH)
     before = _commitment_snapshot(commitment)
     if not commitment.exercise:
         _ledger(session, commitment.resource_id, reserved=-commitment.quantity, deployed=commitment.quantity)
-    _move(session, commitment, frm, to, dispatched=commitment.quantity)
+    _move(session, commitment, frm, to, dispatched=commitment.quantity, dispatched_at=utcnow())
     _audit(session, actor, commitment, Action.DISPATCH, before)
+    if not commitment.exercise:
+        _command_vehicle(session, actor, commitment, root)
     return commitment
+
+
+def _command_vehicle(session: Session, actor: Actor, commitment: AidCommitment, root: str) -> None:
+    entry = commitment.resource
+    if entry.kind != ResourceKind.VEHICLE.value:
+        return
+    vehicle = fleet.vehicle_by_code(session, entry.owner_city.slug, entry.external_id)
+    if vehicle is None:
+        return
+    line = commitment.line
+    note = f"支援 {commitment.requesting_city.name_zh}: {line.report_to_place}"[:200]
+    fleet_commands.send_command(
+        session,
+        actor,
+        vehicle.id,
+        GotoAction(lat=line.report_to_lat, lon=line.report_to_lon, note=note),
+        root=root,
+        ttl=DISPATCH_COMMAND_TTL,
+    )
 
 
 def arrive(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
@@ -671,3 +727,305 @@ def refuse_return(session: Session, actor: Actor, commitment_id: int) -> AidComm
     commitment, before = _act(session, actor, commitment_id, Action.REFUSE_RETURN)
     _audit(session, actor, commitment, Action.REFUSE_RETURN, before)
     return commitment
+
+
+# Sourcing: asking the owning cities in rings, and the timers --------------------------------------
+
+
+def ring_key(request_id: int, ring: int) -> str:
+    """Return the flow-request key of asking one ring of a request."""
+    return f"aid:{request_id}:ring:{ring}"
+
+
+def get_request(session: Session, request_id: int) -> AidRequest:
+    """Return one request, or fail."""
+    request = session.get(AidRequest, request_id)
+    if request is None:
+        raise NotFound(f"no aid request {request_id}")
+    return request
+
+
+def sourcing_rings(session: Session, request: AidRequest, *, now: datetime | None = None) -> list[rules.Ring]:
+    """Return the rings of cities to ask for a request's lines, nearest first.
+
+    Every line is ranked on its own; a city sits in the ring of its nearest candidate for any line.
+    """
+    ranked = [r for line in request.lines for r in rank_candidates(session, line.id, now=now)]
+    return rules.rings(ranked)
+
+
+def asks(session: Session, request_id: int) -> list[AidAsk]:
+    """Return the cities asked for a request, by ring and deadline."""
+    return list(
+        session.scalars(
+            select(AidAsk)
+            .where(AidAsk.request_id == request_id)
+            .order_by(AidAsk.ring, AidAsk.deadline, AidAsk.id)
+        )
+    )
+
+
+def ask_ring(session: Session, request_id: int, ring: int, *, now: datetime | None = None) -> list[str]:
+    """Ask the cities of one ring that were not asked yet, each with a deadline; return their slugs.
+
+    Nothing is asked of a request that is no longer open or beyond the last ring; asking the
+    same ring again asks nobody twice (one ask per city and request, a unique key).
+    """
+    now = now or utcnow()
+    request = get_request(session, request_id)
+    if request.status != "open":
+        return []
+    found = sourcing_rings(session, request, now=now)
+    if ring >= len(found):
+        return []
+    already = {a.city_id for a in asks(session, request_id)}
+    slugs = {c.slug: c.id for c in session.scalars(select(City).where(City.slug.in_(found[ring].cities)))}
+    asked: list[str] = []
+    for slug in found[ring].cities:
+        city_id = slugs.get(slug)
+        if city_id is None or city_id in already:
+            continue
+        session.add(
+            AidAsk(request_id=request_id, city_id=city_id, ring=ring, asked_at=now, deadline=now + ASK_WINDOW)
+        )
+        asked.append(slug)
+    if asked:
+        session.flush()
+        audit.record(
+            session,
+            TIMER,
+            "aid_request.asked",
+            "aid_request",
+            request_id,
+            after={"ring": ring, "cities": asked},
+        )
+    return asked
+
+
+def _answer_ask(session: Session, request_id: int, city_id: int, answer: str, now: datetime) -> None:
+    table = AidAsk.__table__
+    session.execute(
+        update(table)
+        .where(table.c.request_id == request_id, table.c.city_id == city_id, table.c.answered_at.is_(None))
+        .values(answered_at=now, answer=answer)
+    )
+
+
+def decline_ask(session: Session, actor: Actor, request_id: int) -> AidAsk:
+    """Answer, for the actor's city, that it cannot help with a request it was asked about."""
+    city_id = _city_of(actor, "answer a request")
+    ask = session.scalar(select(AidAsk).where(AidAsk.request_id == request_id, AidAsk.city_id == city_id))
+    if ask is None:
+        raise NotFound("your city was not asked for this request")
+    if ask.answered_at is None:
+        _answer_ask(session, request_id, city_id, "declined", utcnow())
+        session.refresh(ask)
+        audit.record(
+            session, actor, "aid_request.declined", "aid_request", request_id, after={"city_id": city_id}
+        )
+    return ask
+
+
+def _uncovered(session: Session, request: AidRequest) -> bool:
+    """Return whether some line of the request is not yet covered by live offers and commitments."""
+    live = [AidState.OFFERED.value, *(s.value for s in rules.BOOKED_STATES)]
+    for line in request.lines:
+        offered = session.scalar(
+            select(func.coalesce(func.sum(AidCommitment.quantity), 0)).where(
+                AidCommitment.line_id == line.id, AidCommitment.state.in_(live)
+            )
+        )
+        if Decimal(offered or 0) < line.quantity:
+            return True
+    return False
+
+
+def schedule_rings(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask the next ring of every open request whose last ring is over and a line is still short.
+
+    A ring is over when its deadline has passed or every city in it has answered.
+    """
+    for request in session.scalars(select(AidRequest).where(AidRequest.status == "open")):
+        asked = asks(session, request.id)
+        if not asked:
+            continue
+        ring = max(a.ring for a in asked)
+        current = [a for a in asked if a.ring == ring]
+        over = all(a.answered_at is not None for a in current) or max(a.deadline for a in current) <= now
+        if over and _uncovered(session, request):
+            flow_requests.enqueue(
+                session,
+                SOURCE,
+                key=ring_key(request.id, ring + 1),
+                parameters={"aid_request_id": request.id, "ring": ring + 1},
+            )
+
+
+def schedule_reminders(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask for a reminder to every asked city silent when its deadline is near."""
+    due = session.scalars(
+        select(AidAsk)
+        .join(AidRequest)
+        .where(
+            AidAsk.answered_at.is_(None),
+            AidAsk.deadline <= now + REMIND_BEFORE,
+            AidRequest.status == "open",
+        )
+    )
+    for ask in due:
+        flow_requests.enqueue(
+            session,
+            REMIND,
+            key=f"aid:{ask.request_id}:ask:{ask.city_id}:remind",
+            parameters={"ask_id": ask.id},
+        )
+
+
+def remind_ask(session: Session, ask_id: int) -> bool:
+    """Remind an asked city that has not answered; return whether a reminder was written now."""
+    ask = session.get(AidAsk, ask_id)
+    if ask is None or ask.answered_at is not None:
+        return False
+    exists = session.scalar(
+        select(Reminder.id).where(
+            Reminder.kind == "aid_ask", Reminder.subject_id == ask.id, Reminder.stage == "reminded"
+        )
+    )
+    if exists is not None:
+        return False
+    session.add(
+        Reminder(
+            kind="aid_ask",
+            subject_id=ask.id,
+            city_id=ask.city_id,
+            stage="reminded",
+            details={"request": str(ask.request.public_id), "deadline": ask.deadline.isoformat()},
+        )
+    )
+    session.flush()
+    return True
+
+
+def schedule_expiries(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask to expire offers past their validity and holds not authorised within HOLD_WINDOW."""
+    offers = session.scalars(
+        select(AidCommitment.id).where(
+            AidCommitment.state == AidState.OFFERED.value, AidCommitment.valid_until <= now
+        )
+    )
+    for commitment_id in offers:
+        flow_requests.enqueue(
+            session,
+            EXPIRE,
+            key=f"aid:{commitment_id}:expire-offer",
+            parameters={"commitment_id": commitment_id},
+        )
+    holds = session.scalars(
+        select(AidCommitment.id).where(
+            AidCommitment.state == AidState.ACCEPTED.value, AidCommitment.accepted_at <= now - HOLD_WINDOW
+        )
+    )
+    for commitment_id in holds:
+        flow_requests.enqueue(
+            session,
+            EXPIRE,
+            key=f"aid:{commitment_id}:expire-hold",
+            parameters={"commitment_id": commitment_id},
+        )
+
+
+def expire_if_due(session: Session, commitment_id: int, *, now: datetime | None = None) -> bool:
+    """Expire an offer past its validity or a hold unauthorised too long; return whether it expired.
+
+    A commitment that moved on meanwhile (authorised, declined, …) is left alone.
+    """
+    now = now or utcnow()
+    commitment = get_commitment(session, commitment_id)
+    state = AidState(commitment.state)
+    due = (state is AidState.OFFERED and commitment.valid_until <= now) or (
+        state is AidState.ACCEPTED
+        and commitment.accepted_at is not None
+        and commitment.accepted_at <= now - HOLD_WINDOW
+    )
+    if not due:
+        return False
+    try:
+        expire(session, TIMER, commitment_id)
+    except Conflict:
+        return False
+    return True
+
+
+def expected_arrival(commitment: AidCommitment) -> datetime | None:
+    """Return when a dispatched resource should be on scene: needed-by, or dispatch plus the drive."""
+    if commitment.dispatched_at is None:
+        return None
+    line, entry = commitment.line, commitment.resource
+    drive = timedelta(
+        hours=rules.haversine_km(entry.lat, entry.lon, line.report_to_lat, line.report_to_lon) / ROAD_KMH
+    )
+    return max(commitment.start_at, commitment.dispatched_at + drive)
+
+
+def schedule_overdue(session: Session, now: datetime, settings: Settings) -> None:
+    """Ask to alert the requesting city of every dispatched resource overdue on scene."""
+    dispatched = session.scalars(
+        select(AidCommitment).where(AidCommitment.state == AidState.DISPATCHED.value)
+    )
+    for commitment in dispatched:
+        expected = expected_arrival(commitment)
+        if expected is not None and expected + ARRIVAL_GRACE <= now:
+            flow_requests.enqueue(
+                session,
+                OVERDUE,
+                key=f"aid:{commitment.id}:overdue",
+                parameters={"commitment_id": commitment.id},
+            )
+
+
+def alert_overdue_arrival(session: Session, commitment_id: int) -> bool:
+    """Tell the requesting city that a dispatched resource is overdue; return whether it was told now."""
+    commitment = get_commitment(session, commitment_id)
+    if commitment.state != AidState.DISPATCHED.value:
+        return False
+    exists = session.scalar(
+        select(Reminder.id).where(
+            Reminder.kind == "aid_arrival", Reminder.subject_id == commitment.id, Reminder.stage == "overdue"
+        )
+    )
+    if exists is not None:
+        return False
+    expected = expected_arrival(commitment)
+    session.add(
+        Reminder(
+            kind="aid_arrival",
+            subject_id=commitment.id,
+            city_id=commitment.requesting_city_id,
+            stage="overdue",
+            details={
+                "expected": expected.isoformat() if expected else None,
+                "owner": commitment.owner_city.slug,
+            },
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        TIMER,
+        "aid_commitment.overdue",
+        "aid_commitment",
+        commitment.id,
+        after={"state": commitment.state},
+    )
+    return True
+
+
+def overdue_alerts(session: Session, city_id: int) -> set[int]:
+    """Return the commitments the city was told are overdue on scene."""
+    return set(
+        session.scalars(
+            select(Reminder.subject_id).where(
+                Reminder.kind == "aid_arrival", Reminder.city_id == city_id, Reminder.stage == "overdue"
+            )
+        )
+    )
