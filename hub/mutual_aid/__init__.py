@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.capabilities import Capability, Schedule
-from hub.mutual_aid import services
+from hub.mutual_aid import desk, services
 
 CAPABILITY = Capability(
     name="mutual_aid",
@@ -20,4 +20,6 @@ CAPABILITY = Capability(
         Schedule("aid expiries", services.schedule_expiries),
         Schedule("aid overdue arrivals", services.schedule_overdue),
     ),
+    blueprints=("web.mutual_aid.views:bp",),
+    urgent=desk.urgent,
 )

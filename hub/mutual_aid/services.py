@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, literal, select, update
@@ -1029,3 +1030,112 @@ def overdue_alerts(session: Session, city_id: int) -> set[int]:
             )
         )
     )
+
+
+# What a city owes ------------------------------------------------------------------------------
+
+
+class Owed(StrEnum):
+    """What a city owes in mutual aid, as its desk lists it."""
+
+    ANSWER = "answer"  # an asked city: offer or decline
+    ACCEPT = "accept"  # the requester: accept or decline an offer
+    AUTHORISE = "authorise"  # the owner: authorise a hold before it expires
+    ARRIVAL = "arrival"  # the requester: confirm a dispatched resource on scene
+    RETURN = "return"  # the owner: confirm a released resource back home
+
+
+@dataclass(frozen=True)
+class OwedItem:
+    """One thing a city owes, on a request (and a commitment), with its deadline."""
+
+    kind: Owed
+    request: AidRequest
+    due_at: datetime | None
+    commitment: AidCommitment | None = None
+    overdue_alert: bool = False
+
+
+def owed(session: Session, city_id: int) -> list[OwedItem]:
+    """Return what the city owes in mutual aid, soonest deadline first (live requests only)."""
+    items: list[OwedItem] = []
+    silent = session.scalars(
+        select(AidAsk)
+        .join(AidRequest)
+        .where(AidAsk.city_id == city_id, AidAsk.answered_at.is_(None), AidRequest.status == "open")
+    )
+    items += [OwedItem(Owed.ANSWER, ask.request, ask.deadline) for ask in silent]
+    mine = (AidCommitment.owner_city_id == city_id) | (AidCommitment.requesting_city_id == city_id)
+    wanted = [AidState.OFFERED, AidState.ACCEPTED, AidState.DISPATCHED, AidState.RELEASED]
+    alerted = overdue_alerts(session, city_id)
+    for c in session.scalars(
+        select(AidCommitment).where(mine, AidCommitment.state.in_([s.value for s in wanted]))
+    ):
+        state, owner = AidState(c.state), c.owner_city_id == city_id
+        if state is AidState.OFFERED and not owner:
+            items.append(OwedItem(Owed.ACCEPT, c.request, c.valid_until, c))
+        elif state is AidState.ACCEPTED and owner and c.accepted_at is not None:
+            items.append(OwedItem(Owed.AUTHORISE, c.request, c.accepted_at + HOLD_WINDOW, c))
+        elif state is AidState.DISPATCHED and not owner:
+            items.append(OwedItem(Owed.ARRIVAL, c.request, expected_arrival(c), c, c.id in alerted))
+        elif state is AidState.RELEASED and owner:
+            items.append(OwedItem(Owed.RETURN, c.request, None, c))
+    return items
+
+
+@dataclass(frozen=True)
+class LineProgress:
+    """Where a line stands: how much is requested, offered, committed, en route, on scene, returned."""
+
+    line: AidRequestLine
+    requested: Decimal
+    offered: Decimal
+    committed: Decimal
+    en_route: Decimal
+    on_scene: Decimal
+    returned: Decimal
+
+
+_PROGRESS = {
+    AidState.OFFERED: "offered",
+    AidState.ACCEPTED: "committed",
+    AidState.AUTHORISED: "committed",
+    AidState.DISPATCHED: "en_route",
+    AidState.ARRIVED: "on_scene",
+    AidState.EXTENSION_ASKED: "on_scene",
+    AidState.RETURN_ASKED: "on_scene",
+    AidState.RETURNED: "returned",
+}
+
+
+def commitments_of(session: Session, request_id: int) -> list[AidCommitment]:
+    """Return every offer and commitment of a request, oldest first."""
+    return list(
+        session.scalars(
+            select(AidCommitment).where(AidCommitment.request_id == request_id).order_by(AidCommitment.id)
+        )
+    )
+
+
+def progress(session: Session, request: AidRequest) -> list[LineProgress]:
+    """Return, per line of a request, the quantities in each stage of the lifecycle."""
+    sums: dict[tuple[int, str], Decimal] = {}
+    for c in commitments_of(session, request.id):
+        stage = _PROGRESS.get(AidState(c.state))
+        if stage is None:
+            continue
+        amount = c.returned if stage == "returned" else c.quantity
+        sums[(c.line_id, stage)] = sums.get((c.line_id, stage), ZERO) + amount
+    stages = ("offered", "committed", "en_route", "on_scene", "returned")
+    return [
+        LineProgress(line, line.quantity, *(sums.get((line.id, s), ZERO) for s in stages))
+        for line in request.lines
+    ]
+
+
+def get_request_by_public_id(session: Session, public_id: object) -> AidRequest:
+    """Return one request by its public id, or fail."""
+    request = session.scalar(select(AidRequest).where(AidRequest.public_id == public_id))
+    if request is None:
+        raise NotFound("no such aid request")
+    return request
