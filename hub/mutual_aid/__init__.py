@@ -21,5 +21,6 @@ CAPABILITY = Capability(
         Schedule("aid overdue arrivals", services.schedule_overdue),
     ),
     blueprints=("web.mutual_aid.views:bp",),
+    api_blueprints=("web.mutual_aid.api:bp",),
     urgent=desk.urgent,
 )

@@ -10,6 +10,8 @@ once cannot both succeed.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,8 +23,9 @@ from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from contracts import mutual_aid as contract
 from contracts.mqtt import DEFAULT_ROOT, GotoAction
-from contracts.mutual_aid import AidState, Contact, RegistryEntry, RequestLine
+from contracts.mutual_aid import AidPackage, AidState, Contact, GeoPoint, RegistryEntry, ReportTo, RequestLine
 from contracts.resource_types import CATALOGUE, Grade, ResourceKind, TypeRef, satisfies
 from hub.fleet import commands as fleet_commands
 from hub.fleet import services as fleet
@@ -1139,3 +1142,192 @@ def get_request_by_public_id(session: Session, public_id: object) -> AidRequest:
     if request is None:
         raise NotFound("no such aid request")
     return request
+
+
+# For the UI and the API ------------------------------------------------------------------------
+
+
+def registry_of(session: Session, city_id: int) -> list[AidResource]:
+    """Return a city's registry, by type and name."""
+    return list(
+        session.scalars(
+            select(AidResource)
+            .where(AidResource.owner_city_id == city_id)
+            .order_by(AidResource.type_code, AidResource.name, AidResource.id)
+        )
+    )
+
+
+def requests_for(session: Session, city_id: int, limit: int = 100) -> list[AidRequest]:
+    """Return the requests a city made or was asked about, newest first."""
+    asked = select(AidAsk.request_id).where(AidAsk.city_id == city_id)
+    return list(
+        session.scalars(
+            select(AidRequest)
+            .where((AidRequest.requesting_city_id == city_id) | AidRequest.id.in_(asked))
+            .order_by(AidRequest.created_at.desc(), AidRequest.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def offer_package(session: Session, actor: Actor, line_id: int, resource_id: int) -> AidCommitment:
+    """Offer an entry's stored package for a line in one step: as much as is free and still wanted."""
+    line = get_line(session, line_id)
+    entry = get_entry(session, resource_id)
+    if entry.bookable:
+        quantity = Decimal(1)
+    else:
+        live = [AidState.OFFERED.value, *(s.value for s in rules.BOOKED_STATES)]
+        covered = session.scalar(
+            select(func.coalesce(func.sum(AidCommitment.quantity), 0)).where(
+                AidCommitment.line_id == line.id, AidCommitment.state.in_(live)
+            )
+        )
+        quantity = min(entry.available, line.quantity - Decimal(covered or 0))
+        if quantity <= 0:
+            raise Conflict("nothing to offer: the line is covered or the entry has nothing free")
+    return make_offer(session, actor, line_id, resource_id, quantity)
+
+
+def request_to_contract(request: AidRequest) -> contract.AidRequest:
+    """Return a request as its contract."""
+    return contract.AidRequest(
+        id=request.public_id,
+        requesting_city=request.requesting_city.slug,
+        title=request.title,
+        lines=tuple(
+            RequestLine(
+                line_id=ln.line_id,
+                type_code=ln.type_code,
+                min_grade=Grade(ln.min_grade) if ln.min_grade is not None else None,
+                quantity=ln.quantity,
+                unit=ln.unit,
+                needed_by=ln.needed_by,
+                duration_hours=ln.duration_hours,
+                report_to=ReportTo(
+                    place=ln.report_to_place, point=GeoPoint(lat=ln.report_to_lat, lon=ln.report_to_lon)
+                ),
+                note=ln.note,
+            )
+            for ln in request.lines
+        ),
+        contact=Contact(name=request.contact_name, phone=request.contact_phone, role=request.contact_role),
+        created_at=request.created_at,
+        exercise=request.exercise,
+    )
+
+
+def commitment_to_contract(commitment: AidCommitment) -> contract.AidCommitment:
+    """Return a commitment (not a bare offer) as its contract."""
+    return contract.AidCommitment(
+        id=commitment.public_id,
+        offer_id=commitment.public_id,
+        request_id=commitment.request.public_id,
+        line_id=commitment.line.line_id,
+        owner_city=commitment.owner_city.slug,
+        requesting_city=commitment.requesting_city.slug,
+        resource_id=commitment.resource.external_id,
+        quantity=commitment.quantity,
+        unit=commitment.resource.unit,
+        start=commitment.start_at,
+        end=commitment.end_at,
+        state=AidState(commitment.state),
+        order_number=commitment.order_number,
+        estimated_cost=commitment.estimated_cost,
+        exercise=commitment.exercise,
+        updated_at=commitment.updated_at,
+    )
+
+
+def commitment_by_public_id(session: Session, public_id: object) -> AidCommitment:
+    """Return one offer or commitment by its public id, or fail."""
+    commitment = session.scalar(select(AidCommitment).where(AidCommitment.public_id == public_id))
+    if commitment is None:
+        raise NotFound("no such offer or commitment")
+    return commitment
+
+
+CSV_COLUMNS = (
+    "id",
+    "type_code",
+    "grade",
+    "name",
+    "quantity",
+    "lat",
+    "lon",
+    "place",
+    "status",
+    "contact_name",
+    "contact_phone",
+    "personnel",
+    "daily_rate",
+    "self_sufficiency_hours",
+    "mobilise_minutes",
+)
+"""The columns of a registry CSV, in this order, with a header row; the unit comes from the type."""
+
+
+def entries_from_csv(text: str, *, owner: str, verified_by: str, now: datetime) -> list[RegistryEntry]:
+    """Read a registry CSV as entries of `owner`, or raise `InvalidInput` naming the bad row."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [
+        c for c in ("id", "type_code", "name", "quantity", "lat", "lon") if c not in (reader.fieldnames or [])
+    ]
+    if missing:
+        raise InvalidInput(f"the CSV lacks the columns {', '.join(missing)}")
+    entries = []
+    for number, row in enumerate(reader, start=2):
+
+        def get(name: str, row: dict[str, str | None] = row) -> str:
+            return (row.get(name) or "").strip()
+
+        try:
+            type_code = get("type_code")
+            if type_code not in CATALOGUE:
+                raise ValueError(f"unknown type {type_code!r}")
+            kind = CATALOGUE[type_code]
+            grade = get("grade")
+            package = None
+            if get("personnel") or get("daily_rate"):
+                package = AidPackage(
+                    personnel=int(get("personnel") or 0),
+                    daily_rate=Decimal(get("daily_rate") or 0),
+                    self_sufficiency_hours=int(get("self_sufficiency_hours") or 0),
+                    mobilise_minutes=int(get("mobilise_minutes") or 0),
+                )
+            entries.append(
+                RegistryEntry(
+                    id=get("id"),
+                    owner_city=owner,
+                    type_code=type_code,
+                    kind=kind.kind,
+                    grade=Grade[grade.upper()]
+                    if grade and not grade.isdigit()
+                    else (Grade(int(grade)) if grade else None),
+                    name=get("name"),
+                    quantity=Decimal(get("quantity")),
+                    unit=kind.unit,
+                    location=GeoPoint(lat=float(get("lat")), lon=float(get("lon"))),
+                    place=get("place"),
+                    status=get("status") or "available",
+                    contact=Contact(
+                        name=get("contact_name") or verified_by, phone=get("contact_phone") or "-"
+                    ),
+                    package=package,
+                    verified_at=now,
+                    verified_by=verified_by,
+                    updated_at=now,
+                )
+            )
+        except (ValueError, KeyError, ArithmeticError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InvalidInput(f"row {number}: {message}") from None
+    return entries
+
+
+def import_entries(session: Session, actor: Actor, entries: Sequence[RegistryEntry]) -> int:
+    """Register every entry (all or none: the caller rolls back on a refusal); return how many."""
+    for data in entries:
+        register_entry(session, actor, data)
+    return len(entries)
