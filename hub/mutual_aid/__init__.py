@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.capabilities import Capability, Schedule
+from hub.capabilities import N_, Capability, NavEntry, Schedule
 from hub.mutual_aid import desk, services
 
 CAPABILITY = Capability(
@@ -22,5 +22,6 @@ CAPABILITY = Capability(
     ),
     blueprints=("web.mutual_aid.views:bp",),
     api_blueprints=("web.mutual_aid.api:bp",),
+    nav=(NavEntry("mutual_aid.request_list", N_("支援"), 25),),
     urgent=desk.urgent,
 )

@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -1320,6 +1321,9 @@ def entries_from_csv(text: str, *, owner: str, verified_by: str, now: datetime) 
                     updated_at=now,
                 )
             )
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise InvalidInput(f"row {number}: {problems}") from None
         except (ValueError, KeyError, ArithmeticError) as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InvalidInput(f"row {number}: {message}") from None
@@ -1331,3 +1335,66 @@ def import_entries(session: Session, actor: Actor, entries: Sequence[RegistryEnt
     for data in entries:
         register_entry(session, actor, data)
     return len(entries)
+
+
+STEPS: dict[str, Action] = {
+    "accept": Action.ACCEPT,
+    "decline": Action.DECLINE,
+    "withdraw": Action.WITHDRAW,
+    "authorise": Action.AUTHORISE,
+    "dispatch": Action.DISPATCH,
+    "arrive": Action.ARRIVE,
+    "release": Action.RELEASE,
+    "return": Action.CONFIRM_RETURN,
+    "cancel": Action.CANCEL,
+}
+"""The steps a person takes on an offer or commitment, by the name the UI and the API use."""
+
+
+def take_step(
+    session: Session,
+    actor: Actor,
+    commitment_id: int,
+    step: str,
+    *,
+    order_number: str | None = None,
+    counts: ReturnCounts = ReturnCounts(),
+    root: str = DEFAULT_ROOT,
+) -> AidCommitment:
+    """Take one named step on an offer or commitment for the actor's city."""
+    match STEPS.get(step):
+        case Action.ACCEPT:
+            return accept(session, actor, commitment_id)
+        case Action.DECLINE:
+            return decline(session, actor, commitment_id)
+        case Action.WITHDRAW:
+            return withdraw(session, actor, commitment_id)
+        case Action.AUTHORISE:
+            return authorise(session, actor, commitment_id, order_number or "")
+        case Action.DISPATCH:
+            return dispatch(session, actor, commitment_id, root=root)
+        case Action.ARRIVE:
+            return arrive(session, actor, commitment_id)
+        case Action.RELEASE:
+            return release(session, actor, commitment_id)
+        case Action.CONFIRM_RETURN:
+            return confirm_return(session, actor, commitment_id, counts)
+        case Action.CANCEL:
+            return cancel(session, actor, commitment_id)
+    raise NotFound(f"no step {step!r}")
+
+
+def steps_for(commitment: AidCommitment, city_id: int | None) -> list[str]:
+    """Return the named steps a city may take on a commitment now (the buttons it sees)."""
+    if city_id == commitment.owner_city_id:
+        role = rules.Role.OWNER
+    elif city_id == commitment.requesting_city_id:
+        role = rules.Role.REQUESTER
+    else:
+        return []
+    state = AidState(commitment.state)
+    return [
+        name
+        for name, action in STEPS.items()
+        if (move := rules.TRANSITIONS.get((state, action))) is not None and role in move[1]
+    ]

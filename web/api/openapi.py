@@ -10,6 +10,7 @@ from pydantic.json_schema import models_json_schema
 from contracts.bulletins import BulletinCreate, BulletinMessage, ReceiptCreate
 from contracts.daily_reports import DailyReportCreate
 from contracts.incidents import FollowUpCreate, IncidentCreate, IncidentReport, IncidentUpdate, Notification
+from contracts.mutual_aid import RegistryEntry
 from contracts.verifications import VerificationAnswerCreate, VerificationCreate
 
 REF = "#/components/schemas/{model}"
@@ -84,6 +85,7 @@ def openapi_document() -> dict[str, Any]:
             (VerificationCreate, "validation"),
             (VerificationAnswerCreate, "validation"),
             (DailyReportCreate, "validation"),
+            (RegistryEntry, "validation"),
         ],
         ref_template=REF,
     )
@@ -261,6 +263,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **_exchange_paths(),
+            **_aid_paths(),
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -478,5 +481,87 @@ def _exchange_paths() -> dict[str, Any]:
                 "parameters": [_path("slug", "slug")],
                 "responses": {"202": _json({"type": "object"}, "Requested"), **ERRORS},
             }
+        },
+    }
+
+
+def _aid_paths() -> dict[str, Any]:
+    """Describe the mutual-aid routes (registry, requests, offers, steps, EDXL-RM 1.0)."""
+    obj = {"type": "object"}
+    rm_xml = {"content": {"application/xml": {"schema": {"type": "string"}}}}
+    conflict = _json(
+        _ref("Error"), "Not enough left, or the state changed meanwhile; details say what is left"
+    )
+
+    def op(
+        op_id: str, summary: str, ok: str = "200", body: dict[str, Any] | None = None, **extra: Any
+    ) -> Any:
+        found: dict[str, Any] = {
+            "operationId": op_id,
+            "summary": summary,
+            "responses": {ok: _json(obj, "Done"), "409": conflict, **ERRORS},
+            **extra,
+        }
+        if body is not None:
+            found["requestBody"] = body
+        return found
+
+    json_body = {"required": True, "content": {"application/json": {"schema": obj}}}
+    return {
+        "/aid/registry": {"get": op("listAidRegistry", "The caller's city's registry with its ledger")},
+        "/aid/registry/{external_id}": {
+            "put": op(
+                "putAidEntry",
+                "Add or update an entry of the caller's city",
+                body=_body("RegistryEntry"),
+                parameters=[_path("external_id", "string")],
+            )
+        },
+        "/aid/requests": {
+            "get": op("listAidRequests", "Requests the caller's city made or was asked about"),
+            "post": op("createAidRequest", "Ask the other cities for help", "201", json_body),
+        },
+        "/aid/requests/{public_id}": {
+            "get": op("getAidRequest", "A request with each line's progress", parameters=[_path("public_id")])
+        },
+        "/aid/requests/{public_id}/decline": {
+            "post": op(
+                "declineAidRequest",
+                "Answer that the caller's city cannot help",
+                parameters=[_path("public_id")],
+            )
+        },
+        "/aid/requests/{public_id}/edxl": {
+            "get": op(
+                "exportAidRequest",
+                "The request's exchange as EDXL-RM 1.0 XML; ?step=n for the n-th message",
+                parameters=[
+                    _path("public_id"),
+                    _query("step", {"type": "integer", "minimum": 0}, "which message"),
+                ],
+            )
+        },
+        "/aid/lines/{line_id}/offers": {
+            "post": op(
+                "offerAid",
+                "Offer an entry for a line (its package when no quantity is given)",
+                "201",
+                json_body,
+                parameters=[_path("line_id", "int32")],
+            )
+        },
+        "/aid/commitments/{commitment_id}/{action}": {
+            "post": op(
+                "stepAidCommitment",
+                "Accept, decline, withdraw, authorise, dispatch, arrive, release, return or cancel",
+                parameters=[_path("commitment_id", "int32"), _path("action", "string")],
+            )
+        },
+        "/aid/edxl": {
+            "post": op(
+                "importEdxl",
+                "Import a partner's RequestResource or CommitResource",
+                body={"required": True, **rm_xml},
+            )
         },
     }

@@ -209,42 +209,20 @@ def _body() -> StepBody:
     return params.json_body(StepBody) if request.content_length else StepBody()
 
 
-def _step(commitment_id: int, action: str, body: StepBody) -> AidCommitment:
-    """Take one step on a commitment for the caller; the services refuse another city with a 403."""
-    session, actor = db.session, current_actor()
-    match action:
-        case "accept":
-            return aid.accept(session, actor, commitment_id)
-        case "decline":
-            return aid.decline(session, actor, commitment_id)
-        case "withdraw":
-            return aid.withdraw(session, actor, commitment_id)
-        case "authorise":
-            return aid.authorise(session, actor, commitment_id, body.order_number or "")
-        case "dispatch":
-            return aid.dispatch(session, actor, commitment_id, root=settings_of(current_app).mqtt_root)
-        case "arrive":
-            return aid.arrive(session, actor, commitment_id)
-        case "release":
-            return aid.release(session, actor, commitment_id)
-        case "return":
-            counts = aid.ReturnCounts(returned=body.returned, consumed=body.consumed, lost=body.lost)
-            return aid.confirm_return(session, actor, commitment_id, counts)
-        case "cancel":
-            return aid.cancel(session, actor, commitment_id)
-    raise NotFound(f"no step {action!r}")
-
-
-STEPS = ("accept", "decline", "withdraw", "authorise", "dispatch", "arrive", "release", "return", "cancel")
-
-
 @bp.post("/commitments/<int:commitment_id>/<action>")
 @api_auth
 def step(commitment_id: int, action: str) -> ResponseReturnValue:
     """Take a step on an offer or commitment: accept, authorise, dispatch, arrive, release, return, …"""
-    if action not in STEPS:
-        raise NotFound(f"no step {action!r}")
-    done = _step(commitment_id, action, _body())
+    body = _body()
+    done = aid.take_step(
+        db.session,
+        current_actor(),
+        commitment_id,
+        action,
+        order_number=body.order_number,
+        counts=aid.ReturnCounts(returned=body.returned, consumed=body.consumed, lost=body.lost),
+        root=settings_of(current_app).mqtt_root,
+    )
     db.session.commit()
     if action == "dispatch":
         kick_mqtt(current_app)
