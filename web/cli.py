@@ -168,18 +168,22 @@ def db_restore(source: Path) -> None:
 
 
 @main.command()
-@click.option("--demo-users", is_flag=True, help="Also create the demo users (demo only).")
+@click.option(
+    "--demo-users", is_flag=True, help="Also create the demo users and the demo registry (demo only)."
+)
 def seed(demo_users: bool) -> None:
     """Load the ten member cities (and optionally the demo users)."""
     from hub.app import create_core_app
     from hub.extensions import db as database
     from hub.kernel.seed import seed_cities, seed_demo_users
+    from hub.mutual_aid.seed import seed_demo_registry
 
     app = create_core_app(_settings())
     with app.app_context():
         cities = seed_cities(database.session)
         if demo_users:
             seed_demo_users(database.session)
+            seed_demo_registry(database.session)
         database.session.commit()
     click.echo(f"{len(cities)} cities loaded.")
 

@@ -209,6 +209,9 @@ class AidCommitment(Model):
     lost: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the hold began (the unauthorised-hold timer runs from here) and when it left.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     request: Mapped[AidRequest] = relationship()
@@ -219,3 +222,27 @@ class AidCommitment(Model):
 
     def __repr__(self) -> str:
         return f"<AidCommitment {self.id} {self.state} {self.quantity}>"
+
+
+class AidAsk(Model):
+    """One city asked to help with a request, in one ring of the sourcing, with a deadline to answer.
+
+    A city is asked once per request (the unique key); it has answered when it offers for a line
+    of the request or declines to help.
+    """
+
+    __tablename__ = "aid_asks"
+    __table_args__ = (UniqueConstraint("request_id", "city_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("aid_requests.id", ondelete="CASCADE"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    ring: Mapped[int] = mapped_column(Integer)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "offered" or "declined" once answered.
+    answer: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    request: Mapped[AidRequest] = relationship()
+    city: Mapped[City] = relationship(lazy="joined")
