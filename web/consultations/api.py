@@ -35,7 +35,6 @@ from web.consultations.schemas import (
     AgendaItemOut,
     AnswerOut,
     AttendanceOut,
-    InvitationOut,
     MeetingList,
     MeetingOut,
     MinutesSaved,
@@ -53,31 +52,34 @@ TAGS = ("consultations",)
 
 def _meeting(meeting: Meeting) -> MeetingOut:
     quorum = consultations.quorum_now(meeting)
-    return MeetingOut(
-        id=meeting.public_id,
-        kind=meeting.kind,
-        status=meeting.status,
-        title=meeting.title,
-        starts_at=meeting.starts_at,
-        ends_at=meeting.ends_at,
-        video_link=meeting.video_link,
-        organizer_city=meeting.organizer_city.slug,
-        chair_city=meeting.chair_city.slug,
-        sequence=meeting.sequence,
-        quorum=QuorumOut(met=quorum.met, represented=quorum.represented, needed=quorum.needed),
-        quorum_met_at_start=meeting.quorum_met,
-        signed_revision=meeting.signed_revision,
-        invitations=[
-            InvitationOut(
-                city=i.city.slug,
-                delivered_at=i.delivered_at,
-                answer=i.answer,
-                delegate_name=i.delegate_name,
-                answered_at=i.answered_at,
-                reminded=i.reminded_at is not None,
-            )
-            for i in meeting.invitations
-        ],
+    # Stored text (kind, status, answers) is checked against the model when it is built.
+    return MeetingOut.model_validate(
+        dict(
+            id=meeting.public_id,
+            kind=meeting.kind,
+            status=meeting.status,
+            title=meeting.title,
+            starts_at=meeting.starts_at,
+            ends_at=meeting.ends_at,
+            video_link=meeting.video_link,
+            organizer_city=meeting.organizer_city.slug,
+            chair_city=meeting.chair_city.slug,
+            sequence=meeting.sequence,
+            quorum=QuorumOut(met=quorum.met, represented=quorum.represented, needed=quorum.needed),
+            quorum_met_at_start=meeting.quorum_met,
+            signed_revision=meeting.signed_revision,
+            invitations=[
+                dict(
+                    city=i.city.slug,
+                    delivered_at=i.delivered_at,
+                    answer=i.answer,
+                    delegate_name=i.delegate_name,
+                    answered_at=i.answered_at,
+                    reminded=i.reminded_at is not None,
+                )
+                for i in meeting.invitations
+            ],
+        )
     )
 
 
@@ -123,8 +125,8 @@ def answer_invitation(public_id: uuid.UUID, body: InvitationAnswer) -> ResponseR
     """Answer the caller's city's invitation."""
     invitation = consultations.answer(db.session, current_actor(), public_id, body)
     db.session.commit()
-    answer = AnswerOut(
-        city=invitation.city.slug, answer=invitation.answer, delegate_name=invitation.delegate_name
+    answer = AnswerOut.model_validate(
+        {"city": invitation.city.slug, "answer": invitation.answer, "delegate_name": invitation.delegate_name}
     )
     return answer.model_dump(mode="json")
 
@@ -199,10 +201,12 @@ def add_resolution(public_id: uuid.UUID, body: Resolution) -> ResponseReturnValu
     """Record a resolution as the chair, with the action items it opens."""
     row, opened = consultations.add_resolution(db.session, current_actor(), public_id, body)
     db.session.commit()
-    resolution = ResolutionOut(
-        number=row.number,
-        outcome=row.outcome,
-        action_items=[action_items.to_contract(i) for i in opened],
+    resolution = ResolutionOut.model_validate(
+        {
+            "number": row.number,
+            "outcome": row.outcome,
+            "action_items": [action_items.to_contract(i) for i in opened],
+        }
     )
     return resolution.model_dump(mode="json"), 201
 

@@ -58,8 +58,8 @@ def _in_play(row: DrillInject, sees: bool) -> ControlledInject | PlayedInject:
         "flagged": row.flagged_at is not None if sees else None,
     }
     if sees:
-        return ControlledInject(**dict(drills.to_inject(row)), **state)
-    return PlayedInject(**dict(drills.for_players(row)), **state)
+        return ControlledInject.model_validate({**dict(drills.to_inject(row)), **state})
+    return PlayedInject.model_validate({**dict(drills.for_players(row)), **state})
 
 
 @bp.get("/drills/<int:drill_id>/injects")
