@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask
+from flask import Flask, request
 from pydantic import BaseModel
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
@@ -60,6 +60,7 @@ def operation(
     *,
     query: type[BaseModel] | None = None,
     json: type[BaseModel] | None = None,
+    optional_body: bool = False,
     tags: tuple[str, ...] = (),
     public: bool = False,
     operation_id: str | None = None,
@@ -70,7 +71,8 @@ def operation(
     """Declare an API operation: its query and JSON body models and its answers by status.
 
     Answers are `HTTP_<status>=Model` or `(Model, description)`, or `None` for a body that is not
-    JSON; the shared errors are added. The handler receives `query=` and `body=` already parsed.
+    JSON; the shared errors are added. The handler receives `query=` and `body=` already parsed;
+    with `optional_body`, a request without a body gets the `json` model's defaults.
     `xml_body` names the media type of a body that is XML, `xml_answer` (status, media type) an
     answer that is; spectree only describes JSON, so these are added to the document afterwards.
     """
@@ -82,7 +84,8 @@ def operation(
             if query is not None:
                 kwargs["query"] = params.query_model(query)
             if json is not None:
-                kwargs["body"] = params.json_body(json)
+                empty = optional_body and not request.content_length
+                kwargs["body"] = json() if empty else params.json_body(json)
             return view(*args, **kwargs)
 
         # "incidents.list_incidents": unique across capabilities that name their handlers alike.

@@ -6,25 +6,37 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts import edxl_rm as rm
-from contracts.mutual_aid import Contact, RegistryEntry, RequestLine
+from contracts.mutual_aid import AidState, Contact, EntryStatus, RegistryEntry, RequestLine
 from hub.app import settings_of
 from hub.extensions import db
 from hub.kernel.errors import InvalidInput, NotFound
 from hub.mutual_aid import export as aid_export
 from hub.mutual_aid import services as aid
 from hub.mutual_aid.models import AidCommitment, AidRequest, AidResource
-from web.api import params
+from web.api.models import ErrorBody
+from web.api.params import MAX_QUERY_INT, Query, QueryInt
+from web.api.spec import operation
 from web.auth import api_auth, current_actor
 from web.kick import kick_flows, kick_mqtt
+from web.mutual_aid.schemas import (
+    AidAskOut,
+    AidCommitmentOut,
+    AidEntryList,
+    AidEntryOut,
+    AidLineProgress,
+    AidRequestList,
+    AidRequestOut,
+)
 
 bp = Blueprint("mutual_aid_api", __name__, url_prefix="/api/v1/aid")
 
 RM_TYPES = ("application/xml", "text/xml")
+TAGS = ("mutual-aid",)
 
 
 class _Body(BaseModel):
@@ -56,71 +68,78 @@ class StepBody(_Body):
     lost: Decimal = Decimal(0)
 
 
-def entry_json(entry: AidResource) -> dict[str, object]:
-    """Return a registry entry with its ledger, as the API shows it."""
-    return {
-        "id": entry.id,
-        "external_id": entry.external_id,
-        "owner_city": entry.owner_city.slug,
-        "type_code": entry.type_code,
-        "grade": entry.grade,
-        "name": entry.name,
-        "unit": entry.unit,
-        "on_hand": str(entry.on_hand),
-        "reserved": str(entry.reserved),
-        "deployed": str(entry.deployed),
-        "available": str(entry.available),
-        "status": entry.status,
-        "lat": entry.lat,
-        "lon": entry.lon,
-        "place": entry.place,
-        "verified_at": entry.verified_at.isoformat(),
-        "verified_by": entry.verified_by,
-    }
+class ExchangeQuery(Query):
+    """Which message of a request's exchange to export."""
+
+    step: QueryInt = Field(0, ge=0, le=MAX_QUERY_INT, description="0 is the RequestResource")
 
 
-def commitment_json(c: AidCommitment) -> dict[str, object]:
-    """Return an offer or commitment, as the API shows it."""
-    return {
-        "id": c.id,
-        "public_id": str(c.public_id),
-        "line_id": c.line.line_id,
-        "line": c.line_id,
-        "resource_id": c.resource_id,
-        "owner_city": c.owner_city.slug,
-        "requesting_city": c.requesting_city.slug,
-        "state": c.state,
-        "quantity": str(c.quantity),
-        "start": c.start_at.isoformat(),
-        "end": c.end_at.isoformat(),
-        "order_number": c.order_number,
-        "estimated_cost": str(c.estimated_cost),
-        "valid_until": c.valid_until.isoformat(),
-        "exercise": c.exercise,
-    }
+def _entry(entry: AidResource) -> AidEntryOut:
+    return AidEntryOut(
+        id=entry.id,
+        external_id=entry.external_id,
+        owner_city=entry.owner_city.slug,
+        type_code=entry.type_code,
+        grade=entry.grade,
+        name=entry.name,
+        unit=entry.unit,
+        on_hand=entry.on_hand,
+        reserved=entry.reserved,
+        deployed=entry.deployed,
+        available=entry.available,
+        status=EntryStatus(entry.status),
+        lat=entry.lat,
+        lon=entry.lon,
+        place=entry.place,
+        verified_at=entry.verified_at,
+        verified_by=entry.verified_by,
+    )
 
 
-def request_json(r: AidRequest) -> dict[str, object]:
+def _commitment(c: AidCommitment) -> AidCommitmentOut:
+    return AidCommitmentOut(
+        id=c.id,
+        public_id=c.public_id,
+        line_id=c.line.line_id,
+        line=c.line_id,
+        resource_id=c.resource_id,
+        owner_city=c.owner_city.slug,
+        requesting_city=c.requesting_city.slug,
+        state=AidState(c.state),
+        quantity=c.quantity,
+        start=c.start_at,
+        end=c.end_at,
+        order_number=c.order_number,
+        estimated_cost=c.estimated_cost,
+        valid_until=c.valid_until,
+        exercise=c.exercise,
+    )
+
+
+def _request(r: AidRequest) -> AidRequestOut:
     """Return a request with each line's progress, the asked cities and the commitments."""
-    body = aid.request_to_contract(r).model_dump(mode="json")
-    body["status"] = r.status
-    body["progress"] = [
-        {
-            "line_id": p.line.line_id,
-            "line": p.line.id,
-            **{
-                k: str(getattr(p, k))
-                for k in ("requested", "offered", "committed", "en_route", "on_scene", "returned")
-            },
-        }
-        for p in aid.progress(db.session, r)
-    ]
-    body["asked"] = [
-        {"city": a.city.slug, "ring": a.ring, "deadline": a.deadline.isoformat(), "answer": a.answer}
-        for a in aid.asks(db.session, r.id)
-    ]
-    body["commitments"] = [commitment_json(c) for c in aid.commitments_of(db.session, r.id)]
-    return body
+    return AidRequestOut(
+        **dict(aid.request_to_contract(r)),
+        status=r.status,
+        progress=[
+            AidLineProgress(
+                line_id=p.line.line_id,
+                line=p.line.id,
+                requested=p.requested,
+                offered=p.offered,
+                committed=p.committed,
+                en_route=p.en_route,
+                on_scene=p.on_scene,
+                returned=p.returned,
+            )
+            for p in aid.progress(db.session, r)
+        ],
+        asked=[
+            AidAskOut(city=a.city.slug, ring=a.ring, deadline=a.deadline, answer=a.answer)
+            for a in aid.asks(db.session, r.id)
+        ],
+        commitments=[_commitment(c) for c in aid.commitments_of(db.session, r.id)],
+    )
 
 
 def _own_city() -> int:
@@ -132,88 +151,110 @@ def _own_city() -> int:
 
 @bp.get("/registry")
 @api_auth
+@operation(tags=TAGS, HTTP_200=AidEntryList)
 def registry() -> ResponseReturnValue:
     """List the caller's city's registry."""
-    return jsonify(items=[entry_json(e) for e in aid.registry_of(db.session, _own_city())])
+    entries = aid.registry_of(db.session, _own_city())
+    return AidEntryList(items=[_entry(e) for e in entries]).model_dump(mode="json")
 
 
 @bp.put("/registry/<external_id>")
 @api_auth
-def put_entry(external_id: str) -> ResponseReturnValue:
+@operation(
+    json=RegistryEntry,
+    tags=TAGS,
+    HTTP_200=(AidEntryOut, "Added or updated"),
+    HTTP_409=(ErrorBody, "Less on hand than is reserved and deployed"),
+)
+def put_entry(external_id: str, body: RegistryEntry) -> ResponseReturnValue:
     """Add or update an entry of the caller's city, keyed by the city's own id for it."""
-    data = params.json_body(RegistryEntry)
-    if data.id != external_id:
+    if body.id != external_id:
         raise InvalidInput("the body's id differs from the one in the path")
-    entry = aid.register_entry(db.session, current_actor(), data)
+    entry = aid.register_entry(db.session, current_actor(), body)
     db.session.commit()
-    return jsonify(entry_json(entry))
+    return _entry(entry).model_dump(mode="json")
 
 
 @bp.get("/requests")
 @api_auth
+@operation(tags=TAGS, HTTP_200=AidRequestList)
 def list_requests() -> ResponseReturnValue:
     """List the requests the caller's city made or was asked about."""
-    return jsonify(items=[request_json(r) for r in aid.requests_for(db.session, _own_city())])
+    found = aid.requests_for(db.session, _own_city())
+    return AidRequestList(items=[_request(r) for r in found]).model_dump(mode="json")
 
 
 @bp.post("/requests")
 @api_auth
-def create_request() -> ResponseReturnValue:
+@operation(json=NewRequest, tags=TAGS, HTTP_201=(AidRequestOut, "Made; the first ring is asked"))
+def create_request(body: NewRequest) -> ResponseReturnValue:
     """Ask the other cities for help; the first ring is asked at once."""
-    data = params.json_body(NewRequest)
     created = aid.create_request(
         db.session,
         current_actor(),
-        title=data.title,
-        lines=data.lines,
-        contact=data.contact,
-        exercise=data.exercise,
+        title=body.title,
+        lines=body.lines,
+        contact=body.contact,
+        exercise=body.exercise,
     )
     db.session.commit()
     kick_flows(current_app)
-    return jsonify(request_json(created)), 201
+    return _request(created).model_dump(mode="json"), 201
 
 
 @bp.get("/requests/<uuid:public_id>")
 @api_auth
+@operation(tags=TAGS, HTTP_200=AidRequestOut)
 def get_request(public_id: uuid.UUID) -> ResponseReturnValue:
     """Show a request and where each of its lines stands."""
-    return jsonify(request_json(aid.get_request_by_public_id(db.session, public_id)))
+    return _request(aid.get_request_by_public_id(db.session, public_id)).model_dump(mode="json")
 
 
 @bp.post("/requests/<uuid:public_id>/decline")
 @api_auth
+@operation(
+    tags=TAGS,
+    HTTP_200=(AidRequestOut, "Declined for the caller's city"),
+    HTTP_409=(ErrorBody, "The request is no longer open"),
+)
 def decline_request(public_id: uuid.UUID) -> ResponseReturnValue:
     """Answer, for the caller's city, that it cannot help."""
     found = aid.get_request_by_public_id(db.session, public_id)
     aid.decline_ask(db.session, current_actor(), found.id)
     db.session.commit()
-    return jsonify(request_json(found))
+    return _request(found).model_dump(mode="json")
 
 
 @bp.post("/lines/<int:line_id>/offers")
 @api_auth
-def offer(line_id: int) -> ResponseReturnValue:
+@operation(
+    json=NewOffer,
+    tags=TAGS,
+    HTTP_201=(AidCommitmentOut, "Offered"),
+    HTTP_409=(ErrorBody, "More than is available, or the request or line is no longer open"),
+)
+def offer(line_id: int, body: NewOffer) -> ResponseReturnValue:
     """Offer an entry of the caller's city for a line (its package when no quantity is given)."""
-    data = params.json_body(NewOffer)
     actor = current_actor()
-    if data.quantity is None:
-        made = aid.offer_package(db.session, actor, line_id, data.resource_id)
+    if body.quantity is None:
+        made = aid.offer_package(db.session, actor, line_id, body.resource_id)
     else:
-        made = aid.make_offer(db.session, actor, line_id, data.resource_id, data.quantity)
+        made = aid.make_offer(db.session, actor, line_id, body.resource_id, body.quantity)
     db.session.commit()
-    return jsonify(commitment_json(made)), 201
-
-
-def _body() -> StepBody:
-    return params.json_body(StepBody) if request.content_length else StepBody()
+    return _commitment(made).model_dump(mode="json"), 201
 
 
 @bp.post("/commitments/<int:commitment_id>/<action>")
 @api_auth
-def step(commitment_id: int, action: str) -> ResponseReturnValue:
+@operation(
+    json=StepBody,
+    optional_body=True,
+    tags=TAGS,
+    HTTP_200=(AidCommitmentOut, "The step taken"),
+    HTTP_409=(ErrorBody, "Not a step the offer or commitment can take now"),
+)
+def step(commitment_id: int, action: str, body: StepBody) -> ResponseReturnValue:
     """Take a step on an offer or commitment: accept, authorise, dispatch, arrive, release, return, …"""
-    body = _body()
     done = aid.take_step(
         db.session,
         current_actor(),
@@ -226,24 +267,36 @@ def step(commitment_id: int, action: str) -> ResponseReturnValue:
     db.session.commit()
     if action == "dispatch":
         kick_mqtt(current_app)
-    return jsonify(commitment_json(done))
+    return _commitment(done).model_dump(mode="json")
 
 
 @bp.get("/requests/<uuid:public_id>/edxl")
 @api_auth
-def export_edxl(public_id: uuid.UUID) -> ResponseReturnValue:
+@operation(
+    query=ExchangeQuery,
+    tags=TAGS,
+    HTTP_200=(None, "EDXL-RM 1.0 XML; X-Message-Count is the length of the exchange"),
+    xml_answer=("200", "application/xml"),
+)
+def export_edxl(public_id: uuid.UUID, query: ExchangeQuery) -> ResponseReturnValue:
     """Export a request's exchange as EDXL-RM 1.0: the RequestResource, or `?step=n` of the chain."""
     found = aid.get_request_by_public_id(db.session, public_id)
     messages = aid_export.exchange(db.session, found)
-    index = request.args.get("step", "0")
-    if not index.isdigit() or int(index) >= len(messages):
+    if query.step >= len(messages):
         raise NotFound(f"the exchange has {len(messages)} messages")
-    body = rm.build_rm(messages[int(index)])
+    body = rm.build_rm(messages[query.step])
     return Response(body, mimetype="application/xml", headers={"X-Message-Count": str(len(messages))})
 
 
 @bp.post("/edxl")
 @api_auth
+@operation(
+    tags=TAGS,
+    xml_body="application/xml",
+    HTTP_201=(AidRequestOut, "A RequestResource, made a request of the caller's city"),
+    HTTP_200=(AidCommitmentOut, "A CommitResource, applied to the commitment it answers"),
+    HTTP_409=(ErrorBody, "The commitment cannot be authorised now"),
+)
 def import_edxl() -> ResponseReturnValue:
     """Import a partner's RequestResource (a new request) or CommitResource (an authorisation)."""
     if request.mimetype not in RM_TYPES:
@@ -253,5 +306,5 @@ def import_edxl() -> ResponseReturnValue:
     db.session.commit()
     if isinstance(result, AidRequest):
         kick_flows(current_app)
-        return jsonify(request_json(result)), 201
-    return jsonify(commitment_json(result))
+        return _request(result).model_dump(mode="json"), 201
+    return _commitment(result).model_dump(mode="json")

@@ -2,10 +2,11 @@
 
 Calls come from Xuzhou's platform with a bearer token, and path parameters are sometimes the ids
 of things that exist (an incident of its own, a notice to it, a bulletin and a verification
-request addressed to it, a consultation it called and an action item it owns), so operations are
-really reached, not only refused with 401 or 404. No answer may be a 5xx, and every answer
-(status, content type, body) must be what the document says, for valid requests and for requests
-that break the document (which must be refused, not crash).
+request addressed to it, a consultation it called and an action item it owns, an entry of its aid
+registry, a request for aid and its offer for it), so operations are really reached, not only
+refused with 401 or 404. No answer may be a 5xx, and every answer (status, content type, body)
+must be what the document says, for valid requests and for requests that break the document
+(which must be refused, not crash).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from hub.extensions import db
 from hub.incidents import notifications
 from hub.kernel import cities
+from tests.hub.mutual_aid.factories import CONTACT, entry, line
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +125,27 @@ def existing(
         },
     )
     assert meeting.status_code == resolution.status_code == 201
+
+    pumps = client.put(
+        "/api/v1/aid/registry/pump-1", json=entry().model_dump(mode="json"), headers=_auth(token)
+    )
+    aid_request = client.post(
+        "/api/v1/aid/requests",
+        headers=linyi,
+        json={
+            "title": "沂河洪水",
+            "lines": [line(quantity=2).model_dump(mode="json")],
+            "contact": CONTACT.model_dump(),
+        },
+    )
+    assert pumps.status_code == 200 and aid_request.status_code == 201
+    aid_line = aid_request.json["progress"][0]["line"]
+    offer = client.post(
+        f"/api/v1/aid/lines/{aid_line}/offers",
+        headers=_auth(token),
+        json={"resource_id": pumps.json["id"], "quantity": "1"},
+    )
+    assert offer.status_code == 201
     notices = client.get("/api/v1/notifications", headers=_auth(token)).json["items"]
     assert bulletin.status_code == verification.status_code == 201
     assert notices
@@ -139,6 +162,10 @@ def existing(
         "/action-items": {"public_id": resolution.json["action_items"][0]["id"]},
         "/cities": {"slug": "xuzhou"},
         "/partners": {"slug": "xuzhou"},
+        "/aid/registry": {"external_id": "pump-1"},
+        "/aid/requests": {"public_id": aid_request.json["id"]},
+        "/aid/lines": {"line_id": str(aid_line)},
+        "/aid/commitments": {"commitment_id": str(offer.json["id"])},
     }
 
 
