@@ -30,7 +30,16 @@ from hub.kernel.models import Role
 from hub.runtime import ManagedMosquitto, ManagedProcess, Supervisor
 from tests.flows.test_mqtt_bridge import wait_for
 
-ROOT = "hh"
+# Not the default root: the topic root comes from settings everywhere (tests elsewhere use "hh").
+ROOT = "hx"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """This module's hub runs under the same non-default root as its peers."""
+    return settings.with_overrides(mqtt_root=ROOT)
+
+
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
 VEHICLES = ("v01", "v02", "v03")
 START = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)

@@ -23,6 +23,7 @@ from contracts.mqtt import (
 from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
 from flows.mqtt_bridge import MqttBridge
+from hub.config import Settings
 from hub.extensions import db
 from hub.fleet import services as fleet
 from hub.incidents.models import Incident
@@ -30,7 +31,16 @@ from hub.kernel.actors import Actor
 from hub.kernel.models import Role
 from tests.flows.test_mqtt_bridge import wait_for
 
-ROOT = "hh"
+# Not the default root: the topic root comes from settings everywhere (tests elsewhere use "hh").
+ROOT = "hx"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """This module's hub runs under the same non-default root as its peers."""
+    return settings.with_overrides(mqtt_root=ROOT)
+
+
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -33,6 +33,7 @@ from contracts.mqtt import (
 )
 from flows.context import use_app
 from flows.mqtt_bridge import MqttBridge
+from hub.config import Settings
 from hub.extensions import db
 from hub.fleet import commands
 from hub.fleet import services as fleet
@@ -40,7 +41,16 @@ from hub.fleet.models import CommandState, Vehicle, VehicleCommand, VehiclePosit
 from hub.kernel.actors import Actor
 from hub.kernel.models import DeadLetter, Role
 
-ROOT = "hh"
+# Not the default root: the topic root comes from settings everywhere (tests elsewhere use "hh").
+ROOT = "hx"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """This module's hub runs under the same non-default root as its peers."""
+    return settings.with_overrides(mqtt_root=ROOT)
+
+
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
 
 
