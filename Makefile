@@ -21,11 +21,12 @@ test: system-deps $(STAMP) translations vendor
 test-fast: system-deps $(STAMP) translations vendor
 	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
-## lint: ruff (lint and format) and the layering contracts
+## lint: ruff (lint and format), the layering contracts and mypy (strict on contracts and hub)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy contracts connectors hub flows web
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -220,8 +220,8 @@ class MqttLink:
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
         client.connect_timeout = config.connect_timeout
-        # paho types these as int but sleeps on any number; sub-second delays keep tests quick.
-        client.reconnect_delay_set(config.reconnect_min_delay, config.reconnect_max_delay)  # type: ignore[arg-type]
+        # Sub-second delays keep tests quick.
+        client.reconnect_delay_set(config.reconnect_min_delay, config.reconnect_max_delay)  # type: ignore[arg-type]  # paho hints int, sleeps on any number
         # A bug in a callback must be logged, not end the network thread and with it the link.
         client.suppress_exceptions = True
         client.on_log = self._on_log

@@ -182,6 +182,13 @@ class InvitationAnswer(_Contract):
         return self
 
 
+class AttendanceRoll(_Contract):
+    """The roll-call the chair records: the invited cities that are present."""
+
+    schema_version: Literal[1] = 1
+    present: Annotated[tuple[CitySlug, ...], Field(max_length=50)]
+
+
 class AgendaItemSubmission(_Contract):
     """An agenda item a member city proposes before the agenda deadline."""
 

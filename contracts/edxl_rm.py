@@ -592,9 +592,8 @@ def build_rm(message: RmMessage) -> bytes:
         _add(element, _r("ContactRole"), contact.role.value if contact.role else None)
     for info in message.resources:
         _add_resource_info(root, info)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(
-        root, encoding="utf-8", xml_declaration=False
-    )
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 # Reading -------------------------------------------------------------------------------------------
@@ -960,8 +959,11 @@ def commitment_to_rm(
     sent_at: datetime,
     contact: Contact,
     preceding_element_id: str | None = None,
+    funding: Iterable[Funding] = (),
 ) -> RmMessage:
     """Write a step of a commitment (CommitResource, ReleaseResource, ...) that answers `previous`.
+
+    A RequisitionResource needs `funding` (who pays, EMAC's reimbursement).
 
     The line is `commitment.line_id`; the commitment's state goes in DeploymentStatus where the
     message type allows it, its order number in OrderID, its window as Committed schedules.
@@ -996,5 +998,11 @@ def commitment_to_rm(
         schedules=schedules,
     )
     return reply(
-        previous, type, message_id=message_id, sent_at=sent_at, contacts=(contact,), resources=(info,)
+        previous,
+        type,
+        message_id=message_id,
+        sent_at=sent_at,
+        contacts=(contact,),
+        resources=(info,),
+        funding=funding,
     )

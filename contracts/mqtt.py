@@ -568,7 +568,7 @@ class JointAlert(_Payload):
 
 Payload = Telemetry | VehicleStatus | ConnectionState | Command | Ack | LinkageEvent | JointAlert
 
-P = TypeVar("P", Telemetry, VehicleStatus, ConnectionState, Command, Ack, LinkageEvent, JointAlert)
+P = TypeVar("P", bound=Payload)
 
 PAYLOAD_MODELS: dict[TopicKind, type[Payload]] = {
     TopicKind.TELEMETRY: Telemetry,

@@ -490,7 +490,7 @@ def _json_injects(document: Any) -> list[Any]:
                     "injects",
                 )
             )
-        if not problems:
+        if not problems and isinstance(items, list):
             return list(items)
     raise _refuse(problems, "MSEL JSON")
 

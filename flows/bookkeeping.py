@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict
+
+from prefect.flows import FlowStateHook
 
 from flows.context import hub_session
 from hub.kernel import flow_requests
@@ -44,8 +46,15 @@ def _on_failure(flow: Any, flow_run: Any, state: Any) -> None:
             flow_requests.finish(session, request_id, error=f"{state.name}: {state.message}")
 
 
+class _RequestHooks(TypedDict):
+    on_running: list[FlowStateHook[..., Any]]
+    on_completion: list[FlowStateHook[..., Any]]
+    on_failure: list[FlowStateHook[..., Any]]
+    on_crashed: list[FlowStateHook[..., Any]]
+
+
 # Passed to every hub flow's decorator.
-REQUEST_HOOKS: dict[str, list[Any]] = {
+REQUEST_HOOKS: _RequestHooks = {
     "on_running": [_on_running],
     "on_completion": [_on_completion],
     "on_failure": [_on_failure],

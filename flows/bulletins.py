@@ -14,6 +14,7 @@ from prefect.futures import wait
 from prefect.states import State
 
 from connectors.partner_client import PartnerError, is_permanent
+from contracts.bulletins import BulletinMessage
 from contracts.partner import BulletinDelivery, Receipt
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session, partner_client
@@ -21,14 +22,14 @@ from hub.bulletins import export as bulletin_export
 from hub.bulletins import services as bulletins
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5, 15]
+RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 # Bulletins -------------------------------------------------------------------------------------
 
 
-def _delivery(message: object, cancelled_at: datetime | None = None) -> BulletinDelivery:
-    body = message.model_dump(exclude={"cancelled", "expires_at"})  # type: ignore[attr-defined]
+def _delivery(message: BulletinMessage, cancelled_at: datetime | None = None) -> BulletinDelivery:
+    body = message.model_dump(exclude={"cancelled", "expires_at"})
     return BulletinDelivery.model_validate({**body, "cancelled_at": cancelled_at})
 
 
@@ -114,6 +115,7 @@ def forward_receipts(bulletin_id: int) -> int:
                 ),
             )
             for r in bulletins.receipts_to_forward(session, bulletin_id)
+            if r.receipt_at is not None  # always, by the query; said again for the contract's sake
         ]
     if not pending:
         return 0

@@ -19,7 +19,7 @@ from hub.action_items import services as action_items
 from hub.consultations import services as consultations
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5, 15]
+RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)

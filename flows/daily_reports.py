@@ -12,7 +12,7 @@ from flows.context import hub_session
 from hub.daily_reports import services as daily_reports
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5, 15]
+RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 @flow(name="check-daily-reports", **REQUEST_HOOKS)

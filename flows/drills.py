@@ -18,7 +18,7 @@ from flows.context import hub_session, hub_settings
 from hub.drills import services as drills
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5]
+RETRY_DELAYS: list[float] = [1, 5]
 
 
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)

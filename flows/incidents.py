@@ -14,7 +14,7 @@ from hub.incidents import notifications as notification_service
 from hub.incidents import services as incident_service
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5, 15]
+RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)

@@ -51,6 +51,7 @@ class DeploymentLauncher:
 
     def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
         """Create a deployment run and return at once; the run's hooks record how it ended."""
+        from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
         run = run_deployment(
@@ -58,8 +59,11 @@ class DeploymentLauncher:
             parameters={**parameters, "request_id": request_id},
             timeout=0,
             idempotency_key=f"hub-request-{request_id}",
-            _sync=True,  # the dispatcher thread wants the run itself, even if a loop runs nearby
+            # The dispatcher thread wants the run itself, even if a loop runs nearby.
+            _sync=True,  # type: ignore[call-arg]  # Prefect's async dispatch takes it; its signature omits it
         )
+        if not isinstance(run, FlowRun):
+            raise TypeError(f"run_deployment gave {type(run).__name__}, not the flow run")
         with hub_session() as session:
             flow_requests.set_flow_run(session, request_id, str(run.id))
 

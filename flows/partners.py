@@ -16,7 +16,7 @@ from hub.kernel.types import utcnow
 from hub.partners import services as partners
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5, 15]
+RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 # Sync ------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from flows.context import hub_session, partner_client
 from hub.verifications import services as verifications
 
 log = logging.getLogger(__name__)
-RETRY_DELAYS = [1, 5, 15]
+RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 # Verification requests -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from hub.capabilities import load_models
 from hub.config import Settings
@@ -87,7 +88,7 @@ def _owner_only(path: Path, mode: int) -> None:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, connection_record: object) -> None:
     """Put SQLite in WAL mode with foreign keys on, for every new connection.
 
     A database file (and its -wal and -shm files) made before the hub kept them private, or by
@@ -96,7 +97,7 @@ def _sqlite_pragmas(dbapi_connection: object, connection_record: object) -> None
     module = type(dbapi_connection).__module__
     if not module.startswith("sqlite3"):
         return
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()
     for _, name, file in cursor.execute("PRAGMA database_list").fetchall():
         if name == "main" and file:
             for suffix in ("", "-wal", "-shm"):
@@ -151,4 +152,5 @@ def _sqlite_begin(connection: Connection) -> None:
 
 def settings_of(app: Flask) -> Settings:
     """Return the settings an app was built with."""
-    return app.extensions["hub_settings"]  # type: ignore[no-any-return]
+    settings: Settings = app.extensions["hub_settings"]
+    return settings

@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 from hub.kernel import retention
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from hub.config import Settings
+    from hub.kernel.types import DbSession
 
 # The one list of the hub's capabilities, in the order the navigation shows them.
 NAMES = (
@@ -56,7 +55,7 @@ class Schedule:
     """
 
     name: str
-    enqueue: Callable[[Session, datetime, Settings], None]
+    enqueue: Callable[[DbSession, datetime, Settings], None]
 
 
 @dataclass(frozen=True)
@@ -107,11 +106,11 @@ class Capability:
     api_blueprints: tuple[str, ...] = ()  # "web.x.api:bp": bearer or session + CSRF header
     nav: tuple[NavEntry, ...] = ()
     # Desk contributions, each `(session, city_id, settings) -> items`:
-    urgent: Callable[[Session, int, Settings], list[DeskItem]] | None = None  # what the city owes now
-    waiting: Callable[[Session, int, Settings], list[DeskItem]] | None = None  # what it waits on
+    urgent: Callable[[DbSession, int, Settings], list[DeskItem]] | None = None  # what the city owes now
+    waiting: Callable[[DbSession, int, Settings], list[DeskItem]] | None = None  # what it waits on
     desk_panels: tuple[str, ...] = ()  # templates of panels below the urgent items
-    desk_context: Callable[[Session, int, Settings], dict[str, object]] | None = None
-    broker_accounts: Callable[[Session, str], list[BrokerAccount]] | None = None  # (session, live root)
+    desk_context: Callable[[DbSession, int, Settings], dict[str, object]] | None = None
+    broker_accounts: Callable[[DbSession, str], list[BrokerAccount]] | None = None  # (session, live root)
 
 
 # What the kernel itself runs, declared as a capability declares its own.

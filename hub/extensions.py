@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -25,3 +27,15 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
+
+# The hub's models subclass `Model`. At run time it is `db.Model`, the class Flask-SQLAlchemy builds
+# from `Base`; a type checker cannot use an attribute as a base class, so it is given the same shape
+# spelt as a class: Flask-SQLAlchemy's model mixin on a declarative base.
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    class Model(_FlaskModel, DeclarativeBase):
+        """The typed view of `db.Model`."""
+
+else:
+    Model = db.Model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from flask import Flask, g, request
 from flask_login import LoginManager, current_user, login_required
@@ -18,7 +18,8 @@ from hub.kernel.errors import AuthenticationFailed, Forbidden
 from hub.kernel.models import User
 
 login_manager = LoginManager()
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def init_app(app: Flask) -> None:
@@ -39,17 +40,17 @@ def current_actor() -> Actor:
     """Return the actor of this request (set by `api_auth` or the session)."""
     actor = g.get("actor")
     if actor is not None:
-        return actor  # type: ignore[no-any-return]
+        return actor
     if current_user.is_authenticated:
-        return Actor.for_user(current_user)  # type: ignore[arg-type]
+        return Actor.for_user(current_user)
     raise AuthenticationFailed("log in or present a bearer token")
 
 
-def api_auth(view: F) -> F:
+def api_auth(view: Callable[P, R]) -> Callable[P, R]:
     """Authenticate an API call by bearer token, or by session plus CSRF header on writes."""
 
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         header = request.headers.get("Authorization", "")
         if header:
             scheme, _, secret = header.partition(" ")
@@ -64,22 +65,22 @@ def api_auth(view: F) -> F:
                     validate_csrf(request.headers.get("X-CSRFToken", ""))
                 except (ValidationError, CSRFError) as exc:
                     raise Forbidden(f"missing or bad CSRF token: {exc}") from exc
-            g.actor = Actor.for_user(current_user)  # type: ignore[arg-type]
+            g.actor = Actor.for_user(current_user)
         else:
             raise AuthenticationFailed("log in or present a bearer token")
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def admin_required(view: F) -> F:
+def admin_required(view: Callable[P, R]) -> Callable[P, R]:
     """Allow a view to hub administrators only."""
 
     @wraps(view)
     @login_required
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if not current_actor().is_admin:
             raise Forbidden("only a hub administrator may do this")
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -168,18 +168,22 @@ def db_restore(source: Path) -> None:
 
 
 @main.command()
-@click.option("--demo-users", is_flag=True, help="Also create the demo users (demo only).")
+@click.option(
+    "--demo-users", is_flag=True, help="Also create the demo users and the demo registry (demo only)."
+)
 def seed(demo_users: bool) -> None:
     """Load the ten member cities (and optionally the demo users)."""
     from hub.app import create_core_app
     from hub.extensions import db as database
     from hub.kernel.seed import seed_cities, seed_demo_users
+    from hub.mutual_aid.seed import seed_demo_registry
 
     app = create_core_app(_settings())
     with app.app_context():
         cities = seed_cities(database.session)
         if demo_users:
             seed_demo_users(database.session)
+            seed_demo_registry(database.session)
         database.session.commit()
     click.echo(f"{len(cities)} cities loaded.")
 
@@ -281,7 +285,7 @@ def flows_serve() -> None:
     from hub.app import create_core_app
 
     use_app(create_core_app(_settings()))
-    serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))
+    serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))  # type: ignore[arg-type]  # a coroutine only inside an event loop
 
 
 @main.group("mqtt")
@@ -337,12 +341,14 @@ def _register(kind: str, city: str, code: str, name: str, system_kind: str = "")
     from hub.app import create_core_app
     from hub.extensions import db as database
     from hub.fleet import services as fleet
+    from hub.fleet.models import LinkageSystem, Vehicle
     from hub.kernel import cities
     from hub.kernel.actors import Actor
     from hub.kernel.errors import ServiceError
 
     app = create_core_app(_settings())
     with app.app_context():
+        peer: Vehicle | LinkageSystem
         try:
             place = cities.by_slug(database.session, city)
             if kind == "vehicle":
@@ -657,7 +663,7 @@ def sim_partner(
     from connectors.sims.partner import run_partner
     from hub.kernel.seed import load_city_data
 
-    row = next((c for c in load_city_data()["cities"] if c["slug"] == city), None)  # type: ignore[index]
+    row = next((c for c in load_city_data()["cities"] if c["slug"] == city), None)
     if row is None:
         raise click.ClickException(f"unknown city: {city!r}")
     click.echo(f"Simulated platform of {row['name_zh']} on http://127.0.0.1:{port}; Ctrl+C stops it.")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flask import Flask, session
 from flask_babel import Babel, format_datetime, gettext
 
 from hub.config import Settings
+
+if TYPE_CHECKING:
+    from hub.kernel.models import City
 
 LOCALES = {"zh_CN": "中文", "en": "English"}
 babel = Babel()
@@ -64,11 +69,11 @@ def _select_locale() -> str:
     return chosen if chosen in LOCALES else "zh_CN"
 
 
-def city_name(city: object) -> str:
+def city_name(city: City) -> str:
     """Return a city's name in the current locale."""
-    return city.name(_select_locale())  # type: ignore[attr-defined]
+    return city.name(_select_locale())
 
 
-def city_choices(cities: list[object]) -> list[tuple[str, str]]:
+def city_choices(cities: Iterable[City]) -> list[tuple[str, str]]:
     """Return (slug, name in the current locale) pairs for a form's city field."""
-    return [(c.slug, city_name(c)) for c in cities]  # type: ignore[attr-defined]
+    return [(c.slug, city_name(c)) for c in cities]

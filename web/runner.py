@@ -33,6 +33,7 @@ from hub.kernel import cities
 from hub.kernel.actors import Actor
 from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, sync_broker_files, write_broker_files
 from hub.kernel.seed import load_city_data, seed_cities, seed_demo_users
+from hub.mutual_aid.seed import seed_demo_registry
 from hub.partners import services as partners
 from hub.runtime import (
     ManagedMosquitto,
@@ -175,6 +176,7 @@ class HubRunner:
             if self.demo:
                 seed_demo_users(db.session)
                 self.peers = seed_demo_fleet(db.session)
+                seed_demo_registry(db.session)
             for city, (url, token) in self.partner_platforms.items():
                 partners.register(
                     db.session,
@@ -358,13 +360,14 @@ class HubRunner:
         from connectors.sims.partner import PartnerSimulator
 
         data = load_city_data()
-        for row in data["cities"]:  # type: ignore[index]
+        for row in data["cities"]:
+            longitude, latitude = row["centre"]
             token = secrets.token_urlsafe(24)
             simulator = PartnerSimulator(
                 row["slug"],
                 token=token,
                 name_zh=row["name_zh"],
-                centre=tuple(row["centre"]),
+                centre=(longitude, latitude),
                 drift_interval=20.0,
             ).start()
             self._on_stop("a partner simulator", simulator.stop)

@@ -397,8 +397,8 @@ class SimulatedVehicle:
             client.username_pw_set(self.spec.username, self.spec.password)
         if tls:
             client.tls_set(tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        # paho types these as int but sleeps on any number; sub-second delays keep tests quick.
-        client.reconnect_delay_set(min_delay, max_delay)  # type: ignore[arg-type]
+        # Sub-second delays keep tests quick.
+        client.reconnect_delay_set(min_delay, max_delay)  # type: ignore[arg-type]  # paho hints int, sleeps on any number
         client.max_queued_messages_set(_MAX_QUEUED)
         client.suppress_exceptions = True
         client.enable_logger(_PAHO_LOGGER)
@@ -485,7 +485,7 @@ class SimulatedVehicle:
         with self._lock:
             self._away = False
         if self.protocol == "5":
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = _SESSION_EXPIRY
             # clean_start=False on the first connect too, or commands queued for the vehicle
             # before this process started would be thrown away.

@@ -8,12 +8,12 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class ActionItem(db.Model):
+class ActionItem(Model):
     """One task with one owner city and one due day; `origin` says what opened it."""
 
     __tablename__ = "action_items"
@@ -45,7 +45,7 @@ class ActionItem(db.Model):
     )
 
 
-class ActionItemEvent(db.Model):
+class ActionItemEvent(Model):
     """One entry of an item's history (opened, progress, closed, reopened); never changed."""
 
     __tablename__ = "action_item_events"
@@ -64,7 +64,7 @@ class ActionItemEvent(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class ActionItemReminder(db.Model):
+class ActionItemReminder(Model):
     """A reminder sent for one slot of an item's plan; the slot's key makes it once only."""
 
     __tablename__ = "action_item_reminders"

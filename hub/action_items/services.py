@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from contracts.consultations import ActionItem as ActionItemContract
 from contracts.consultations import (
@@ -30,7 +30,7 @@ from hub.action_items.models import ActionItem, ActionItemEvent, ActionItemRemin
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, NotFound
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -70,7 +70,7 @@ def to_record(item: ActionItem) -> rules.ActionItemRecord:
     )
 
 
-def _store(session: Session, actor: Actor, item: ActionItem, record: rules.ActionItemRecord) -> None:
+def _store(session: DbSession, actor: Actor, item: ActionItem, record: rules.ActionItemRecord) -> None:
     """Write the record's state onto the row and append its newest event."""
     before = _snapshot(item)
     event = record.history[-1]
@@ -116,7 +116,7 @@ def _snapshot(item: ActionItem) -> dict[str, object]:
 
 
 def open_items(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     items: Iterable[ActionItemCreate],
     *,
@@ -178,7 +178,7 @@ def open_items(
     return opened
 
 
-def get(session: Session, public_id: uuid.UUID) -> ActionItem:
+def get(session: DbSession, public_id: uuid.UUID) -> ActionItem:
     """Return an action item by its public id, or fail."""
     item = session.scalar(
         select(ActionItem).where(ActionItem.public_id == public_id).options(selectinload(ActionItem.events))
@@ -188,7 +188,7 @@ def get(session: Session, public_id: uuid.UUID) -> ActionItem:
     return item
 
 
-def get_by_id(session: Session, item_id: int) -> ActionItem:
+def get_by_id(session: DbSession, item_id: int) -> ActionItem:
     """Return an action item by the hub's id (for flows), or fail."""
     item = session.get(ActionItem, item_id)
     if item is None:
@@ -197,7 +197,7 @@ def get_by_id(session: Session, item_id: int) -> ActionItem:
 
 
 def add_progress(
-    session: Session, actor: Actor, public_id: uuid.UUID, data: ActionItemProgress
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: ActionItemProgress
 ) -> ActionItem:
     """Add the owner city's progress note."""
     city_id = _require_writer(actor)
@@ -209,7 +209,7 @@ def add_progress(
     return item
 
 
-def close(session: Session, actor: Actor, public_id: uuid.UUID, data: ActionItemClose) -> ActionItem:
+def close(session: DbSession, actor: Actor, public_id: uuid.UUID, data: ActionItemClose) -> ActionItem:
     """Close the item on its owner city's word, with evidence."""
     city_id = _require_writer(actor)
     item = get(session, public_id)
@@ -220,7 +220,7 @@ def close(session: Session, actor: Actor, public_id: uuid.UUID, data: ActionItem
     return item
 
 
-def reopen(session: Session, actor: Actor, public_id: uuid.UUID, data: ActionItemReopen) -> ActionItem:
+def reopen(session: DbSession, actor: Actor, public_id: uuid.UUID, data: ActionItemReopen) -> ActionItem:
     """Reopen a closed item on the chair city's word."""
     city_id = _require_writer(actor)
     item = get(session, public_id)
@@ -235,13 +235,13 @@ def reopen(session: Session, actor: Actor, public_id: uuid.UUID, data: ActionIte
     return item
 
 
-def for_context(session: Session, context_id: uuid.UUID) -> list[ActionItem]:
+def for_context(session: DbSession, context_id: uuid.UUID) -> list[ActionItem]:
     """Return the items a meeting or drill opened, in opening order."""
     query = select(ActionItem).where(ActionItem.context_id == context_id).order_by(ActionItem.id)
     return list(session.scalars(query))
 
 
-def open_for_chair(session: Session, chair_city_id: int, *, origin: str) -> list[ActionItem]:
+def open_for_chair(session: DbSession, chair_city_id: int, *, origin: str) -> list[ActionItem]:
     """Return the open items a chair city follows up, for carrying over to its next meeting."""
     query = (
         select(ActionItem)
@@ -256,7 +256,7 @@ def open_for_chair(session: Session, chair_city_id: int, *, origin: str) -> list
     return list(session.scalars(query))
 
 
-def open_items_of(session: Session, *, origin: str) -> list[ActionItem]:
+def open_items_of(session: DbSession, *, origin: str) -> list[ActionItem]:
     """Return every open item of an origin, soonest due first."""
     query = (
         select(ActionItem)
@@ -267,7 +267,7 @@ def open_items_of(session: Session, *, origin: str) -> list[ActionItem]:
     return list(session.scalars(query))
 
 
-def owned_by(session: Session, city_id: int, *, open_only: bool = True) -> list[ActionItem]:
+def owned_by(session: DbSession, city_id: int, *, open_only: bool = True) -> list[ActionItem]:
     """Return a city's items, soonest due first."""
     query = select(ActionItem).where(ActionItem.owner_city_id == city_id)
     if open_only:
@@ -275,7 +275,7 @@ def owned_by(session: Session, city_id: int, *, open_only: bool = True) -> list[
     return list(session.scalars(query.order_by(ActionItem.due_on, ActionItem.id)))
 
 
-def overdue_for(session: Session, city_id: int, now: datetime | None = None) -> list[ActionItem]:
+def overdue_for(session: DbSession, city_id: int, now: datetime | None = None) -> list[ActionItem]:
     """Return the city's open items past their due day (Asia/Shanghai), the oldest first."""
     today = rules.local_day(now or utcnow())
     return [item for item in owned_by(session, city_id) if item.due_on < today]
@@ -291,7 +291,7 @@ def is_overdue(item: ActionItem, now: datetime | None = None) -> bool:
     return rules.is_overdue(to_record(item), now or utcnow())
 
 
-def schedule_reminders(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_reminders(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for each reminder slot that is due, keyed by the slot, so it is sent once."""
     query = (
         select(ActionItem)
@@ -315,7 +315,7 @@ def schedule_reminders(session: Session, now: datetime, settings: Settings) -> N
 
 
 def record_reminder(
-    session: Session, action_item_id: int, *, key: str, kind: str, days: int, notify_chair: bool
+    session: DbSession, action_item_id: int, *, key: str, kind: str, days: int, notify_chair: bool
 ) -> bool:
     """Record the reminder of one slot unless it was already sent; return whether it is new."""
     if session.scalar(select(ActionItemReminder.id).where(ActionItemReminder.key == key)) is not None:
@@ -343,7 +343,7 @@ def record_reminder(
     return True
 
 
-def reminders_of(session: Session, action_item_id: int) -> list[ActionItemReminder]:
+def reminders_of(session: DbSession, action_item_id: int) -> list[ActionItemReminder]:
     """Return the reminders sent for an item, oldest first."""
     query = select(ActionItemReminder).where(ActionItemReminder.action_item_id == action_item_id)
     return list(session.scalars(query.order_by(ActionItemReminder.id)))
@@ -370,7 +370,7 @@ def overdue_since(item: ActionItem) -> datetime:
     return rules.overdue_from(item.due_on)
 
 
-def overdue_chaired_by(session: Session, city_id: int, now: datetime | None = None) -> list[ActionItem]:
+def overdue_chaired_by(session: DbSession, city_id: int, now: datetime | None = None) -> list[ActionItem]:
     """Return the open items past their due day that a city follows up as the chair."""
     today = rules.local_day(now or utcnow())
     query = select(ActionItem).where(
@@ -381,7 +381,7 @@ def overdue_chaired_by(session: Session, city_id: int, now: datetime | None = No
     return list(session.scalars(query.order_by(ActionItem.due_on, ActionItem.id)))
 
 
-def all_of(session: Session, *, origin: str) -> list[ActionItem]:
+def all_of(session: DbSession, *, origin: str) -> list[ActionItem]:
     """Return every item of an origin, open or closed, in opening order."""
     return list(
         session.scalars(select(ActionItem).where(ActionItem.origin == origin).order_by(ActionItem.id))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from hub.bulletins import services
 from hub.capabilities import DeskItem
+from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
 
-def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Receipts the city owes, by their deadline."""
     return [
         DeskItem("bulletins/_urgent.html", recipient, recipient.bulletin.receipt_deadline)
@@ -21,6 +20,6 @@ def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]
     ]
 
 
-def waiting(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+def waiting(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Cities flagged as late with a receipt for one of this city's bulletins."""
     return [DeskItem("bulletins/_waiting.html", r) for r in services.flagged_for_issuer(session, city_id)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.bulletins import BulletinMessage
 from contracts.cap import CapAlert, alert_from_bulletin
+from contracts.common import IncidentCategory, WarningColour
 from hub.bulletins.models import Bulletin
 
 SENDER_DOMAIN = "huaihai-hub"
@@ -13,14 +14,14 @@ def to_message(bulletin: Bulletin) -> BulletinMessage:
     """Return the bulletin in its exchange form."""
     return BulletinMessage(
         id=bulletin.public_id,
-        kind=bulletin.kind,  # type: ignore[arg-type]
+        kind=bulletin.kind,
         issuing_city=bulletin.issuing_city.slug,
-        colour=bulletin.colour,  # type: ignore[arg-type]
-        category=bulletin.category,  # type: ignore[arg-type]
+        colour=WarningColour(bulletin.colour) if bulletin.colour is not None else None,
+        category=IncidentCategory(bulletin.category),
         area=bulletin.area,
         title=bulletin.title,
         text=bulletin.text,
-        scope=bulletin.scope,  # type: ignore[arg-type]
+        scope=bulletin.scope,
         addressed_cities=tuple(r.city.slug for r in bulletin.recipients),
         receipt_deadline=bulletin.receipt_deadline,
         issued_at=bulletin.issued_at,

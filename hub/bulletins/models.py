@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import (
     Boolean,
@@ -16,12 +17,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class Bulletin(db.Model):
+class Bulletin(Model):
     """A bulletin (信息通报) or warning (预警) issued by one city to others."""
 
     __tablename__ = "bulletins"
@@ -31,14 +32,14 @@ class Bulletin(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
-    kind: Mapped[str] = mapped_column(String(16))  # bulletin or warning
+    kind: Mapped[Literal["bulletin", "warning"]] = mapped_column(String(16))
     issuing_city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
     colour: Mapped[str | None] = mapped_column(String(8), nullable=True)
     category: Mapped[str] = mapped_column(String(32))
     area: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
-    scope: Mapped[str] = mapped_column(String(16))  # public, restricted or private
+    scope: Mapped[Literal["public", "restricted", "private"]] = mapped_column(String(16))
     receipt_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -58,7 +59,7 @@ class Bulletin(db.Model):
     )
 
 
-class BulletinRecipient(db.Model):
+class BulletinRecipient(Model):
     """One addressed city of a bulletin: the delivery to its platform and its receipt (回执)."""
 
     __tablename__ = "bulletin_recipients"
@@ -89,7 +90,7 @@ class BulletinRecipient(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class BulletinCapMessage(db.Model):
+class BulletinCapMessage(Model):
     """A CAP Update or Cancel applied to a bulletin: kept so the same message again is known, and
     so a later message may name it in its <references>."""
 

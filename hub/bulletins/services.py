@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
 from contracts.cap import COLOUR_TO_LEVEL, CapAlert, CapMsgType, CapScope, CapStatus, warning_fields_from_cap
@@ -23,7 +23,7 @@ from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Reminder
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -49,7 +49,7 @@ class CapIdentity:
     sent: datetime
 
 
-def by_cap_identity(session: Session, identity: CapIdentity) -> Bulletin | None:
+def by_cap_identity(session: DbSession, identity: CapIdentity) -> Bulletin | None:
     """Return the bulletin issued from the CAP message with this identity, if any."""
     return session.scalar(
         select(Bulletin).where(
@@ -60,7 +60,7 @@ def by_cap_identity(session: Session, identity: CapIdentity) -> Bulletin | None:
     )
 
 
-def by_cap_reference(session: Session, identity: CapIdentity) -> Bulletin | None:
+def by_cap_reference(session: DbSession, identity: CapIdentity) -> Bulletin | None:
     """Return the bulletin a CAP message names: one issued from it, or one it updated or cancelled."""
     found = by_cap_identity(session, identity)
     if found is not None:
@@ -77,7 +77,7 @@ def by_cap_reference(session: Session, identity: CapIdentity) -> Bulletin | None
     )
 
 
-def cities_addressed(session: Session, addressees: tuple[str, ...]) -> tuple[list[City], list[str]]:
+def cities_addressed(session: DbSession, addressees: tuple[str, ...]) -> tuple[list[City], list[str]]:
     """Map CAP `<addresses>` entries to member cities: an entry is a city's slug ("xuzhou") or its
     GB/T 2260 division code ("320300"). Return the cities named and the entries that name none."""
     known: dict[str, City] = {}
@@ -103,7 +103,7 @@ def _snapshot(bulletin: Bulletin) -> dict[str, object]:
 
 
 def issue(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     data: BulletinCreate,
     *,
@@ -192,7 +192,7 @@ def visible_to(bulletin: Bulletin, city_id: int | None) -> bool:
     return city_id == bulletin.issuing_city_id or any(r.city_id == city_id for r in bulletin.recipients)
 
 
-def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
+def get_for(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Bulletin:
     """Return a bulletin the actor may see; a restricted one is 'not found' to everyone else."""
     bulletin = session.scalar(
         select(Bulletin).where(Bulletin.public_id == public_id).options(selectinload(Bulletin.recipients))
@@ -202,7 +202,7 @@ def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
     return bulletin
 
 
-def get_by_id(session: Session, bulletin_id: int) -> Bulletin:
+def get_by_id(session: DbSession, bulletin_id: int) -> Bulletin:
     """Return a bulletin by the hub's id (for flows), or fail."""
     bulletin = session.get(Bulletin, bulletin_id)
     if bulletin is None:
@@ -210,14 +210,14 @@ def get_by_id(session: Session, bulletin_id: int) -> Bulletin:
     return bulletin
 
 
-def inbox(session: Session, city_id: int, limit: int = 100) -> list[Bulletin]:
+def inbox(session: DbSession, city_id: int, limit: int = 100) -> list[Bulletin]:
     """Return bulletins addressed to a city, newest first."""
     addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
     query = select(Bulletin).where(Bulletin.id.in_(addressed)).order_by(Bulletin.id.desc()).limit(limit)
     return list(session.scalars(query.options(selectinload(Bulletin.recipients))))
 
 
-def outbox(session: Session, city_id: int, limit: int = 100) -> list[Bulletin]:
+def outbox(session: DbSession, city_id: int, limit: int = 100) -> list[Bulletin]:
     """Return bulletins a city issued, newest first, with their receipt matrix."""
     query = (
         select(Bulletin).where(Bulletin.issuing_city_id == city_id).order_by(Bulletin.id.desc()).limit(limit)
@@ -226,7 +226,7 @@ def outbox(session: Session, city_id: int, limit: int = 100) -> list[Bulletin]:
 
 
 def visible_list(
-    session: Session, city_id: int | None, *, current_only: bool = False, limit: int = 200
+    session: DbSession, city_id: int | None, *, current_only: bool = False, limit: int = 200
 ) -> list[Bulletin]:
     """Return every bulletin a city may see (public ones and its restricted ones), newest first."""
     addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
@@ -241,7 +241,7 @@ def visible_list(
     return list(session.scalars(query.order_by(Bulletin.id.desc()).limit(limit)))
 
 
-def undelivered(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+def undelivered(session: DbSession, bulletin_id: int) -> list[BulletinRecipient]:
     """Return the recipients of a live bulletin whose platform has not accepted it and that the
     hub has not given up on."""
     query = (
@@ -263,7 +263,7 @@ def not_delivered(bulletin: Bulletin) -> list[BulletinRecipient]:
 
 
 def record_delivery(
-    session: Session,
+    session: DbSession,
     recipient_id: int,
     *,
     platform_ref: str | None,
@@ -287,7 +287,7 @@ def record_delivery(
 
 
 def record_delivery_failure(
-    session: Session, recipient_id: int, error: str, *, permanent: bool = False
+    session: DbSession, recipient_id: int, error: str, *, permanent: bool = False
 ) -> None:
     """Count a failed delivery attempt; the recipient stays in the outbox unless the failure is
     permanent (asking again cannot help), when the hub stops asking."""
@@ -299,7 +299,9 @@ def record_delivery_failure(
             recipient.given_up_at = utcnow()
 
 
-def _set_receipt(session: Session, recipient: BulletinRecipient, at: datetime, by: str, actor: Actor) -> None:
+def _set_receipt(
+    session: DbSession, recipient: BulletinRecipient, at: datetime, by: str, actor: Actor
+) -> None:
     recipient.receipt_at = at
     recipient.acknowledged_by = by
     audit.record(
@@ -314,7 +316,7 @@ def _set_receipt(session: Session, recipient: BulletinRecipient, at: datetime, b
 
 
 def record_receipt(
-    session: Session, actor: Actor, public_id: uuid.UUID, data: ReceiptCreate
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: ReceiptCreate
 ) -> tuple[BulletinRecipient, bool]:
     """Record the actor's city's receipt once; return it and whether it is new."""
     if not actor.can_write_incidents:
@@ -329,7 +331,7 @@ def record_receipt(
     return recipient, True
 
 
-def chase_late_receipts(session: Session, *, flag_after: timedelta = FLAG_AFTER) -> dict[str, int]:
+def chase_late_receipts(session: DbSession, *, flag_after: timedelta = FLAG_AFTER) -> dict[str, int]:
     """Remind cities whose receipt is past its deadline, and flag those still silent later."""
     now = utcnow()
     late = session.scalars(
@@ -374,7 +376,7 @@ def chase_late_receipts(session: Session, *, flag_after: timedelta = FLAG_AFTER)
     return counts
 
 
-def owed_receipts(session: Session, city_id: int) -> list[BulletinRecipient]:
+def owed_receipts(session: DbSession, city_id: int) -> list[BulletinRecipient]:
     """Return the receipts a city still owes, soonest deadline first."""
     query = (
         select(BulletinRecipient)
@@ -389,7 +391,7 @@ def owed_receipts(session: Session, city_id: int) -> list[BulletinRecipient]:
     return list(session.scalars(query))
 
 
-def flagged_for_issuer(session: Session, city_id: int) -> list[BulletinRecipient]:
+def flagged_for_issuer(session: DbSession, city_id: int) -> list[BulletinRecipient]:
     """Return addressees flagged for a missing receipt on bulletins the city issued."""
     query = (
         select(BulletinRecipient)
@@ -404,7 +406,7 @@ def flagged_for_issuer(session: Session, city_id: int) -> list[BulletinRecipient
     return list(session.scalars(query))
 
 
-def due_for_redelivery(session: Session, now: datetime) -> list[BulletinRecipient]:
+def due_for_redelivery(session: DbSession, now: datetime) -> list[BulletinRecipient]:
     """Return the recipients of live bulletins not yet reached, not given up, whose wait is over."""
     query = (
         select(BulletinRecipient)
@@ -428,7 +430,7 @@ def backoff(redeliveries: int, base_seconds: int) -> timedelta:
 FORWARD = "forward-receipts"
 
 
-def receipts_to_forward(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+def receipts_to_forward(session: DbSession, bulletin_id: int) -> list[BulletinRecipient]:
     """Return a bulletin's receipts not yet passed on to the issuing city's platform."""
     query = select(BulletinRecipient).where(
         BulletinRecipient.bulletin_id == bulletin_id,
@@ -438,7 +440,7 @@ def receipts_to_forward(session: Session, bulletin_id: int) -> list[BulletinReci
     return list(session.scalars(query))
 
 
-def bulletins_with_receipts_to_forward(session: Session) -> list[tuple[int, uuid.UUID]]:
+def bulletins_with_receipts_to_forward(session: DbSession) -> list[tuple[int, uuid.UUID]]:
     """Return (id, public id) of bulletins holding receipts the issuer's platform has not had."""
     query = (
         select(Bulletin.id, Bulletin.public_id)
@@ -449,7 +451,7 @@ def bulletins_with_receipts_to_forward(session: Session) -> list[tuple[int, uuid
     return [(row[0], row[1]) for row in session.execute(query)]
 
 
-def mark_forwarded(session: Session, recipient_id: int) -> None:
+def mark_forwarded(session: DbSession, recipient_id: int) -> None:
     """Record that the issuing platform has the receipt."""
     recipient = session.get(BulletinRecipient, recipient_id)
     if recipient is not None and recipient.receipt_forwarded_at is None:
@@ -457,7 +459,7 @@ def mark_forwarded(session: Session, recipient_id: int) -> None:
 
 
 def alert_linkage_systems(
-    session: Session, bulletin: Bulletin, *, root: str, revision: str | None = None
+    session: DbSession, bulletin: Bulletin, *, root: str, revision: str | None = None
 ) -> int:
     """Queue a joint alert about a warning to the linkage systems of its addressed cities, and a
     notice command to their mobile command vehicles (tracked like any other command).
@@ -497,7 +499,7 @@ def alert_linkage_systems(
     return count
 
 
-def schedule_deliveries(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_deliveries(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask again for bulletins some city has not had yet, and for receipts not yet forwarded."""
     slot = int(now.timestamp()) // settings.redeliver_seconds
     due: dict[int, uuid.UUID] = {}
@@ -529,7 +531,7 @@ def schedule_deliveries(session: Session, now: datetime, settings: Settings) -> 
         )
 
 
-def has_receipts_to_chase(session: Session, now: datetime, *, flag_after: timedelta = FLAG_AFTER) -> bool:
+def has_receipts_to_chase(session: DbSession, now: datetime, *, flag_after: timedelta = FLAG_AFTER) -> bool:
     """Tell whether some late receipt is due a reminder or a flag at `now`."""
     due = (
         select(BulletinRecipient.id)
@@ -545,7 +547,7 @@ def has_receipts_to_chase(session: Session, now: datetime, *, flag_after: timede
     return session.scalar(due.limit(1)) is not None
 
 
-def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_chase(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for the round that reminds and flags cities late with their receipts, when one is due.
 
     A slot with nothing to chase asks for nothing, so it leaves no flow run behind.
@@ -555,7 +557,7 @@ def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
         flow_requests.enqueue(session, CHASE, key=f"{CHASE}:{slot}", parameters={})
 
 
-def _issued_by_actor(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
+def _issued_by_actor(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Bulletin:
     if not actor.can_write_incidents:
         raise Forbidden("only coordinators and duty officers of the issuing city act on a bulletin")
     bulletin = get_for(session, actor, public_id)
@@ -564,7 +566,7 @@ def _issued_by_actor(session: Session, actor: Actor, public_id: uuid.UUID) -> Bu
     return bulletin
 
 
-def retry_now(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
+def retry_now(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Bulletin:
     """Ask at once for another round to the cities not reached, starting their back-off afresh."""
     bulletin = _issued_by_actor(session, actor, public_id)
     if bulletin.cancelled_at is not None:
@@ -594,7 +596,7 @@ def retry_now(session: Session, actor: Actor, public_id: uuid.UUID) -> Bulletin:
     return bulletin
 
 
-def cancel(session: Session, actor: Actor, public_id: uuid.UUID) -> tuple[Bulletin, bool]:
+def cancel(session: DbSession, actor: Actor, public_id: uuid.UUID) -> tuple[Bulletin, bool]:
     """Cancel a bulletin of the actor's city once; return it and whether this call cancelled it.
 
     Deliveries stop, and the platforms that already took it are told (in the same transaction
@@ -618,7 +620,7 @@ def cancel(session: Session, actor: Actor, public_id: uuid.UUID) -> tuple[Bullet
     return bulletin, True
 
 
-def cancellations_to_deliver(session: Session, bulletin_id: int) -> list[BulletinRecipient]:
+def cancellations_to_deliver(session: DbSession, bulletin_id: int) -> list[BulletinRecipient]:
     """Return the recipients of a cancelled bulletin whose platform took it but not its cancellation."""
     query = (
         select(BulletinRecipient)
@@ -633,7 +635,7 @@ def cancellations_to_deliver(session: Session, bulletin_id: int) -> list[Bulleti
     return list(session.scalars(query))
 
 
-def with_cancellations_to_deliver(session: Session) -> list[tuple[int, uuid.UUID]]:
+def with_cancellations_to_deliver(session: DbSession) -> list[tuple[int, uuid.UUID]]:
     """Return (id, public id) of cancelled bulletins some platform has not heard the cancellation of."""
     query = (
         select(Bulletin.id, Bulletin.public_id)
@@ -648,14 +650,14 @@ def with_cancellations_to_deliver(session: Session) -> list[tuple[int, uuid.UUID
     return [(row[0], row[1]) for row in session.execute(query)]
 
 
-def mark_cancel_delivered(session: Session, recipient_id: int) -> None:
+def mark_cancel_delivered(session: DbSession, recipient_id: int) -> None:
     """Record that a city's platform accepted the cancellation."""
     recipient = session.get(BulletinRecipient, recipient_id)
     if recipient is not None and recipient.cancel_delivered_at is None:
         recipient.cancel_delivered_at = utcnow()
 
 
-def _addressed_by_cap(session: Session, alert: CapAlert, fields: dict[str, object]) -> tuple[str, ...]:
+def _addressed_by_cap(session: DbSession, alert: CapAlert, fields: dict[str, object]) -> tuple[str, ...]:
     """Return the slugs of the member cities a CAP alert is for.
 
     A Private alert reaches only the cities its `<addresses>` name; so does a Restricted one that
@@ -668,7 +670,7 @@ def _addressed_by_cap(session: Session, alert: CapAlert, fields: dict[str, objec
 
 
 def receive_cap(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     alert: CapAlert,
     *,
@@ -714,7 +716,7 @@ def receive_cap(
 
 
 def _apply_cap_change(
-    session: Session, actor: Actor, alert: CapAlert, *, mqtt_root: str, receipt_deadline: datetime
+    session: DbSession, actor: Actor, alert: CapAlert, *, mqtt_root: str, receipt_deadline: datetime
 ) -> Bulletin:
     """Update or cancel the warnings a CAP Update or Cancel names in its `<references>`."""
     identity = CapIdentity(alert.sender, alert.identifier, alert.sent)
@@ -784,7 +786,7 @@ def _apply_cap_change(
 
 
 def update(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     public_id: uuid.UUID,
     fields: dict[str, object],

@@ -180,6 +180,11 @@ def _timezone() -> Timezone:
     return tz
 
 
+def _serialise(cal: Calendar) -> bytes:
+    ical: bytes = cal.to_ical()  # icalendar leaves this method unannotated
+    return ical
+
+
 def _calendar(method: str | None, name: str | None) -> Calendar:
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -308,7 +313,7 @@ def feed(
         cal.add_component(_series(planned, directory))
     for item in action_items:
         cal.add_component(_todo(item, directory))
-    return cal.to_ical()
+    return _serialise(cal)
 
 
 def request(meeting: CalendarMeeting, *, now: datetime, directory: CityDirectory | None = None) -> bytes:
@@ -317,7 +322,7 @@ def request(meeting: CalendarMeeting, *, now: datetime, directory: CityDirectory
         raise ValueError("a cancelled meeting is announced with `cancel`, not `request`")
     cal = _calendar("REQUEST", None)
     cal.add_component(_event(meeting, directory or CityDirectory(), now))
-    return cal.to_ical()
+    return _serialise(cal)
 
 
 def cancel(meeting: CalendarMeeting, *, now: datetime, directory: CityDirectory | None = None) -> bytes:
@@ -326,4 +331,4 @@ def cancel(meeting: CalendarMeeting, *, now: datetime, directory: CityDirectory 
         raise ValueError("only a cancelled meeting is announced with METHOD:CANCEL")
     cal = _calendar("CANCEL", None)
     cal.add_component(_event(meeting, directory or CityDirectory(), now))
-    return cal.to_ical()
+    return _serialise(cal)

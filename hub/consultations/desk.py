@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from hub.action_items import services as action_items
 from hub.capabilities import DeskItem
 from hub.consultations import services
+from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
 
-def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Consultations proposed to the city, invitations it has to answer, its overdue action items."""
     items = [
         DeskItem("consultations/_urgent_proposal.html", meeting, meeting.starts_at)
@@ -31,7 +30,7 @@ def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]
     return items
 
 
-def waiting(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+def waiting(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Overdue action items the city follows up as the chair of the meeting that opened them."""
     return [
         DeskItem("consultations/_waiting_action_item.html", item, action_items.overdue_since(item))

@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class ConferenceBodyRow(db.Model):
+class ConferenceBodyRow(Model):
     """The standing joint conference: its definition (a `ConferenceBody` contract) and progress."""
 
     __tablename__ = "conference_bodies"
@@ -30,7 +30,7 @@ class ConferenceBodyRow(db.Model):
     )
 
 
-class RotationEventRow(db.Model):
+class RotationEventRow(Model):
     """A recorded skip or swap of the rotation, with its reason; never changed."""
 
     __tablename__ = "conference_rotation_events"
@@ -49,7 +49,7 @@ class RotationEventRow(db.Model):
     body: Mapped[ConferenceBodyRow] = relationship(back_populates="rotation_events")
 
 
-class Meeting(db.Model):
+class Meeting(Model):
     """A consultation (会商) or a meeting of the regular conference (联席会议)."""
 
     __tablename__ = "meetings"
@@ -106,7 +106,7 @@ class Meeting(db.Model):
     )
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """A city invited to a meeting, the delivery to its desk and its tracked answer."""
 
     __tablename__ = "meeting_invitations"
@@ -128,7 +128,7 @@ class Invitation(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class Attendance(db.Model):
+class Attendance(Model):
     """The roll-call: a city was there (itself or by a delegate)."""
 
     __tablename__ = "meeting_attendance"
@@ -145,7 +145,7 @@ class Attendance(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class AgendaItem(db.Model):
+class AgendaItem(Model):
     """An item on a meeting's agenda: submitted by a city, or carried over from an open action item."""
 
     __tablename__ = "meeting_agenda_items"
@@ -165,7 +165,7 @@ class AgendaItem(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class MinutesRevisionRow(db.Model):
+class MinutesRevisionRow(Model):
     """One save of the minutes; appended, never changed."""
 
     __tablename__ = "meeting_minutes_revisions"
@@ -184,7 +184,7 @@ class MinutesRevisionRow(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class ResolutionRow(db.Model):
+class ResolutionRow(Model):
     """A resolution (决议): how it was decided, the votes and the outcome."""
 
     __tablename__ = "meeting_resolutions"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from contracts.consultations import (
     ActionItemState,
@@ -30,6 +30,7 @@ from contracts.consultations import (
 )
 from hub.action_items import rules as action_rules
 from hub.action_items import services as action_items
+from hub.action_items.models import ActionItem
 from hub.consultations import calendar, rules
 from hub.consultations.models import (
     AgendaItem,
@@ -46,7 +47,7 @@ from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Reminder, Role
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -107,7 +108,7 @@ def _quorum_rule(meeting: Meeting) -> Quorum:
 # Reading ------------------------------------------------------------------------------------------
 
 
-def get(session: Session, public_id: uuid.UUID) -> Meeting:
+def get(session: DbSession, public_id: uuid.UUID) -> Meeting:
     """Return a meeting by its public id, or fail."""
     meeting = session.scalar(
         select(Meeting)
@@ -119,7 +120,7 @@ def get(session: Session, public_id: uuid.UUID) -> Meeting:
     return meeting
 
 
-def get_by_id(session: Session, meeting_id: int) -> Meeting:
+def get_by_id(session: DbSession, meeting_id: int) -> Meeting:
     """Return a meeting by the hub's id (for flows), or fail."""
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
@@ -135,7 +136,7 @@ def is_member(meeting: Meeting, city_id: int | None) -> bool:
     )
 
 
-def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Meeting:
+def get_for(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Meeting:
     """Return a meeting its member cities (and admins) may see; to others it does not exist."""
     meeting = get(session, public_id)
     if not (actor.is_admin or is_member(meeting, actor.city_id)):
@@ -143,7 +144,7 @@ def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Meeting:
     return meeting
 
 
-def visible_list(session: Session, actor: Actor, limit: int = 200) -> list[Meeting]:
+def visible_list(session: DbSession, actor: Actor, limit: int = 200) -> list[Meeting]:
     """Return the meetings the actor's city takes part in (all of them for admins), newest first."""
     query = select(Meeting).order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)
     if not actor.is_admin:
@@ -194,7 +195,7 @@ def quorum_now(meeting: Meeting) -> rules.QuorumResult:
 # Calling ------------------------------------------------------------------------------------------
 
 
-def _invite(session: Session, meeting: Meeting, invitees: dict[int, str]) -> None:
+def _invite(session: DbSession, meeting: Meeting, invitees: dict[int, str]) -> None:
     known = {i.city_id for i in meeting.invitations}
     now = utcnow()
     for city_id, reason in sorted(invitees.items()):
@@ -211,7 +212,7 @@ def _invite(session: Session, meeting: Meeting, invitees: dict[int, str]) -> Non
     session.refresh(meeting, ["invitations"])
 
 
-def _incident_invitees(session: Session, incident_id: int) -> dict[int, str]:
+def _incident_invitees(session: DbSession, incident_id: int) -> dict[int, str]:
     """Return the affected cities of an incident, their neighbours and the reporting city."""
     incident = incidents.get_incident(session, incident_id)
     chosen: dict[int, str] = {incident.reporting_city_id: "organizer"}
@@ -223,7 +224,7 @@ def _incident_invitees(session: Session, incident_id: int) -> dict[int, str]:
     return chosen
 
 
-def _request_delivery(session: Session, meeting: Meeting) -> None:
+def _request_delivery(session: DbSession, meeting: Meeting) -> None:
     flow_requests.enqueue(
         session,
         INVITE,
@@ -232,7 +233,7 @@ def _request_delivery(session: Session, meeting: Meeting) -> None:
     )
 
 
-def call(session: Session, actor: Actor, data: ConsultationCall) -> Meeting:
+def call(session: DbSession, actor: Actor, data: ConsultationCall) -> Meeting:
     """Call a consultation as a coordinator: the meeting, its invitations, and their delivery."""
     city_id = _require_coordinator(actor, "call a consultation")
     now = utcnow()
@@ -278,7 +279,7 @@ def qualifies(level: int, affected: int) -> bool:
     return level <= CONSULT_AT_LEVEL or affected >= 2
 
 
-def request_proposal(session: Session, incident_id: int) -> bool:
+def request_proposal(session: DbSession, incident_id: int) -> bool:
     """Ask for a consultation to be proposed on an incident that qualifies; return whether it does.
 
     The key names the incident, so raising it again, or notifying twice, proposes once.
@@ -292,7 +293,7 @@ def request_proposal(session: Session, incident_id: int) -> bool:
     return True
 
 
-def propose_for_incident(session: Session, incident_id: int) -> Meeting | None:
+def propose_for_incident(session: DbSession, incident_id: int) -> Meeting | None:
     """Propose a consultation to the incident's reporting city, once; it calls it or lets it lapse."""
     existing = session.scalar(select(Meeting).where(Meeting.incident_id == incident_id))
     if existing is not None:
@@ -334,7 +335,7 @@ def propose_for_incident(session: Session, incident_id: int) -> Meeting | None:
 
 
 def confirm_proposal(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     public_id: uuid.UUID,
     *,
@@ -366,7 +367,7 @@ def confirm_proposal(
     return meeting
 
 
-def cancel(session: Session, actor: Actor, public_id: uuid.UUID, reason: str) -> Meeting:
+def cancel(session: DbSession, actor: Actor, public_id: uuid.UUID, reason: str) -> Meeting:
     """Cancel a meeting as its organizer; the calendar shows it cancelled (SEQUENCE raised)."""
     city_id = _require_coordinator(actor, "cancel a meeting")
     meeting = get(session, public_id)
@@ -394,7 +395,7 @@ def cancel(session: Session, actor: Actor, public_id: uuid.UUID, reason: str) ->
 # Invitations --------------------------------------------------------------------------------------
 
 
-def deliver_invitations(session: Session, meeting_id: int) -> int:
+def deliver_invitations(session: DbSession, meeting_id: int) -> int:
     """Put the meeting's undelivered invitations on the cities' desks; return how many were new."""
     meeting = get_by_id(session, meeting_id)
     if meeting.status not in LIVE:
@@ -418,7 +419,7 @@ def deliver_invitations(session: Session, meeting_id: int) -> int:
     return delivered
 
 
-def answer(session: Session, actor: Actor, public_id: uuid.UUID, data: InvitationAnswer) -> Invitation:
+def answer(session: DbSession, actor: Actor, public_id: uuid.UUID, data: InvitationAnswer) -> Invitation:
     """Record the actor's own city's answer; a later answer replaces an earlier one."""
     city_id = _require_writer(actor, "answer invitations")
     meeting = get_for(session, actor, public_id)
@@ -427,7 +428,7 @@ def answer(session: Session, actor: Actor, public_id: uuid.UUID, data: Invitatio
         raise Forbidden("your city is not invited to this meeting")
     if meeting.status not in LIVE:
         raise Conflict(f"the meeting is {meeting.status}; answers are closed")
-    before = {"answer": invitation.answer, "delegate_name": invitation.delegate_name}
+    before: dict[str, object] = {"answer": invitation.answer, "delegate_name": invitation.delegate_name}
     invitation.answer = data.answer.value
     invitation.delegate_name = data.delegate_name
     invitation.note = data.note
@@ -453,7 +454,7 @@ def _remind_at(meeting: Meeting, invitation: Invitation) -> datetime | None:
     return min(invitation.delivered_at + REMIND_AFTER, halfway)
 
 
-def unanswered_due(session: Session, now: datetime) -> list[tuple[int, uuid.UUID]]:
+def unanswered_due(session: DbSession, now: datetime) -> list[tuple[int, uuid.UUID]]:
     """Return (id, public id) of live meetings with a silent city whose reminder time has come."""
     query = (
         select(Meeting)
@@ -477,7 +478,7 @@ def unanswered_due(session: Session, now: datetime) -> list[tuple[int, uuid.UUID
     return due
 
 
-def remind_unanswered(session: Session, meeting_id: int, now: datetime | None = None) -> int:
+def remind_unanswered(session: DbSession, meeting_id: int, now: datetime | None = None) -> int:
     """Remind each invited city that has not answered, once; return how many were reminded."""
     now = now or utcnow()
     meeting = get_by_id(session, meeting_id)
@@ -503,7 +504,7 @@ def remind_unanswered(session: Session, meeting_id: int, now: datetime | None = 
     return reminded
 
 
-def invitations_to_answer(session: Session, city_id: int) -> list[Invitation]:
+def invitations_to_answer(session: DbSession, city_id: int) -> list[Invitation]:
     """Return the delivered invitations a city has not answered, soonest meeting first."""
     query = (
         select(Invitation)
@@ -519,7 +520,7 @@ def invitations_to_answer(session: Session, city_id: int) -> list[Invitation]:
     return list(session.scalars(query))
 
 
-def proposals_for(session: Session, city_id: int) -> list[Meeting]:
+def proposals_for(session: DbSession, city_id: int) -> list[Meeting]:
     """Return the consultations proposed to a city that it has not called yet."""
     query = select(Meeting).where(Meeting.organizer_city_id == city_id, Meeting.status == PROPOSED)
     return list(session.scalars(query.order_by(Meeting.created_at)))
@@ -528,7 +529,9 @@ def proposals_for(session: Session, city_id: int) -> list[Meeting]:
 # The session --------------------------------------------------------------------------------------
 
 
-def open_session(session: Session, meeting_id: int, now: datetime | None = None) -> rules.QuorumResult | None:
+def open_session(
+    session: DbSession, meeting_id: int, now: datetime | None = None
+) -> rules.QuorumResult | None:
     """At the start, apply the quorum rule and open the session, with "quorum not met" if so; once."""
     meeting = get_by_id(session, meeting_id)
     if meeting.status != CALLED or meeting.quorum_checked_at is not None:
@@ -562,7 +565,7 @@ def _require_chair(actor: Actor, meeting: Meeting, what: str) -> None:
 
 
 def record_attendance(
-    session: Session, actor: Actor, public_id: uuid.UUID, present: list[str]
+    session: DbSession, actor: Actor, public_id: uuid.UUID, present: list[str]
 ) -> list[Attendance]:
     """Record the roll-call as the chair: which invited cities were there."""
     meeting = get(session, public_id)
@@ -590,7 +593,7 @@ def record_attendance(
 
 
 def submit_agenda_item(
-    session: Session, actor: Actor, public_id: uuid.UUID, data: AgendaItemSubmission
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: AgendaItemSubmission
 ) -> AgendaItem:
     """Add the actor's city's agenda item, before the agenda deadline if the meeting has one."""
     city_id = _require_writer(actor, "submit agenda items")
@@ -620,7 +623,7 @@ def submit_agenda_item(
 
 
 def save_minutes(
-    session: Session, actor: Actor, public_id: uuid.UUID, data: MinutesRevision
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: MinutesRevision
 ) -> MinutesRevisionRow | None:
     """Save the minutes as a member city; a save that changes something adds a revision.
 
@@ -660,8 +663,8 @@ def save_minutes(
 
 
 def add_resolution(
-    session: Session, actor: Actor, public_id: uuid.UUID, data: Resolution
-) -> tuple[ResolutionRow, list[object]]:
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: Resolution
+) -> tuple[ResolutionRow, list[ActionItem]]:
     """Record a resolution as the chair; an adopted one that asks for follow-up opens its action items."""
     meeting = get(session, public_id)
     _require_chair(actor, meeting, "record resolutions")
@@ -691,7 +694,7 @@ def add_resolution(
         meeting.id,
         after={"number": row.number, "outcome": row.outcome, "votes": row.votes},
     )
-    opened: list[object] = []
+    opened: list[ActionItem] = []
     if outcome is rules.Outcome.ADOPTED and data.follow_up:
         opened.extend(
             action_items.open_items(
@@ -707,7 +710,7 @@ def add_resolution(
     return row, opened
 
 
-def sign(session: Session, actor: Actor, public_id: uuid.UUID) -> Meeting:
+def sign(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Meeting:
     """Sign the minutes as the chair (网上签办); from then on they and the decisions are frozen."""
     city_id = _require_writer(actor, "sign minutes")
     meeting = get(session, public_id)
@@ -730,7 +733,7 @@ def sign(session: Session, actor: Actor, public_id: uuid.UUID) -> Meeting:
 # Schedules ----------------------------------------------------------------------------------------
 
 
-def schedule_reminders(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_reminders(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for reminders to the cities that have not answered, one request per meeting and minute."""
     slot = int(now.timestamp()) // 60
     for meeting_id, public_id in unanswered_due(session, now):
@@ -743,7 +746,7 @@ def schedule_reminders(session: Session, now: datetime, settings: Settings) -> N
         )
 
 
-def schedule_quorum(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_quorum(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for the quorum check of each called meeting whose start has come, once per meeting."""
     query = select(Meeting.id, Meeting.public_id).where(
         Meeting.status == CALLED, Meeting.starts_at <= now, Meeting.quorum_checked_at.is_(None)
@@ -754,7 +757,7 @@ def schedule_quorum(session: Session, now: datetime, settings: Settings) -> None
         )
 
 
-def schedule_agenda(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_agenda(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for the agenda of each meeting whose agenda deadline has passed to be sent, once."""
     query = select(Meeting.id, Meeting.public_id).where(
         Meeting.status == CALLED,
@@ -768,7 +771,7 @@ def schedule_agenda(session: Session, now: datetime, settings: Settings) -> None
         )
 
 
-def send_agenda(session: Session, meeting_id: int) -> bool:
+def send_agenda(session: DbSession, meeting_id: int) -> bool:
     """Close submissions and send the agenda: the calendar shows the update (SEQUENCE raised); once."""
     meeting = get_by_id(session, meeting_id)
     if meeting.agenda_sent_at is not None or meeting.status != CALLED:
@@ -809,7 +812,7 @@ def rotation_events(body: ConferenceBodyRow) -> list[rules.RotationEvent]:
     return events
 
 
-def create_body(session: Session, actor: Actor, data: ConferenceBody) -> ConferenceBodyRow:
+def create_body(session: DbSession, actor: Actor, data: ConferenceBody) -> ConferenceBodyRow:
     """Set up the standing conference (an administrator's or coordinator's task)."""
     if not (actor.is_admin or actor.role is Role.COORDINATOR):
         raise Forbidden("only administrators and coordinators set up the conference")
@@ -828,7 +831,7 @@ def create_body(session: Session, actor: Actor, data: ConferenceBody) -> Confere
 
 
 def record_rotation_change(
-    session: Session, actor: Actor, body_id: int, event: rules.RotationEvent
+    session: DbSession, actor: Actor, body_id: int, event: rules.RotationEvent
 ) -> RotationEventRow:
     """Record a skip or swap with its reason, if the rotation still works out with it."""
     if not (actor.is_admin or actor.role is Role.COORDINATOR):
@@ -880,7 +883,7 @@ def upcoming_turns(body: ConferenceBodyRow, count: int = 10) -> list[rules.Plann
     )
 
 
-def schedule_planning(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_planning(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for the next regular meeting of each body once its creation time (30 days ahead) has come."""
     for body in session.scalars(select(ConferenceBodyRow)):
         seq = rules.seq_to_create(body_contract(body), now, last_created_seq=body.last_created_seq)
@@ -893,7 +896,7 @@ def schedule_planning(session: Session, now: datetime, settings: Settings) -> No
             )
 
 
-def create_regular_meeting(session: Session, body_id: int, seq: int) -> Meeting | None:
+def create_regular_meeting(session: DbSession, body_id: int, seq: int) -> Meeting | None:
     """Create meeting `seq` of the body with its host, chair, invitations and carried-over items; once."""
     body = session.get(ConferenceBodyRow, body_id)
     if body is None:
@@ -951,7 +954,7 @@ def create_regular_meeting(session: Session, body_id: int, seq: int) -> Meeting 
     return meeting
 
 
-def _carry_over(session: Session, body: ConferenceBodyRow, meeting: Meeting) -> None:
+def _carry_over(session: DbSession, body: ConferenceBodyRow, meeting: Meeting) -> None:
     """Put the body's still-open action items on the new meeting's agenda, counted."""
     held = list(
         session.scalars(
@@ -1019,7 +1022,7 @@ def calendar_meeting(meeting: Meeting) -> calendar.CalendarMeeting:
     )
 
 
-def calendar_feed(session: Session, city: City | None = None, *, with_action_items: bool = True) -> bytes:
+def calendar_feed(session: DbSession, city: City | None = None, *, with_action_items: bool = True) -> bytes:
     """Render the feed of every meeting (not proposals), or of one city's, with its action items."""
     query = (
         select(Meeting)
@@ -1061,11 +1064,11 @@ def calendar_feed(session: Session, city: City | None = None, *, with_action_ite
 # Annual assessment --------------------------------------------------------------------------------
 
 
-def assessment(session: Session, year: int, now: datetime | None = None) -> list[rules.CityYear]:
+def assessment(session: DbSession, year: int, now: datetime | None = None) -> list[rules.CityYear]:
     """Return each city's figures for the year: meetings invited and attended, agenda on time, actions."""
     meetings = session.scalars(select(Meeting).where(Meeting.status != PROPOSED)).all()
     records = []
-    agenda = []
+    agenda: list[rules.AgendaRecord] = []
     for meeting in meetings:
         invited = frozenset(i.city.slug for i in meeting.invitations)
         attended = frozenset(a.city.slug for a in meeting.attendance if a.present) or frozenset(

@@ -14,12 +14,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class DailyReport(db.Model):
+class DailyReport(Model):
     """A city's report for one day (日报告), or its zero report (零报告) when nothing happened."""
 
     __tablename__ = "daily_reports"

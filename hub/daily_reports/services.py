@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from contracts.daily_reports import DailyReportCreate
 from hub.daily_reports.models import DailyReport
@@ -17,7 +16,7 @@ from hub.kernel import audit, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 from hub.kernel.models import City, Reminder
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -36,7 +35,7 @@ def due_at(day: date, due: time) -> datetime:
     return datetime.combine(day, due, tzinfo=ZONE)
 
 
-def submit(session: Session, actor: Actor, day: date, data: DailyReportCreate, *, due: time) -> DailyReport:
+def submit(session: DbSession, actor: Actor, day: date, data: DailyReportCreate, *, due: time) -> DailyReport:
     """File the actor's city's report for a day (today or an earlier day, once)."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city file daily reports")
@@ -70,7 +69,7 @@ def submit(session: Session, actor: Actor, day: date, data: DailyReportCreate, *
     return report
 
 
-def remind_missing(session: Session, day: date) -> list[str]:
+def remind_missing(session: DbSession, day: date) -> list[str]:
     """Remind every city without a report for the day (once each); return their slugs."""
     filed = set(session.scalars(select(DailyReport.city_id).where(DailyReport.report_date == day)))
     reminded = set(
@@ -99,7 +98,7 @@ def remind_missing(session: Session, day: date) -> list[str]:
     return missing
 
 
-def has_filed(session: Session, city_id: int, day: date) -> bool:
+def has_filed(session: DbSession, city_id: int, day: date) -> bool:
     """Return whether a city filed its report for a day."""
     query = select(DailyReport.id).where(DailyReport.city_id == city_id, DailyReport.report_date == day)
     return session.scalar(query) is not None
@@ -115,7 +114,7 @@ class MonthGrid:
     rows: list[tuple[City, list[str]]]
 
 
-def month_grid(session: Session, year: int, month: int) -> MonthGrid:
+def month_grid(session: DbSession, year: int, month: int) -> MonthGrid:
     """Return the month's report grid for every city."""
     days = [date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1)]
     reports = session.scalars(
@@ -136,7 +135,7 @@ def month_grid(session: Session, year: int, month: int) -> MonthGrid:
     return MonthGrid(year, month, days, rows)
 
 
-def schedule_check(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_check(session: DbSession, now: datetime, settings: Settings) -> None:
     """Once the day's reports are due, ask (once that day) for the round that reminds the missing."""
     day = today(now)
     if now >= due_at(day, settings.daily_report_due_time):

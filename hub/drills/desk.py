@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from hub.capabilities import DeskItem
 from hub.drills import services
+from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
 
-def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Exercise notices delivered to the city and not yet read, oldest first (each marked 【演练】)."""
     return [
         DeskItem("drills/_urgent.html", row, row.delivered_at)

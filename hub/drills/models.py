@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
@@ -40,7 +40,7 @@ class DrillStatus:
     ALL = (DRAFT, APPROVED, RUNNING, PAUSED, ENDED)
 
 
-class Drill(db.Model):
+class Drill(Model):
     """A joint drill (联合演练) as planned and as played."""
 
     __tablename__ = "drills"
@@ -74,7 +74,7 @@ class Drill(db.Model):
     )
 
 
-class DrillInject(db.Model):
+class DrillInject(Model):
     """One MSEL row of a drill, to one target, with where it stands in play."""
 
     __tablename__ = "drill_injects"
@@ -111,7 +111,7 @@ class DrillInject(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class DrillResponse(db.Model):
+class DrillResponse(Model):
     """Something a target did inside the drill, with its time: the raw material of the measures."""
 
     __tablename__ = "drill_responses"
@@ -131,7 +131,7 @@ class DrillResponse(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class DrillObservation(db.Model):
+class DrillObservation(Model):
     """An evaluator's observation, on a critical task with a rating or on the drill in general."""
 
     __tablename__ = "drill_observations"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import object_session
 
 from contracts.bulletins import BulletinCreate
 from contracts.common import IncidentCategory, IncidentLevel, WarningColour
@@ -46,7 +46,7 @@ from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Role
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, affected_rows, utcnow
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -106,7 +106,7 @@ def _drill_actor(drill: Drill) -> Actor:
 # Reading ---------------------------------------------------------------------------------------
 
 
-def get(session: Session, drill_id: int) -> Drill:
+def get(session: DbSession, drill_id: int) -> Drill:
     """Return a drill by id, or fail."""
     drill = session.get(Drill, drill_id)
     if drill is None:
@@ -114,7 +114,7 @@ def get(session: Session, drill_id: int) -> Drill:
     return drill
 
 
-def get_by_public_id(session: Session, public_id: uuid.UUID) -> Drill:
+def get_by_public_id(session: DbSession, public_id: uuid.UUID) -> Drill:
     """Return a drill by its public id, or fail."""
     drill = session.scalar(select(Drill).where(Drill.public_id == public_id))
     if drill is None:
@@ -122,7 +122,7 @@ def get_by_public_id(session: Session, public_id: uuid.UUID) -> Drill:
     return drill
 
 
-def list_drills(session: Session, limit: int = 200) -> list[Drill]:
+def list_drills(session: DbSession, limit: int = 200) -> list[Drill]:
     """Return drills, the latest STARTEX first."""
     return list(session.scalars(select(Drill).order_by(Drill.startex.desc(), Drill.id.desc()).limit(limit)))
 
@@ -132,7 +132,7 @@ def plan_of(drill: Drill) -> DrillPlan:
     return DrillPlan.model_validate(drill.plan)
 
 
-def context_of(session: Session, drill: Drill) -> DrillContext:
+def context_of(session: DbSession, drill: Drill) -> DrillContext:
     """Return what an MSEL of the drill is checked against: its plan and the member cities."""
     members = cities.all_cities(session)
     aliases = {c.name_zh: c.slug for c in members} | {c.name_zh.removesuffix("市"): c.slug for c in members}
@@ -241,7 +241,7 @@ def _snapshot(drill: Drill) -> dict[str, object]:
 # Planning --------------------------------------------------------------------------------------
 
 
-def create(session: Session, actor: Actor, plan: DrillPlan, *, time_scale: float = 1.0) -> Drill:
+def create(session: DbSession, actor: Actor, plan: DrillPlan, *, time_scale: float = 1.0) -> Drill:
     """Create a drill in draft from a plan; only the controlling city's coordinators plan it."""
     controlling = cities.by_slug(session, plan.controlling_city)
     if actor.role is not Role.COORDINATOR or actor.city_id != controlling.id:
@@ -276,7 +276,7 @@ def create(session: Session, actor: Actor, plan: DrillPlan, *, time_scale: float
 
 
 def import_msel(
-    session: Session, actor: Actor, drill_id: int, raw: bytes | str, fmt: Literal["csv", "json"] = "csv"
+    session: DbSession, actor: Actor, drill_id: int, raw: bytes | str, fmt: Literal["csv", "json"] = "csv"
 ) -> Drill:
     """Replace a draft drill's MSEL with one read from CSV or JSON; the file is taken whole or not.
 
@@ -334,7 +334,7 @@ def _row(drill: Drill, inject: Inject, city: City) -> DrillInject:
     )
 
 
-def approve(session: Session, actor: Actor, drill_id: int) -> Drill:
+def approve(session: DbSession, actor: Actor, drill_id: int) -> Drill:
     """Approve a draft drill with its MSEL; the scheduler starts it at STARTEX."""
     drill = get(session, drill_id)
     _require_controller(actor, drill)
@@ -352,19 +352,21 @@ def approve(session: Session, actor: Actor, drill_id: int) -> Drill:
 # Play ------------------------------------------------------------------------------------------
 
 
-def start(session: Session, drill_id: int, now: datetime | None = None) -> bool:
+def start(session: DbSession, drill_id: int, now: datetime | None = None) -> bool:
     """Start an approved drill: its timetable from now. Return False if it was already started.
 
     The status moves by a conditional UPDATE, so of two processes (or a duplicated trigger) one
     starts the drill and the other finds nothing to do.
     """
     now = now or utcnow()
-    started = session.execute(
-        update(Drill)
-        .where(Drill.id == drill_id, Drill.status == DrillStatus.APPROVED)
-        .values(status=DrillStatus.RUNNING, started_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    started = affected_rows(
+        session.execute(
+            update(Drill)
+            .where(Drill.id == drill_id, Drill.status == DrillStatus.APPROVED)
+            .values(status=DrillStatus.RUNNING, started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if started != 1:
         return False
     drill = get(session, drill_id)
@@ -376,7 +378,7 @@ def start(session: Session, drill_id: int, now: datetime | None = None) -> bool:
     return True
 
 
-def start_now(session: Session, actor: Actor, drill_id: int) -> Drill:
+def start_now(session: DbSession, actor: Actor, drill_id: int) -> Drill:
     """Start an approved drill now, by a controller's hand (before its planned STARTEX)."""
     drill = get(session, drill_id)
     _require_controller(actor, drill)
@@ -391,7 +393,7 @@ def _in_play(drill: Drill) -> None:
         raise Conflict(f"the drill is {drill.status}, not in play")
 
 
-def pause(session: Session, actor: Actor, drill_id: int, now: datetime | None = None) -> Drill:
+def pause(session: DbSession, actor: Actor, drill_id: int, now: datetime | None = None) -> Drill:
     """Stop the drill's timer; nothing goes out until it resumes."""
     drill = get(session, drill_id)
     _require_controller(actor, drill)
@@ -408,7 +410,7 @@ def pause(session: Session, actor: Actor, drill_id: int, now: datetime | None = 
     return drill
 
 
-def resume(session: Session, actor: Actor, drill_id: int, now: datetime | None = None) -> Drill:
+def resume(session: DbSession, actor: Actor, drill_id: int, now: datetime | None = None) -> Drill:
     """Restart the timer; every pending inject moves by the length of the pause."""
     drill = get(session, drill_id)
     _require_controller(actor, drill)
@@ -429,7 +431,7 @@ def resume(session: Session, actor: Actor, drill_id: int, now: datetime | None =
     return drill
 
 
-def skip(session: Session, actor: Actor, drill_id: int, number: int, reason: str) -> Drill:
+def skip(session: DbSession, actor: Actor, drill_id: int, number: int, reason: str) -> Drill:
     """Skip an inject with a reason; it stays in the record."""
     drill = get(session, drill_id)
     _require_controller(actor, drill)
@@ -444,7 +446,7 @@ def skip(session: Session, actor: Actor, drill_id: int, number: int, reason: str
 
 
 def send_now(
-    session: Session, actor: Actor, drill_id: int, number: int, now: datetime | None = None
+    session: DbSession, actor: Actor, drill_id: int, number: int, now: datetime | None = None
 ) -> Drill:
     """Make an inject (pending, or a held contingency) due now; the next tick delivers it."""
     drill = get(session, drill_id)
@@ -464,7 +466,7 @@ def send_now(
 
 
 def add_contingency(
-    session: Session, actor: Actor, drill_id: int, data: dict[str, object], *, release_now: bool = False
+    session: DbSession, actor: Actor, drill_id: int, data: dict[str, object], *, release_now: bool = False
 ) -> DrillInject:
     """Add a contingency inject during play (held, or due now); checked against the drill."""
     drill = get(session, drill_id)
@@ -500,7 +502,7 @@ class Delivery:
 
 
 def deliver(
-    session: Session,
+    session: DbSession,
     drill_id: int,
     number: int,
     *,
@@ -529,12 +531,14 @@ def deliver(
     now = now or utcnow()
     if row.state != rules.SlotState.PENDING or row.due_at is None or row.due_at > now:
         return Delivery("not_due")
-    claimed = session.execute(
-        update(DrillInject)
-        .where(DrillInject.id == row.id, DrillInject.state == rules.SlotState.PENDING.value)
-        .values(state=rules.SlotState.DELIVERED.value, delivered_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = affected_rows(
+        session.execute(
+            update(DrillInject)
+            .where(DrillInject.id == row.id, DrillInject.state == rules.SlotState.PENDING.value)
+            .values(state=rules.SlotState.DELIVERED.value, delivered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if claimed != 1:
         return Delivery("already")
     session.refresh(row)
@@ -559,7 +563,7 @@ def _title(drill: Drill, row: DrillInject) -> str:
     return exercise_title(f"{short}（{drill.name}）"[:190])
 
 
-def _play(session: Session, drill: Drill, row: DrillInject, *, mqtt_root: str, now: datetime) -> str:
+def _play(session: DbSession, drill: Drill, row: DrillInject, *, mqtt_root: str, now: datetime) -> str:
     channel = InjectChannel(row.channel)
     actor = _drill_actor(drill)
     title = _title(drill, row)
@@ -640,7 +644,7 @@ def _play(session: Session, drill: Drill, row: DrillInject, *, mqtt_root: str, n
 
 
 def record_response(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     drill_id: int,
     kind: ExpectedAction,
@@ -689,7 +693,7 @@ def record_response(
     return response
 
 
-def unread_notices(session: Session, city_id: int) -> list[DrillInject]:
+def unread_notices(session: DbSession, city_id: int) -> list[DrillInject]:
     """Return delivered desk injects of drills in play that the city has not yet marked read."""
     read = select(DrillResponse.inject_id).where(
         DrillResponse.inject_id.is_not(None), DrillResponse.kind == ExpectedAction.NOTICE_READ.value
@@ -709,7 +713,7 @@ def unread_notices(session: Session, city_id: int) -> list[DrillInject]:
     return list(session.scalars(query))
 
 
-def _channel_actions(session: Session, drill: Drill) -> list[rules.ActionRecord]:
+def _channel_actions(session: DbSession, drill: Drill) -> list[rules.ActionRecord]:
     """Return the actions the live channels recorded on the drill's deliveries (acks, receipts)."""
     actions: list[rules.ActionRecord] = []
     by_command: dict[uuid.UUID, DrillInject] = {}
@@ -743,7 +747,7 @@ def _channel_actions(session: Session, drill: Drill) -> list[rules.ActionRecord]
 
 
 def measures(
-    session: Session, drill: Drill, now: datetime | None = None
+    session: DbSession, drill: Drill, now: datetime | None = None
 ) -> tuple[rules.ResponseMeasure, ...]:
     """Measure each delivered inject's response: seconds to the first qualifying action, flags."""
     numbers = {row.id: row.number for row in drill.injects}
@@ -775,7 +779,7 @@ def measures(
     return rules.measure_responses(deliveries, actions, now=end, scale=drill.time_scale)
 
 
-def flag_unanswered(session: Session, drill_id: int, now: datetime | None = None) -> list[int]:
+def flag_unanswered(session: DbSession, drill_id: int, now: datetime | None = None) -> list[int]:
     """Flag injects unanswered at their expected time and release their held contingencies.
 
     Return the numbers newly flagged; a second run flags nothing again.
@@ -803,16 +807,18 @@ def flag_unanswered(session: Session, drill_id: int, now: datetime | None = None
     return newly
 
 
-def end(session: Session, drill_id: int, now: datetime | None = None) -> bool:
+def end(session: DbSession, drill_id: int, now: datetime | None = None) -> bool:
     """ENDEX: close the timetable (pending and held injects not played), expire the drill's
     undelivered exercise commands; once. Return False if the drill was not in play."""
     now = now or utcnow()
-    ended = session.execute(
-        update(Drill)
-        .where(Drill.id == drill_id, Drill.status.in_(DrillStatus.IN_PLAY))
-        .values(status=DrillStatus.ENDED, ended_at=now, paused_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    ended = affected_rows(
+        session.execute(
+            update(Drill)
+            .where(Drill.id == drill_id, Drill.status.in_(DrillStatus.IN_PLAY))
+            .values(status=DrillStatus.ENDED, ended_at=now, paused_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if ended != 1:
         return False
     drill = get(session, drill_id)
@@ -852,7 +858,7 @@ def end(session: Session, drill_id: int, now: datetime | None = None) -> bool:
     return True
 
 
-def end_now(session: Session, actor: Actor, drill_id: int) -> Drill:
+def end_now(session: DbSession, actor: Actor, drill_id: int) -> Drill:
     """End a drill in play now, by a controller's hand."""
     drill = get(session, drill_id)
     _require_controller(actor, drill)
@@ -866,7 +872,7 @@ def end_now(session: Session, actor: Actor, drill_id: int) -> Drill:
 
 
 def add_observation(
-    session: Session, actor: Actor, drill_id: int, data: ObservationCreate
+    session: DbSession, actor: Actor, drill_id: int, data: ObservationCreate
 ) -> DrillObservation:
     """Record an evaluator's observation (controllers may record too)."""
     drill = get(session, drill_id)
@@ -897,7 +903,7 @@ def add_observation(
     return observation
 
 
-def observations(session: Session, drill_id: int) -> list[DrillObservation]:
+def observations(session: DbSession, drill_id: int) -> list[DrillObservation]:
     """Return the drill's observations by time."""
     query = select(DrillObservation).where(DrillObservation.drill_id == drill_id)
     return list(session.scalars(query.order_by(DrillObservation.observed_at, DrillObservation.id)))
@@ -916,7 +922,7 @@ def _stats(stats: rules.ResponseStats) -> dict[str, object]:
     }
 
 
-def draft_aar(session: Session, drill_id: int, now: datetime | None = None) -> bool:
+def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) -> bool:
     """Compute the draft after-action report's figures of an ended drill, once."""
     drill = get(session, drill_id)
     if drill.status != DrillStatus.ENDED or drill.aar is not None:
@@ -961,14 +967,14 @@ def draft_aar(session: Session, drill_id: int, now: datetime | None = None) -> b
 # Scheduling ------------------------------------------------------------------------------------
 
 
-def _enqueue(session: Session, flow: str, key: str, drill_id: int, number: int | None = None) -> None:
+def _enqueue(session: DbSession, flow: str, key: str, drill_id: int, number: int | None = None) -> None:
     parameters: dict[str, object] = {"drill_id": drill_id}
     if number is not None:
         parameters["number"] = number
     flow_requests.enqueue(session, flow, key=key, parameters=parameters)
 
 
-def schedule_steps(session: Session, now: datetime, settings: Settings | None = None) -> None:
+def schedule_steps(session: DbSession, now: datetime, settings: Settings | None = None) -> None:
     """Enqueue every drill step due at `now`: STARTEX, due injects, flags, ENDEX, the AAR draft.
 
     Each step's key names it (`drill:{id}:inject:{n}`, …), so any number of ticking processes

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from contracts.mqtt import Ack, AckStage, Action, Command, command_topic, encode
 from hub.fleet import services as fleet
@@ -15,19 +14,21 @@ from hub.kernel import audit
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, InvalidInput
 from hub.kernel.models import MqttOutbox
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, affected_rows, utcnow
 
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_TTL = timedelta(hours=24)
 MIN_TTL = timedelta(seconds=10)
 
 
-def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
-    message = Command(
-        id=command.command_id,
-        action=command.arguments,  # type: ignore[arg-type]
-        issued_at=command.issued_at,
-        expires_at=command.expires_at,
+def _enqueue(session: DbSession, command: VehicleCommand, root: str) -> None:
+    message = Command.model_validate(
+        {
+            "id": command.command_id,
+            "action": command.arguments,
+            "issued_at": command.issued_at,
+            "expires_at": command.expires_at,
+        }
     )
     session.add(
         MqttOutbox(
@@ -43,7 +44,7 @@ def _enqueue(session: Session, command: VehicleCommand, root: str) -> None:
 
 
 def send_command(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     vehicle_id: int,
     action: Action,
@@ -96,7 +97,7 @@ def send_command(
     return command
 
 
-def resend_pending(session: Session, vehicle: Vehicle, *, root: str) -> int:
+def resend_pending(session: DbSession, vehicle: Vehicle, *, root: str) -> int:
     """Queue again every unexpired command the vehicle has not acknowledged (it reconnected)."""
     now = utcnow()
     pending = session.scalars(
@@ -118,7 +119,7 @@ _NEXT_STATE = {
 }
 
 
-def apply_ack(session: Session, vehicle: Vehicle, ack: Ack, *, exercise: bool = False) -> str:
+def apply_ack(session: DbSession, vehicle: Vehicle, ack: Ack, *, exercise: bool = False) -> str:
     """Move a command on by a vehicle's ack; return what happened (for counts and logs).
 
     Duplicates and acks that arrive out of order (received after done) change nothing. An ack
@@ -142,24 +143,28 @@ def apply_ack(session: Session, vehicle: Vehicle, ack: Ack, *, exercise: bool = 
     return "applied"
 
 
-def expire(session: Session) -> int:
+def expire(session: DbSession) -> int:
     """Close commands whose time ran out: never received → expired, received → timed out."""
     now = utcnow()
-    expired = session.execute(
-        update(VehicleCommand)
-        .where(VehicleCommand.state == CommandState.PENDING, VehicleCommand.expires_at <= now)
-        .values(state=CommandState.EXPIRED, state_at=now)
-    ).rowcount
-    timed_out = session.execute(
-        update(VehicleCommand)
-        .where(VehicleCommand.state == CommandState.RECEIVED, VehicleCommand.expires_at <= now)
-        .values(state=CommandState.TIMED_OUT, state_at=now)
-    ).rowcount
+    expired = affected_rows(
+        session.execute(
+            update(VehicleCommand)
+            .where(VehicleCommand.state == CommandState.PENDING, VehicleCommand.expires_at <= now)
+            .values(state=CommandState.EXPIRED, state_at=now)
+        )
+    )
+    timed_out = affected_rows(
+        session.execute(
+            update(VehicleCommand)
+            .where(VehicleCommand.state == CommandState.RECEIVED, VehicleCommand.expires_at <= now)
+            .values(state=CommandState.TIMED_OUT, state_at=now)
+        )
+    )
     return (expired or 0) + (timed_out or 0)
 
 
 def expire_exercise(
-    session: Session,
+    session: DbSession,
     command_ids: list[uuid.UUID],
     *,
     vehicle_ids: list[int] | None = None,
@@ -170,10 +175,10 @@ def expire_exercise(
     The commands are those named, and with `vehicle_ids` and `issued_since` also every exercise
     command to those vehicles since then (the notices a drill's warning sent to the crews).
     """
-    chosen = VehicleCommand.command_id.in_(command_ids)
+    chosen: ColumnElement[bool] = VehicleCommand.command_id.in_(command_ids)
     if vehicle_ids and issued_since is not None:
-        chosen = chosen | (
-            VehicleCommand.vehicle_id.in_(vehicle_ids) & (VehicleCommand.issued_at >= issued_since)
+        chosen = or_(
+            chosen, and_(VehicleCommand.vehicle_id.in_(vehicle_ids), VehicleCommand.issued_at >= issued_since)
         )
     now = utcnow()
     result = session.execute(
@@ -185,23 +190,23 @@ def expire_exercise(
         )
         .values(state=CommandState.EXPIRED, state_at=now, expires_at=now)
     )
-    return result.rowcount or 0
+    return affected_rows(result)
 
 
-def by_command_ids(session: Session, command_ids: list[uuid.UUID]) -> list[VehicleCommand]:
+def by_command_ids(session: DbSession, command_ids: list[uuid.UUID]) -> list[VehicleCommand]:
     """Return the commands with these ids (a drill reads its commands' acks)."""
     if not command_ids:
         return []
     return list(session.scalars(select(VehicleCommand).where(VehicleCommand.command_id.in_(command_ids))))
 
 
-def for_vehicle(session: Session, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:
+def for_vehicle(session: DbSession, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:
     """Return a vehicle's latest commands, newest first."""
     query = select(VehicleCommand).where(VehicleCommand.vehicle_id == vehicle_id)
     return list(session.scalars(query.order_by(VehicleCommand.id.desc()).limit(limit)))
 
 
-def unpublished(session: Session, limit: int = 200) -> list[MqttOutbox]:
+def unpublished(session: DbSession, limit: int = 200) -> list[MqttOutbox]:
     """Return outbox messages waiting to be published, oldest first.
 
     A command that is no longer pending (acknowledged, expired) is not sent again.
@@ -221,7 +226,7 @@ def unpublished(session: Session, limit: int = 200) -> list[MqttOutbox]:
     return list(session.scalars(query))
 
 
-def mark_published(session: Session, message_id: int) -> None:
+def mark_published(session: DbSession, message_id: int) -> None:
     """Record that the broker acknowledged an outbox message."""
     message = session.get(MqttOutbox, message_id)
     if message is None or message.published_at is not None:
@@ -237,7 +242,7 @@ def mark_published(session: Session, message_id: int) -> None:
         )
 
 
-def mark_publish_failed(session: Session, message_id: int, error: str) -> None:
+def mark_publish_failed(session: DbSession, message_id: int, error: str) -> None:
     """Count a failed publish attempt; the message stays queued."""
     message = session.get(MqttOutbox, message_id)
     if message is not None:

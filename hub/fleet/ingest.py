@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, select, text
-from sqlalchemy.orm import Session
 
 from contracts.common import IncidentStatus
 from contracts.incidents import IncidentCreate
@@ -32,7 +32,9 @@ from hub.kernel import dead_letters
 from hub.kernel.actors import Actor
 from hub.kernel.errors import ServiceError
 from hub.kernel.models import City, Role
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, affected_rows, table_of, utcnow
+
+_Device = TypeVar("_Device", Vehicle, LinkageSystem)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class _Peers:
     needs only the vehicle's id, so those vehicles are read as plain rows, not ORM objects.
     """
 
-    def __init__(self, session: Session, batch: list[Inbound]) -> None:
+    def __init__(self, session: DbSession, batch: list[Inbound]) -> None:
         def keys(kinds: tuple[TopicKind, ...]) -> set[tuple[str | None, str]]:
             return {(i.address.city, i.address.device) for i in batch if i.address.kind in kinds}
 
@@ -67,7 +69,7 @@ class _Peers:
         self.systems = self._load(session, LinkageSystem, keys(_LINKAGE_KINDS))
 
     @staticmethod
-    def _ids(session: Session, keys: set[tuple[str | None, str]]) -> dict[tuple[str, str], int]:
+    def _ids(session: DbSession, keys: set[tuple[str | None, str]]) -> dict[tuple[str, str], int]:
         if not keys:
             return {}
         rows = session.execute(
@@ -79,8 +81,8 @@ class _Peers:
 
     @staticmethod
     def _load(
-        session: Session, model: type, keys: set[tuple[str | None, str]]
-    ) -> dict[tuple[str, str], object]:
+        session: DbSession, model: type[_Device], keys: set[tuple[str | None, str]]
+    ) -> dict[tuple[str, str], _Device]:
         if not keys:
             return {}
         rows = session.scalars(
@@ -153,7 +155,7 @@ class _Telemetry:
         if current is None or report.at >= current.at:
             self.newest[vehicle_id] = report
 
-    def write(self, session: Session) -> None:
+    def write(self, session: DbSession) -> None:
         """Insert the history (a redelivered report is ignored) and move each latest position once."""
         if not self.reports:
             return
@@ -165,7 +167,9 @@ class _Telemetry:
 
     def _write_sqlite(self, connection: Connection) -> None:
         # The column type's own conversion, so the stored text is what the ORM writes and reads.
-        stamp = VehiclePosition.__table__.c.at.type.bind_processor(connection.dialect)
+        stamp = table_of(VehiclePosition).c.at.type.bind_processor(connection.dialect)
+        if stamp is None:
+            raise TypeError("the position time column converts nothing on this dialect")
         received = stamp(self.received_at)
         connection.exec_driver_sql(
             _SQLITE_INSERT_POSITIONS,
@@ -205,7 +209,7 @@ class _Telemetry:
 
 
 def apply_batch(
-    session: Session, batch: list[Inbound], *, root: str, max_skew: timedelta = DEFAULT_MAX_SKEW
+    session: DbSession, batch: list[Inbound], *, root: str, max_skew: timedelta = DEFAULT_MAX_SKEW
 ) -> Counter[str]:
     """Apply a batch of decoded messages; return counts of what happened to them.
 
@@ -241,7 +245,7 @@ def apply_batch(
             if vehicle is None:
                 outcome = "dead:unknown vehicle"
             else:
-                outcome = _apply_vehicle(  # type: ignore[arg-type]
+                outcome = _apply_vehicle(
                     session, vehicle, payload, root, now, max_skew, exercise=address.exercise
                 )
         elif address.kind in _LINKAGE_KINDS:
@@ -249,7 +253,7 @@ def apply_batch(
             if system is None:
                 outcome = "dead:unknown linkage system"
             else:
-                outcome = _apply_linkage(session, system, payload, address.exercise)  # type: ignore[arg-type]
+                outcome = _apply_linkage(session, system, payload, address.exercise)
         else:
             outcome = "not_for_hub"
         if outcome.startswith("dead:"):
@@ -270,7 +274,7 @@ def _from_the_future(at: datetime, now: datetime, max_skew: timedelta) -> str:
 
 
 def _apply_vehicle(
-    session: Session,
+    session: DbSession,
     vehicle: Vehicle,
     payload: Payload,
     root: str,
@@ -310,7 +314,7 @@ def _apply_vehicle(
     return "dead:payload does not belong on a vehicle topic"
 
 
-def _apply_linkage(session: Session, system: LinkageSystem, payload: Payload, exercise: bool) -> str:
+def _apply_linkage(session: DbSession, system: LinkageSystem, payload: Payload, exercise: bool) -> str:
     if isinstance(payload, ConnectionState):
         current = ConnectionState(online=system.online, session=system.session)
         if not supersedes(payload, current):
@@ -372,8 +376,8 @@ def _apply_linkage(session: Session, system: LinkageSystem, payload: Payload, ex
         return f"dead:{exc.message}"
 
 
-def prune_positions(session: Session, retention: timedelta) -> int:
+def prune_positions(session: DbSession, retention: timedelta) -> int:
     """Delete position history older than the retention period; return how many rows went."""
     cutoff = utcnow() - retention
     result = session.execute(delete(VehiclePosition).where(VehiclePosition.at < cutoff))
-    return result.rowcount or 0
+    return affected_rows(result)

@@ -19,12 +19,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class Vehicle(db.Model):
+class Vehicle(Model):
     """A mobile command vehicle (移动指挥车) of one city, with its last known state."""
 
     __tablename__ = "vehicles"
@@ -55,7 +55,7 @@ class Vehicle(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class VehiclePosition(db.Model):
+class VehiclePosition(Model):
     """One telemetry report kept for the position history."""
 
     __tablename__ = "vehicle_positions"
@@ -88,7 +88,7 @@ class CommandState:
     ALL = (PENDING, RECEIVED, DONE, REJECTED, TIMED_OUT, EXPIRED)
 
 
-class VehicleCommand(db.Model):
+class VehicleCommand(Model):
     """A command sent to a vehicle, tracked until the vehicle says it is done (or time runs out)."""
 
     __tablename__ = "vehicle_commands"
@@ -112,7 +112,7 @@ class VehicleCommand(db.Model):
     vehicle: Mapped[Vehicle] = relationship(lazy="joined")
 
 
-class LinkageSystem(db.Model):
+class LinkageSystem(Model):
     """A city's 110/119/120/122 dispatch system, an MQTT peer of the hub."""
 
     __tablename__ = "linkage_systems"
@@ -133,7 +133,7 @@ class LinkageSystem(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class LinkageEventLink(db.Model):
+class LinkageEventLink(Model):
     """Which incident a linkage system's own event became; makes repeated events idempotent."""
 
     __tablename__ = "linkage_event_links"

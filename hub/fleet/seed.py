@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.fleet import services as fleet
 from hub.kernel.actors import Actor
 from hub.kernel.models import City
+from hub.kernel.types import DbSession
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ DEMO_VEHICLES_PER_CITY = 2
 
 
 def seed_demo_fleet(
-    session: Session, vehicles_per_city: int = DEMO_VEHICLES_PER_CITY
+    session: DbSession, vehicles_per_city: int = DEMO_VEHICLES_PER_CITY
 ) -> list[PeerCredentials]:
     """Register demo vehicles and a 119 system per city; give each a fresh password to hand the simulators."""
     system = Actor.system("seed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from contracts.mqtt import (
     JointAlert,
@@ -26,6 +25,7 @@ from hub.kernel.actors import Actor
 from hub.kernel.broker_auth import mosquitto_hash, new_secret
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, MqttOutbox
+from hub.kernel.types import DbSession
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LINKAGE_KINDS = ("110", "119", "120", "122")
@@ -46,7 +46,9 @@ def _check_code(code: str) -> str:
     return code
 
 
-def register_vehicle(session: Session, actor: Actor, city: City, code: str, name: str) -> tuple[Vehicle, str]:
+def register_vehicle(
+    session: DbSession, actor: Actor, city: City, code: str, name: str
+) -> tuple[Vehicle, str]:
     """Register a vehicle; return it and its MQTT password (shown once, stored hashed)."""
     _require_registrar(actor, city)
     code = _check_code(code)
@@ -77,7 +79,7 @@ def register_vehicle(session: Session, actor: Actor, city: City, code: str, name
 
 
 def register_linkage_system(
-    session: Session, actor: Actor, city: City, code: str, kind: str, name: str
+    session: DbSession, actor: Actor, city: City, code: str, kind: str, name: str
 ) -> tuple[LinkageSystem, str]:
     """Register a 110/119/120/122 dispatch system; return it and its MQTT password."""
     _require_registrar(actor, city)
@@ -113,7 +115,7 @@ def register_linkage_system(
     return system, password
 
 
-def vehicles(session: Session, city_id: int | None = None) -> list[Vehicle]:
+def vehicles(session: DbSession, city_id: int | None = None) -> list[Vehicle]:
     """Return the vehicles of one city, or of the region, in a stable order."""
     query = select(Vehicle).order_by(Vehicle.city_id, Vehicle.code)
     if city_id is not None:
@@ -121,7 +123,7 @@ def vehicles(session: Session, city_id: int | None = None) -> list[Vehicle]:
     return list(session.scalars(query))
 
 
-def vehicle(session: Session, vehicle_id: int) -> Vehicle:
+def vehicle(session: DbSession, vehicle_id: int) -> Vehicle:
     """Return one vehicle or fail."""
     found = session.get(Vehicle, vehicle_id)
     if found is None:
@@ -129,12 +131,12 @@ def vehicle(session: Session, vehicle_id: int) -> Vehicle:
     return found
 
 
-def vehicle_by_code(session: Session, city_slug: str, code: str) -> Vehicle | None:
+def vehicle_by_code(session: DbSession, city_slug: str, code: str) -> Vehicle | None:
     """Return the vehicle known by its topic address, or None."""
     return session.scalar(select(Vehicle).join(City).where(City.slug == city_slug, Vehicle.code == code))
 
 
-def linkage_system_by_code(session: Session, city_slug: str, code: str) -> LinkageSystem | None:
+def linkage_system_by_code(session: DbSession, city_slug: str, code: str) -> LinkageSystem | None:
     """Return the linkage system known by its topic address, or None."""
     return session.scalar(
         select(LinkageSystem).join(City).where(City.slug == city_slug, LinkageSystem.code == code)
@@ -148,7 +150,7 @@ def reset_password(peer: Vehicle | LinkageSystem) -> str:
     return password
 
 
-def broker_accounts(session: Session, root: str) -> list[BrokerAccount]:
+def broker_accounts(session: DbSession, root: str) -> list[BrokerAccount]:
     """Each vehicle and linkage system, with its own topics under the live and exercise roots."""
     drill = (False, True)
     accounts = []
@@ -160,25 +162,25 @@ def broker_accounts(session: Session, root: str) -> list[BrokerAccount]:
         accounts.append(BrokerAccount(vehicle.mqtt_username, vehicle.mqtt_password_hash, write, read))
     for system in session.scalars(select(LinkageSystem).order_by(LinkageSystem.id)):
         city, code = system.city.slug, system.code
-        makers = (linkage_events_topic, linkage_state_topic)
-        write = tuple(make(root, city, code, exercise=x) for x in drill for make in makers)
+        linkage_makers = (linkage_events_topic, linkage_state_topic)
+        write = tuple(make(root, city, code, exercise=x) for x in drill for make in linkage_makers)
         read = tuple(linkage_alerts_topic(root, city, code, exercise=x) for x in drill)
         accounts.append(BrokerAccount(system.mqtt_username, system.mqtt_password_hash, write, read))
     return accounts
 
 
-def vehicle_ids_in(session: Session, city_ids: list[int]) -> list[int]:
+def vehicle_ids_in(session: DbSession, city_ids: list[int]) -> list[int]:
     """Return the ids of the vehicles of these cities."""
     return list(session.scalars(select(Vehicle.id).where(Vehicle.city_id.in_(city_ids)).order_by(Vehicle.id)))
 
 
-def linkage_systems_in(session: Session, city_ids: list[int]) -> list[LinkageSystem]:
+def linkage_systems_in(session: DbSession, city_ids: list[int]) -> list[LinkageSystem]:
     """Return the linkage systems of these cities."""
     query = select(LinkageSystem).where(LinkageSystem.city_id.in_(city_ids)).order_by(LinkageSystem.id)
     return list(session.scalars(query))
 
 
-def queue_joint_alert(session: Session, system: LinkageSystem, alert: JointAlert, *, root: str) -> None:
+def queue_joint_alert(session: DbSession, system: LinkageSystem, alert: JointAlert, *, root: str) -> None:
     """Queue a joint alert to one linkage system, in the caller's transaction (the outbox sends it)."""
     topic = linkage_alerts_topic(root, system.city.slug, system.code, exercise=alert.exercise)
     session.add(MqttOutbox(topic=topic, payload=encode(alert), qos=1, attempts=0))

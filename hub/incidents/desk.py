@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
 from hub.capabilities import DeskItem
 from hub.incidents import notifications, services
 from hub.kernel import cities
+from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 URGENT_AT_LEVEL = 2
 
 
-def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]:
+def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Unread notices of level I and II incidents."""
     return [
         DeskItem("incidents/_urgent.html", notice)
@@ -26,7 +25,7 @@ def urgent(session: Session, city_id: int, settings: Settings) -> list[DeskItem]
     ]
 
 
-def context(session: Session, city_id: int, settings: Settings) -> dict[str, object]:
+def context(session: DbSession, city_id: int, settings: Settings) -> dict[str, object]:
     """The city's notices, its open incidents and counts, and the region's open incidents."""
     city = cities.by_id(session, city_id)
     received = notifications.for_city(session, city_id, limit=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import (
     Boolean,
@@ -21,12 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from contracts.common import IncidentCategory, IncidentStatus, ReportKind
-from hub.extensions import db
+from hub.extensions import Model, db
 from hub.kernel.models import City, User
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class Notification(db.Model):
+class Notification(Model):
     """A message to one city about an incident; one per (incident, city, kind)."""
 
     __tablename__ = "notifications"
@@ -38,7 +39,7 @@ class Notification(db.Model):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32), default="incident")
-    reason: Mapped[str] = mapped_column(String(16))  # "affected" or "neighbour"
+    reason: Mapped[Literal["affected", "neighbour"]] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -55,7 +56,7 @@ incident_affected_cities = Table(
 )
 
 
-class Incident(db.Model):
+class Incident(Model):
     """An incident recorded by one city, possibly affecting several."""
 
     __tablename__ = "incidents"
@@ -108,7 +109,7 @@ class Incident(db.Model):
         return f"<Incident {self.id} L{self.level} {self.title!r}>"
 
 
-class IncidentReport(db.Model):
+class IncidentReport(Model):
     """A report on an incident: the initial one, follow-ups (续报) and the final one."""
 
     __tablename__ = "incident_reports"

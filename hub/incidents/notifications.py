@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from contracts.common import IncidentLevel
 from contracts.incidents import Notification as NotificationContract
@@ -14,7 +13,7 @@ from hub.incidents.models import Incident, Notification
 from hub.kernel import audit, cities
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, NotFound
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 INCIDENT_KIND = "incident"
 
@@ -35,7 +34,7 @@ def recipients(incident: Incident) -> list[tuple[str, str]]:
 
 
 def deliver(
-    session: Session,
+    session: DbSession,
     incident_id: int,
     city_slug: str,
     reason: str,
@@ -83,7 +82,7 @@ def deliver(
     return notification, True
 
 
-def _alert_linkage_systems(session: Session, notification: Notification, root: str) -> None:
+def _alert_linkage_systems(session: DbSession, notification: Notification, root: str) -> None:
     """Queue a joint alert to every linkage system of the notified city, in the same transaction."""
     incident = notification.incident
     systems = fleet.linkage_systems_in(session, [notification.city_id])
@@ -101,7 +100,7 @@ def _alert_linkage_systems(session: Session, notification: Notification, root: s
 
 
 def for_city(
-    session: Session, city_id: int, *, limit: int = 50, unread_only: bool = False
+    session: DbSession, city_id: int, *, limit: int = 50, unread_only: bool = False
 ) -> list[Notification]:
     """Return a city's notifications, newest first."""
     query = select(Notification).where(Notification.city_id == city_id)
@@ -110,13 +109,13 @@ def for_city(
     return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
 
 
-def unread_count(session: Session, city_id: int) -> int:
+def unread_count(session: DbSession, city_id: int) -> int:
     """Return how many notifications the city has not yet read."""
     query = select(func.count()).where(Notification.city_id == city_id, Notification.read_at.is_(None))
     return session.scalar(query) or 0
 
 
-def mark_read(session: Session, actor: Actor, notification_id: int) -> Notification:
+def mark_read(session: DbSession, actor: Actor, notification_id: int) -> Notification:
     """Mark a notification of the actor's own city as read."""
     notification = session.get(Notification, notification_id)
     if notification is None:
@@ -145,13 +144,13 @@ def to_contract(notification: Notification) -> NotificationContract:
     )
 
 
-def for_incident(session: Session, incident_id: int) -> list[Notification]:
+def for_incident(session: DbSession, incident_id: int) -> list[Notification]:
     """Return who has been told about an incident, in city order."""
     query = select(Notification).where(Notification.incident_id == incident_id)
     return list(session.scalars(query.order_by(Notification.city_id)))
 
 
-def id_for_public_id(session: Session, public_id: object) -> int:
+def id_for_public_id(session: DbSession, public_id: object) -> int:
     """Return the hub's id of a notification known by its exchange id, or fail."""
     notification_id = session.scalar(select(Notification.id).where(Notification.public_id == public_id))
     if notification_id is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, ReportKind
 from contracts.incidents import FollowUpCreate, IncidentCreate
@@ -18,7 +18,7 @@ from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 NOTIFY_NEIGHBOURS = "notify-neighbours"
 # Level III (较大) or more severe starts the regional notification.
@@ -56,7 +56,7 @@ def needs_regional_notice(incident: Incident) -> bool:
     return incident.level <= NOTIFY_AT_LEVEL or len(incident.affected_cities) > 1
 
 
-def _request_notification(session: Session, incident: Incident) -> None:
+def _request_notification(session: DbSession, incident: Incident) -> None:
     if needs_regional_notice(incident):
         flow_requests.enqueue(
             session,
@@ -67,7 +67,7 @@ def _request_notification(session: Session, incident: Incident) -> None:
         )
 
 
-def create_incident(session: Session, actor: Actor, data: IncidentCreate) -> Incident:
+def create_incident(session: DbSession, actor: Actor, data: IncidentCreate) -> Incident:
     """Record an incident for the actor's own city and request the regional notice if it qualifies."""
     if actor.city_id is None:
         raise Forbidden("only a person or platform of a member city records incidents")
@@ -100,7 +100,7 @@ def create_incident(session: Session, actor: Actor, data: IncidentCreate) -> Inc
     return incident
 
 
-def add_report(session: Session, actor: Actor, incident_id: int, data: FollowUpCreate) -> IncidentReport:
+def add_report(session: DbSession, actor: Actor, incident_id: int, data: FollowUpCreate) -> IncidentReport:
     """Add a follow-up or final report to an incident of the actor's own city."""
     incident = get_incident(session, incident_id)
     _require_writer_for(actor, incident.reporting_city_id, "report on incidents")
@@ -143,7 +143,7 @@ class IncidentChanges:
     affected_cities: tuple[str, ...] | None = None
 
 
-def update_incident(session: Session, actor: Actor, incident_id: int, changes: IncidentChanges) -> Incident:
+def update_incident(session: DbSession, actor: Actor, incident_id: int, changes: IncidentChanges) -> Incident:
     """Change level, status or affected cities; a change that now qualifies notifies the neighbours."""
     incident = get_incident(session, incident_id)
     _require_writer_for(actor, incident.reporting_city_id, "edit incidents")
@@ -166,12 +166,12 @@ def update_incident(session: Session, actor: Actor, incident_id: int, changes: I
     return incident
 
 
-def exists(session: Session, incident_id: int) -> bool:
+def exists(session: DbSession, incident_id: int) -> bool:
     """Tell whether an incident with this id is recorded."""
     return session.get(Incident, incident_id) is not None
 
 
-def get_incident(session: Session, incident_id: int) -> Incident:
+def get_incident(session: DbSession, incident_id: int) -> Incident:
     """Return one incident with its cities and reports, or fail."""
     incident = session.scalar(
         select(Incident)
@@ -183,7 +183,7 @@ def get_incident(session: Session, incident_id: int) -> Incident:
     return incident
 
 
-def id_for_public_id(session: Session, public_id: uuid.UUID) -> int:
+def id_for_public_id(session: DbSession, public_id: uuid.UUID) -> int:
     """Return the hub's id of an incident known by its exchange id, or fail."""
     incident_id = session.scalar(select(Incident.id).where(Incident.public_id == public_id))
     if incident_id is None:
@@ -221,7 +221,7 @@ class Page:
 MAX_PER_PAGE = 100
 
 
-def list_incidents(session: Session, filters: IncidentFilter, *, page: int = 1, per_page: int = 20) -> Page:
+def list_incidents(session: DbSession, filters: IncidentFilter, *, page: int = 1, per_page: int = 20) -> Page:
     """Return a page of incidents, most recently reported first."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
@@ -254,7 +254,7 @@ def list_incidents(session: Session, filters: IncidentFilter, *, page: int = 1, 
     return Page(list(items), total, page, per_page)
 
 
-def open_counts_by_level(session: Session, city: City | None = None) -> dict[int, int]:
+def open_counts_by_level(session: DbSession, city: City | None = None) -> dict[int, int]:
     """Return how many open live incidents there are per level, for a city or the whole region.
 
     Exercise incidents never count in live figures: drills have their own lane.
@@ -287,11 +287,11 @@ def to_contract(incident: Incident) -> IncidentContract:
         longitude=incident.longitude,
         occurred_at=incident.occurred_at,
         reported_at=incident.reported_at,
-        affected_cities=[c.slug for c in incident.affected_cities],
+        affected_cities=tuple(c.slug for c in incident.affected_cities),
         status=incident.status,
         exercise=incident.exercise,
-        reports=[
+        reports=tuple(
             FollowUpContract(kind=r.kind, body=r.body, reported_at=r.reported_at, city=r.city.slug)
             for r in incident.reports
-        ],
+        ),
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.kernel.actors import Actor
 from hub.kernel.models import AuditEntry
+from hub.kernel.types import DbSession
 
 
 def record(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     action: str,
     entity_type: str,
@@ -37,7 +37,7 @@ def record(
 
 
 def recent(
-    session: Session, *, city_id: int | None = None, limit: int = 200, offset: int = 0
+    session: DbSession, *, city_id: int | None = None, limit: int = 200, offset: int = 0
 ) -> list[AuditEntry]:
     """Return the newest entries first, optionally for one city."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)

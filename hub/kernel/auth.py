@@ -7,14 +7,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hub.kernel import audit
 from hub.kernel.actors import Actor
 from hub.kernel.errors import AuthenticationFailed, Forbidden, InvalidInput
 from hub.kernel.models import ApiToken, City, User
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 TOKEN_PREFIX = "hh_"  # noqa: S105  (a marker, not a secret)
 MIN_PASSWORD_LENGTH = 10
@@ -34,7 +33,7 @@ def check_password_strength(password: str) -> None:
 
 
 def authenticate(
-    session: Session,
+    session: DbSession,
     username: str,
     password: str,
     *,
@@ -69,7 +68,7 @@ def end_sessions(user: User) -> None:
     user.session_generation = (user.session_generation or 0) + 1
 
 
-def user_for_session(session: Session, session_id: str) -> User | None:
+def user_for_session(session: DbSession, session_id: str) -> User | None:
     """Return the active user a session id ("<user id>:<generation>") still belongs to."""
     user_id, _, generation = session_id.partition(":")
     if not (user_id.isascii() and user_id.isdigit() and generation.isascii() and generation.isdigit()):
@@ -87,7 +86,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(session: Session, actor: Actor, city: City, name: str) -> tuple[ApiToken, str]:
+def issue_token(session: DbSession, actor: Actor, city: City, name: str) -> tuple[ApiToken, str]:
     """Create a bearer token for a city's platform; return the row and the only copy of the secret."""
     if not actor.is_admin:
         raise Forbidden("only a hub administrator issues API tokens")
@@ -107,7 +106,7 @@ def issue_token(session: Session, actor: Actor, city: City, name: str) -> tuple[
     return token, secret
 
 
-def token_for_secret(session: Session, secret: str) -> ApiToken:
+def token_for_secret(session: DbSession, secret: str) -> ApiToken:
     """Return the live token for a presented secret or fail."""
     if not secret.startswith(TOKEN_PREFIX):
         raise AuthenticationFailed("malformed bearer token")

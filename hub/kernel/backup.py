@@ -79,14 +79,15 @@ def backup(settings: Settings, target: Path) -> BackupReport:
         else:
             continue
         files.append(name)
+    size = copy.stat().st_size
     manifest = {
         "made_at": datetime.now(UTC).isoformat(),
         "database": DATABASE_FILE,
-        "database_bytes": copy.stat().st_size,
+        "database_bytes": size,
         "instance_files": files,
     }
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return BackupReport(target, manifest["database_bytes"], tuple(files))
+    return BackupReport(target, size, tuple(files))
 
 
 def restore(settings: Settings, source: Path) -> BackupReport:

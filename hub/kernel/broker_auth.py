@@ -14,10 +14,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from contracts.mqtt import DEFAULT_ROOT, exercise_root
 from hub.capabilities import BrokerAccount, all_capabilities
+from hub.kernel.types import DbSession
 
 # Mosquitto 2's password file format: $7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>.
 _HASH_ID = 7
@@ -57,7 +56,7 @@ class HubCredentials:
     password_hash: str
 
 
-def _accounts(session: Session, root: str) -> list[BrokerAccount]:
+def _accounts(session: DbSession, root: str) -> list[BrokerAccount]:
     accounts: list[BrokerAccount] = []
     for capability in all_capabilities():
         if capability.broker_accounts is not None:
@@ -65,14 +64,14 @@ def _accounts(session: Session, root: str) -> list[BrokerAccount]:
     return accounts
 
 
-def render_password_file(session: Session, hub: HubCredentials, root: str = DEFAULT_ROOT) -> str:
+def render_password_file(session: DbSession, hub: HubCredentials, root: str = DEFAULT_ROOT) -> str:
     """Return the password file for the hub and every account the capabilities declare."""
     lines = [f"{hub.username}:{hub.password_hash}"]
     lines += [f"{a.username}:{a.password_hash}" for a in _accounts(session, root)]
     return "\n".join(lines) + "\n"
 
 
-def render_acl_file(session: Session, hub_username: str, root: str = DEFAULT_ROOT) -> str:
+def render_acl_file(session: DbSession, hub_username: str, root: str = DEFAULT_ROOT) -> str:
     """Return the ACL file: explicit topics per account, nothing by pattern or wildcard for peers."""
     hub_topics = "".join(f"topic readwrite {r}/#\n" for r in (root, exercise_root(root)))
     blocks = [f"user {hub_username}\n{hub_topics}"]
@@ -85,7 +84,7 @@ def render_acl_file(session: Session, hub_username: str, root: str = DEFAULT_ROO
 
 
 def write_broker_files(
-    session: Session, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+    session: DbSession, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
 ) -> tuple[Path, Path]:
     """Write both files atomically (a broker reloading mid-write must never see half a file)."""
     paths, _ = _write(session, directory, hub, root, only_changes=False)
@@ -93,7 +92,7 @@ def write_broker_files(
 
 
 def sync_broker_files(
-    session: Session, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+    session: DbSession, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
 ) -> bool:
     """Rewrite the files only where the registry changed them; return whether anything changed."""
     _, changed = _write(session, directory, hub, root, only_changes=True)
@@ -101,7 +100,7 @@ def sync_broker_files(
 
 
 def _write(
-    session: Session, directory: Path, hub: HubCredentials, root: str, *, only_changes: bool
+    session: DbSession, directory: Path, hub: HubCredentials, root: str, *, only_changes: bool
 ) -> tuple[tuple[Path, Path], bool]:
     directory.mkdir(parents=True, exist_ok=True)
     written, changed = [], False

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.kernel.errors import NotFound
 from hub.kernel.models import City
+from hub.kernel.types import DbSession
 
 
-def all_cities(session: Session) -> list[City]:
+def all_cities(session: DbSession) -> list[City]:
     """Return every member city in a stable order."""
     return list(session.scalars(select(City).order_by(City.id)))
 
 
-def by_id(session: Session, city_id: int) -> City:
+def by_id(session: DbSession, city_id: int) -> City:
     """Return one city by its id."""
     city = session.get(City, city_id)
     if city is None:
@@ -22,7 +22,7 @@ def by_id(session: Session, city_id: int) -> City:
     return city
 
 
-def by_slug(session: Session, slug: str) -> City:
+def by_slug(session: DbSession, slug: str) -> City:
     """Return one city or fail with a message naming the unknown slug."""
     city = session.scalar(select(City).where(City.slug == slug))
     if city is None:
@@ -30,7 +30,7 @@ def by_slug(session: Session, slug: str) -> City:
     return city
 
 
-def by_slugs(session: Session, slugs: list[str]) -> list[City]:
+def by_slugs(session: DbSession, slugs: list[str]) -> list[City]:
     """Return the cities for the slugs, failing on the first unknown one."""
     found = {c.slug: c for c in session.scalars(select(City).where(City.slug.in_(slugs)))}
     unknown = [s for s in slugs if s not in found]

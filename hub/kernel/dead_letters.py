@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from hub.kernel.models import DeadLetter
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 
 MAX_KEPT = 4096  # bytes of the payload kept: enough to see what went wrong, bounded on purpose
 
 
-def record(session: Session, source: str, topic: str, reason: str, payload: bytes) -> DeadLetter:
+def record(session: DbSession, source: str, topic: str, reason: str, payload: bytes) -> DeadLetter:
     """Store a dead letter with a bounded copy of the payload."""
     letter = DeadLetter(
         source=source,
@@ -25,11 +24,11 @@ def record(session: Session, source: str, topic: str, reason: str, payload: byte
     return letter
 
 
-def recent(session: Session, limit: int = 100) -> list[DeadLetter]:
+def recent(session: DbSession, limit: int = 100) -> list[DeadLetter]:
     """Return the newest dead letters first."""
     return list(session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)))
 
 
-def count(session: Session) -> int:
+def count(session: DbSession) -> int:
     """Return how many dead letters there are."""
     return session.scalar(select(func.count()).select_from(DeadLetter)) or 0

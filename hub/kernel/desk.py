@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session
-
 from hub.capabilities import DeskItem, all_capabilities
 from hub.config import Settings
+from hub.kernel.types import DbSession
 
 _NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
 
@@ -27,7 +26,7 @@ class Desk:
     context: dict[str, object] = field(default_factory=dict)
 
 
-def for_city(session: Session, city_id: int, settings: Settings) -> Desk:
+def for_city(session: DbSession, city_id: int, settings: Settings) -> Desk:
     """Gather every capability's desk items for the city; urgent ones soonest due first."""
     desk = Desk()
     for capability in all_capabilities():

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from hub.kernel.models import FlowRequest, FlowRequestStatus
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, affected_rows, utcnow
 
 
-def enqueue(session: Session, flow_name: str, key: str, parameters: dict[str, object]) -> FlowRequest:
+def enqueue(session: DbSession, flow_name: str, key: str, parameters: dict[str, object]) -> FlowRequest:
     """Ask for a flow run; the same key returns the existing request instead of a second one."""
     existing = session.scalar(select(FlowRequest).where(FlowRequest.key == key))
     if existing is not None:
@@ -28,7 +27,7 @@ def enqueue(session: Session, flow_name: str, key: str, parameters: dict[str, ob
     return request
 
 
-def pending_ids(session: Session, limit: int = 50) -> list[int]:
+def pending_ids(session: DbSession, limit: int = 50) -> list[int]:
     """Return the ids of requests waiting to be started, oldest first."""
     query = (
         select(FlowRequest.id)
@@ -39,24 +38,24 @@ def pending_ids(session: Session, limit: int = 50) -> list[int]:
     return list(session.scalars(query))
 
 
-def claim(session: Session, request_id: int) -> FlowRequest | None:
+def claim(session: DbSession, request_id: int) -> FlowRequest | None:
     """Mark a pending request started; return it, or None if another dispatcher took it first."""
     result = session.execute(
         update(FlowRequest)
         .where(FlowRequest.id == request_id, FlowRequest.status == FlowRequestStatus.PENDING)
         .values(status=FlowRequestStatus.STARTED, started_at=utcnow(), attempts=FlowRequest.attempts + 1)
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         return None
     return session.get(FlowRequest, request_id)
 
 
-def set_flow_run(session: Session, request_id: int, flow_run_id: str) -> None:
+def set_flow_run(session: DbSession, request_id: int, flow_run_id: str) -> None:
     """Remember which Prefect flow run carries the request."""
     session.execute(update(FlowRequest).where(FlowRequest.id == request_id).values(flow_run_id=flow_run_id))
 
 
-def finish(session: Session, request_id: int, *, error: str | None = None) -> None:
+def finish(session: DbSession, request_id: int, *, error: str | None = None) -> None:
     """Record the end of a request's run, successful or not."""
     session.execute(
         update(FlowRequest)
@@ -69,20 +68,20 @@ def finish(session: Session, request_id: int, *, error: str | None = None) -> No
     )
 
 
-def requeue_interrupted(session: Session) -> int:
+def requeue_interrupted(session: DbSession) -> int:
     """Put requests that were started but never finished back in the queue (after a crash)."""
     result = session.execute(
         update(FlowRequest)
         .where(FlowRequest.status == FlowRequestStatus.STARTED)
         .values(status=FlowRequestStatus.PENDING)
     )
-    return result.rowcount or 0
+    return affected_rows(result)
 
 
 RETRY_BACKOFF = timedelta(seconds=30)
 
 
-def retry_failed(session: Session, max_attempts: int = 5) -> int:
+def retry_failed(session: DbSession, max_attempts: int = 5) -> int:
     """Requeue failed requests with attempts left, waiting longer after each failure."""
     now = utcnow()
     due = [

@@ -25,11 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model, db
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """One change made by a person, a partner platform or the hub itself."""
 
     __tablename__ = "audit_entries"
@@ -70,7 +70,7 @@ city_neighbours = Table(
 )
 
 
-class City(db.Model):
+class City(Model):
     """A member city of the hub."""
 
     __tablename__ = "cities"
@@ -109,7 +109,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class User(db.Model):
+class User(Model):
     """A person bound to one city with one role."""
 
     __tablename__ = "users"
@@ -150,7 +150,7 @@ class User(db.Model):
         return f"<User {self.username} {self.role.value}@{self.city_id}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for one city's platform; only its hash is stored."""
 
     __tablename__ = "api_tokens"
@@ -176,7 +176,7 @@ class FlowRequestStatus:
     ALL = (PENDING, STARTED, DONE, FAILED)
 
 
-class FlowRequest(db.Model):
+class FlowRequest(Model):
     """A flow the hub has decided to run, written in the same transaction as its cause."""
 
     __tablename__ = "flow_requests"
@@ -199,7 +199,7 @@ class FlowRequest(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class MqttOutbox(db.Model):
+class MqttOutbox(Model):
     """A message to publish, written in the same transaction as the change that caused it."""
 
     __tablename__ = "mqtt_outbox"
@@ -216,7 +216,7 @@ class MqttOutbox(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class DeadLetter(db.Model):
+class DeadLetter(Model):
     """An inbound message that broke its contract, kept for a person to look at."""
 
     __tablename__ = "dead_letters"
@@ -230,7 +230,7 @@ class DeadLetter(db.Model):
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the first bytes only, see MAX_KEPT
 
 
-class Reminder(db.Model):
+class Reminder(Model):
     """A reminder the hub sent a city about something it owes (a receipt, an answer, a report)."""
 
     __tablename__ = "reminders"

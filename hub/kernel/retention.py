@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute
 
 from hub.kernel import flow_requests
 from hub.kernel.models import DeadLetter, FlowRequest, FlowRequestStatus, MqttOutbox, Reminder
+from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -71,7 +72,7 @@ def _prunable(
     }
 
 
-def prune(session: Session, now: datetime, policy: RetentionPolicy) -> dict[str, int]:
+def prune(session: DbSession, now: datetime, policy: RetentionPolicy) -> dict[str, int]:
     """Delete, in batches, the rows older than the policy keeps; return how many per table.
 
     At most `policy.most_per_call` rows per table: a caller that got that many calls again,
@@ -100,7 +101,7 @@ def more_left(removed: dict[str, int], policy: RetentionPolicy) -> bool:
     return any(count >= policy.most_per_call for count in removed.values())
 
 
-def schedule_prune(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_prune(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask, once per local day, for the run that prunes the kernel's tables."""
     day = now.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
     flow_requests.enqueue(session, PRUNE, key=f"{PRUNE}:{day}", parameters={"day": day})

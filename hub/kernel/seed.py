@@ -4,28 +4,50 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import TypedDict
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.kernel.actors import Actor
 from hub.kernel.models import City, Role, User
+from hub.kernel.types import DbSession
 from hub.kernel.users import create_user
 
 DEMO_PASSWORD = "huaihai-demo-2026"  # noqa: S105  # only ever seeded by the demo command
 
 
-def load_city_data() -> dict[str, object]:
+class CityRow(TypedDict):
+    """One city of the bundled city file."""
+
+    slug: str
+    division_code: str
+    name_zh: str
+    name_en: str
+    province_zh: str
+    province_en: str
+    centre: list[float]  # [longitude, latitude]
+
+
+class CityData(TypedDict):
+    """The bundled city file: the cities and the pairs of neighbouring cities."""
+
+    about: str
+    cities: list[CityRow]
+    neighbours: list[list[str]]
+
+
+def load_city_data() -> CityData:
     """Return the bundled city file (a copy of the region's reference data)."""
     text = resources.files("hub.data").joinpath("huaihai_cities.json").read_text(encoding="utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
+    data: CityData = json.loads(text)
+    return data
 
 
-def seed_cities(session: Session, data: dict[str, object] | None = None) -> list[City]:
+def seed_cities(session: DbSession, data: CityData | None = None) -> list[City]:
     """Insert or update the cities and their neighbours; running it twice changes nothing."""
     data = data or load_city_data()
     by_slug = {c.slug: c for c in session.scalars(select(City))}
-    for row in data["cities"]:  # type: ignore[attr-defined]
+    for row in data["cities"]:
         city = by_slug.get(row["slug"]) or City(slug=row["slug"])
         city.division_code = row["division_code"]
         city.name_zh, city.name_en = row["name_zh"], row["name_en"]
@@ -35,7 +57,7 @@ def seed_cities(session: Session, data: dict[str, object] | None = None) -> list
         by_slug[city.slug] = city
     session.flush()
     pairs: dict[str, set[str]] = {slug: set() for slug in by_slug}
-    for a, b in data["neighbours"]:  # type: ignore[attr-defined]
+    for a, b in data["neighbours"]:
         pairs[a].add(b)
         pairs[b].add(a)
     for slug, city in by_slug.items():
@@ -51,7 +73,7 @@ DEMO_ROLES = (
 )
 
 
-def seed_demo_users(session: Session, password: str = DEMO_PASSWORD) -> None:
+def seed_demo_users(session: DbSession, password: str = DEMO_PASSWORD) -> None:
     """Create a coordinator, a duty officer and an observer per city, and one hub admin."""
     system = Actor.system("seed")
     existing = set(session.scalars(select(User.username)))

@@ -1,11 +1,34 @@
-"""Column types shared by the models."""
+"""Column types shared by the models, and the session type the services take."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
-from sqlalchemy import DateTime
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import CursorResult, DateTime, Result, Table
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
+
+# Services take a plain session (flows, the runner, tests) or Flask-SQLAlchemy's request-scoped
+# proxy `db.session`, which forwards every call to the session of the current context.
+DbSession: TypeAlias = Session | scoped_session[FlaskSession]
+
+
+def affected_rows(result: Result[*tuple[Any, ...]]) -> int:
+    """Return how many rows an executed UPDATE or DELETE matched."""
+    # `Session.execute` is typed to return a plain Result; a DML statement always gives a cursor's.
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an UPDATE or DELETE: {type(result).__name__}")
+    return result.rowcount
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """Return the table a model is mapped to, for Core statements that bypass the ORM."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):

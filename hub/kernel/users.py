@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.kernel import audit
 from hub.kernel.actors import Actor
 from hub.kernel.auth import check_password_strength, end_sessions, hash_password
 from hub.kernel.errors import Conflict, Forbidden, NotFound
 from hub.kernel.models import City, Role, User
+from hub.kernel.types import DbSession
 
 
 def _require_admin(actor: Actor) -> None:
@@ -27,14 +27,14 @@ def _snapshot(user: User) -> dict[str, object]:
     }
 
 
-def list_users(session: Session, actor: Actor) -> list[User]:
+def list_users(session: DbSession, actor: Actor) -> list[User]:
     """Return every user, for an administrator."""
     _require_admin(actor)
     return list(session.scalars(select(User).order_by(User.city_id, User.username)))
 
 
 def create_user(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     *,
     username: str,
@@ -66,7 +66,7 @@ def create_user(
     return user
 
 
-def get_user(session: Session, user_id: int) -> User:
+def get_user(session: DbSession, user_id: int) -> User:
     """Return a user by id or fail."""
     user = session.get(User, user_id)
     if user is None:
@@ -74,7 +74,7 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> User:
+def set_active(session: DbSession, actor: Actor, user_id: int, active: bool) -> User:
     """Enable or disable an account (and unlock it when enabling)."""
     _require_admin(actor)
     user = get_user(session, user_id)
@@ -100,7 +100,7 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> Us
     return user
 
 
-def reset_password(session: Session, actor: Actor, user_id: int, password: str) -> User:
+def reset_password(session: DbSession, actor: Actor, user_id: int, password: str) -> User:
     """Set a new password for a user and clear any lock-out."""
     _require_admin(actor)
     check_password_strength(password)

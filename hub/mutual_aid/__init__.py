@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
-from hub.capabilities import Capability
+from hub.capabilities import N_, Capability, NavEntry, Schedule
+from hub.mutual_aid import desk, services
 
-CAPABILITY = Capability(name="mutual_aid", models=("hub.mutual_aid.models",))
+CAPABILITY = Capability(
+    name="mutual_aid",
+    models=("hub.mutual_aid.models",),
+    flows={
+        services.SOURCE: "flows.mutual_aid:ask_ring",
+        services.REMIND: "flows.mutual_aid:remind_ask",
+        services.EXPIRE: "flows.mutual_aid:expire_commitment",
+        services.OVERDUE: "flows.mutual_aid:alert_overdue_arrival",
+    },
+    schedules=(
+        Schedule("aid rings", services.schedule_rings),
+        Schedule("aid reminders", services.schedule_reminders),
+        Schedule("aid expiries", services.schedule_expiries),
+        Schedule("aid overdue arrivals", services.schedule_overdue),
+    ),
+    blueprints=("web.mutual_aid.views:bp",),
+    api_blueprints=("web.mutual_aid.api:bp",),
+    nav=(NavEntry("mutual_aid.request_list", N_("支援"), 25),),
+    urgent=desk.urgent,
+)

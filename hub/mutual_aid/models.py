@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
@@ -59,7 +59,7 @@ QUANTITY = Scaled(3)
 MONEY = Scaled(2)
 
 
-class AidResource(db.Model):
+class AidResource(Model):
     """One entry of a city's registry (应急资源库) with its quantity ledger.
 
     The database keeps the ledger's invariant itself: every count is non-negative and reserved
@@ -120,7 +120,7 @@ class AidResource(db.Model):
         return f"<AidResource {self.id} {self.type_code} {self.on_hand}/{self.reserved}/{self.deployed}>"
 
 
-class AidRequest(db.Model):
+class AidRequest(Model):
     """A city's request for help (支援请求), made of typed lines."""
 
     __tablename__ = "aid_requests"
@@ -146,7 +146,7 @@ class AidRequest(db.Model):
     )
 
 
-class AidRequestLine(db.Model):
+class AidRequestLine(Model):
     """One line of a request: how many of which type, by when, for how long, where to report."""
 
     __tablename__ = "aid_request_lines"
@@ -172,7 +172,7 @@ class AidRequestLine(db.Model):
     request: Mapped[AidRequest] = relationship(back_populates="lines")
 
 
-class AidCommitment(db.Model):
+class AidCommitment(Model):
     """An offer of one resource for one line and the commitment it becomes (`rules.AidState`).
 
     `exercise` and `bookable` are copied from the request and the resource so that the
@@ -209,6 +209,9 @@ class AidCommitment(db.Model):
     lost: Mapped[Decimal] = mapped_column(QUANTITY, default=Decimal(0))
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the hold began (the unauthorised-hold timer runs from here) and when it left.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     request: Mapped[AidRequest] = relationship()
@@ -219,3 +222,27 @@ class AidCommitment(db.Model):
 
     def __repr__(self) -> str:
         return f"<AidCommitment {self.id} {self.state} {self.quantity}>"
+
+
+class AidAsk(Model):
+    """One city asked to help with a request, in one ring of the sourcing, with a deadline to answer.
+
+    A city is asked once per request (the unique key); it has answered when it offers for a line
+    of the request or declines to help.
+    """
+
+    __tablename__ = "aid_asks"
+    __table_args__ = (UniqueConstraint("request_id", "city_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("aid_requests.id", ondelete="CASCADE"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    ring: Mapped[int] = mapped_column(Integer)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "offered" or "declined" once answered.
+    answer: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    request: Mapped[AidRequest] = relationship()
+    city: Mapped[City] = relationship(lazy="joined")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 from contracts.mutual_aid import AidState
 from contracts.resource_types import TypeRef, fit_rank, satisfies
@@ -272,6 +273,19 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
     return a_start < b_end and b_start < a_end
 
 
+class _Changes(TypedDict, total=False):
+    """The fields of a `Booking` that an action changes."""
+
+    state: AidState
+    history: tuple[AidState, ...]
+    order_number: str | None
+    dispatched: Decimal
+    end: datetime
+    returned: Decimal
+    consumed: Decimal
+    lost: Decimal
+
+
 @dataclass(frozen=True, slots=True)
 class Booking:
     """One offer or commitment of a resource, as the rules see it."""
@@ -343,7 +357,7 @@ def act(
     """
     role = booking.role_of(city)
     to = next_state(booking.state, action, role)
-    changes: dict[str, object] = {"state": to, "history": (*booking.history, booking.state)}
+    changes: _Changes = {"state": to, "history": (*booking.history, booking.state)}
     if action is Action.ACCEPT:
         if bookable:
             check_no_overlap(booking, others)
@@ -366,7 +380,7 @@ def act(
     elif action is Action.CONFIRM_RETURN:
         back = booking.dispatched - consumed - lost if returned is None else returned
         holding = holding.settle(booking.dispatched, back, consumed, lost)
-        changes.update(returned=back, consumed=consumed, lost=lost)
+        changes.update({"returned": back, "consumed": consumed, "lost": lost})
     return replace(booking, **changes), holding
 
 

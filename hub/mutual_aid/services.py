@@ -10,28 +10,58 @@ once cannot both succeed.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from contracts.mutual_aid import AidState, Contact, RegistryEntry, RequestLine
+from contracts import mutual_aid as contract
+from contracts.mqtt import DEFAULT_ROOT, GotoAction
+from contracts.mutual_aid import AidPackage, AidState, Contact, GeoPoint, RegistryEntry, ReportTo, RequestLine
+from contracts.partner import ResourceKind
 from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
-from hub.kernel import audit
+from hub.fleet import commands as fleet_commands
+from hub.fleet import services as fleet
+from hub.kernel import audit, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hub.kernel.models import City, Role
-from hub.kernel.types import utcnow
+from hub.kernel.models import City, Reminder, Role
+from hub.kernel.types import DbSession, affected_rows, table_of, utcnow
 from hub.mutual_aid import rules
-from hub.mutual_aid.models import QUANTITY, AidCommitment, AidRequest, AidRequestLine, AidResource
+from hub.mutual_aid.models import QUANTITY, AidAsk, AidCommitment, AidRequest, AidRequestLine, AidResource
 from hub.mutual_aid.rules import Action
+
+if TYPE_CHECKING:
+    from hub.config import Settings
 
 ZERO = Decimal(0)
 DEFAULT_OFFER_VALIDITY = timedelta(hours=6)
+
+# Flow requests, each keyed by the step it carries (`aid:{request}:ring:{n}`, …), so that a
+# duplicate trigger finds the request already there and nothing runs twice.
+SOURCE = "aid-ask-ring"
+REMIND = "aid-remind-ask"
+EXPIRE = "aid-expire"
+OVERDUE = "aid-overdue-arrival"
+# An asked city has this long to answer before the next ring is asked; it is reminded once
+# REMIND_BEFORE its deadline. An accepted hold not authorised within HOLD_WINDOW expires and
+# its reservation comes back. A dispatched resource not confirmed ARRIVAL_GRACE after its
+# expected arrival (needed-by, or dispatch plus the drive at ROAD_KMH) is reported overdue.
+ASK_WINDOW = timedelta(minutes=30)
+REMIND_BEFORE = timedelta(minutes=10)
+HOLD_WINDOW = timedelta(hours=2)
+ARRIVAL_GRACE = timedelta(minutes=30)
+ROAD_KMH = 50.0
+DISPATCH_COMMAND_TTL = timedelta(hours=1)
+TIMER = Actor.system("mutual-aid-timer")
 _WRITERS = frozenset({Role.COORDINATOR, Role.DUTY_OFFICER})
 
 
@@ -81,7 +111,7 @@ def _commitment_snapshot(commitment: AidCommitment) -> dict[str, object]:
 # The registry ------------------------------------------------------------------------------------
 
 
-def register_entry(session: Session, actor: Actor, data: RegistryEntry) -> AidResource:
+def register_entry(session: DbSession, actor: Actor, data: RegistryEntry) -> AidResource:
     """Add or update an entry of the actor's own city, keyed by the owner's id for it.
 
     Lowering what is on hand below what is reserved and deployed is refused (a 409 naming both),
@@ -150,25 +180,25 @@ def _entry_fields(data: RegistryEntry) -> dict[str, object]:
     }
 
 
-def _set_on_hand(session: Session, entry: AidResource, on_hand: Decimal) -> None:
+def _set_on_hand(session: DbSession, entry: AidResource, on_hand: Decimal) -> None:
     """Set what is on hand unless it would fall below what is held, decided by the UPDATE."""
     if on_hand == entry.on_hand:
         return
-    table = AidResource.__table__
+    table = table_of(AidResource)
     result = session.execute(
         update(table)
         .where(table.c.id == entry.id, table.c.reserved + table.c.deployed <= _q(on_hand))
         .values(on_hand=on_hand)
     )
     session.refresh(entry, ["on_hand", "reserved", "deployed"])
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         raise Conflict(
             f"cannot set on hand to {on_hand}: {entry.reserved} reserved and {entry.deployed} deployed",
             details={"reserved": str(entry.reserved), "deployed": str(entry.deployed)},
         )
 
 
-def get_entry(session: Session, entry_id: int) -> AidResource:
+def get_entry(session: DbSession, entry_id: int) -> AidResource:
     """Return one registry entry, or fail."""
     entry = session.get(AidResource, entry_id)
     if entry is None:
@@ -180,7 +210,7 @@ def get_entry(session: Session, entry_id: int) -> AidResource:
 
 
 def create_request(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     *,
     title: str,
@@ -223,6 +253,9 @@ def create_request(
     )
     session.add(request)
     session.flush()
+    flow_requests.enqueue(
+        session, SOURCE, key=ring_key(request.id, 0), parameters={"aid_request_id": request.id, "ring": 0}
+    )
     audit.record(
         session,
         actor,
@@ -240,7 +273,7 @@ def create_request(
     return request
 
 
-def get_line(session: Session, line_id: int) -> AidRequestLine:
+def get_line(session: DbSession, line_id: int) -> AidRequestLine:
     """Return one request line, or fail."""
     line = session.get(AidRequestLine, line_id)
     if line is None:
@@ -256,7 +289,7 @@ def _entry_type(entry: AidResource) -> TypeRef:
     return TypeRef(entry.type_code, Grade(entry.grade) if entry.grade is not None else None)
 
 
-def rank_candidates(session: Session, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
+def rank_candidates(session: DbSession, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
     """Return the other cities' available entries that may fill a line, best first."""
     line = get_line(session, line_id)
     requesting_city_id = line.request.requesting_city_id
@@ -294,7 +327,7 @@ def rank_candidates(session: Session, line_id: int, *, now: datetime | None = No
 
 
 def make_offer(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     line_id: int,
     resource_id: int,
@@ -353,6 +386,7 @@ def make_offer(
     )
     session.add(offer)
     session.flush()
+    _answer_ask(session, line.request_id, city_id, "offered", now)
     audit.record(
         session,
         actor,
@@ -364,7 +398,7 @@ def make_offer(
     return offer
 
 
-def get_commitment(session: Session, commitment_id: int) -> AidCommitment:
+def get_commitment(session: DbSession, commitment_id: int) -> AidCommitment:
     """Return one offer or commitment, or fail."""
     commitment = session.get(AidCommitment, commitment_id)
     if commitment is None:
@@ -398,29 +432,31 @@ def _next(actor: Actor, commitment: AidCommitment, action: Action) -> tuple[AidS
     return frm, to
 
 
-def _move(session: Session, commitment: AidCommitment, frm: AidState, to: AidState, **values: object) -> None:
+def _move(
+    session: DbSession, commitment: AidCommitment, frm: AidState, to: AidState, **values: object
+) -> None:
     """Set the new state (and `values`) only if the commitment is still in `frm`, else a 409."""
-    table = AidCommitment.__table__
+    table = table_of(AidCommitment)
     result = session.execute(
         update(table)
         .where(table.c.id == commitment.id, table.c.state == frm.value)
         .values(state=to.value, updated_at=utcnow(), **values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         session.refresh(commitment)
         raise Conflict(f"the commitment changed meanwhile: it is now {commitment.state}")
     session.refresh(commitment)
 
 
-def _reserve(session: Session, entry_id: int, quantity: Decimal) -> None:
+def _reserve(session: DbSession, entry_id: int, quantity: Decimal) -> None:
     """Reserve `quantity` of an entry in one conditional UPDATE; 0 rows means not enough is left."""
-    table = AidResource.__table__
+    table = table_of(AidResource)
     result = session.execute(
         update(table)
         .where(table.c.id == entry_id, table.c.on_hand - table.c.reserved - table.c.deployed >= _q(quantity))
         .values(reserved=table.c.reserved + _q(quantity))
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         on_hand, reserved, deployed = session.execute(
             select(table.c.on_hand, table.c.reserved, table.c.deployed).where(table.c.id == entry_id)
         ).one()
@@ -432,16 +468,16 @@ def _reserve(session: Session, entry_id: int, quantity: Decimal) -> None:
     _expire_entry(session, entry_id)
 
 
-def _expire_entry(session: Session, entry_id: int) -> None:
+def _expire_entry(session: DbSession, entry_id: int) -> None:
     """Forget an entry's loaded counts after an UPDATE that changed them behind the ORM's back."""
     entry = session.identity_map.get(session.identity_key(AidResource, entry_id))
     if entry is not None:
         session.expire(entry, ["on_hand", "reserved", "deployed"])
 
 
-def _ledger(session: Session, entry_id: int, **changes: Decimal) -> None:
+def _ledger(session: DbSession, entry_id: int, **changes: Decimal) -> None:
     """Apply relative changes to an entry's counts; the CHECK constraints refuse a broken ledger."""
-    table = AidResource.__table__
+    table = table_of(AidResource)
     values = {name: table.c[name] + _q(delta) for name, delta in changes.items()}
     try:
         session.execute(update(table).where(table.c.id == entry_id).values(**values))
@@ -450,7 +486,7 @@ def _ledger(session: Session, entry_id: int, **changes: Decimal) -> None:
     _expire_entry(session, entry_id)
 
 
-def _check_no_overlap(session: Session, commitment: AidCommitment, end: datetime | None = None) -> None:
+def _check_no_overlap(session: DbSession, commitment: AidCommitment, end: datetime | None = None) -> None:
     """Refuse a live real booking of the same bookable entry whose window overlaps this one.
 
     Runs after the entry's row was written in the same transaction, so every other booking of
@@ -476,7 +512,7 @@ def _check_no_overlap(session: Session, commitment: AidCommitment, end: datetime
 
 
 def _act(
-    session: Session, actor: Actor, commitment_id: int, action: Action, **values: object
+    session: DbSession, actor: Actor, commitment_id: int, action: Action, **values: object
 ) -> tuple[AidCommitment, dict[str, object]]:
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, action)
@@ -486,7 +522,7 @@ def _act(
 
 
 def _audit(
-    session: Session, actor: Actor, commitment: AidCommitment, action: Action, before: dict[str, object]
+    session: DbSession, actor: Actor, commitment: AidCommitment, action: Action, before: dict[str, object]
 ) -> None:
     session.flush()
     audit.record(
@@ -500,7 +536,7 @@ def _audit(
     )
 
 
-def accept(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def accept(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Accept an offer for the requesting city, reserving its quantity (a 409 says what is left)."""
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, Action.ACCEPT)
@@ -521,28 +557,28 @@ def accept(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
         if commitment.bookable:
             _check_no_overlap(session, commitment)
     try:
-        _move(session, commitment, frm, to)
+        _move(session, commitment, frm, to, accepted_at=utcnow())
     except IntegrityError as error:  # PostgreSQL's exclusion constraint
         raise Conflict("the entry is already booked for an overlapping time") from error
     _audit(session, actor, commitment, Action.ACCEPT, before)
     return commitment
 
 
-def decline(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def decline(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Decline an offer for the requesting city (surplus, or not needed)."""
     commitment, before = _act(session, actor, commitment_id, Action.DECLINE)
     _audit(session, actor, commitment, Action.DECLINE, before)
     return commitment
 
 
-def withdraw(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def withdraw(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Withdraw the owner's offer before it is accepted."""
     commitment, before = _act(session, actor, commitment_id, Action.WITHDRAW)
     _audit(session, actor, commitment, Action.WITHDRAW, before)
     return commitment
 
 
-def authorise(session: Session, actor: Actor, commitment_id: int, order_number: str) -> AidCommitment:
+def authorise(session: DbSession, actor: Actor, commitment_id: int, order_number: str) -> AidCommitment:
     """Authorise an accepted commitment with the owner's order number (派遣令号)."""
     if not order_number:
         raise InvalidInput("authorising needs the owner's order number")
@@ -551,26 +587,53 @@ def authorise(session: Session, actor: Actor, commitment_id: int, order_number: 
     return commitment
 
 
-def dispatch(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
-    """Record the owner's dispatch: the reserved quantity becomes deployed."""
+def dispatch(
+    session: DbSession, actor: Actor, commitment_id: int, *, root: str = DEFAULT_ROOT
+) -> AidCommitment:
+    """Record the owner's dispatch: the reserved quantity becomes deployed.
+
+    A vehicle of the fleet (an entry whose id is the vehicle's code) is sent, through the
+    fleet's command pipeline, a command to drive to the report-to place that expires unused.
+    """
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, Action.DISPATCH)
     before = _commitment_snapshot(commitment)
     if not commitment.exercise:
         _ledger(session, commitment.resource_id, reserved=-commitment.quantity, deployed=commitment.quantity)
-    _move(session, commitment, frm, to, dispatched=commitment.quantity)
+    _move(session, commitment, frm, to, dispatched=commitment.quantity, dispatched_at=utcnow())
     _audit(session, actor, commitment, Action.DISPATCH, before)
+    if not commitment.exercise:
+        _command_vehicle(session, actor, commitment, root)
     return commitment
 
 
-def arrive(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def _command_vehicle(session: DbSession, actor: Actor, commitment: AidCommitment, root: str) -> None:
+    entry = commitment.resource
+    if entry.kind != ResourceKind.VEHICLE.value:
+        return
+    vehicle = fleet.vehicle_by_code(session, entry.owner_city.slug, entry.external_id)
+    if vehicle is None:
+        return
+    line = commitment.line
+    note = f"支援 {commitment.requesting_city.name_zh}: {line.report_to_place}"[:200]
+    fleet_commands.send_command(
+        session,
+        actor,
+        vehicle.id,
+        GotoAction(lat=line.report_to_lat, lon=line.report_to_lon, note=note),
+        root=root,
+        ttl=DISPATCH_COMMAND_TTL,
+    )
+
+
+def arrive(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Confirm, for the requesting city, that the resource arrived."""
     commitment, before = _act(session, actor, commitment_id, Action.ARRIVE)
     _audit(session, actor, commitment, Action.ARRIVE, before)
     return commitment
 
 
-def release(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def release(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Release the resource for the requesting city; it stays deployed until the owner confirms its return."""
     commitment, before = _act(session, actor, commitment_id, Action.RELEASE)
     _audit(session, actor, commitment, Action.RELEASE, before)
@@ -587,7 +650,7 @@ class ReturnCounts:
 
 
 def confirm_return(
-    session: Session, actor: Actor, commitment_id: int, counts: ReturnCounts = ReturnCounts()
+    session: DbSession, actor: Actor, commitment_id: int, counts: ReturnCounts = ReturnCounts()
 ) -> AidCommitment:
     """Confirm the return for the owner: deployed is freed, consumed and lost come off the stock."""
     commitment = get_commitment(session, commitment_id)
@@ -607,17 +670,17 @@ def confirm_return(
     return commitment
 
 
-def cancel(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def cancel(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Cancel an offer or a commitment not yet dispatched, giving a hold back."""
     return _give_back(session, actor, commitment_id, Action.CANCEL)
 
 
-def expire(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def expire(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Expire an offer or an unauthorised hold whose time ran out (the hub's timers only)."""
     return _give_back(session, actor, commitment_id, Action.EXPIRE)
 
 
-def _give_back(session: Session, actor: Actor, commitment_id: int, action: Action) -> AidCommitment:
+def _give_back(session: DbSession, actor: Actor, commitment_id: int, action: Action) -> AidCommitment:
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, action)
     before = _commitment_snapshot(commitment)
@@ -628,7 +691,7 @@ def _give_back(session: Session, actor: Actor, commitment_id: int, action: Actio
     return commitment
 
 
-def ask_extension(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def ask_extension(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Ask the owner, for the requesting city, to keep the resource longer."""
     commitment, before = _act(session, actor, commitment_id, Action.ASK_EXTENSION)
     _audit(session, actor, commitment, Action.ASK_EXTENSION, before)
@@ -636,7 +699,7 @@ def ask_extension(session: Session, actor: Actor, commitment_id: int) -> AidComm
 
 
 def answer_extension(
-    session: Session, actor: Actor, commitment_id: int, new_end: datetime | None
+    session: DbSession, actor: Actor, commitment_id: int, new_end: datetime | None
 ) -> AidCommitment:
     """Answer an extension for the owner: grant it until `new_end`, or refuse it with None."""
     commitment = get_commitment(session, commitment_id)
@@ -659,15 +722,683 @@ def answer_extension(
     return commitment
 
 
-def request_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def request_return(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Ask, for the owner, that a deployed resource come home."""
     commitment, before = _act(session, actor, commitment_id, Action.REQUEST_RETURN)
     _audit(session, actor, commitment, Action.REQUEST_RETURN, before)
     return commitment
 
 
-def refuse_return(session: Session, actor: Actor, commitment_id: int) -> AidCommitment:
+def refuse_return(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Keep, for the requesting city, a resource whose return the owner asked for."""
     commitment, before = _act(session, actor, commitment_id, Action.REFUSE_RETURN)
     _audit(session, actor, commitment, Action.REFUSE_RETURN, before)
     return commitment
+
+
+# Sourcing: asking the owning cities in rings, and the timers --------------------------------------
+
+
+def ring_key(request_id: int, ring: int) -> str:
+    """Return the flow-request key of asking one ring of a request."""
+    return f"aid:{request_id}:ring:{ring}"
+
+
+def get_request(session: DbSession, request_id: int) -> AidRequest:
+    """Return one request, or fail."""
+    request = session.get(AidRequest, request_id)
+    if request is None:
+        raise NotFound(f"no aid request {request_id}")
+    return request
+
+
+def sourcing_rings(
+    session: DbSession, request: AidRequest, *, now: datetime | None = None
+) -> list[rules.Ring]:
+    """Return the rings of cities to ask for a request's lines, nearest first.
+
+    Every line is ranked on its own; a city sits in the ring of its nearest candidate for any line.
+    """
+    ranked = [r for line in request.lines for r in rank_candidates(session, line.id, now=now)]
+    return rules.rings(ranked)
+
+
+def asks(session: DbSession, request_id: int) -> list[AidAsk]:
+    """Return the cities asked for a request, by ring and deadline."""
+    return list(
+        session.scalars(
+            select(AidAsk)
+            .where(AidAsk.request_id == request_id)
+            .order_by(AidAsk.ring, AidAsk.deadline, AidAsk.id)
+        )
+    )
+
+
+def ask_ring(session: DbSession, request_id: int, ring: int, *, now: datetime | None = None) -> list[str]:
+    """Ask the cities of one ring that were not asked yet, each with a deadline; return their slugs.
+
+    Nothing is asked of a request that is no longer open or beyond the last ring; asking the
+    same ring again asks nobody twice (one ask per city and request, a unique key).
+    """
+    now = now or utcnow()
+    request = get_request(session, request_id)
+    if request.status != "open":
+        return []
+    found = sourcing_rings(session, request, now=now)
+    if ring >= len(found):
+        return []
+    already = {a.city_id for a in asks(session, request_id)}
+    slugs = {c.slug: c.id for c in session.scalars(select(City).where(City.slug.in_(found[ring].cities)))}
+    asked: list[str] = []
+    for slug in found[ring].cities:
+        city_id = slugs.get(slug)
+        if city_id is None or city_id in already:
+            continue
+        session.add(
+            AidAsk(request_id=request_id, city_id=city_id, ring=ring, asked_at=now, deadline=now + ASK_WINDOW)
+        )
+        asked.append(slug)
+    if asked:
+        session.flush()
+        audit.record(
+            session,
+            TIMER,
+            "aid_request.asked",
+            "aid_request",
+            request_id,
+            after={"ring": ring, "cities": asked},
+        )
+    return asked
+
+
+def _answer_ask(session: DbSession, request_id: int, city_id: int, answer: str, now: datetime) -> None:
+    table = table_of(AidAsk)
+    session.execute(
+        update(table)
+        .where(table.c.request_id == request_id, table.c.city_id == city_id, table.c.answered_at.is_(None))
+        .values(answered_at=now, answer=answer)
+    )
+
+
+def decline_ask(session: DbSession, actor: Actor, request_id: int) -> AidAsk:
+    """Answer, for the actor's city, that it cannot help with a request it was asked about."""
+    city_id = _city_of(actor, "answer a request")
+    ask = session.scalar(select(AidAsk).where(AidAsk.request_id == request_id, AidAsk.city_id == city_id))
+    if ask is None:
+        raise NotFound("your city was not asked for this request")
+    if ask.answered_at is None:
+        _answer_ask(session, request_id, city_id, "declined", utcnow())
+        session.refresh(ask)
+        audit.record(
+            session, actor, "aid_request.declined", "aid_request", request_id, after={"city_id": city_id}
+        )
+    return ask
+
+
+def _uncovered(session: DbSession, request: AidRequest) -> bool:
+    """Return whether some line of the request is not yet covered by live offers and commitments."""
+    live = [AidState.OFFERED.value, *(s.value for s in rules.BOOKED_STATES)]
+    for line in request.lines:
+        offered = session.scalar(
+            select(func.coalesce(func.sum(AidCommitment.quantity), 0)).where(
+                AidCommitment.line_id == line.id, AidCommitment.state.in_(live)
+            )
+        )
+        if Decimal(offered or 0) < line.quantity:
+            return True
+    return False
+
+
+def schedule_rings(session: DbSession, now: datetime, settings: Settings) -> None:
+    """Ask the next ring of every open request whose last ring is over and a line is still short.
+
+    A ring is over when its deadline has passed or every city in it has answered.
+    """
+    for request in session.scalars(select(AidRequest).where(AidRequest.status == "open")):
+        asked = asks(session, request.id)
+        if not asked:
+            continue
+        ring = max(a.ring for a in asked)
+        current = [a for a in asked if a.ring == ring]
+        over = all(a.answered_at is not None for a in current) or max(a.deadline for a in current) <= now
+        if over and _uncovered(session, request):
+            flow_requests.enqueue(
+                session,
+                SOURCE,
+                key=ring_key(request.id, ring + 1),
+                parameters={"aid_request_id": request.id, "ring": ring + 1},
+            )
+
+
+def schedule_reminders(session: DbSession, now: datetime, settings: Settings) -> None:
+    """Ask for a reminder to every asked city silent when its deadline is near."""
+    due = session.scalars(
+        select(AidAsk)
+        .join(AidRequest)
+        .where(
+            AidAsk.answered_at.is_(None),
+            AidAsk.deadline <= now + REMIND_BEFORE,
+            AidRequest.status == "open",
+        )
+    )
+    for ask in due:
+        flow_requests.enqueue(
+            session,
+            REMIND,
+            key=f"aid:{ask.request_id}:ask:{ask.city_id}:remind",
+            parameters={"ask_id": ask.id},
+        )
+
+
+def remind_ask(session: DbSession, ask_id: int) -> bool:
+    """Remind an asked city that has not answered; return whether a reminder was written now."""
+    ask = session.get(AidAsk, ask_id)
+    if ask is None or ask.answered_at is not None:
+        return False
+    exists = session.scalar(
+        select(Reminder.id).where(
+            Reminder.kind == "aid_ask", Reminder.subject_id == ask.id, Reminder.stage == "reminded"
+        )
+    )
+    if exists is not None:
+        return False
+    session.add(
+        Reminder(
+            kind="aid_ask",
+            subject_id=ask.id,
+            city_id=ask.city_id,
+            stage="reminded",
+            details={"request": str(ask.request.public_id), "deadline": ask.deadline.isoformat()},
+        )
+    )
+    session.flush()
+    return True
+
+
+def schedule_expiries(session: DbSession, now: datetime, settings: Settings) -> None:
+    """Ask to expire offers past their validity and holds not authorised within HOLD_WINDOW."""
+    offers = session.scalars(
+        select(AidCommitment.id).where(
+            AidCommitment.state == AidState.OFFERED.value, AidCommitment.valid_until <= now
+        )
+    )
+    for commitment_id in offers:
+        flow_requests.enqueue(
+            session,
+            EXPIRE,
+            key=f"aid:{commitment_id}:expire-offer",
+            parameters={"commitment_id": commitment_id},
+        )
+    holds = session.scalars(
+        select(AidCommitment.id).where(
+            AidCommitment.state == AidState.ACCEPTED.value, AidCommitment.accepted_at <= now - HOLD_WINDOW
+        )
+    )
+    for commitment_id in holds:
+        flow_requests.enqueue(
+            session,
+            EXPIRE,
+            key=f"aid:{commitment_id}:expire-hold",
+            parameters={"commitment_id": commitment_id},
+        )
+
+
+def expire_if_due(session: DbSession, commitment_id: int, *, now: datetime | None = None) -> bool:
+    """Expire an offer past its validity or a hold unauthorised too long; return whether it expired.
+
+    A commitment that moved on meanwhile (authorised, declined, …) is left alone.
+    """
+    now = now or utcnow()
+    commitment = get_commitment(session, commitment_id)
+    state = AidState(commitment.state)
+    due = (state is AidState.OFFERED and commitment.valid_until <= now) or (
+        state is AidState.ACCEPTED
+        and commitment.accepted_at is not None
+        and commitment.accepted_at <= now - HOLD_WINDOW
+    )
+    if not due:
+        return False
+    try:
+        expire(session, TIMER, commitment_id)
+    except Conflict:
+        return False
+    return True
+
+
+def expected_arrival(commitment: AidCommitment) -> datetime | None:
+    """Return when a dispatched resource should be on scene: needed-by, or dispatch plus the drive."""
+    if commitment.dispatched_at is None:
+        return None
+    line, entry = commitment.line, commitment.resource
+    drive = timedelta(
+        hours=rules.haversine_km(entry.lat, entry.lon, line.report_to_lat, line.report_to_lon) / ROAD_KMH
+    )
+    return max(commitment.start_at, commitment.dispatched_at + drive)
+
+
+def schedule_overdue(session: DbSession, now: datetime, settings: Settings) -> None:
+    """Ask to alert the requesting city of every dispatched resource overdue on scene."""
+    dispatched = session.scalars(
+        select(AidCommitment).where(AidCommitment.state == AidState.DISPATCHED.value)
+    )
+    for commitment in dispatched:
+        expected = expected_arrival(commitment)
+        if expected is not None and expected + ARRIVAL_GRACE <= now:
+            flow_requests.enqueue(
+                session,
+                OVERDUE,
+                key=f"aid:{commitment.id}:overdue",
+                parameters={"commitment_id": commitment.id},
+            )
+
+
+def alert_overdue_arrival(session: DbSession, commitment_id: int) -> bool:
+    """Tell the requesting city that a dispatched resource is overdue; return whether it was told now."""
+    commitment = get_commitment(session, commitment_id)
+    if commitment.state != AidState.DISPATCHED.value:
+        return False
+    exists = session.scalar(
+        select(Reminder.id).where(
+            Reminder.kind == "aid_arrival", Reminder.subject_id == commitment.id, Reminder.stage == "overdue"
+        )
+    )
+    if exists is not None:
+        return False
+    expected = expected_arrival(commitment)
+    session.add(
+        Reminder(
+            kind="aid_arrival",
+            subject_id=commitment.id,
+            city_id=commitment.requesting_city_id,
+            stage="overdue",
+            details={
+                "expected": expected.isoformat() if expected else None,
+                "owner": commitment.owner_city.slug,
+            },
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        TIMER,
+        "aid_commitment.overdue",
+        "aid_commitment",
+        commitment.id,
+        after={"state": commitment.state},
+    )
+    return True
+
+
+def overdue_alerts(session: DbSession, city_id: int) -> set[int]:
+    """Return the commitments the city was told are overdue on scene."""
+    return set(
+        session.scalars(
+            select(Reminder.subject_id).where(
+                Reminder.kind == "aid_arrival", Reminder.city_id == city_id, Reminder.stage == "overdue"
+            )
+        )
+    )
+
+
+# What a city owes ------------------------------------------------------------------------------
+
+
+class Owed(StrEnum):
+    """What a city owes in mutual aid, as its desk lists it."""
+
+    ANSWER = "answer"  # an asked city: offer or decline
+    ACCEPT = "accept"  # the requester: accept or decline an offer
+    AUTHORISE = "authorise"  # the owner: authorise a hold before it expires
+    ARRIVAL = "arrival"  # the requester: confirm a dispatched resource on scene
+    RETURN = "return"  # the owner: confirm a released resource back home
+
+
+@dataclass(frozen=True)
+class OwedItem:
+    """One thing a city owes, on a request (and a commitment), with its deadline."""
+
+    kind: Owed
+    request: AidRequest
+    due_at: datetime | None
+    commitment: AidCommitment | None = None
+    overdue_alert: bool = False
+
+
+def owed(session: DbSession, city_id: int) -> list[OwedItem]:
+    """Return what the city owes in mutual aid, soonest deadline first (live requests only)."""
+    items: list[OwedItem] = []
+    silent = session.scalars(
+        select(AidAsk)
+        .join(AidRequest)
+        .where(AidAsk.city_id == city_id, AidAsk.answered_at.is_(None), AidRequest.status == "open")
+    )
+    items += [OwedItem(Owed.ANSWER, ask.request, ask.deadline) for ask in silent]
+    mine = (AidCommitment.owner_city_id == city_id) | (AidCommitment.requesting_city_id == city_id)
+    wanted = [AidState.OFFERED, AidState.ACCEPTED, AidState.DISPATCHED, AidState.RELEASED]
+    alerted = overdue_alerts(session, city_id)
+    for c in session.scalars(
+        select(AidCommitment).where(mine, AidCommitment.state.in_([s.value for s in wanted]))
+    ):
+        state, owner = AidState(c.state), c.owner_city_id == city_id
+        if state is AidState.OFFERED and not owner:
+            items.append(OwedItem(Owed.ACCEPT, c.request, c.valid_until, c))
+        elif state is AidState.ACCEPTED and owner and c.accepted_at is not None:
+            items.append(OwedItem(Owed.AUTHORISE, c.request, c.accepted_at + HOLD_WINDOW, c))
+        elif state is AidState.DISPATCHED and not owner:
+            items.append(OwedItem(Owed.ARRIVAL, c.request, expected_arrival(c), c, c.id in alerted))
+        elif state is AidState.RELEASED and owner:
+            items.append(OwedItem(Owed.RETURN, c.request, None, c))
+    return items
+
+
+@dataclass(frozen=True)
+class LineProgress:
+    """Where a line stands: how much is requested, offered, committed, en route, on scene, returned."""
+
+    line: AidRequestLine
+    requested: Decimal
+    offered: Decimal
+    committed: Decimal
+    en_route: Decimal
+    on_scene: Decimal
+    returned: Decimal
+
+
+_PROGRESS = {
+    AidState.OFFERED: "offered",
+    AidState.ACCEPTED: "committed",
+    AidState.AUTHORISED: "committed",
+    AidState.DISPATCHED: "en_route",
+    AidState.ARRIVED: "on_scene",
+    AidState.EXTENSION_ASKED: "on_scene",
+    AidState.RETURN_ASKED: "on_scene",
+    AidState.RETURNED: "returned",
+}
+
+
+def commitments_of(session: DbSession, request_id: int) -> list[AidCommitment]:
+    """Return every offer and commitment of a request, oldest first."""
+    return list(
+        session.scalars(
+            select(AidCommitment).where(AidCommitment.request_id == request_id).order_by(AidCommitment.id)
+        )
+    )
+
+
+def progress(session: DbSession, request: AidRequest) -> list[LineProgress]:
+    """Return, per line of a request, the quantities in each stage of the lifecycle."""
+    sums: dict[tuple[int, str], Decimal] = {}
+    for c in commitments_of(session, request.id):
+        stage = _PROGRESS.get(AidState(c.state))
+        if stage is None:
+            continue
+        amount = c.returned if stage == "returned" else c.quantity
+        sums[(c.line_id, stage)] = sums.get((c.line_id, stage), ZERO) + amount
+    stages = ("offered", "committed", "en_route", "on_scene", "returned")
+    return [
+        LineProgress(line, line.quantity, *(sums.get((line.id, s), ZERO) for s in stages))
+        for line in request.lines
+    ]
+
+
+def get_request_by_public_id(session: DbSession, public_id: object) -> AidRequest:
+    """Return one request by its public id, or fail."""
+    request = session.scalar(select(AidRequest).where(AidRequest.public_id == public_id))
+    if request is None:
+        raise NotFound("no such aid request")
+    return request
+
+
+# For the UI and the API ------------------------------------------------------------------------
+
+
+def registry_of(session: DbSession, city_id: int) -> list[AidResource]:
+    """Return a city's registry, by type and name."""
+    return list(
+        session.scalars(
+            select(AidResource)
+            .where(AidResource.owner_city_id == city_id)
+            .order_by(AidResource.type_code, AidResource.name, AidResource.id)
+        )
+    )
+
+
+def requests_for(session: DbSession, city_id: int, limit: int = 100) -> list[AidRequest]:
+    """Return the requests a city made or was asked about, newest first."""
+    asked = select(AidAsk.request_id).where(AidAsk.city_id == city_id)
+    return list(
+        session.scalars(
+            select(AidRequest)
+            .where((AidRequest.requesting_city_id == city_id) | AidRequest.id.in_(asked))
+            .order_by(AidRequest.created_at.desc(), AidRequest.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def offer_package(session: DbSession, actor: Actor, line_id: int, resource_id: int) -> AidCommitment:
+    """Offer an entry's stored package for a line in one step: as much as is free and still wanted."""
+    line = get_line(session, line_id)
+    entry = get_entry(session, resource_id)
+    if entry.bookable:
+        quantity = Decimal(1)
+    else:
+        live = [AidState.OFFERED.value, *(s.value for s in rules.BOOKED_STATES)]
+        covered = session.scalar(
+            select(func.coalesce(func.sum(AidCommitment.quantity), 0)).where(
+                AidCommitment.line_id == line.id, AidCommitment.state.in_(live)
+            )
+        )
+        quantity = min(entry.available, line.quantity - Decimal(covered or 0))
+        if quantity <= 0:
+            raise Conflict("nothing to offer: the line is covered or the entry has nothing free")
+    return make_offer(session, actor, line_id, resource_id, quantity)
+
+
+def request_to_contract(request: AidRequest) -> contract.AidRequest:
+    """Return a request as its contract."""
+    return contract.AidRequest(
+        id=request.public_id,
+        requesting_city=request.requesting_city.slug,
+        title=request.title,
+        lines=tuple(
+            RequestLine(
+                line_id=ln.line_id,
+                type_code=ln.type_code,
+                min_grade=Grade(ln.min_grade) if ln.min_grade is not None else None,
+                quantity=ln.quantity,
+                unit=ln.unit,
+                needed_by=ln.needed_by,
+                duration_hours=ln.duration_hours,
+                report_to=ReportTo(
+                    place=ln.report_to_place, point=GeoPoint(lat=ln.report_to_lat, lon=ln.report_to_lon)
+                ),
+                note=ln.note,
+            )
+            for ln in request.lines
+        ),
+        contact=Contact(name=request.contact_name, phone=request.contact_phone, role=request.contact_role),
+        created_at=request.created_at,
+        exercise=request.exercise,
+    )
+
+
+def commitment_to_contract(commitment: AidCommitment) -> contract.AidCommitment:
+    """Return a commitment (not a bare offer) as its contract."""
+    return contract.AidCommitment(
+        id=commitment.public_id,
+        offer_id=commitment.public_id,
+        request_id=commitment.request.public_id,
+        line_id=commitment.line.line_id,
+        owner_city=commitment.owner_city.slug,
+        requesting_city=commitment.requesting_city.slug,
+        resource_id=commitment.resource.external_id,
+        quantity=commitment.quantity,
+        unit=commitment.resource.unit,
+        start=commitment.start_at,
+        end=commitment.end_at,
+        state=AidState(commitment.state),
+        order_number=commitment.order_number,
+        estimated_cost=commitment.estimated_cost,
+        exercise=commitment.exercise,
+        updated_at=commitment.updated_at,
+    )
+
+
+def commitment_by_public_id(session: DbSession, public_id: object) -> AidCommitment:
+    """Return one offer or commitment by its public id, or fail."""
+    commitment = session.scalar(select(AidCommitment).where(AidCommitment.public_id == public_id))
+    if commitment is None:
+        raise NotFound("no such offer or commitment")
+    return commitment
+
+
+CSV_COLUMNS = (
+    "id",
+    "type_code",
+    "grade",
+    "name",
+    "quantity",
+    "lat",
+    "lon",
+    "place",
+    "status",
+    "contact_name",
+    "contact_phone",
+    "personnel",
+    "daily_rate",
+    "self_sufficiency_hours",
+    "mobilise_minutes",
+)
+"""The columns of a registry CSV, in this order, with a header row; the unit comes from the type."""
+
+
+def entries_from_csv(text: str, *, owner: str, verified_by: str, now: datetime) -> list[RegistryEntry]:
+    """Read a registry CSV as entries of `owner`, or raise `InvalidInput` naming the bad row."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [
+        c for c in ("id", "type_code", "name", "quantity", "lat", "lon") if c not in (reader.fieldnames or [])
+    ]
+    if missing:
+        raise InvalidInput(f"the CSV lacks the columns {', '.join(missing)}")
+    entries = []
+    for number, row in enumerate(reader, start=2):
+
+        def get(name: str, row: dict[str, str | None] = row) -> str:
+            return (row.get(name) or "").strip()
+
+        try:
+            type_code = get("type_code")
+            if type_code not in CATALOGUE:
+                raise ValueError(f"unknown type {type_code!r}")
+            kind = CATALOGUE[type_code]
+            grade = get("grade")
+            package = None
+            if get("personnel") or get("daily_rate"):
+                package = AidPackage(
+                    personnel=int(get("personnel") or 0),
+                    daily_rate=Decimal(get("daily_rate") or 0),
+                    self_sufficiency_hours=int(get("self_sufficiency_hours") or 0),
+                    mobilise_minutes=int(get("mobilise_minutes") or 0),
+                )
+            entries.append(
+                RegistryEntry(
+                    id=get("id"),
+                    owner_city=owner,
+                    type_code=type_code,
+                    kind=kind.kind,
+                    grade=Grade[grade.upper()]
+                    if grade and not grade.isdigit()
+                    else (Grade(int(grade)) if grade else None),
+                    name=get("name"),
+                    quantity=Decimal(get("quantity")),
+                    unit=kind.unit,
+                    location=GeoPoint(lat=float(get("lat")), lon=float(get("lon"))),
+                    place=get("place"),
+                    status=contract.EntryStatus(get("status") or "available"),
+                    contact=Contact(
+                        name=get("contact_name") or verified_by, phone=get("contact_phone") or "-"
+                    ),
+                    package=package,
+                    verified_at=now,
+                    verified_by=verified_by,
+                    updated_at=now,
+                )
+            )
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise InvalidInput(f"row {number}: {problems}") from None
+        except (ValueError, KeyError, ArithmeticError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InvalidInput(f"row {number}: {message}") from None
+    return entries
+
+
+def import_entries(session: DbSession, actor: Actor, entries: Sequence[RegistryEntry]) -> int:
+    """Register every entry (all or none: the caller rolls back on a refusal); return how many."""
+    for data in entries:
+        register_entry(session, actor, data)
+    return len(entries)
+
+
+STEPS: dict[str, Action] = {
+    "accept": Action.ACCEPT,
+    "decline": Action.DECLINE,
+    "withdraw": Action.WITHDRAW,
+    "authorise": Action.AUTHORISE,
+    "dispatch": Action.DISPATCH,
+    "arrive": Action.ARRIVE,
+    "release": Action.RELEASE,
+    "return": Action.CONFIRM_RETURN,
+    "cancel": Action.CANCEL,
+}
+"""The steps a person takes on an offer or commitment, by the name the UI and the API use."""
+
+
+def take_step(
+    session: DbSession,
+    actor: Actor,
+    commitment_id: int,
+    step: str,
+    *,
+    order_number: str | None = None,
+    counts: ReturnCounts = ReturnCounts(),
+    root: str = DEFAULT_ROOT,
+) -> AidCommitment:
+    """Take one named step on an offer or commitment for the actor's city."""
+    match STEPS.get(step):
+        case Action.ACCEPT:
+            return accept(session, actor, commitment_id)
+        case Action.DECLINE:
+            return decline(session, actor, commitment_id)
+        case Action.WITHDRAW:
+            return withdraw(session, actor, commitment_id)
+        case Action.AUTHORISE:
+            return authorise(session, actor, commitment_id, order_number or "")
+        case Action.DISPATCH:
+            return dispatch(session, actor, commitment_id, root=root)
+        case Action.ARRIVE:
+            return arrive(session, actor, commitment_id)
+        case Action.RELEASE:
+            return release(session, actor, commitment_id)
+        case Action.CONFIRM_RETURN:
+            return confirm_return(session, actor, commitment_id, counts)
+        case Action.CANCEL:
+            return cancel(session, actor, commitment_id)
+    raise NotFound(f"no step {step!r}")
+
+
+def steps_for(commitment: AidCommitment, city_id: int | None) -> list[str]:
+    """Return the named steps a city may take on a commitment now (the buttons it sees)."""
+    if city_id == commitment.owner_city_id:
+        role = rules.Role.OWNER
+    elif city_id == commitment.requesting_city_id:
+        role = rules.Role.REQUESTER
+    else:
+        return []
+    state = AidState(commitment.state)
+    return [
+        name
+        for name, action in STEPS.items()
+        if (move := rules.TRANSITIONS.get((state, action))) is not None and role in move[1]
+    ]

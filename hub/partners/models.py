@@ -15,12 +15,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class PartnerPlatform(db.Model):
+class PartnerPlatform(Model):
     """A city's own emergency platform that the hub syncs with over HTTP."""
 
     __tablename__ = "partner_platforms"
@@ -38,7 +38,7 @@ class PartnerPlatform(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class FeedState(db.Model):
+class FeedState(Model):
     """Where the hub stands with one feed of one platform, and how the last sync went."""
 
     __tablename__ = "feed_states"
@@ -58,7 +58,7 @@ class FeedState(db.Model):
     city: Mapped[City] = relationship(lazy="joined")
 
 
-class PartnerRecord(db.Model):
+class PartnerRecord(Model):
     """One item of a partner feed (an incident, warning or resource), kept as the platform sent it."""
 
     __tablename__ = "partner_records"

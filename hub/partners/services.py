@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.kernel import audit, crypto, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, NotFound
 from hub.kernel.models import City
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 from hub.partners.models import FeedState, PartnerPlatform, PartnerRecord
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ class FeedItem:
 
 
 def register(
-    session: Session,
+    session: DbSession,
     actor: Actor,
     city: City,
     base_url: str,
@@ -72,7 +71,7 @@ def outbound_token(platform: PartnerPlatform, settings: Settings) -> str:
     return crypto.cipher(settings).decrypt(platform.outbound_token_encrypted)
 
 
-def rotate_tokens(session: Session, actor: Actor, settings: Settings) -> int:
+def rotate_tokens(session: DbSession, actor: Actor, settings: Settings) -> int:
     """Re-encrypt every stored partner token with the first key of HUB_ENCRYPTION_KEY.
 
     Every platform is read before any is written, so a token no key opens fails the whole run
@@ -92,7 +91,7 @@ def rotate_tokens(session: Session, actor: Actor, settings: Settings) -> int:
     return len(rotated)
 
 
-def platform_for(session: Session, city_slug: str) -> PartnerPlatform:
+def platform_for(session: DbSession, city_slug: str) -> PartnerPlatform:
     """Return a city's enabled platform, or fail."""
     platform = session.scalar(
         select(PartnerPlatform).join(City).where(City.slug == city_slug, PartnerPlatform.enabled.is_(True))
@@ -102,7 +101,7 @@ def platform_for(session: Session, city_slug: str) -> PartnerPlatform:
     return platform
 
 
-def platforms(session: Session) -> list[PartnerPlatform]:
+def platforms(session: DbSession) -> list[PartnerPlatform]:
     """Return every enabled platform."""
     return list(
         session.scalars(
@@ -111,7 +110,7 @@ def platforms(session: Session) -> list[PartnerPlatform]:
     )
 
 
-def feed_state(session: Session, city_id: int, feed: str) -> FeedState:
+def feed_state(session: DbSession, city_id: int, feed: str) -> FeedState:
     """Return (creating if needed) the sync state of one feed."""
     state = session.scalar(select(FeedState).where(FeedState.city_id == city_id, FeedState.feed == feed))
     if state is None:
@@ -122,7 +121,7 @@ def feed_state(session: Session, city_id: int, feed: str) -> FeedState:
 
 
 def apply_page(
-    session: Session,
+    session: DbSession,
     city_id: int,
     feed: str,
     items: list[FeedItem],
@@ -174,7 +173,7 @@ def apply_page(
     return changed
 
 
-def begin_run(session: Session, city_id: int, feed: str, started: datetime) -> str | None:
+def begin_run(session: DbSession, city_id: int, feed: str, started: datetime) -> str | None:
     """Start a sync run of a feed: reset its per-run count and return the cursor to resume from."""
     state = feed_state(session, city_id, feed)
     state.last_run_records = 0
@@ -182,7 +181,7 @@ def begin_run(session: Session, city_id: int, feed: str, started: datetime) -> s
     return state.cursor
 
 
-def finish_run(session: Session, city_id: int, feed: str, *, error: str | None = None) -> None:
+def finish_run(session: DbSession, city_id: int, feed: str, *, error: str | None = None) -> None:
     """Record how a sync run of a feed ended."""
     state = feed_state(session, city_id, feed)
     now = utcnow()
@@ -221,7 +220,7 @@ class Health:
         return (now - success).total_seconds() if success else None
 
 
-def health(session: Session) -> list[Health]:
+def health(session: DbSession) -> list[Health]:
     """Return the sync health of every city."""
     states: dict[tuple[int, str], FeedState] = {
         (s.city_id, s.feed): s for s in session.scalars(select(FeedState))
@@ -233,18 +232,18 @@ def health(session: Session) -> list[Health]:
     ]
 
 
-def request_sync(session: Session, city_slug: str, slot: str) -> None:
+def request_sync(session: DbSession, city_slug: str, slot: str) -> None:
     """Ask for a sync of one city's platform; one request per (city, slot) however often asked."""
     flow_requests.enqueue(session, SYNC, key=f"{SYNC}:{city_slug}:{slot}", parameters={"city": city_slug})
 
 
-def records(session: Session, city_id: int, feed: str, limit: int = 200) -> list[PartnerRecord]:
+def records(session: DbSession, city_id: int, feed: str, limit: int = 200) -> list[PartnerRecord]:
     """Return a city's synced records of one feed, newest first."""
     query = select(PartnerRecord).where(PartnerRecord.city_id == city_id, PartnerRecord.feed == feed)
     return list(session.scalars(query.order_by(PartnerRecord.updated_at.desc()).limit(limit)))
 
 
-def schedule_syncs(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_syncs(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for each platform's sync once per its interval, the cities due together in one run.
 
     Cities with the same interval share a slot, so one flow run syncs them all (a task each)

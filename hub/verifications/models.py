@@ -14,12 +14,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.extensions import db
+from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
 
 
-class VerificationRequest(db.Model):
+class VerificationRequest(Model):
     """A request (核报) from one city to another to verify an incident, answered by a deadline."""
 
     __tablename__ = "verification_requests"

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from contracts.verifications import VerificationAnswerCreate, VerificationCreate
 from hub.incidents import services as incidents
@@ -15,7 +14,7 @@ from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import Reminder
-from hub.kernel.types import utcnow
+from hub.kernel.types import DbSession, utcnow
 from hub.verifications.models import VerificationRequest
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ CHASE = "chase-verifications"
 FLAG_AFTER = timedelta(minutes=15)
 
 
-def create(session: Session, actor: Actor, data: VerificationCreate) -> VerificationRequest:
+def create(session: DbSession, actor: Actor, data: VerificationCreate) -> VerificationRequest:
     """Ask another city to verify something; the delivery to its platform is queued with it."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city send verification requests")
@@ -65,7 +64,7 @@ def create(session: Session, actor: Actor, data: VerificationCreate) -> Verifica
     return request
 
 
-def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> VerificationRequest:
+def get_for(session: DbSession, actor: Actor, public_id: uuid.UUID) -> VerificationRequest:
     """Return a request the actor's city sent or received; others get 'not found'."""
     request = session.scalar(select(VerificationRequest).where(VerificationRequest.public_id == public_id))
     if request is None or actor.city_id not in (request.from_city_id, request.to_city_id):
@@ -74,7 +73,7 @@ def get_for(session: Session, actor: Actor, public_id: uuid.UUID) -> Verificatio
 
 
 def answer(
-    session: Session, actor: Actor, public_id: uuid.UUID, data: VerificationAnswerCreate
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: VerificationAnswerCreate
 ) -> VerificationRequest:
     """Answer a request addressed to the actor's city, once."""
     request = get_for(session, actor, public_id)
@@ -96,7 +95,7 @@ def answer(
     return request
 
 
-def for_city(session: Session, city_id: int, limit: int = 100) -> list[VerificationRequest]:
+def for_city(session: DbSession, city_id: int, limit: int = 100) -> list[VerificationRequest]:
     """Return requests a city sent or received, newest first."""
     query = select(VerificationRequest).where(
         or_(VerificationRequest.from_city_id == city_id, VerificationRequest.to_city_id == city_id)
@@ -104,7 +103,7 @@ def for_city(session: Session, city_id: int, limit: int = 100) -> list[Verificat
     return list(session.scalars(query.order_by(VerificationRequest.id.desc()).limit(limit)))
 
 
-def owed_by(session: Session, city_id: int) -> list[VerificationRequest]:
+def owed_by(session: DbSession, city_id: int) -> list[VerificationRequest]:
     """Return unanswered requests a city must answer, soonest deadline first."""
     query = select(VerificationRequest).where(
         VerificationRequest.to_city_id == city_id, VerificationRequest.answered_at.is_(None)
@@ -112,7 +111,7 @@ def owed_by(session: Session, city_id: int) -> list[VerificationRequest]:
     return list(session.scalars(query.order_by(VerificationRequest.deadline)))
 
 
-def chase_late(session: Session, *, flag_after: timedelta = FLAG_AFTER) -> dict[str, int]:
+def chase_late(session: DbSession, *, flag_after: timedelta = FLAG_AFTER) -> dict[str, int]:
     """Remind cities late with an answer, and flag them if still silent later."""
     now = utcnow()
     late = session.scalars(
@@ -146,13 +145,13 @@ def chase_late(session: Session, *, flag_after: timedelta = FLAG_AFTER) -> dict[
     return counts
 
 
-def undelivered(session: Session, request_id: int) -> VerificationRequest | None:
+def undelivered(session: DbSession, request_id: int) -> VerificationRequest | None:
     """Return the request if its delivery to the asked city's platform is still pending."""
     request = session.get(VerificationRequest, request_id)
     return request if request is not None and request.delivered_at is None else None
 
 
-def record_delivery(session: Session, request_id: int, error: str | None = None) -> None:
+def record_delivery(session: DbSession, request_id: int, error: str | None = None) -> None:
     """Record a delivery attempt to the asked city's platform."""
     request = session.get(VerificationRequest, request_id)
     if request is None:
@@ -165,7 +164,7 @@ def record_delivery(session: Session, request_id: int, error: str | None = None)
         request.last_error = error[:2000]
 
 
-def has_answers_to_chase(session: Session, now: datetime, *, flag_after: timedelta = FLAG_AFTER) -> bool:
+def has_answers_to_chase(session: DbSession, now: datetime, *, flag_after: timedelta = FLAG_AFTER) -> bool:
     """Tell whether some late answer is due a reminder or a flag at `now`."""
     due = select(VerificationRequest.id).where(
         VerificationRequest.answered_at.is_(None),
@@ -176,7 +175,7 @@ def has_answers_to_chase(session: Session, now: datetime, *, flag_after: timedel
     return session.scalar(due.limit(1)) is not None
 
 
-def schedule_chase(session: Session, now: datetime, settings: Settings) -> None:
+def schedule_chase(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for the round that reminds and flags cities late with their answers, when one is due.
 
     A slot with nothing to chase asks for nothing, so it leaves no flow run behind.

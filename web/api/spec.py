@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask
 from pydantic import BaseModel
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from web.api import params
 from web.api.models import ErrorBody
@@ -32,7 +33,9 @@ spec = SpecTree(
     mode="strict",  # only the operations declared below, not the UI's routes
     annotations=False,  # handlers get their parsed models from `operation`, not from spectree
     page_templates={},  # no documentation pages of spectree's own under /apidoc
-    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
+    security_schemes=[
+        SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))
+    ],
     security={"bearer": []},
     validation_error_model=ErrorBody,
     # Components are named after their models, as clients of the first document know them.

@@ -87,7 +87,7 @@ def drill_new() -> ResponseReturnValue:
     form = _drill_form()
     if form.validate_on_submit():
         zone = ZoneInfo(settings_of(current_app).timezone)
-        startex = form.startex.data.replace(tzinfo=zone)  # type: ignore[union-attr]
+        startex = form.startex.data.replace(tzinfo=zone)
         own = city_service.by_id(db.session, current_user.city_id)
         try:
             plan = DrillPlan.model_validate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -116,7 +117,7 @@ def _command_form() -> CommandForm:
     return form
 
 
-def _detail_context(vehicle_id: int) -> dict[str, object]:
+def _detail_context(vehicle_id: int) -> dict[str, Any]:
     return {
         "vehicle": fleet_service.vehicle(db.session, vehicle_id),
         "commands": command_service.for_vehicle(db.session, vehicle_id),
@@ -133,7 +134,7 @@ def detail(vehicle_id: int) -> ResponseReturnValue:
     """Show one vehicle, its commands and (for its own city) the command form."""
     context = _detail_context(vehicle_id)
     actor = current_actor()
-    can_command = actor.can_write_incidents and actor.city_id == context["vehicle"].city_id  # type: ignore[attr-defined]
+    can_command = actor.can_write_incidents and actor.city_id == context["vehicle"].city_id
     return render_template("fleet/detail.html", form=_command_form(), can_command=can_command, **context)
 
 
@@ -144,7 +145,7 @@ def commands_live(vehicle_id: int) -> ResponseReturnValue:
     return render_template("fleet/_commands.html", **_detail_context(vehicle_id))
 
 
-def _action_from(form: CommandForm) -> object:
+def _action_from(form: CommandForm) -> Action:
     data: dict[str, object] = {"kind": form.kind.data}
     if form.kind.data == "goto":
         data.update(
@@ -187,7 +188,7 @@ def send_command(vehicle_id: int) -> ResponseReturnValue:
             db.session,
             current_actor(),
             vehicle_id,
-            action,  # type: ignore[arg-type]
+            action,
             root=settings_of(current_app).mqtt_root,
             ttl=timedelta(minutes=form.ttl_minutes.data or 10),
         )

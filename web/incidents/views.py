@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -35,6 +36,9 @@ from web.incidents.forms import (
 from web.kick import kick_flows
 from web.queries import page_number
 
+if TYPE_CHECKING:
+    from hub.incidents.models import Incident
+
 bp = Blueprint("incidents", __name__, url_prefix="/incidents", template_folder="templates")
 # Notices live on the desk, outside the /incidents prefix.
 notices = Blueprint("notifications", __name__)
@@ -51,7 +55,9 @@ def index() -> ResponseReturnValue:
     try:
         filters = incident_service.IncidentFilter(
             city=args.get("city") or None,
-            level_at_most=IncidentLevel[level].value if level in IncidentLevel.__members__ else None,
+            level_at_most=IncidentLevel[level].value
+            if level and level in IncidentLevel.__members__
+            else None,
             category=IncidentCategory(category) if category else None,
             status=IncidentStatus(status) if status else None,
         )
@@ -98,7 +104,7 @@ def new() -> ResponseReturnValue:
                 location=form.location.data or "",
                 latitude=form.latitude.data,
                 longitude=form.longitude.data,
-                occurred_at=form.occurred_at.data.replace(tzinfo=zone),  # type: ignore[union-attr]
+                occurred_at=form.occurred_at.data.replace(tzinfo=zone),
                 affected_cities=form.affected_cities.data,
                 exercise=form.exercise.data,
             )
@@ -115,15 +121,15 @@ def new() -> ResponseReturnValue:
     return render_template("incidents/new.html", form=form), 422 if form.errors else 200
 
 
-def _edit_form(incident: object | None = None) -> IncidentEditForm:
+def _edit_form(incident: Incident | None = None) -> IncidentEditForm:
     form = IncidentEditForm()
     form.level.choices = level_choices()
     form.status.choices = status_choices()
     form.affected_cities.choices = city_choices(city_service.all_cities(db.session))
     if incident is not None and not form.is_submitted():
-        form.level.data = IncidentLevel(incident.level).roman  # type: ignore[attr-defined]
-        form.status.data = incident.status.value  # type: ignore[attr-defined]
-        form.affected_cities.data = [c.slug for c in incident.affected_cities]  # type: ignore[attr-defined]
+        form.level.data = IncidentLevel(incident.level).roman
+        form.status.data = incident.status.value
+        form.affected_cities.data = [c.slug for c in incident.affected_cities]
     return form
 
 

@@ -85,7 +85,7 @@ def logout() -> ResponseReturnValue:
     """Log the person out."""
     EmptyForm().validate_on_submit()
     locale = session.get("locale")
-    auth_service.end_sessions(current_user)  # type: ignore[arg-type]
+    auth_service.end_sessions(current_user)
     db.session.commit()
     logout_user()
     session.clear()

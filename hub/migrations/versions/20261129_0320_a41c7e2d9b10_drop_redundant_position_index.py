@@ -18,11 +18,11 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     with op.batch_alter_table("vehicle_positions", schema=None) as batch_op:
         batch_op.drop_index("ix_vehicle_positions_vehicle_id")
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table("vehicle_positions", schema=None) as batch_op:
         batch_op.create_index("ix_vehicle_positions_vehicle_id", ["vehicle_id"], unique=False)

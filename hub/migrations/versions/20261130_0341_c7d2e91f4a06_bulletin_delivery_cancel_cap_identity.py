@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     with op.batch_alter_table("bulletin_recipients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("redeliveries", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(
@@ -37,7 +37,7 @@ def upgrade():
         batch_op.create_unique_constraint("uq_bulletins_cap", ["cap_sender", "cap_identifier", "cap_sent"])
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table("bulletins", schema=None) as batch_op:
         batch_op.drop_constraint("uq_bulletins_cap", type_="unique")
         batch_op.drop_column("cap_sent")

@@ -10,6 +10,8 @@ key the hub that runs the upgrade was started with (HUB_ENCRYPTION_KEY, or the d
 Without a key, an upgrade that finds stored tokens stops and changes nothing.
 """
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from alembic import op
 from cryptography.fernet import Fernet, MultiFernet
@@ -39,7 +41,7 @@ def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(key) for key in parts])
 
 
-def _recode(change) -> None:
+def _recode(change: Callable[[MultiFernet, str], str]) -> None:
     connection = op.get_bind()
     rows = connection.execute(sa.select(platforms.c.id, platforms.c.outbound_token_encrypted)).all()
     if not rows:
@@ -53,7 +55,7 @@ def _recode(change) -> None:
         )
 
 
-def upgrade():
+def upgrade() -> None:
     with op.batch_alter_table("partner_platforms", schema=None) as batch_op:
         batch_op.alter_column(
             "outbound_token",
@@ -65,7 +67,7 @@ def upgrade():
     _recode(lambda fernet, plain: fernet.encrypt(plain.encode("utf-8")).decode("ascii"))
 
 
-def downgrade():
+def downgrade() -> None:
     _recode(lambda fernet, stored: fernet.decrypt(stored.encode("ascii")).decode("utf-8"))
     with op.batch_alter_table("partner_platforms", schema=None) as batch_op:
         batch_op.alter_column(

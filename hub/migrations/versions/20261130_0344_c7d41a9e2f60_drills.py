@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table(
         "drills",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -151,7 +151,7 @@ def upgrade():
         batch_op.add_column(sa.Column("exercise", sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table("vehicle_commands", schema=None) as batch_op:
         batch_op.drop_column("exercise")
 

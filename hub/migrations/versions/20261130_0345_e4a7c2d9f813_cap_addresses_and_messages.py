@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     with op.batch_alter_table("bulletins", schema=None) as batch_op:
         batch_op.add_column(sa.Column("cap_addresses", sa.Text(), nullable=True))
     op.create_table(
@@ -42,7 +42,7 @@ def upgrade():
         )
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table("bulletin_cap_messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bulletin_cap_messages_bulletin_id"))
     op.drop_table("bulletin_cap_messages")

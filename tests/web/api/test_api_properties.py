@@ -2,9 +2,10 @@
 
 Calls come from Xuzhou's platform with a bearer token, and path parameters are sometimes the ids
 of things that exist (an incident of its own, a notice to it, a bulletin and a verification
-request addressed to it), so operations are really reached, not only refused with 401 or 404. No
-answer may be a 5xx, and every answer (status, content type, body) must be what the document says,
-for valid requests and for requests that break the document (which must be refused, not crash).
+request addressed to it, a consultation it called and an action item it owns), so operations are
+really reached, not only refused with 401 or 404. No answer may be a 5xx, and every answer
+(status, content type, body) must be what the document says, for valid requests and for requests
+that break the document (which must be refused, not crash).
 """
 
 from __future__ import annotations
@@ -99,6 +100,29 @@ def existing(
         },
     )
     token = make_token("xuzhou")
+    xuzhou = _auth(token)
+    meeting = client.post(
+        "/api/v1/consultations",
+        headers=xuzhou,
+        json={"title": "沂河汛情会商", "starts_at": soon.isoformat(), "invited_cities": ["linyi"]},
+    )
+    resolution = client.post(
+        f"/api/v1/consultations/{meeting.json['id']}/resolutions",
+        headers=xuzhou,
+        json={
+            "text": "加强巡查",
+            "decision_mode": "consensus",
+            "follow_up": True,
+            "action_items": [
+                {
+                    "owner_city": "xuzhou",
+                    "title": "巡查",
+                    "due_on": (soon + timedelta(days=7)).date().isoformat(),
+                }
+            ],
+        },
+    )
+    assert meeting.status_code == resolution.status_code == 201
     notices = client.get("/api/v1/notifications", headers=_auth(token)).json["items"]
     assert bulletin.status_code == verification.status_code == 201
     assert notices
@@ -109,6 +133,10 @@ def existing(
         "/notifications": {"notification_id": notices[0]["id"]},
         "/bulletins": {"public_id": bulletin.json["id"]},
         "/verification": {"public_id": verification.json["id"]},
+        "/consultations/calendar": {"city": "xuzhou"},
+        "/consultations/assessment": {"year": str(soon.year)},
+        "/consultations": {"public_id": meeting.json["id"]},
+        "/action-items": {"public_id": resolution.json["action_items"][0]["id"]},
         "/cities": {"slug": "xuzhou"},
         "/partners": {"slug": "xuzhou"},
     }

@@ -43,7 +43,7 @@ def test_bearer_is_the_security_scheme_of_every_operation_but_the_document(clien
         for method, op in ops.items()
         if "security" in op
     }
-    assert overridden == dict.fromkeys(PUBLIC, [])
+    assert overridden == {key: [] for key in PUBLIC}
 
 
 def test_json_answers_and_refusals_are_described_by_models(client: FlaskClient) -> None:

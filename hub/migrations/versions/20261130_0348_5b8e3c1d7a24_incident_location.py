@@ -1,7 +1,7 @@
 """incident location: latitude and longitude picked on the map
 
 Revision ID: 5b8e3c1d7a24
-Revises: fef1b2a787a0
+Revises: e4a1c8b2d7f3
 Create Date: 2026-11-30 04:30:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "5b8e3c1d7a24"
-down_revision = "fef1b2a787a0"
+down_revision = "e4a1c8b2d7f3"
 branch_labels = None
 depends_on = None
 

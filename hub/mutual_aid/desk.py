@@ -1,0 +1,19 @@
+"""What the mutual-aid capability puts on a city's desk."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hub.capabilities import DeskItem
+from hub.kernel.types import DbSession
+from hub.mutual_aid import services
+
+if TYPE_CHECKING:
+    from hub.config import Settings
+
+
+def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
+    """What the city owes: answers to asks, offers to accept, holds to authorise, arrivals, returns."""
+    return [
+        DeskItem("mutual_aid/_urgent.html", item, item.due_at) for item in services.owed(session, city_id)
+    ]

@@ -1,0 +1,1 @@
+"""Mutual aid in the UI and the API: the registry, requests, offers and commitments."""
