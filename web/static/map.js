@@ -38,7 +38,7 @@
   function localTime(iso) {
     if (!iso) { return "—"; }
     var date = new Date(iso);
-    return date.toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false,
+    return date.toLocaleString(document.documentElement.lang || undefined, { timeZone: "Asia/Shanghai", hour12: false,
       month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
@@ -77,7 +77,7 @@
     var cls = "incident level-" + (LEVELS.indexOf(item.level) + 1) + (item.placed ? "" : " unplaced") + (item.exercise ? " exercise" : "");
     var marker = L.circleMarker([item.lat, item.lon], { radius: radius, className: cls, weight: 2, fillOpacity: 0.85 });
     var tip = fmt(state.labels.level, { level: item.level }) + " · " + item.title + " · " + item.city_name;
-    if (!item.placed) { tip += "（" + state.labels.no_place + "）"; }
+    if (!item.placed) { tip += " · " + state.labels.no_place; }
     marker.bindTooltip(textBlock([tip]));
     marker.on("click", function () { window.location.href = item.url; });
     marker.on("add", function () { marker.getElement().setAttribute("data-incident", String(item.id)); });
