@@ -68,7 +68,7 @@
       }
     }).addTo(state.map);
     layer.bringToBack();
-    state.map.fitBounds(members.getBounds(), { padding: [8, 8] });
+    state.map.fitBounds(members.getBounds(), { padding: [8, 8], animate: false });
     state.node.dataset.drawn = String(geojson.features.filter(function (f) { return f.properties.member; }).length);
   }
 
