@@ -55,15 +55,17 @@
       },
       onEachFeature: function (feature, shape) {
         var p = feature.properties;
+        // The boundaries name member cities in English too; neighbours keep their Chinese name.
+        var name = (/^en/.test(document.documentElement.lang) && p.name_en) || p.name_zh;
         shape.on("add", function () {
           var path = shape.getElement();
           if (path && p.slug) { path.setAttribute("data-city", p.slug); }
         });
         if (p.member) {
           members.addLayer(L.geoJSON(feature));
-          shape.bindTooltip(p.name_zh, { permanent: true, direction: "center", className: "city-label" });
+          shape.bindTooltip(name, { permanent: true, direction: "center", className: "city-label" });
         } else {
-          shape.bindTooltip(p.name_zh, { permanent: true, direction: "center", className: "city-label neighbour" });
+          shape.bindTooltip(name, { permanent: true, direction: "center", className: "city-label neighbour" });
         }
       }
     }).addTo(state.map);
