@@ -42,6 +42,9 @@ AffectedCities = Annotated[
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), XmlChars]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000), XmlChars]
 Location = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), XmlChars]
+# WGS-84 degrees of the place, picked on the map; both or neither.
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), XmlChars]
 # Lax bool parsing would read "yes" or "1" as an exercise; drill and live traffic must never mix
 # by accident, so only a real JSON boolean is accepted.
@@ -50,6 +53,20 @@ ExerciseFlag = Annotated[bool, Strict()]
 
 class _Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Place(_Contract):
+    """A place given by its coordinates as well as its `location` text."""
+
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        """Refuse half a position."""
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude go together: give both or neither")
+        return self
 
 
 class IncidentFollowUp(_Contract):
@@ -61,7 +78,7 @@ class IncidentFollowUp(_Contract):
     city: CitySlug
 
 
-class IncidentReport(_Contract):
+class IncidentReport(_Place):
     """An incident as exchanged between cities."""
 
     schema_version: Literal[1] = 1
@@ -87,7 +104,7 @@ class IncidentReport(_Contract):
         return self
 
 
-class IncidentCreate(_Contract):
+class IncidentCreate(_Place):
     """What an API client or the coordinator's form posts to open an incident."""
 
     category: IncidentCategory

@@ -62,6 +62,9 @@ class Settings:
     login_lockout_seconds: int = 900
     default_locale: str = "zh_CN"
     timezone: str = "Asia/Shanghai"
+    # A tile server of the site's own ({z}/{x}/{y} URL template); without one the map draws
+    # only the boundaries the hub ships.
+    map_tile_url: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -96,6 +99,7 @@ class Settings:
             "HUB_RETENTION_DEAD_LETTERS_DAYS": str(self.retention_dead_letters_days),
             "HUB_CLOCK_SKEW_SECONDS": str(self.clock_skew_seconds),
             "HUB_DEMO": "1" if self.demo else "",
+            "HUB_MAP_TILE_URL": self.map_tile_url or "",
         }
         return {name: value for name, value in values.items() if value}
 
@@ -171,6 +175,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         flow_mode=mode,
         demo=is_demo,
         secure_cookies=not _flag(env.get("HUB_INSECURE_COOKIES")) and not is_demo,
+        map_tile_url=env.get("HUB_MAP_TILE_URL") or None,
     )
 
 

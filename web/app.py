@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
@@ -13,10 +14,10 @@ from hub.app import create_core_app, write_intent
 from hub.capabilities import all_capabilities, resolve
 from hub.config import Settings
 from web import auth, errors, i18n, nav, status
+from web import map as region_map
 from web.admin import views as admin
 from web.api import views as api
 from web.desk import views as dashboard
-from web.map import region_map
 from web.session import views as session_views
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,17 @@ def create_app(settings: Settings) -> Flask:
         writes = request.method not in ("GET", "HEAD", "OPTIONS") or "Authorization" in request.headers
         g.write_intent_token = write_intent.set(writes)
 
+    headers = dict(SECURITY_HEADERS)
+    if settings.map_tile_url:
+        # The site's own tile server is the one place images may come from besides the hub.
+        origin = urlsplit(settings.map_tile_url)
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "img-src 'self' data:", f"img-src 'self' data: {origin.scheme}://{origin.netloc}"
+        )
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response
 
@@ -91,11 +100,13 @@ def create_app(settings: Settings) -> Flask:
         if token is not None:
             write_intent.reset(token)
 
-    for blueprint in (session_views.bp, dashboard.bp, admin.bp):
+    for blueprint in (session_views.bp, dashboard.bp, admin.bp, region_map.bp):
         app.register_blueprint(blueprint)
     # The API authenticates by bearer token, or by session with the CSRF header on writes.
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)
+    csrf.exempt(region_map.api_bp)
+    app.register_blueprint(region_map.api_bp)
     for capability in all_capabilities():
         for target in capability.blueprints:
             app.register_blueprint(resolve(target))
@@ -105,5 +116,5 @@ def create_app(settings: Settings) -> Flask:
             app.register_blueprint(blueprint)
     nav.init_app(app)
     status.init_app(app)
-    app.jinja_env.globals["region_map"] = region_map
+    app.jinja_env.globals["map_tile_url"] = region_map.tile_url
     return app

@@ -1,113 +1,122 @@
-"""Lay out the region's map from city centres; no tiles, no external assets."""
+"""The region's map: boundaries, the layers drawn on them, and which city a picked point is in.
+
+The browser draws with Leaflet (web/static/vendor/leaflet, built by `make vendor`) from
+web/static/map.js; every request stays on the hub: no tiles unless `HUB_MAP_TILE_URL` names a
+tile server of the site's own.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from datetime import timedelta
 
-from hub.fleet.models import Vehicle
-from hub.incidents.models import Incident
-from hub.kernel.models import City
+from flask import Blueprint, Response, current_app, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 
-WIDTH, HEIGHT, MARGIN = 640, 360, 44
+from hub.app import settings_of
+from hub.extensions import db
+from hub.fleet import services as fleet_service
+from hub.incidents import services as incident_service
+from hub.kernel import cities as city_service
+from hub.kernel import geography
+from hub.kernel.types import utcnow
+from web.api.spec import operation
+from web.auth import api_auth
+
+bp = Blueprint("map", __name__)
+api_bp = Blueprint("map_api", __name__, url_prefix="/api/v1")
+
+# A position older than this is drawn grey: the vehicle may be somewhere else by now.
+STALE_AFTER = timedelta(minutes=2)
+ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 
-@dataclass(frozen=True)
-class Projection:
-    """An equirectangular projection fitted to the cities' centres."""
+@api_bp.get("/map/boundaries.geojson")
+@api_auth
+@operation(
+    tags=("map",),
+    xml_answer=("200", "application/geo+json"),
+    HTTP_200=(None, "GeoJSON FeatureCollection of the region's prefectures"),
+)
+def boundaries() -> ResponseReturnValue:
+    """Return the member cities' and their neighbours' boundaries (GeoJSON, longitude first)."""
+    response = Response(geography.boundaries_text(), mimetype="application/geo+json")
+    response.cache_control.private = True
+    response.cache_control.max_age = 3600
+    return response
 
-    cos_lat: float
-    min_x: float
-    max_y: float
-    scale: float
-    x_off: float
-    y_off: float
 
-    @classmethod
-    def fit(cls, cities: list[City]) -> Projection:
-        """Fit the projection so every city centre lies inside the margins."""
-        cos_lat = math.cos(math.radians(sum(c.latitude for c in cities) / len(cities)))
-        xs = [c.longitude * cos_lat for c in cities]
-        ys = [c.latitude for c in cities]
-        x_span = (max(xs) - min(xs)) or 1.0
-        y_span = (max(ys) - min(ys)) or 1.0
-        scale = min((WIDTH - 2 * MARGIN) / x_span, (HEIGHT - 2 * MARGIN) / y_span)
-        return cls(
-            cos_lat=cos_lat,
-            min_x=min(xs),
-            max_y=max(ys),
-            scale=scale,
-            x_off=(WIDTH - (max(xs) - min(xs)) * scale) / 2,
-            y_off=(HEIGHT - (max(ys) - min(ys)) * scale) / 2,
+def tile_url() -> str | None:
+    """Return the site's own tile server URL template, if it has one."""
+    return settings_of(current_app).map_tile_url
+
+
+@bp.get("/map/layers.json")
+@login_required
+def layers() -> ResponseReturnValue:
+    """Return what the map draws for the logged-in city: open incidents and the vehicles."""
+    cities = {c.id: c for c in city_service.all_cities(db.session)}
+    own = current_user.city_id
+    open_incidents = incident_service.list_incidents(
+        db.session, incident_service.IncidentFilter(open_only=True), per_page=incident_service.MAX_PER_PAGE
+    ).items
+    incidents = []
+    for incident in open_incidents:
+        city = cities[incident.reporting_city_id]
+        placed = incident.latitude is not None and incident.longitude is not None
+        incidents.append(
+            {
+                "id": incident.id,
+                "title": incident.title,
+                "level": ROMAN[incident.level],
+                "exercise": incident.exercise,
+                "city": city.slug,
+                "city_name": city.name_zh,
+                # Without a picked place, the incident stands at its city's centre.
+                "lat": incident.latitude if placed else city.latitude,
+                "lon": incident.longitude if placed else city.longitude,
+                "placed": placed,
+                "own": incident.reporting_city_id == own
+                or any(c.id == own for c in incident.affected_cities),
+                "url": url_for("incidents.detail", incident_id=incident.id),
+            }
         )
-
-    def place(self, longitude: float, latitude: float) -> tuple[float, float]:
-        """Return the map position of a point."""
-        x = (longitude * self.cos_lat - self.min_x) * self.scale + self.x_off
-        y = (self.max_y - latitude) * self.scale + self.y_off
-        return round(x, 1), round(y, 1)
-
-
-@dataclass(frozen=True)
-class MapCity:
-    """A city as drawn: position, and the most severe open incident touching it."""
-
-    slug: str
-    city: City
-    x: float
-    y: float
-    open_incidents: int
-    worst_level: int | None
-    is_own: bool
-
-
-@dataclass(frozen=True)
-class MapVehicle:
-    """A vehicle as drawn at its last known position."""
-
-    vehicle: Vehicle
-    x: float
-    y: float
-
-
-@dataclass(frozen=True)
-class RegionMap:
-    """Everything the map template draws."""
-
-    width: int
-    height: int
-    cities: list[MapCity]
-    links: list[tuple[float, float, float, float]]
-    vehicles: list[MapVehicle]
-
-
-def region_map(
-    cities: list[City], own: City | None, incidents: list[Incident], vehicles: list[Vehicle] | None = None
-) -> RegionMap:
-    """Project the city centres onto the map and attach open incidents and vehicles."""
-    if not cities:
-        return RegionMap(WIDTH, HEIGHT, [], [], [])
-    projection = Projection.fit(cities)
-    touching: dict[int, list[int]] = {c.id: [] for c in cities}
-    for incident in incidents:
-        for city_id in {incident.reporting_city_id, *(c.id for c in incident.affected_cities)}:
-            touching.setdefault(city_id, []).append(incident.level)
-    placed = {c.id: projection.place(c.longitude, c.latitude) for c in cities}
-    drawn = [
-        MapCity(
-            c.slug,
-            c,
-            *placed[c.id],
-            len(touching[c.id]),
-            min(touching[c.id]) if touching[c.id] else None,
-            own is not None and c.id == own.id,
-        )
-        for c in cities
+    now = utcnow()
+    vehicles = [
+        {
+            "id": v.id,
+            "code": v.code,
+            "name": v.name,
+            "city": v.city.slug,
+            "city_name": v.city.name_zh,
+            "lat": v.latitude,
+            "lon": v.longitude,
+            "heading": v.heading,
+            "speed_kmh": v.speed_kmh,
+            "online": v.online,
+            "stale": v.position_at is None or now - v.position_at > STALE_AFTER,
+            "position_at": v.position_at.isoformat() if v.position_at else None,
+            "own": v.city_id == own,
+            "url": url_for("fleet.detail", vehicle_id=v.id),
+        }
+        for v in fleet_service.vehicles(db.session)
+        if v.latitude is not None and v.longitude is not None
     ]
-    links = sorted({(*placed[a.id], *placed[b.id]) for a in cities for b in a.neighbours if a.id < b.id})
-    shown = [
-        MapVehicle(v, *projection.place(v.longitude, v.latitude))
-        for v in vehicles or []
-        if v.longitude is not None and v.latitude is not None
-    ]
-    return RegionMap(WIDTH, HEIGHT, drawn, links, shown)
+    return {"incidents": incidents, "vehicles": vehicles, "at": now.isoformat()}
+
+
+@bp.get("/map/city-at.json")
+@login_required
+def city_at() -> ResponseReturnValue:
+    """Return the member city a picked point lies in (null outside the ten)."""
+    try:
+        latitude = float(request.args["lat"])
+        longitude = float(request.args["lon"])
+    except (KeyError, ValueError):
+        return {"error": _("请给出经纬度。")}, 400
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return {"error": _("请给出经纬度。")}, 400
+    slug = geography.member_city_at(longitude, latitude)
+    city = city_service.by_slug(db.session, slug) if slug else None
+    return {"city": slug, "name": city.name_zh if city else None}

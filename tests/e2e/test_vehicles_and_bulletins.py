@@ -46,12 +46,14 @@ def test_vehicle_positions_move_without_a_reload(
     login(page, "xuzhou-coord")
     page.get_by_role("link", name="指挥车").first.click()
     expect(page.locator('#vehicles tr[data-vehicle="linyi/v01"]')).to_contain_text("在线")
-    marker = page.locator('svg .vehicle[data-vehicle="linyi/v01"] rect')
-    before = marker.get_attribute("x")
+    marker = page.locator('#map-vehicles .vehicle-marker.online[data-vehicle="linyi/v01"]')
+    expect(marker).to_have_count(1)
+    before = marker.get_attribute("style")
     vehicles[0].longitude += 0.3
     db.session.commit()
-    expect(marker).not_to_have_attribute("x", before or "", timeout=10_000)
-    expect(page.locator('svg .vehicle.offline[data-vehicle="heze/v02"]')).to_have_count(1)
+    # Leaflet places a marker with a CSS transform: a new position is a new transform.
+    expect(marker).not_to_have_attribute("style", before or "", timeout=10_000)
+    expect(page.locator('#map-vehicles .vehicle-marker.offline[data-vehicle="heze/v02"]')).to_have_count(1)
     shoot(page, "vehicles.png")
 
 

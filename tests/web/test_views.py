@@ -31,7 +31,7 @@ def test_log_in_shows_chinese_dashboard(client: FlaskClient, auth, make_user) ->
     assert "临沂市 · 值班台" in page
     assert "需立即处理" in page
     assert 'lang="zh-CN"' in page
-    assert "<svg" in page and 'data-city="xuzhou"' in page
+    assert 'class="hub-map"' in page and "/api/v1/map/boundaries.geojson" in page
 
 
 def test_wrong_password_then_lockout(client: FlaskClient, auth, make_user) -> None:

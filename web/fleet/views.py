@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.mqtt import Action
@@ -16,7 +16,6 @@ from hub.app import settings_of
 from hub.extensions import db
 from hub.fleet import commands as command_service
 from hub.fleet import services as fleet_service
-from hub.incidents import services as incident_service
 from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
 from web.auth import current_actor
@@ -24,7 +23,6 @@ from web.errors import flash_refusal
 from web.fleet.forms import CommandForm, VehicleForm, command_kind_choices, vehicle_state_choices
 from web.i18n import city_choices
 from web.kick import kick_broker, kick_mqtt
-from web.map import region_map
 
 bp = Blueprint("fleet", __name__, template_folder="templates")
 ACTION = TypeAdapter(Action)
@@ -41,15 +39,10 @@ def _link_up() -> bool:
 
 
 def _live_context() -> dict[str, object]:
-    all_cities = city_service.all_cities(db.session)
     vehicles = fleet_service.vehicles(db.session)
     link_up = _link_up()
-    regional = incident_service.list_incidents(
-        db.session, incident_service.IncidentFilter(open_only=True), per_page=100
-    ).items
     return {
         "vehicles": vehicles,
-        "map_svg": region_map(all_cities, current_user.city, regional, vehicles),
         "states": dict(vehicle_state_choices()),
         "online_count": sum(1 for v in vehicles if v.online) if link_up else None,
         "link_up": link_up,

@@ -7,12 +7,13 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
+    FloatField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from contracts.common import IncidentCategory, ReportKind
 
@@ -53,6 +54,8 @@ class IncidentForm(FlaskForm):
         _l("发生时间"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(), plausible_time]
     )
     location = StringField(_l("发生地点"), validators=[Optional(), Length(max=200)])
+    latitude = FloatField(_l("纬度"), validators=[Optional(), NumberRange(min=-90, max=90)])
+    longitude = FloatField(_l("经度"), validators=[Optional(), NumberRange(min=-180, max=180)])
     affected_cities = SelectMultipleField(_l("涉及城市"), validators=[DataRequired()])
     description = TextAreaField(_l("事件概况"), validators=[Optional(), Length(max=10000)])
     exercise = BooleanField(_l("演练（非真实事件）"))

@@ -102,6 +102,8 @@ def new() -> ResponseReturnValue:
                 title=form.title.data,
                 description=form.description.data or "",
                 location=form.location.data or "",
+                latitude=form.latitude.data,
+                longitude=form.longitude.data,
                 occurred_at=form.occurred_at.data.replace(tzinfo=zone),
                 affected_cities=form.affected_cities.data,
                 exercise=form.exercise.data,

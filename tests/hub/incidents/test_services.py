@@ -120,3 +120,21 @@ def test_contract_round_trip(make_incident) -> None:
     assert contract.level is IncidentLevel.III
     assert contract.model_dump(mode="json")["level"] == "III"
     assert contract.affected_cities == ("linyi",)
+
+
+def test_the_place_picked_on_the_map_is_kept_and_exchanged(make_user) -> None:
+    user = make_user("linyi-1", "linyi")
+    incident = _create(Actor.for_user(user), latitude=35.104, longitude=118.356)
+    db.session.commit()
+    assert (incident.latitude, incident.longitude) == (35.104, 118.356)
+    contract = incidents.to_contract(incident)
+    assert (contract.latitude, contract.longitude) == (35.104, 118.356)
+
+
+def test_half_a_position_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="both or neither"):
+        IncidentCreate.model_validate(incident_payload(latitude=35.1))
+    with pytest.raises(ValidationError):
+        IncidentCreate.model_validate(incident_payload(latitude=95.0, longitude=118.3))

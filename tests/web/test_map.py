@@ -1,0 +1,53 @@
+"""The map's endpoints: boundaries, layers, and which city a picked point is in."""
+
+from __future__ import annotations
+
+from hub.extensions import db
+from hub.fleet import services as fleet
+from hub.kernel import cities
+from hub.kernel.actors import Actor
+from hub.kernel.models import Role
+from hub.kernel.types import utcnow
+
+ADMIN = Actor("system", "tests", None, Role.ADMIN)
+
+
+def test_boundaries_are_served_by_the_hub(client, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    response = client.get("/api/v1/map/boundaries.geojson")
+    assert response.status_code == 200
+    assert response.mimetype == "application/geo+json"
+    features = response.get_json(force=True)["features"]
+    assert sum(1 for f in features if f["properties"]["member"]) == 10
+
+
+def test_boundaries_need_a_log_in(client) -> None:
+    assert client.get("/api/v1/map/boundaries.geojson").status_code == 401
+
+
+def test_city_at_names_the_member_city(client, auth, make_user) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    assert client.get("/map/city-at.json?lat=34.262&lon=117.185").get_json() == {
+        "city": "xuzhou",
+        "name": "徐州市",
+    }
+    assert client.get("/map/city-at.json?lat=31.2&lon=121.5").get_json() == {"city": None, "name": None}
+    assert client.get("/map/city-at.json?lat=x&lon=1").status_code == 400
+
+
+def test_layers_list_open_incidents_and_placed_vehicles(client, auth, make_user, make_incident) -> None:
+    make_user("ly", "linyi")
+    incident = make_incident("linyi", "II")
+    vehicle, _ = fleet.register_vehicle(
+        db.session, ADMIN, cities.by_slug(db.session, "linyi"), "v01", "临沂指挥车"
+    )
+    vehicle.latitude, vehicle.longitude, vehicle.heading, vehicle.position_at = 35.1, 118.3, 90.0, utcnow()
+    db.session.commit()
+    auth.login("ly")
+    data = client.get("/map/layers.json").get_json()
+    [shown] = data["incidents"]
+    assert shown["id"] == incident.id and shown["level"] == "II" and shown["own"] and not shown["placed"]
+    [car] = data["vehicles"]
+    assert (car["code"], car["city"], car["heading"], car["stale"]) == ("v01", "linyi", 90.0, False)
