@@ -22,7 +22,7 @@ from hub.extensions import db
 from hub.fleet.models import Vehicle
 from hub.incidents import notifications
 from hub.incidents.models import Incident
-from hub.kernel import desk
+from hub.kernel import acknowledgements, desk
 from hub.kernel.actors import Actor
 from hub.kernel.models import City, DeskAcknowledgement, Role, User
 from hub.kernel.types import utcnow
@@ -166,6 +166,48 @@ def test_reading_a_notice_is_its_acknowledgement(
     assert "xz 于" in page
 
 
+def test_a_receipt_owed_alerts_when_it_arrives_and_again_when_it_falls_late(
+    app: Flask, make_user: Callable[..., User], city: Callable[[str], Any]
+) -> None:
+    from contracts.bulletins import BulletinCreate
+    from hub.bulletins import services as bulletins
+    from hub.bulletins.models import Bulletin
+
+    linyi = Actor.for_user(make_user("ly", "linyi"))
+    xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
+    warning = BulletinCreate.model_validate(
+        {
+            "kind": "warning",
+            "colour": "orange",
+            "category": "natural_disaster",
+            "area": "沂河流域",
+            "title": "沂河洪水橙色预警",
+            "text": "预计未来12小时沂河临沂段将出现超警戒水位。",
+            "addressed_cities": ["xuzhou"],
+            "scope": "public",
+            "receipt_deadline": (utcnow() + timedelta(minutes=30)).isoformat(),
+        }
+    )
+    bulletin = bulletins.issue(db.session, linyi, warning)
+    db.session.commit()
+    settings = settings_of(app)
+    xz = city("xuzhou").id
+
+    def alerting() -> list[str]:
+        return [item.key or "" for item in desk.for_city(db.session, xz, settings).alerting]
+
+    (owed,) = alerting()
+    assert owed.startswith("bulletins:receipt:") and owed.endswith(":owed")
+    acknowledgements.acknowledge(db.session, xuzhou, owed)
+    db.session.commit()
+    assert alerting() == []
+    before = desk.versions(db.session)[xz]
+    db.session.get(Bulletin, bulletin.id).receipt_deadline = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+    db.session.commit()
+    assert desk.versions(db.session)[xz] != before  # falling late is a change of the desk
+    assert alerting() == [owed.replace(":owed", ":late")]
+
+
 # The stream and the session ------------------------------------------------------------------
 
 
@@ -176,11 +218,17 @@ def test_the_stream_and_the_fallback_answer_401_once_the_session_has_ended(clien
 
 
 @pytest.fixture
-def served(app: Flask) -> Iterator[str]:
-    """The app on waitress (the hub's server) on a free port; yield its base URL."""
+def served(request: pytest.FixtureRequest, app: Flask) -> Iterator[str]:
+    """The app on waitress (the hub's server) on a free port; yield its base URL.
+
+    Parametrize it indirectly with the number of threads (8 unless told); streams may take
+    what `hub run` lets them take of those.
+    """
     from waitress.server import create_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    threads: int = getattr(request, "param", 8)
+    desk_live.watcher(app).slots = desk_live.stream_slots_for(threads)
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
 
     def serve() -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -319,3 +367,42 @@ def test_a_stream_ends_with_session_ended_when_the_person_logs_out_elsewhere(
     browser.post(f"{served}/logout", data={"csrf_token": token.group(1)}, timeout=10)
     assert reader.wait_for(lambda name, data: name == "session-ended", timeout=10) is not None
     assert browser.get(f"{served}/dashboard/events", timeout=10).status_code == 401
+
+
+def test_stream_slots_leave_threads_to_pages() -> None:
+    assert desk_live.stream_slots_for(48) == 36
+    assert desk_live.stream_slots_for(8) == 4
+    assert desk_live.stream_slots_for(4) == 1
+
+
+@pytest.mark.parametrize("served", [48], indirect=True)
+def test_twenty_open_desks_leave_the_default_server_serving_pages(
+    served: str, app: Flask, make_user: Callable[..., User]
+) -> None:
+    make_user("xz", "xuzhou")
+    browser = _logged_in(served, "xz")
+    readers = [EventReader(_logged_in(served, "xz"), f"{served}/dashboard/events") for _ in range(20)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        assert reader.wait_for(lambda name, data: name == "desk") is not None
+    assert desk_live.watcher(app).streams == 20
+    started = time.monotonic()
+    for path in ("/", "/incidents/", "/dashboard/live"):
+        assert browser.get(f"{served}{path}", timeout=10).status_code == 200, path
+    print(f"\nthree pages beside 20 open streams: {(time.monotonic() - started) * 1000:.0f} ms")
+
+
+@pytest.mark.parametrize("served", [8], indirect=True)
+def test_a_stream_beyond_the_slots_is_refused_so_the_page_polls(
+    served: str, app: Flask, make_user: Callable[..., User]
+) -> None:
+    make_user("xz", "xuzhou")
+    browser = _logged_in(served, "xz")
+    readers = [EventReader(browser, f"{served}/dashboard/events") for _ in range(4)]
+    for reader in readers:
+        reader.start()
+        assert reader.wait_for(lambda name, data: name == "desk") is not None
+    refused = browser.get(f"{served}/dashboard/events", timeout=10)
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert browser.get(f"{served}/dashboard/live", timeout=10).status_code == 200
