@@ -104,3 +104,26 @@ def test_a_level_one_incident_in_linyi_reaches_the_open_xuzhou_desk_loudly(
     xuzhou.get_by_role("button", name="登录").click()
     xuzhou.wait_for_url(f"{live_hub}/")
     expect(xuzhou.locator("#live-state")).to_have_attribute("data-state", "live")
+
+
+def test_without_event_source_the_desk_polls_and_says_it_is_not_live(
+    live_hub: str,
+    make_user: Callable[..., Any],
+    make_incident: Callable[..., Any],
+    page: Any,
+    login: Callable[..., None],
+) -> None:
+    from hub.extensions import db
+    from hub.incidents import notifications
+
+    make_user("xuzhou-coord", "xuzhou", Role.COORDINATOR)
+    page.add_init_script("delete window.EventSource;")
+    login(page, "xuzhou-coord")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#live-state")).to_contain_text("重连中")
+    incident = make_incident("linyi", "II", title="邳州段堤防管涌")
+    notifications.deliver(db.session, incident.id, "xuzhou", "neighbour", flow_run_id=None)
+    db.session.commit()
+    expect(page.locator("section.urgent-card").get_by_role("link", name="邳州段堤防管涌")).to_be_visible(
+        timeout=APPEAR_TIMEOUT_MS
+    )
