@@ -119,6 +119,9 @@ class Capability:
     # `(session) -> {city_id: token}`: a cheap value per city that changes whenever what the
     # capability shows on that city's desk changes (the key None: on every city's desk).
     desk_version: Callable[[Session], Mapping[int | None, object]] | None = None
+    # `(session) -> token`: index lookups only, asked every 250 ms; it must change with whatever
+    # changes a desk and is not written to the audit trail (e.g. vehicles going off the air).
+    desk_probe: Callable[[Session], object] | None = None
     broker_accounts: Callable[[Session, str], list[BrokerAccount]] | None = None  # (session, live root)
 
 

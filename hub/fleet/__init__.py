@@ -12,5 +12,6 @@ CAPABILITY = Capability(
     nav=(NavEntry("fleet.index", N_("指挥车"), 50),),
     urgent=desk.urgent,
     desk_version=desk.version,
+    desk_probe=desk.probe,
     broker_accounts=services.broker_accounts,
 )

@@ -39,3 +39,10 @@ def version(session: Session) -> dict[int | None, object]:
         func.max(Vehicle.online_changed_at),
     ).group_by(Vehicle.city_id)
     return {row[0]: tuple(row[1:]) for row in session.execute(query)}
+
+
+def probe(session: Session) -> object:
+    """Vehicles going on and off the air are not audited: their latest change of state."""
+    return session.execute(
+        select(func.max(Vehicle.online_changed_at), func.sum(case((Vehicle.online.is_(True), 1), else_=0)))
+    ).one()

@@ -5,8 +5,9 @@ this only gathers them, so that the desk page and any API that shows the desk ca
 Exercise items (drills) go to their own lane and never to the live urgent list. An urgent item
 that alerts stays marked until a person of the city acknowledges it (`hub.kernel.acknowledgements`).
 
-`versions` is the change detector's one question to the database: a cheap token per city that
-changes whenever anything on that city's desk changes.
+The change detector asks `probe` often (index lookups: the newest audit entry and reminder, and
+what capabilities add) and `versions` (a token per city, from grouped queries) when the probe
+moved, or every few seconds for what time alone changes (a receipt falling late, a new day).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub.capabilities import DeskItem, all_capabilities
 from hub.config import Settings
 from hub.kernel import acknowledgements
-from hub.kernel.models import City, DeskAcknowledgement
+from hub.kernel.models import AuditEntry, City, DeskAcknowledgement, Reminder
 
 _NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
 
@@ -87,3 +88,19 @@ def versions(session: Session) -> dict[int, Hashable]:
     return {
         city_id: hash((shared, tuple(values))) for city_id, values in parts.items() if city_id is not None
     }
+
+
+def probe(session: Session) -> Hashable:
+    """Return a token for the whole region that moves with every audited change, cheaply.
+
+    Services write an audit entry with each change a person or a flow makes, so the newest entry
+    names every such change; reminders, acknowledgements and the capabilities' own probes cover
+    the rest.
+    """
+    parts: list[object] = [
+        session.scalar(select(func.max(AuditEntry.id))),
+        session.scalar(select(func.max(Reminder.id))),
+        session.scalar(select(func.max(DeskAcknowledgement.id))),
+    ]
+    parts += [c.desk_probe(session) for c in all_capabilities() if c.desk_probe is not None]
+    return tuple(parts)

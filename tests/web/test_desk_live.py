@@ -87,7 +87,15 @@ def test_the_watcher_wakes_only_the_cities_that_changed(
     _notify(incident, "xuzhou")
     assert watcher.tick() == [city("xuzhou").id]
     assert watcher.wait(city("xuzhou").id, seen, timeout=0.1) == seen + 1
+    checks = watcher.full_checks
     assert watcher.tick() == []
+    assert watcher.full_checks == checks  # nothing moved: only the probe was asked
+    # A vehicle going off the air is not audited; the fleet's probe sees it.
+    vehicle = _offline_vehicle(city("suqian").id, "SQ-01")
+    assert watcher.tick() == [city("suqian").id]
+    vehicle.online, vehicle.online_changed_at = True, utcnow()
+    db.session.commit()
+    assert watcher.tick() == [city("suqian").id]
 
 
 # The exercise lane ---------------------------------------------------------------------------

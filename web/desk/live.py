@@ -1,8 +1,10 @@
 """Push the desk to open pages: one change detector per process, and the streams it wakes.
 
-The detector (`DeskWatcher`) asks the database every `every` seconds (250 ms) for one cheap token
-per city (`hub.kernel.desk.versions`: a handful of grouped queries, however many desks are open)
-and bumps the generation of each city whose token changed, waking that city's streams. A stream
+The detector (`DeskWatcher`) asks the database every `every` seconds (250 ms) for a probe of the
+whole region (`hub.kernel.desk.probe`: a few index lookups, however many desks are open); when it
+moved, or `FULL_SECONDS` have passed (what only time changes: a receipt falling late), it asks for
+a token per city (`hub.kernel.desk.versions`: a handful of grouped queries) and bumps the
+generation of each city whose token changed, waking that city's streams. A stream
 (`GET /dashboard/events`) then renders the live part of the desk once and sends it as a
 Server-Sent Event. No stream queries anything while nothing changes, but for a check of its
 session on each heartbeat.
@@ -28,6 +30,7 @@ from hub.runtime.periodic import Periodic
 log = logging.getLogger(__name__)
 
 EVERY_SECONDS = 0.25
+FULL_SECONDS = 5.0  # the per-city versions at least this often, for changes time alone makes
 STREAM_SECONDS = 240.0  # then the browser reconnects (and the session is checked afresh)
 HEARTBEAT_SECONDS = 10.0  # a comment line keeps proxies from closing an idle stream
 DEFAULT_SLOTS = 32
@@ -42,6 +45,9 @@ class DeskWatcher:
         self._changed = threading.Condition()
         self._generations: dict[int, int] = {}
         self._versions: dict[int, Hashable] | None = None
+        self._probe: Hashable | None = None
+        self._next_full = 0.0
+        self.full_checks = 0
         self._start_lock = threading.Lock()
         self._periodic: Periodic | None = None
         self._stopped = False
@@ -77,10 +83,16 @@ class DeskWatcher:
         """Compare every city's desk version with the last one; wake the cities that changed."""
         with self.app.app_context():
             try:
+                probe = desk.probe(db.session)
+                if probe == self._probe and time.monotonic() < self._next_full:
+                    self.ticks += 1
+                    return []
                 found = desk.versions(db.session)
             finally:
                 db.session.remove()
+        self._probe, self._next_full = probe, time.monotonic() + FULL_SECONDS
         self.ticks += 1
+        self.full_checks += 1
         previous, self._versions = self._versions, found
         if previous is None:
             return []
