@@ -76,12 +76,18 @@ class NavEntry:
 class DeskItem:
     """One line on a city's desk, rendered by the capability's own template.
 
-    `due_at` orders urgent items (soonest first); `subject` is what the template shows.
+    `due_at` orders urgent items (soonest first); `subject` is what the template shows. `key`
+    names the item for as long as it exists ("<capability>:<kind>:<id>"): the desk acknowledges
+    and alerts by it. `exercise` items (drills) go to the desk's exercise lane, never the live one.
+    `alert` items sound and flash when they first appear, until a person acknowledges them.
     """
 
     template: str
     subject: Any
     due_at: datetime | None = None
+    key: str | None = None
+    exercise: bool = False
+    alert: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,12 @@ class Capability:
     waiting: Callable[[DbSession, int, Settings], list[DeskItem]] | None = None  # what it waits on
     desk_panels: tuple[str, ...] = ()  # templates of panels below the urgent items
     desk_context: Callable[[DbSession, int, Settings], dict[str, object]] | None = None
+    # `(session) -> {city_id: token}`: a cheap value per city that changes whenever what the
+    # capability shows on that city's desk changes (the key None: on every city's desk).
+    desk_version: Callable[[DbSession], Mapping[int | None, object]] | None = None
+    # `(session) -> token`: index lookups only, asked every 250 ms; it must change with whatever
+    # changes a desk and is not written to the audit trail (e.g. vehicles going off the air).
+    desk_probe: Callable[[DbSession], object] | None = None
     broker_accounts: Callable[[DbSession, str], list[BrokerAccount]] | None = None  # (session, live root)
 
 

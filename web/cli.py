@@ -42,16 +42,26 @@ class _StopServing(Exception):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo", is_flag=True, help="Demo users, vehicles and simulators for the ten cities.")
 @click.option("--no-sim", is_flag=True, help="With --demo: do not start the vehicle simulators.")
-@click.option("--threads", default=8, show_default=True, type=int, help="WSGI worker threads.")
+@click.option(
+    "--threads",
+    default=48,
+    show_default=True,
+    type=int,
+    help="WSGI worker threads. Each open desk holds one for its live stream (up to three quarters of them).",
+)
 def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
     """Run the hub; start SQLite, Mosquitto and Prefect locally where none is configured."""
     from waitress.server import create_server
 
+    from web.desk import live as desk_live
     from web.runner import HubRunner
 
     runner = HubRunner(_settings(demo), demo=demo, simulate=demo and not no_sim)
     try:
         app = runner.start()
+        watcher = desk_live.watcher(app)
+        watcher.slots = desk_live.stream_slots_for(threads)
+        watcher.ensure_started()
         server = create_server(app, host=host, port=port, threads=threads)
 
         stopping = threading.Event()
@@ -77,6 +87,7 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
             pass
         finally:
             stopping.set()
+            watcher.stop()  # ends the desks' streams, which would hold their threads
             server.close()
         click.echo("Stopping the hub and everything it started …")
     finally:

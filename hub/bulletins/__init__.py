@@ -23,4 +23,5 @@ CAPABILITY = Capability(
     nav=(NavEntry("bulletins.bulletin_list", N_("通报"), 20),),
     urgent=desk.urgent,
     waiting=desk.waiting,
+    desk_version=desk.version,
 )

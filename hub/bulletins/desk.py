@@ -4,22 +4,63 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy import case, func, select
+
 from hub.bulletins import services
+from hub.bulletins.models import Bulletin, BulletinRecipient
 from hub.capabilities import DeskItem
-from hub.kernel.types import DbSession
+from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
 
 def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
-    """Receipts the city owes, by their deadline."""
-    return [
-        DeskItem("bulletins/_urgent.html", recipient, recipient.bulletin.receipt_deadline)
-        for recipient in services.owed_receipts(session, city_id)
-    ]
+    """Receipts the city owes, by their deadline.
+
+    Each alerts when it arrives and again when it falls late (its key names the stage), until a
+    person acknowledges that stage.
+    """
+    now = utcnow()
+    items = []
+    for recipient in services.owed_receipts(session, city_id):
+        deadline = recipient.bulletin.receipt_deadline
+        stage = "late" if deadline is not None and deadline <= now else "owed"
+        key = f"bulletins:receipt:{recipient.id}:{stage}"
+        items.append(DeskItem("bulletins/_urgent.html", recipient, deadline, key=key, alert=True))
+    return items
 
 
 def waiting(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """Cities flagged as late with a receipt for one of this city's bulletins."""
     return [DeskItem("bulletins/_waiting.html", r) for r in services.flagged_for_issuer(session, city_id)]
+
+
+def version(session: DbSession) -> dict[int | None, object]:
+    """Per addressee: receipts delivered, given, late by now; per issuer: addressees flagged."""
+    now = utcnow()
+    owed = select(
+        BulletinRecipient.city_id,
+        func.count(),
+        func.max(BulletinRecipient.id),
+        func.count(BulletinRecipient.receipt_at),
+        func.count(Bulletin.cancelled_at),
+        func.sum(
+            case((BulletinRecipient.receipt_at.is_(None) & (Bulletin.receipt_deadline <= now), 1), else_=0)
+        ),
+    ).join(Bulletin)
+    found: dict[int | None, object] = {
+        row[0]: tuple(row[1:]) for row in session.execute(owed.group_by(BulletinRecipient.city_id))
+    }
+    flagged = (
+        select(
+            Bulletin.issuing_city_id,
+            func.count(BulletinRecipient.flagged_at),
+            func.count(BulletinRecipient.receipt_at),
+        )
+        .join(Bulletin)
+        .group_by(Bulletin.issuing_city_id)
+    )
+    for city_id, n_flagged, n_receipts in session.execute(flagged):
+        found[city_id] = (found.get(city_id), n_flagged, n_receipts)
+    return found

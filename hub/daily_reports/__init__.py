@@ -14,4 +14,5 @@ CAPABILITY = Capability(
     api_blueprints=("web.daily_reports.api:bp",),
     nav=(NavEntry("daily_reports.daily_report_page", N_("日报告"), 40),),
     urgent=desk.urgent,
+    desk_version=desk.version,
 )

@@ -20,4 +20,5 @@ CAPABILITY = Capability(
     api_blueprints=("web.drills.api:bp",),
     nav=(NavEntry("drills.drill_list", N_("演练"), 45),),
     urgent=desk.urgent,
+    desk_version=desk.version,
 )

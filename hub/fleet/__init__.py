@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from hub.capabilities import N_, Capability, NavEntry
-from hub.fleet import services
+from hub.fleet import desk, services
 
 CAPABILITY = Capability(
     name="fleet",
     models=("hub.fleet.models",),
     blueprints=("web.fleet.views:bp",),
     nav=(NavEntry("fleet.index", N_("指挥车"), 50),),
+    urgent=desk.urgent,
+    desk_version=desk.version,
+    desk_probe=desk.probe,
     broker_accounts=services.broker_accounts,
 )

@@ -19,4 +19,5 @@ CAPABILITY = Capability(
     urgent=desk.urgent,
     desk_panels=("incidents/_desk.html",),
     desk_context=desk.context,
+    desk_version=desk.version,
 )

@@ -10,7 +10,7 @@ from contracts.incidents import Notification as NotificationContract
 from contracts.mqtt import DEFAULT_ROOT, JointAlert
 from hub.fleet import services as fleet
 from hub.incidents.models import Incident, Notification
-from hub.kernel import audit, cities
+from hub.kernel import acknowledgements, audit, cities
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, NotFound
 from hub.kernel.types import DbSession, utcnow
@@ -115,6 +115,11 @@ def unread_count(session: DbSession, city_id: int) -> int:
     return session.scalar(query) or 0
 
 
+def notice_key(notification_id: int) -> str:
+    """Name a notice on the desk (`DeskItem.key`)."""
+    return f"incidents:notice:{notification_id}"
+
+
 def mark_read(session: DbSession, actor: Actor, notification_id: int) -> Notification:
     """Mark a notification of the actor's own city as read."""
     notification = session.get(Notification, notification_id)
@@ -125,6 +130,8 @@ def mark_read(session: DbSession, actor: Actor, notification_id: int) -> Notific
     if notification.read_at is None:
         notification.read_at = utcnow()
         audit.record(session, actor, "notification.read", "notification", notification.id)
+        # Reading a notice is its acknowledgement on the desk: say who read it, and when.
+        acknowledgements.acknowledge(session, actor, notice_key(notification.id))
     return notification
 
 

@@ -245,3 +245,17 @@ class Reminder(Model):
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
 
     city: Mapped[City] = relationship(lazy="joined")
+
+
+class DeskAcknowledgement(Model):
+    """A person of a city saw an urgent item on its desk: the item stops sounding and says so."""
+
+    __tablename__ = "desk_acknowledgements"
+    __table_args__ = (UniqueConstraint("city_id", "item_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    item_key: Mapped[str] = mapped_column(String(128))  # DeskItem.key
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    acknowledged_by: Mapped[str] = mapped_column(String(128))  # the person's name at the time
+    acknowledged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

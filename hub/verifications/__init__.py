@@ -18,4 +18,5 @@ CAPABILITY = Capability(
     nav=(NavEntry("verifications.verification_list", N_("核报"), 30),),
     urgent=desk.urgent,
     waiting=desk.waiting,
+    desk_version=desk.version,
 )

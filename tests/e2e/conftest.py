@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,13 @@ def live_hub(app: Flask, prefect_harness: None) -> Iterator[str]:
     dispatcher = FlowDispatcher(LocalLauncher(workers=2), poll_seconds=0.5)
     dispatcher.start()
     app.extensions["flow_kicker"] = dispatcher
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    from web.desk import live as desk_live
+
+    # Each open desk holds a thread for its live stream, as under `hub run`.
+    threads = 8
+    watcher = desk_live.watcher(app)
+    watcher.slots = desk_live.stream_slots_for(threads)
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
     port = server.effective_port  # type: ignore[union-attr]
 
     def serve() -> None:
@@ -55,6 +62,10 @@ def live_hub(app: Flask, prefect_harness: None) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        watcher.stop()  # ends the desks' streams first, as `hub run` does
+        ends = time.monotonic() + 5
+        while watcher.streams and time.monotonic() < ends:
+            time.sleep(0.05)
         server.close()
         thread.join(timeout=5)
         dispatcher.stop()

@@ -1,0 +1,169 @@
+"""Push the desk to open pages: one change detector per process, and the streams it wakes.
+
+The detector (`DeskWatcher`) asks the database every `every` seconds (250 ms) for a probe of the
+whole region (`hub.kernel.desk.probe`: a few index lookups, however many desks are open); when it
+moved, or `FULL_SECONDS` have passed (what only time changes: a receipt falling late), it asks for
+a token per city (`hub.kernel.desk.versions`: a handful of grouped queries) and bumps the
+generation of each city whose token changed, waking that city's streams. A stream
+(`GET /dashboard/events`) then renders the live part of the desk once and sends it as a
+Server-Sent Event. No stream queries anything while nothing changes, but for a check of its
+session on each heartbeat.
+
+A stream holds one server thread while it is open, so a process takes at most `slots` of them
+(the rest of its threads serve pages), and each ends after `STREAM_SECONDS`: the browser opens a
+new one (EventSource reconnects by itself) and, while no slot is free, polls `/dashboard/live`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Hashable
+
+from flask import Flask
+
+from hub.extensions import db
+from hub.kernel import desk
+from hub.runtime.periodic import Periodic
+
+log = logging.getLogger(__name__)
+
+EVERY_SECONDS = 0.25
+FULL_SECONDS = 5.0  # the per-city versions at least this often, for changes time alone makes
+STREAM_SECONDS = 240.0  # then the browser reconnects (and the session is checked afresh)
+HEARTBEAT_SECONDS = 10.0  # a comment line keeps proxies from closing an idle stream
+DEFAULT_SLOTS = 32
+
+
+class DeskWatcher:
+    """The process's change detector: one thread, a generation counter per city."""
+
+    def __init__(self, app: Flask, *, every: float = EVERY_SECONDS, slots: int = DEFAULT_SLOTS) -> None:
+        self.app = app
+        self.every = every
+        self._changed = threading.Condition()
+        self._generations: dict[int, int] = {}
+        self._versions: dict[int, Hashable] | None = None
+        self._probe: Hashable | None = None
+        self._next_full = 0.0
+        self.full_checks = 0
+        self._start_lock = threading.Lock()
+        self._periodic: Periodic | None = None
+        self._stopped = False
+        self._streams = 0
+        self.slots = slots
+        self.ticks = 0
+        self.wakes = 0
+
+    # The detector -------------------------------------------------------------------------------
+
+    def ensure_started(self) -> None:
+        """Start the detector thread, once (the first stream does it, or the runner)."""
+        with self._start_lock:
+            if self._periodic is None and not self._stopped:
+                self._periodic = Periodic("hub-desk-watch", self.every, self.tick).start()
+
+    def stop(self) -> None:
+        """Stop detecting and end every open stream."""
+        with self._start_lock:
+            self._stopped = True
+            periodic, self._periodic = self._periodic, None
+        if periodic is not None:
+            periodic.stop()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        """Return whether `stop` was called."""
+        return self._stopped
+
+    def tick(self) -> list[int]:
+        """Compare every city's desk version with the last one; wake the cities that changed."""
+        with self.app.app_context():
+            try:
+                probe = desk.probe(db.session)
+                if probe == self._probe and time.monotonic() < self._next_full:
+                    self.ticks += 1
+                    return []
+                found = desk.versions(db.session)
+            finally:
+                db.session.remove()
+        self._probe, self._next_full = probe, time.monotonic() + FULL_SECONDS
+        self.ticks += 1
+        self.full_checks += 1
+        previous, self._versions = self._versions, found
+        if previous is None:
+            return []
+        changed = [city_id for city_id, version in found.items() if previous.get(city_id) != version]
+        if changed:
+            with self._changed:
+                for city_id in changed:
+                    self._generations[city_id] = self._generations.get(city_id, 0) + 1
+                self.wakes += 1
+                self._changed.notify_all()
+        return changed
+
+    def generation(self, city_id: int) -> int:
+        """Return how many changes of the city's desk this process has seen."""
+        with self._changed:
+            return self._generations.get(city_id, 0)
+
+    def wait(self, city_id: int, seen: int, timeout: float) -> int:
+        """Wait until the city's desk changes after generation `seen`, or `timeout` passes."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._stopped or self._generations.get(city_id, 0) != seen, timeout=timeout
+            )
+            return self._generations.get(city_id, 0)
+
+    # Stream slots -------------------------------------------------------------------------------
+
+    def open_stream(self) -> bool:
+        """Take a stream slot; False when all are taken (the page polls meanwhile)."""
+        with self._changed:
+            if self._stopped or self._streams >= self.slots:
+                return False
+            self._streams += 1
+            return True
+
+    def close_stream(self) -> None:
+        """Give a stream slot back."""
+        with self._changed:
+            self._streams -= 1
+
+    @property
+    def streams(self) -> int:
+        """Return how many streams are open."""
+        return self._streams
+
+
+def watcher(app: Flask) -> DeskWatcher:
+    """Return the app's desk watcher, creating it on first use (the thread starts lazily)."""
+    found: DeskWatcher | None = app.extensions.get("desk_watcher")
+    if found is None:
+        with _create_lock:
+            found = app.extensions.get("desk_watcher")
+            if found is None:
+                found = app.extensions["desk_watcher"] = DeskWatcher(app)
+    return found
+
+
+def stream_slots_for(threads: int) -> int:
+    """Leave a quarter of the server's threads (at least 4) to pages; the rest may stream."""
+    return max(1, threads - max(4, threads // 4))
+
+
+def sse(data: str, event: str | None = None) -> str:
+    """Format one Server-Sent Event; every line of `data` becomes a data: line."""
+    head = f"event: {event}\n" if event else ""
+    return head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
+
+
+def monotonic() -> float:
+    """Return the clock the streams time themselves by."""
+    return time.monotonic()
+
+
+_create_lock = threading.Lock()
