@@ -51,3 +51,20 @@ def test_names_are_listed_once_and_flow_names_are_unique() -> None:
     assert len(set(capabilities.NAMES)) == len(capabilities.NAMES)
     names = [n for c in all_capabilities() for n in c.flows]
     assert len(names) == len(set(names))
+
+
+def test_each_capability_has_its_import_rule() -> None:
+    """A new capability adds its name to NAMES and one import-linter block (see ARCHITECTURE.md)."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"][
+        "contracts"
+    ]
+    ruled = {
+        contract["source_modules"][0].removeprefix("hub.")
+        for contract in contracts
+        if contract["name"].endswith("reaches other capabilities through their services only")
+    }
+    assert ruled == set(capabilities.NAMES)
+    kernel = next(c for c in contracts if c["name"].startswith("The kernel depends on no capability"))
+    assert {f"hub.{name}" for name in capabilities.NAMES} <= set(kernel["forbidden_modules"])
