@@ -72,11 +72,17 @@ class NavEntry:
     roles: tuple[str, ...] = ()
 
 
+# How urgent a desk item is before its deadline is looked at: the incident's level for notices
+# of level I and II incidents, then everything that has a deadline.
+RANK_LEVEL_I, RANK_LEVEL_II, RANK_DEADLINE = 0, 1, 5
+
+
 @dataclass(frozen=True)
 class DeskItem:
     """One line on a city's desk, rendered by the capability's own template.
 
-    `due_at` orders urgent items (soonest first); `subject` is what the template shows. `key`
+    Urgent items are ordered by `rank` (0 first: a level I incident outranks any deadline), then
+    by `due_at` (soonest first); `subject` is what the template shows. `key`
     names the item for as long as it exists ("<capability>:<kind>:<id>"): the desk acknowledges
     and alerts by it. `exercise` items (drills) go to the desk's exercise lane, never the live one.
     `alert` items sound and flash when they first appear, until a person acknowledges them.
@@ -88,6 +94,7 @@ class DeskItem:
     key: str | None = None
     exercise: bool = False
     alert: bool = False
+    rank: int = RANK_DEADLINE
 
 
 @dataclass(frozen=True)

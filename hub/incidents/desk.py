@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from hub.capabilities import DeskItem
+from hub.capabilities import RANK_LEVEL_I, RANK_LEVEL_II, DeskItem
 from hub.incidents import notifications, services
 from hub.incidents.models import Incident, Notification
 from hub.kernel import acknowledgements, cities
@@ -31,6 +31,7 @@ def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskIte
             key=notifications.notice_key(notice.id),
             exercise=notice.incident.exercise,
             alert=not notice.incident.exercise,
+            rank=RANK_LEVEL_I if notice.incident.level == 1 else RANK_LEVEL_II,
         )
         for notice in notifications.for_city(session, city_id, limit=30)
         if notice.read_at is None and notice.incident.level <= URGENT_AT_LEVEL

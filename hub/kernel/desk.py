@@ -56,7 +56,7 @@ def for_city(session: DbSession, city_id: int, settings: Settings) -> Desk:
         if capability.desk_context is not None:
             desk.context.update(capability.desk_context(session, city_id, settings))
         desk.panels += capability.desk_panels
-    desk.urgent.sort(key=lambda item: item.due_at or _NO_DEADLINE)
+    desk.urgent.sort(key=lambda item: (item.rank, item.due_at or _NO_DEADLINE))
     keys = [item.key for item in desk.urgent + desk.exercise if item.key]
     desk.acknowledged = acknowledgements.for_keys(session, city_id, keys)
     return desk
