@@ -76,6 +76,14 @@ def send_agenda(meeting_id: int, request_id: int | None = None) -> bool:
         return consultations.send_agenda(session, meeting_id)
 
 
+@flow(name="distribute-minutes", **REQUEST_HOOKS)
+def distribute_minutes(meeting_id: int, request_id: int | None = None) -> str | None:
+    """Issue the signed minutes to the member cities as a restricted bulletin with receipts, once."""
+    with hub_session() as session:
+        bulletin_id = consultations.distribute_minutes(session, meeting_id)
+        return str(bulletin_id) if bulletin_id is not None else None
+
+
 @flow(name="remind-action-item", **REQUEST_HOOKS)
 def remind_action_item(
     action_item_id: int,

@@ -18,6 +18,7 @@ CAPABILITY = Capability(
         services.QUORUM: "flows.consultations:check_quorum",
         services.PLAN: "flows.consultations:plan_conference",
         services.SEND_AGENDA: "flows.consultations:send_agenda",
+        services.DISTRIBUTE_MINUTES: "flows.consultations:distribute_minutes",
         action_items.REMIND: "flows.consultations:remind_action_item",
     },
     schedules=(

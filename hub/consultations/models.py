@@ -81,6 +81,9 @@ class Meeting(Model):
     signed_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     signed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The bulletins that carried the signed minutes to the members, and their public part to all.
+    minutes_bulletin_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    public_bulletin_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     exercise: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     called_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

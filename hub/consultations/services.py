@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from contracts.bulletins import BulletinCreate
+from contracts.common import IncidentCategory
 from contracts.consultations import (
     ActionItemState,
     AgendaItemSubmission,
@@ -31,6 +33,7 @@ from contracts.consultations import (
 from hub.action_items import rules as action_rules
 from hub.action_items import services as action_items
 from hub.action_items.models import ActionItem
+from hub.bulletins import services as bulletins
 from hub.consultations import calendar, rules
 from hub.consultations.models import (
     AgendaItem,
@@ -58,6 +61,7 @@ REMIND_ANSWERS = "remind-invitations"
 QUORUM = "check-quorum"
 PLAN = "plan-conference"
 SEND_AGENDA = "send-agenda"
+DISTRIBUTE_MINUTES = "distribute-minutes"
 ORIGIN = "resolution"
 
 # An incident at level II (重大) or above, or affecting two or more cities, calls for a consultation.
@@ -663,9 +667,11 @@ def save_minutes(
 
 
 def add_resolution(
-    session: DbSession, actor: Actor, public_id: uuid.UUID, data: Resolution
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: Resolution, *, now: datetime | None = None
 ) -> tuple[ResolutionRow, list[ActionItem]]:
-    """Record a resolution as the chair; an adopted one that asks for follow-up opens its action items."""
+    """Record a resolution as the chair; an adopted one that asks for follow-up opens its action items.
+
+    `now` is the moment of the decision (the demo's history records past meetings with it)."""
     meeting = get(session, public_id)
     _require_chair(actor, meeting, "record resolutions")
     if meeting.signed_at is not None:
@@ -681,7 +687,7 @@ def add_resolution(
         votes={city: vote.value for city, vote in votes.items()},
         outcome=outcome.value,
         follow_up=data.follow_up,
-        recorded_at=utcnow(),
+        recorded_at=now or utcnow(),
         recorded_by=actor.name,
     )
     session.add(row)
@@ -705,6 +711,7 @@ def add_resolution(
                 origin_id=row.id,
                 context_id=meeting.public_id,
                 chair_city_id=meeting.chair_city_id,
+                now=now,
             )
         )
     return row, opened
@@ -727,7 +734,166 @@ def sign(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Meeting:
     audit.record(
         session, actor, "meeting.signed", "meeting", meeting.id, after={"revision": meeting.signed_revision}
     )
+    # The signed minutes go to the members as a bulletin; the key names the meeting, so once.
+    flow_requests.enqueue(
+        session,
+        DISTRIBUTE_MINUTES,
+        key=f"{DISTRIBUTE_MINUTES}:{meeting.public_id}",
+        parameters={"meeting_id": meeting.id},
+    )
     return meeting
+
+
+# Minutes out --------------------------------------------------------------------------------------
+
+MINUTES_TITLE = "【会议纪要】"
+PUBLIC_TITLE = "【会议公告】"
+# As BulletinCreate's Text allows.
+BULLETIN_TEXT_LIMIT = 10_000
+MINUTES_RECEIPT_WITHIN = timedelta(hours=24)
+
+
+def minutes_page(meeting: Meeting) -> str:
+    """Return the path of the meeting's page on the hub, where the full minutes are."""
+    return f"/consultations/{meeting.public_id}"
+
+
+def _category(session: DbSession, meeting: Meeting) -> IncidentCategory:
+    """Return the category a bulletin about the meeting is filed under.
+
+    A consultation on an incident takes the incident's category. The regular conference has
+    none, but the category is required on the wire (partners' `BulletinDelivery` validates it
+    against the four categories of the Emergency Response Law), so a fifth, neutral value would
+    make their platforms refuse the delivery. The conference's standing business in the region is
+    flood control and disaster prevention, so natural disasters is the closest of the four.
+    """
+    if meeting.incident_id is not None:
+        return IncidentCategory(incidents.get_incident(session, meeting.incident_id).category)
+    return IncidentCategory.NATURAL
+
+
+def _signed_text(meeting: Meeting) -> rules.Revision | None:
+    minutes = minutes_of(meeting)
+    return next((r for r in minutes.revisions if r.number == meeting.signed_revision), None)
+
+
+def minutes_bulletin_text(session: DbSession, meeting: Meeting, *, limit: int = BULLETIN_TEXT_LIMIT) -> str:
+    """Return the signed minutes as a bulletin's text; when they are too long for one, the
+    resolutions and action items with a pointer to the full minutes on the meeting's page."""
+    revision = _signed_text(meeting)
+    content = revision.content.strip() if revision is not None else ""
+    signed = ""
+    if meeting.signed_at is not None:
+        signed = f"（{meeting.signed_by} 于 {meeting.signed_at:%Y-%m-%d %H:%M} UTC 签发）"
+    full = f"{content}\n\n{signed}".strip()
+    if content and len(full) <= limit:
+        return full
+    lines = [f"纪要全文超出通报篇幅，此处仅列决议和督办事项；完整纪要见会商页面 {minutes_page(meeting)}。"]
+    lines.append("")
+    lines.append("决议：")
+    for resolution in meeting.resolutions:
+        if resolution.outcome == rules.Outcome.ADOPTED.value:
+            lines.append(f"{resolution.number}. {resolution.text}")
+    items = action_items.for_context(session, meeting.public_id)
+    if items:
+        lines.append("")
+        lines.append("督办事项：")
+        for item in items:
+            lines.append(f"- {item.title}（责任城市 {item.owner_city.name_zh}，{item.due_on:%Y-%m-%d} 前）")
+    lines.extend(("", signed))
+    text = "\n".join(lines).strip()
+    if len(text) > limit:
+        marker = "……（余见会商页面）"
+        text = text[: limit - len(marker)] + marker
+    return text
+
+
+def _issuer(meeting: Meeting, name: str) -> Actor:
+    # The bulletin comes from the organizer city; the hub issues it on that city's behalf.
+    return Actor("system", name, meeting.organizer_city_id, Role.COORDINATOR)
+
+
+def _member_slugs(meeting: Meeting) -> tuple[str, ...]:
+    return tuple(sorted(i.city.slug for i in meeting.invitations if i.city_id != meeting.organizer_city_id))
+
+
+def distribute_minutes(session: DbSession, meeting_id: int) -> uuid.UUID | None:
+    """Issue the signed minutes to the invited member cities as a restricted bulletin, once;
+    return the bulletin's public id (None when there is nothing to send or it was sent)."""
+    meeting = get_by_id(session, meeting_id)
+    if meeting.signed_at is None or meeting.minutes_bulletin_id is not None:
+        return None
+    addressed = _member_slugs(meeting)
+    if not addressed:
+        return None
+    bulletin = bulletins.issue(
+        session,
+        _issuer(meeting, "distribute-minutes"),
+        BulletinCreate(
+            category=_category(session, meeting),
+            area=meeting.organizer_city.name_zh,
+            title=f"{MINUTES_TITLE}{meeting.title}"[:200],
+            text=minutes_bulletin_text(session, meeting),
+            addressed_cities=addressed,
+            scope="restricted",
+            receipt_deadline=utcnow() + MINUTES_RECEIPT_WITHIN,
+            exercise=meeting.exercise,
+        ),
+    )
+    meeting.minutes_bulletin_id = bulletin.public_id
+    session.flush()
+    audit.record(
+        session,
+        Actor.system("distribute-minutes"),
+        "meeting.minutes_distributed",
+        "meeting",
+        meeting.id,
+        after={"bulletin": str(bulletin.public_id), "addressed": list(addressed)},
+        city_id=meeting.organizer_city_id,
+    )
+    return bulletin.public_id
+
+
+def publish_public_part(session: DbSession, actor: Actor, public_id: uuid.UUID) -> uuid.UUID:
+    """Publish the parts of the signed minutes marked public as a public bulletin, as the chair; once."""
+    meeting = get(session, public_id)
+    _require_chair(actor, meeting, "publish the public part of the minutes")
+    if meeting.signed_at is None:
+        raise Conflict("the minutes are not signed yet")
+    if meeting.public_bulletin_id is not None:
+        raise Conflict(f"the public part was already published as bulletin {meeting.public_bulletin_id}")
+    revision = _signed_text(meeting)
+    text = revision.public_part.strip() if revision is not None else ""
+    if not text:
+        raise InvalidInput("the signed minutes have no part marked public")
+    addressed = _member_slugs(meeting)
+    if not addressed:
+        raise InvalidInput("the meeting has no other member city to address")
+    bulletin = bulletins.issue(
+        session,
+        _issuer(meeting, actor.name),
+        BulletinCreate(
+            category=_category(session, meeting),
+            area=meeting.organizer_city.name_zh,
+            title=f"{PUBLIC_TITLE}{meeting.title}"[:200],
+            text=text[:BULLETIN_TEXT_LIMIT],
+            addressed_cities=addressed,
+            scope="public",
+            receipt_deadline=utcnow() + MINUTES_RECEIPT_WITHIN,
+            exercise=meeting.exercise,
+        ),
+    )
+    meeting.public_bulletin_id = bulletin.public_id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "meeting.public_part_published",
+        "meeting",
+        meeting.id,
+        after={"bulletin": str(bulletin.public_id)},
+    )
+    return bulletin.public_id
 
 
 # Schedules ----------------------------------------------------------------------------------------

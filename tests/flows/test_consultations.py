@@ -120,3 +120,48 @@ def test_action_item_reminders_are_sent_once_per_slot(flow_app, make_user, city,
     scheduler.tick(overdue)
     keys = sorted(r.key for r in _requests(action_items.REMIND))
     assert keys[-1] == f"action-item:{item.public_id}:overdue-{(due + timedelta(days=2)).isoformat()}"
+
+
+def test_raising_an_incident_to_level_ii_proposes_a_consultation(flow_app, make_incident, make_user) -> None:
+    from contracts.common import IncidentLevel
+    from hub.incidents import services as incident_service
+    from hub.kernel.models import Role
+
+    incident = make_incident("linyi", "IV")
+    assert _requests(consultations.PROPOSE) == []
+    coordinator = Actor.for_user(make_user("ly-raise", "linyi", Role.COORDINATOR))
+    incident_service.update_incident(
+        db.session, coordinator, incident.id, incident_service.IncidentChanges(level=IncidentLevel.II)
+    )
+    db.session.commit()
+    (notify,) = _requests("notify-neighbours")
+    notify_neighbours(**notify.parameters)
+    (request,) = _requests(consultations.PROPOSE)
+    assert consultation_flows.propose_consultation(**request.parameters) is not None
+
+
+def test_signed_minutes_are_distributed_once(flow_app, make_user) -> None:
+    from contracts.consultations import MinutesRevision
+
+    linyi = Actor.for_user(make_user("ly-sign", "linyi"))
+    meeting = consultations.call(
+        db.session,
+        linyi,
+        ConsultationCall.model_validate(
+            {
+                "title": "纪要下发",
+                "starts_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                "invited_cities": ["xuzhou", "heze"],
+            }
+        ),
+    )
+    consultations.save_minutes(
+        db.session, linyi, meeting.public_id, MinutesRevision(base_revision=0, content="纪要")
+    )
+    consultations.sign(db.session, linyi, meeting.public_id)
+    db.session.commit()
+    (request,) = _requests(consultations.DISTRIBUTE_MINUTES)
+    first = consultation_flows.distribute_minutes(**request.parameters)
+    assert first is not None
+    assert consultation_flows.distribute_minutes(**request.parameters) is None
+    assert len(_requests("distribute-bulletin")) == 1

@@ -68,6 +68,8 @@ def _meeting(meeting: Meeting) -> MeetingOut:
             quorum=QuorumOut(met=quorum.met, represented=quorum.represented, needed=quorum.needed),
             quorum_met_at_start=meeting.quorum_met,
             signed_revision=meeting.signed_revision,
+            minutes_bulletin_id=meeting.minutes_bulletin_id,
+            public_bulletin_id=meeting.public_bulletin_id,
             invitations=[
                 dict(
                     city=i.city.slug,
@@ -222,7 +224,24 @@ def sign_minutes(public_id: uuid.UUID) -> ResponseReturnValue:
     """Sign the minutes as the chair; they are frozen from then on."""
     meeting = consultations.sign(db.session, current_actor(), public_id)
     db.session.commit()
+    kick_flows(current_app)
     return _meeting(meeting).model_dump(mode="json")
+
+
+@bp.post("/consultations/<uuid:public_id>/publish")
+@api_auth
+@operation(
+    tags=TAGS,
+    HTTP_201=(MeetingOut, "Published: public_bulletin_id names the public bulletin"),
+    HTTP_409=(ErrorBody, "The minutes are not signed, or their public part was already published"),
+)
+def publish_public_part(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Publish the parts of the signed minutes marked public as a public bulletin, as the chair."""
+    consultations.publish_public_part(db.session, current_actor(), public_id)
+    db.session.commit()
+    kick_flows(current_app)
+    meeting = consultations.get(db.session, public_id)
+    return _meeting(meeting).model_dump(mode="json"), 201
 
 
 @bp.post("/action-items/<uuid:public_id>/progress")

@@ -46,6 +46,9 @@ class MeetingOut(Out):
     quorum: QuorumOut
     quorum_met_at_start: bool | None
     signed_revision: int | None
+    # The bulletin that carried the signed minutes to the members (its receipts), and the public one.
+    minutes_bulletin_id: uuid.UUID | None = None
+    public_bulletin_id: uuid.UUID | None = None
     invitations: list[InvitationOut]
 
 

@@ -213,5 +213,22 @@ def consultation_sign(public_id: uuid.UUID) -> ResponseReturnValue:
     if SignForm().validate_on_submit():
         consultations.sign(db.session, current_actor(), public_id)
         db.session.commit()
+        kick_flows(current_app)
         flash(_("纪要已签发，不再修改。"), "success")
+    return _back(public_id)
+
+
+@bp.post("/consultations/<uuid:public_id>/publish")
+@login_required
+def consultation_publish(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Publish the parts of the signed minutes marked public as a public bulletin, as the chair."""
+    if SignForm().validate_on_submit():
+        try:
+            consultations.publish_public_part(db.session, current_actor(), public_id)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            kick_flows(current_app)
+            flash(_("纪要的公开部分已发布为公开通报。"), "success")
     return _back(public_id)

@@ -61,6 +61,9 @@ def test_the_whole_session_through_the_api(client: FlaskClient, make_token) -> N
     assert closed.get_json()["state"] == "closed"
     assert client.post(f"{base}/sign", headers=_auth(xuzhou)).status_code == 403
     assert client.post(f"{base}/sign", headers=_auth(linyi)).status_code == 200
+    # Nothing in these minutes is marked public, so there is nothing to publish.
+    assert client.post(f"{base}/publish", headers=_auth(xuzhou)).status_code == 403
+    assert client.post(f"{base}/publish", headers=_auth(linyi)).status_code == 422
     again = client.post(f"{base}/minutes", json={"base_revision": 1, "content": "改"}, headers=_auth(linyi))
     assert again.status_code == 409
 

@@ -117,3 +117,43 @@ def test_an_overdue_action_item_is_urgent_for_its_owner_and_waits_with_the_chair
     auth.login("ly")
     live = client.get("/dashboard/live").get_data(as_text=True)
     assert "督办事项逾期：报送物资清单" in live.split('id="waiting-title"')[1]
+
+
+def test_signed_minutes_link_to_their_receipts_and_the_chair_publishes_the_public_part(
+    client: FlaskClient, auth, make_user
+) -> None:
+    from contracts.consultations import ConsultationCall, MinutesRevision
+    from hub.kernel.actors import Actor
+
+    linyi = Actor.for_user(make_user("ly", "linyi"))
+    meeting = consultations.call(
+        db.session,
+        linyi,
+        ConsultationCall.model_validate(
+            {
+                "title": "纪要会商",
+                "starts_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                "invited_cities": ["xuzhou"],
+            }
+        ),
+    )
+    consultations.save_minutes(
+        db.session,
+        linyi,
+        meeting.public_id,
+        MinutesRevision(base_revision=0, content="纪要", public_part="公开内容"),
+    )
+    consultations.sign(db.session, linyi, meeting.public_id)
+    db.session.commit()
+    auth.login("ly")
+    page = f"/consultations/{meeting.public_id}"
+    assert "纪要正在以通报发往各成员城市" in client.get(page).get_data(as_text=True)
+    bulletin_id = consultations.distribute_minutes(db.session, meeting.id)
+    db.session.commit()
+    detail = client.get(page).get_data(as_text=True)
+    assert f"/bulletins/{bulletin_id}" in detail and 'id="publish"' in detail
+    client.post(f"{page}/publish", data={"csrf_token": auth.csrf(page)})
+    db.session.expire_all()
+    published = db.session.get(Meeting, meeting.id)
+    assert published is not None and published.public_bulletin_id is not None
+    assert f"/bulletins/{published.public_bulletin_id}" in client.get(page).get_data(as_text=True)
