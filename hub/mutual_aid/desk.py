@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
-    """What the city owes: answers to asks, offers to accept, holds to authorise, arrivals, returns."""
+    """What the city owes: answers, offers to accept, holds to authorise, arrivals, returns, signatures."""
     return [
         DeskItem("mutual_aid/_urgent.html", item, item.due_at) for item in services.owed(session, city_id)
     ]

@@ -186,6 +186,11 @@ class AidCommitment(Model):
         CheckConstraint(
             "dispatched >= 0 AND returned >= 0 AND consumed >= 0 AND lost >= 0", name="counts_not_negative"
         ),
+        CheckConstraint("actual_cost IS NULL OR actual_cost >= 0", name="actual_cost_not_negative"),
+        CheckConstraint(
+            "actual_cost IS NOT NULL OR (owner_signed_at IS NULL AND requester_signed_at IS NULL)",
+            name="signed_cost_is_entered",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -212,6 +217,16 @@ class AidCommitment(Model):
     # When the hold began (the unauthorised-hold timer runs from here) and when it left.
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The actual cost, entered by the owner after the return, signed by both cities and then
+    # frozen: a cost with both signatures is never changed again.
+    actual_cost: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
+    actual_cost_note: Mapped[str] = mapped_column(String(500), default="")
+    actual_cost_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actual_cost_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    owner_signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    requester_signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    requester_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     request: Mapped[AidRequest] = relationship()
@@ -219,6 +234,11 @@ class AidCommitment(Model):
     resource: Mapped[AidResource] = relationship()
     owner_city: Mapped[City] = relationship(foreign_keys=[owner_city_id])
     requesting_city: Mapped[City] = relationship(foreign_keys=[requesting_city_id])
+
+    @property
+    def cost_frozen(self) -> bool:
+        """Return whether both cities signed the actual cost, which freezes it."""
+        return self.owner_signed_at is not None and self.requester_signed_at is not None
 
     def __repr__(self) -> str:
         return f"<AidCommitment {self.id} {self.state} {self.quantity}>"

@@ -418,6 +418,11 @@ def _role(actor: Actor, commitment: AidCommitment, what: str) -> rules.Role:
     raise Forbidden("only the owning and the requesting city act on a commitment")
 
 
+def role_in(actor: Actor, commitment: AidCommitment, what: str) -> rules.Role:
+    """Return the side the actor takes in a commitment (the owner, the requester or the timer)."""
+    return _role(actor, commitment, what)
+
+
 def _next(actor: Actor, commitment: AidCommitment, action: Action) -> tuple[AidState, AidState]:
     """Return (from, to) for `action` by the actor, refused by the rules as a 403 or a 409."""
     frm = AidState(commitment.state)
@@ -1051,6 +1056,7 @@ class Owed(StrEnum):
     AUTHORISE = "authorise"  # the owner: authorise a hold before it expires
     ARRIVAL = "arrival"  # the requester: confirm a dispatched resource on scene
     RETURN = "return"  # the owner: confirm a released resource back home
+    SIGN = "sign"  # either city: sign the actual cost the owner entered
 
 
 @dataclass(frozen=True)
@@ -1088,6 +1094,15 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
             items.append(OwedItem(Owed.ARRIVAL, c.request, expected_arrival(c), c, c.id in alerted))
         elif state is AidState.RELEASED and owner:
             items.append(OwedItem(Owed.RETURN, c.request, None, c))
+    unsigned = ((AidCommitment.owner_city_id == city_id) & AidCommitment.owner_signed_at.is_(None)) | (
+        (AidCommitment.requesting_city_id == city_id) & AidCommitment.requester_signed_at.is_(None)
+    )
+    for c in session.scalars(
+        select(AidCommitment)
+        .where(AidCommitment.actual_cost.is_not(None), unsigned)
+        .order_by(AidCommitment.actual_cost_at)
+    ):
+        items.append(OwedItem(Owed.SIGN, c.request, None, c))
     return items
 
 

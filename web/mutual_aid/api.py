@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from decimal import Decimal
 from typing import Annotated
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from contracts import edxl_rm as rm
-from contracts.mutual_aid import AidState, Contact, EntryStatus, RegistryEntry, RequestLine
+from contracts.common import CitySlug
+from contracts.mutual_aid import AidState, Contact, EntryStatus, Money, RegistryEntry, RequestLine
 from hub.app import settings_of
 from hub.extensions import db
 from hub.kernel.errors import InvalidInput, NotFound
+from hub.mutual_aid import costs as aid_costs
 from hub.mutual_aid import export as aid_export
 from hub.mutual_aid import services as aid
 from hub.mutual_aid.models import AidCommitment, AidRequest, AidResource
@@ -68,6 +72,33 @@ class StepBody(_Body):
     lost: Decimal = Decimal(0)
 
 
+class CostBody(_Body):
+    """The actual cost the owning city claims, in yuan, and what it covers."""
+
+    amount: Money
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class SignBody(_Body):
+    """The side the caller signs for; left out, the caller's own side."""
+
+    side: aid_costs.Side | None = None
+
+
+class CostsQuery(Query):
+    """Which costs to export: an incident's, or a city's for a year."""
+
+    incident: uuid.UUID | None = Field(None, description="the incident's id; or give city and year")
+    city: CitySlug | None = Field(None, description="a city's slug, with year")
+    year: QueryInt | None = Field(None, ge=2000, le=2100, description="the year the commitments started")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> CostsQuery:
+        if (self.incident is None) == (self.city is None or self.year is None):
+            raise ValueError("give either incident, or city and year")
+        return self
+
+
 class ExchangeQuery(Query):
     """Which message of a request's exchange to export."""
 
@@ -111,6 +142,13 @@ def _commitment(c: AidCommitment) -> AidCommitmentOut:
         end=c.end_at,
         order_number=c.order_number,
         estimated_cost=c.estimated_cost,
+        actual_cost=c.actual_cost,
+        actual_cost_note=c.actual_cost_note,
+        owner_signed_by=c.owner_signed_by,
+        owner_signed_at=c.owner_signed_at,
+        requester_signed_by=c.requester_signed_by,
+        requester_signed_at=c.requester_signed_at,
+        cost_frozen=c.cost_frozen,
         valid_until=c.valid_until,
         exercise=c.exercise,
     )
@@ -268,6 +306,65 @@ def step(commitment_id: int, action: str, body: StepBody) -> ResponseReturnValue
     if action == "dispatch":
         kick_mqtt(current_app)
     return _commitment(done).model_dump(mode="json")
+
+
+@bp.put("/commitments/<int:commitment_id>/cost")
+@api_auth
+@operation(
+    json=CostBody,
+    tags=TAGS,
+    HTTP_200=(AidCommitmentOut, "Entered; a changed amount takes back the signatures given"),
+    HTTP_409=(ErrorBody, "Not returned yet, or both cities signed and the cost is frozen"),
+)
+def enter_cost(commitment_id: int, body: CostBody) -> ResponseReturnValue:
+    """Enter the actual cost of a returned commitment, for the owning city."""
+    done = aid_costs.enter_actual_cost(db.session, current_actor(), commitment_id, body.amount, body.note)
+    db.session.commit()
+    return _commitment(done).model_dump(mode="json")
+
+
+@bp.post("/commitments/<int:commitment_id>/cost/sign")
+@api_auth
+@operation(
+    json=SignBody,
+    optional_body=True,
+    tags=TAGS,
+    HTTP_200=(AidCommitmentOut, "Signed for the caller's side"),
+    HTTP_409=(ErrorBody, "No actual cost yet, already signed, or frozen"),
+)
+def sign_cost(commitment_id: int, body: SignBody) -> ResponseReturnValue:
+    """Sign the actual cost for the caller's side (owner or requester); both signatures freeze it."""
+    done = aid_costs.sign_cost(db.session, current_actor(), commitment_id, body.side)
+    db.session.commit()
+    return _commitment(done).model_dump(mode="json")
+
+
+@bp.get("/costs.csv")
+@api_auth
+@operation(
+    query=CostsQuery,
+    tags=TAGS,
+    HTTP_200=(None, "One row per commitment, amounts in CNY"),
+    xml_answer=("200", "text/csv"),
+)
+def costs_csv(query: CostsQuery) -> ResponseReturnValue:
+    """Export the costs of an incident's commitments, or of a city's for a year, as CSV."""
+    if query.incident is not None:
+        found = aid_costs.for_incident(db.session, query.incident)
+        name = f"aid-costs-{query.incident}.csv"
+    else:
+        assert query.city is not None and query.year is not None  # noqa: S101 - checked by the model
+        found = aid_costs.for_city_year(db.session, query.city, query.year)
+        name = f"aid-costs-{query.city}-{query.year}.csv"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=aid_costs.CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(aid_costs.csv_rows(found))
+    return Response(
+        buffer.getvalue(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
 
 
 @bp.get("/requests/<uuid:public_id>/edxl")

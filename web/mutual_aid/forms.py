@@ -33,6 +33,13 @@ class ActionForm(FlaskForm):
     order_number = StringField(_l("派遣令号"), validators=[Optional(), Length(max=64)])
 
 
+class CostForm(FlaskForm):
+    """The actual cost the owning city enters after the return."""
+
+    amount = DecimalField(_l("实际费用（元）"), places=2, validators=[DataRequired(), NumberRange(min=0)])
+    note = StringField(_l("费用说明"), validators=[Optional(), Length(max=500)])
+
+
 class EntryForm(FlaskForm):
     """Add or edit an entry of the city's registry."""
 

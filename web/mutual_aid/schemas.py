@@ -63,6 +63,13 @@ class AidCommitmentOut(Out):
     end: StoredTime
     order_number: str | None
     estimated_cost: Exact
+    actual_cost: Exact | None
+    actual_cost_note: str
+    owner_signed_by: str | None
+    owner_signed_at: StoredTime | None
+    requester_signed_by: str | None
+    requester_signed_at: StoredTime | None
+    cost_frozen: bool
     valid_until: StoredTime
     exercise: bool
 

@@ -18,12 +18,21 @@ from hub.app import settings_of
 from hub.extensions import db
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
+from hub.mutual_aid import costs as aid_costs
 from hub.mutual_aid import rules as aid_rules
 from hub.mutual_aid import services as aid
 from web.auth import current_actor
 from web.errors import flash_refusal, flash_validation
 from web.kick import kick_flows, kick_mqtt
-from web.mutual_aid.forms import ActionForm, EntryForm, ImportForm, OfferForm, RequestForm, type_choices
+from web.mutual_aid.forms import (
+    ActionForm,
+    CostForm,
+    EntryForm,
+    ImportForm,
+    OfferForm,
+    RequestForm,
+    type_choices,
+)
 
 bp = Blueprint("mutual_aid", __name__, template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -107,6 +116,16 @@ def request_detail(public_id: uuid.UUID) -> ResponseReturnValue:
         can_decline=bool(asked),
         offer_form=offer_form,
         form=ActionForm(),
+        cost_form=CostForm(),
+        cost_side={
+            c.id: "owner"
+            if c.owner_city_id == city_id
+            else "requester"
+            if c.requesting_city_id == city_id
+            else ""
+            for c in commitments
+        },
+        signs_owed={c.id for c in commitments if aid_costs.signs_owed(c, city_id)},
     )
 
 
@@ -167,6 +186,43 @@ def commitment_step(commitment_id: int, step: str) -> ResponseReturnValue:
     else:
         if step == "dispatch":
             kick_mqtt(current_app)
+    return redirect(url_for(".request_detail", public_id=public_id))
+
+
+@bp.post("/aid/commitments/<int:commitment_id>/cost")
+@login_required
+def commitment_cost(commitment_id: int) -> ResponseReturnValue:
+    """Enter the actual cost of a returned commitment, for the owning city."""
+    commitment = aid.get_commitment(db.session, commitment_id)
+    public_id = commitment.request.public_id
+    form = CostForm()
+    if not form.validate_on_submit() or form.amount.data is None:
+        flash(_("请填写实际费用。"), "error")
+        return redirect(url_for(".request_detail", public_id=public_id))
+    try:
+        amount = Decimal(form.amount.data).quantize(Decimal("0.01"))
+        aid_costs.enter_actual_cost(db.session, current_actor(), commitment_id, amount, form.note.data or "")
+        db.session.commit()
+        flash(_("已录入实际费用。"), "success")
+    except ServiceError as exc:
+        flash_refusal(exc)
+    return redirect(url_for(".request_detail", public_id=public_id))
+
+
+@bp.post("/aid/commitments/<int:commitment_id>/cost/sign")
+@login_required
+def commitment_cost_sign(commitment_id: int) -> ResponseReturnValue:
+    """Sign the actual cost for the city's own side."""
+    commitment = aid.get_commitment(db.session, commitment_id)
+    public_id = commitment.request.public_id
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        aid_costs.sign_cost(db.session, current_actor(), commitment_id)
+        db.session.commit()
+        flash(_("已签认费用。"), "success")
+    except ServiceError as exc:
+        flash_refusal(exc)
     return redirect(url_for(".request_detail", public_id=public_id))
 
 
