@@ -22,7 +22,7 @@ CNY with two places. Times are timezone-aware.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
@@ -72,7 +72,10 @@ def _money(value: Any) -> Decimal:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("an amount must be a number")
-    return Decimal(str(value))
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:  # Decimal's own error is no ValueError: pydantic would not see it
+        raise ValueError(f"{str(value)[:40]!r} is not an amount") from exc
 
 
 Money = Annotated[

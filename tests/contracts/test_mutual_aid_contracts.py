@@ -297,3 +297,13 @@ def test_samples_decode() -> None:
     request = decode_json(AidRequest, (SAMPLES / "aid-request.json").read_bytes())
     assert request.requesting_city == "linyi"
     assert [line.type_code for line in request.lines] == ["equipment.pump.drainage", "team.water"]
+
+
+@pytest.mark.parametrize("text", ["010013091*", "1e", "--1", "一百"])
+def test_an_amount_that_is_no_number_is_a_validation_error(text: str) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from contracts.mutual_aid import Money
+
+    with pytest.raises(ValidationError, match="is not an amount"):
+        TypeAdapter(Money).validate_python(text)

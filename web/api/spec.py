@@ -98,7 +98,9 @@ def operation(
             }
         if xml_answer is not None:
             status, media_type = xml_answer
-            extra["responses"] = {status: {media_type: {"schema": {"type": "string"}}}}
+            # A JSON dialect (GeoJSON) is a document; XML, CSV and iCalendar are text.
+            schema = {"type": "object"} if media_type.endswith("+json") else {"type": "string"}
+            extra["responses"] = {status: {media_type: {"schema": schema}}}
         if extra:
             _NOT_JSON[op_id] = extra
         documented = spec.validate(

@@ -353,7 +353,7 @@ def costs_csv(query: CostsQuery) -> ResponseReturnValue:
         found = aid_costs.for_incident(db.session, query.incident)
         name = f"aid-costs-{query.incident}.csv"
     else:
-        assert query.city is not None and query.year is not None  # noqa: S101 - checked by the model
+        assert query.city is not None and query.year is not None  # checked by the model
         found = aid_costs.for_city_year(db.session, query.city, query.year)
         name = f"aid-costs-{query.city}-{query.year}.csv"
     buffer = io.StringIO()
