@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> Flask:
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,
         REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
+        WTF_I18N_ENABLED=True,  # WTForms' own messages ("This field is required.") in the reader's language
     )
     app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from flask import Flask, flash, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import StatementError
 from werkzeug.exceptions import HTTPException
 
@@ -36,9 +39,110 @@ HTTP_CODES = {
 
 
 HTML_MESSAGES = {
+    400: _l("请求无效，请检查后重试。"),
     401: _l("请先登录。"),
     403: _l("您无权执行此操作：只能为本市接报、续报和下达指令，观察员只能查看。"),
     404: _l("要查看的内容不存在或已被删除。"),
+    405: _l("此页面不接受这种请求方式。"),
+    413: _l("提交的内容过大，请缩减后重试。"),
+    415: _l("不支持所提交内容的格式。"),
+    422: _l("输入有误，请检查后重试。"),
+    429: _l("请求过于频繁，请稍后重试。"),
+    500: _l("服务器内部错误，已记录。请稍后重试。"),
+}
+
+# Refusals the pages say in the reader's language, by the reason the service gave; a
+# refusal not listed here is shown as the service worded it.
+REFUSALS = {
+    "own_city_only": _l("只能为本市办理此事项。"),
+    "occurred_in_future": _l("发生时间不能晚于当前时间。"),
+    "incident_closed": _l("事件已结束，不再接受续报。"),
+    "no_affected_city": _l("事件至少涉及一个城市。"),
+    "verify_own_city": _l("核实请求须发给其他城市。"),
+    "deadline_past": _l("时限须晚于当前时间。"),
+    "already_answered": _l("该请求已答复。"),
+    "no_other_city": _l("通报须至少送达一个其他城市。"),
+    "bulletin_cancelled": _l("该通报已撤销。"),
+    "all_received": _l("所有通报城市均已收到该通报。"),
+    "report_future_day": _l("不能报送未来日期的日报。"),
+    "report_filed": _l("该日的日报已报送。"),
+    "username_empty": _l("用户名不能为空。"),
+    "username_taken": _l("用户名“%(username)s”已被占用。"),
+    "disable_self": _l("不能停用自己的账户。"),
+    "password_too_short": _l("密码至少需要 %(min_length)s 个字符。"),
+    "starts_in_past": _l("会商开始时间不能早于当前时间。"),
+    "agenda_closed": _l("议题征集已截止。"),
+    "offer_to_self": _l("城市不能向本市提供支援。"),
+    "quantity_not_positive": _l("提供的数量须大于零。"),
+    "drill_not_started": _l("演练尚未开始。"),
+    "drill_ended": _l("演练已结束。"),
+    "drill_without_injects": _l("没有情景注入的演练不能批准。"),
+}
+
+# What a contract's rule says, by pydantic's error type; "%(field)s" is the form's label.
+VALIDATION_MESSAGES = {
+    "missing": _l("请填写“%(field)s”。"),
+    "string_too_short": _l("“%(field)s”至少需要 %(min_length)s 个字符。"),
+    "string_too_long": _l("“%(field)s”最多 %(max_length)s 个字符。"),
+    "too_short": _l("“%(field)s”至少需要 %(min_length)s 项。"),
+    "too_long": _l("“%(field)s”最多 %(max_length)s 项。"),
+    "greater_than": _l("“%(field)s”须大于 %(gt)s。"),
+    "greater_than_equal": _l("“%(field)s”不能小于 %(ge)s。"),
+    "less_than": _l("“%(field)s”须小于 %(lt)s。"),
+    "less_than_equal": _l("“%(field)s”不能大于 %(le)s。"),
+    "int_parsing": _l("“%(field)s”须为整数。"),
+    "int_type": _l("“%(field)s”须为整数。"),
+    "int_from_float": _l("“%(field)s”须为整数。"),
+    "float_parsing": _l("“%(field)s”须为数字。"),
+    "float_type": _l("“%(field)s”须为数字。"),
+    "finite_number": _l("“%(field)s”须为数字。"),
+    "datetime_parsing": _l("“%(field)s”不是有效的日期和时间。"),
+    "datetime_type": _l("“%(field)s”不是有效的日期和时间。"),
+    "datetime_from_date_parsing": _l("“%(field)s”不是有效的日期和时间。"),
+    "timezone_aware": _l("“%(field)s”须带时区。"),
+    "date_parsing": _l("“%(field)s”不是有效的日期。"),
+    "date_type": _l("“%(field)s”不是有效的日期。"),
+    "enum": _l("“%(field)s”的取值无效。"),
+    "literal_error": _l("“%(field)s”的取值无效。"),
+    "string_pattern_mismatch": _l("“%(field)s”的格式不正确。"),
+    "string_type": _l("“%(field)s”须为文字。"),
+    "bool_parsing": _l("“%(field)s”须为是或否。"),
+    "uuid_parsing": _l("“%(field)s”不是有效的编号。"),
+    "unknown_city": _l("“%(city)s”不是成员城市。"),
+    "control_character": _l("“%(field)s”含有不允许的控制字符。"),
+    "endex_before_startex": _l("演练结束时间须晚于开始时间。"),
+    "drill_too_long": _l("演练从开始到结束最长 14 天。"),
+}
+
+# The contracts' own rules (raised as ValueError), by their English wording.
+VALUE_ERRORS = {
+    "a warning needs a colour (red, orange, yellow or blue)": _l("预警须选择颜色（红、橙、黄或蓝）。"),
+    "address at least one city, or all neighbours": _l("请至少选择一个通报城市，或选择全部相邻城市。"),
+    "addressed_cities lists a city twice": _l("通报城市有重复。"),
+}
+
+# Contract fields whose form field has another name, or that no form shows.
+FIELD_LABELS = {
+    "lat": _l("纬度"),
+    "lon": _l("经度"),
+    "latitude": _l("纬度"),
+    "longitude": _l("经度"),
+    "occurred_at": _l("发生时间"),
+    "deadline": _l("时限"),
+    "receipt_minutes": _l("回执时限（分钟）"),
+    "receipt_deadline": _l("回执时限"),
+    "affected_cities": _l("涉及城市"),
+    "addressed_cities": _l("通报城市"),
+    "title": _l("标题"),
+    "body": _l("内容"),
+    "text": _l("内容"),
+    "description": _l("概况"),
+    "location": _l("地点"),
+    "area": _l("涉及区域"),
+    "colour": _l("预警颜色"),
+    "category": _l("类别"),
+    "level": _l("级别"),
+    "kind": _l("类型"),
 }
 
 
@@ -63,9 +167,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> ResponseReturnValue:
         details = exc.details if isinstance(exc.details, (dict, list, str)) else None
-        if not wants_json() and exc.status in HTML_MESSAGES:
+        if not wants_json() and (exc.reason in REFUSALS or exc.status in HTML_MESSAGES):
             # The services speak English to API clients; a duty officer reads the page in their language.
-            return error_response(exc.status, exc.code, str(HTML_MESSAGES[exc.status]))
+            return error_response(exc.status, exc.code, refusal_text(exc))
         return error_response(exc.status, exc.code, exc.message, details)
 
     @app.errorhandler(ContractError)
@@ -80,7 +184,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
-        return error_response(status, HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+        code = HTTP_CODES.get(status, "http_error")
+        worded_by_us = exc.description != type(exc).description
+        if not wants_json() and status in HTML_MESSAGES and not worded_by_us:
+            # Werkzeug describes the failure in English; the page says it in the reader's language.
+            return error_response(status, code, str(HTML_MESSAGES[status]))
+        return error_response(status, code, exc.description or exc.name)
 
     @app.errorhandler(OverflowError)
     def _out_of_range(exc: OverflowError) -> ResponseReturnValue:
@@ -104,16 +213,73 @@ def init_app(app: Flask) -> None:
         return error_response(500, "internal_error", _("服务器内部错误，已记录。请稍后重试。"))
 
 
+def refusal_text(exc: ServiceError) -> str:
+    """Say a service's refusal in the reader's language where the hub knows it; else as worded."""
+    if exc.reason in REFUSALS:
+        values = exc.details if isinstance(exc.details, dict) else {}
+        try:
+            return str(REFUSALS[exc.reason]) % values
+        except (KeyError, TypeError, ValueError):
+            log.warning("refusal %s lacks the values its message names", exc.reason)
+    if exc.status in (401, 403, 404):
+        return str(HTML_MESSAGES[exc.status])
+    return exc.message
+
+
 def flash_refusal(exc: ServiceError) -> None:
     """Roll back and show a refused form's reason on the page; a forbidden action still answers 403."""
     db.session.rollback()
     if exc.status == 403:
         raise exc
-    flash(exc.message, "error")
+    flash(refusal_text(exc), "error")
 
 
-def flash_validation(exc: ValidationError) -> None:
-    """Show each field a form's contract refused, with the reason."""
+def field_label(name: str, form: FlaskForm | None = None, labels: Mapping[str, object] | None = None) -> str:
+    """Name a contract's field as the page does: the given label, the form field's, the common one."""
+    if labels and name in labels:
+        return str(labels[name])
+    if form is not None:
+        field = getattr(form, name, None)
+        label = getattr(field, "label", None)
+        if label is not None and getattr(label, "text", None):
+            return str(label.text)
+    if name in FIELD_LABELS:
+        return str(FIELD_LABELS[name])
+    return name
+
+
+def validation_text(
+    error: ErrorDetails, form: FlaskForm | None = None, labels: Mapping[str, object] | None = None
+) -> str:
+    """Say one refused field of a contract in the reader's language, the field named by its label."""
+    names = [str(p) for p in error["loc"] if isinstance(p, str)]
+    field = field_label(names[0], form, labels) if names else ""
+    context = error.get("ctx") or {}
+    values: dict[str, object] = {
+        key: int(value) if isinstance(value, float) and value.is_integer() else value
+        for key, value in context.items()
+        if isinstance(value, (str, int, float))
+    }
+    values["field"] = field
+    kind = error["type"]
+    if kind == "value_error":
+        raised = context.get("error")
+        wording = str(raised) if raised is not None else error["msg"].removeprefix("Value error, ")
+        if wording in VALUE_ERRORS:
+            return str(VALUE_ERRORS[wording])
+    elif kind in VALIDATION_MESSAGES:
+        try:
+            return str(VALIDATION_MESSAGES[kind]) % values
+        except (KeyError, TypeError, ValueError):
+            log.warning("validation message %s lacks the values it names", kind)
+    if field:
+        return _("“%(field)s”输入有误：%(reason)s", field=field, reason=error["msg"])
+    return _("输入有误：%(reason)s", reason=error["msg"])
+
+
+def flash_validation(
+    exc: ValidationError, form: FlaskForm | None = None, labels: Mapping[str, object] | None = None
+) -> None:
+    """Show each field a form's contract refused, with the reason, named by the form's labels."""
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        flash(f"{where}: {error['msg']}" if where else error["msg"], "error")
+        flash(validation_text(error, form, labels), "error")

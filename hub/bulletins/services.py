@@ -132,7 +132,7 @@ def issue(
             )
     now = utcnow()
     if data.receipt_deadline <= now:
-        raise InvalidInput("the receipt deadline must be in the future")
+        raise InvalidInput("the receipt deadline must be in the future", reason="deadline_past")
     if data.expires_at is not None and data.expires_at <= now:
         # An expired warning sent out as live would alarm systems and vehicles for nothing.
         raise InvalidInput(
@@ -143,7 +143,7 @@ def issue(
         addressed.update({c.slug: c for c in issuer.neighbours})
     addressed.pop(issuer.slug, None)
     if not addressed:
-        raise InvalidInput("a bulletin must reach at least one other city")
+        raise InvalidInput("a bulletin must reach at least one other city", reason="no_other_city")
     bulletin = Bulletin(
         public_id=uuid.uuid4(),
         kind=data.kind,
@@ -570,10 +570,10 @@ def retry_now(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Bulleti
     """Ask at once for another round to the cities not reached, starting their back-off afresh."""
     bulletin = _issued_by_actor(session, actor, public_id)
     if bulletin.cancelled_at is not None:
-        raise Conflict("the bulletin is cancelled")
+        raise Conflict("the bulletin is cancelled", reason="bulletin_cancelled")
     pending = [r for r in bulletin.recipients if r.delivered_at is None]
     if not pending:
-        raise Conflict("every addressed city has the bulletin")
+        raise Conflict("every addressed city has the bulletin", reason="all_received")
     for recipient in pending:
         recipient.given_up_at = None
         recipient.redeliveries = 0

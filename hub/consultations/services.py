@@ -242,7 +242,7 @@ def call(session: DbSession, actor: Actor, data: ConsultationCall) -> Meeting:
     city_id = _require_coordinator(actor, "call a consultation")
     now = utcnow()
     if data.starts_at <= now - timedelta(minutes=5):
-        raise InvalidInput("the consultation cannot start in the past")
+        raise InvalidInput("the consultation cannot start in the past", reason="starts_in_past")
     invitees = {c.id: "invited" for c in cities.by_slugs(session, list(data.invited_cities))}
     incident_id = None
     if data.incident_id is not None:
@@ -610,7 +610,7 @@ def submit_agenda_item(
     if meeting.agenda_sent_at is not None or (
         meeting.agenda_deadline is not None and now > meeting.agenda_deadline
     ):
-        raise Conflict("agenda submissions closed at the deadline")
+        raise Conflict("agenda submissions closed at the deadline", reason="agenda_closed")
     item = AgendaItem(
         meeting=meeting,
         city_id=city_id,

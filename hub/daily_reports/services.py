@@ -41,12 +41,12 @@ def submit(session: DbSession, actor: Actor, day: date, data: DailyReportCreate,
         raise Forbidden("only coordinators and duty officers of a city file daily reports")
     now = utcnow()
     if day > today(now):
-        raise InvalidInput("a daily report cannot be filed for a future day")
+        raise InvalidInput("a daily report cannot be filed for a future day", reason="report_future_day")
     existing = session.scalar(
         select(DailyReport).where(DailyReport.city_id == actor.city_id, DailyReport.report_date == day)
     )
     if existing is not None:
-        raise Conflict(f"the report for {day.isoformat()} has already been filed")
+        raise Conflict(f"the report for {day.isoformat()} has already been filed", reason="report_filed")
     report = DailyReport(
         city_id=actor.city_id,
         report_date=day,

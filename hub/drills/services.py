@@ -179,7 +179,7 @@ def export_msel(drill: Drill, fmt: Literal["csv", "json"] = "csv") -> bytes:
 def clock_of(drill: Drill) -> rules.DrillClock:
     """Return the drill's clock (only once started)."""
     if drill.started_at is None:
-        raise Conflict("the drill has not started")
+        raise Conflict("the drill has not started", reason="drill_not_started")
     return rules.DrillClock(
         started_at=drill.started_at,
         duration=drill.endex - drill.startex,
@@ -341,7 +341,7 @@ def approve(session: DbSession, actor: Actor, drill_id: int) -> Drill:
     if drill.status != DrillStatus.DRAFT:
         raise Conflict(f"the drill is {drill.status}, not a draft")
     if not drill.injects:
-        raise InvalidInput("a drill without injects cannot be approved")
+        raise InvalidInput("a drill without injects cannot be approved", reason="drill_without_injects")
     drill.status = DrillStatus.APPROVED
     drill.approved_at = utcnow()
     session.flush()
@@ -436,7 +436,7 @@ def skip(session: DbSession, actor: Actor, drill_id: int, number: int, reason: s
     drill = get(session, drill_id)
     _require_controller(actor, drill)
     if drill.status == DrillStatus.ENDED:
-        raise Conflict("the drill has ended")
+        raise Conflict("the drill has ended", reason="drill_ended")
     _apply(drill, lambda slots: rules.skip(slots, number, reason))
     session.flush()
     audit.record(
@@ -472,7 +472,7 @@ def add_contingency(
     drill = get(session, drill_id)
     _require_controller(actor, drill)
     if drill.status == DrillStatus.ENDED:
-        raise Conflict("the drill has ended")
+        raise Conflict("the drill has ended", reason="drill_ended")
     try:
         inject = Inject.model_validate(data, context=context_of(session, drill))
     except ValidationError as error:

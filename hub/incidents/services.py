@@ -48,7 +48,7 @@ def _require_writer_for(actor: Actor, city_id: int, what: str) -> None:
     if not actor.can_write_incidents:
         raise Forbidden(f"your role may not {what}")
     if actor.city_id != city_id:
-        raise Forbidden(f"you may {what} for your own city only")
+        raise Forbidden(f"you may {what} for your own city only", reason="own_city_only")
 
 
 def needs_regional_notice(incident: Incident) -> bool:
@@ -75,7 +75,7 @@ def create_incident(session: DbSession, actor: Actor, data: IncidentCreate) -> I
     affected = cities.by_slugs(session, list(data.affected_cities))
     now = utcnow()
     if data.occurred_at > now.replace(microsecond=0) + _CLOCK_SKEW:
-        raise InvalidInput("occurred_at is in the future")
+        raise InvalidInput("occurred_at is in the future", reason="occurred_in_future")
     incident = Incident(
         category=data.category,
         level=int(data.level),
@@ -105,7 +105,7 @@ def add_report(session: DbSession, actor: Actor, incident_id: int, data: FollowU
     incident = get_incident(session, incident_id)
     _require_writer_for(actor, incident.reporting_city_id, "report on incidents")
     if incident.status is IncidentStatus.CLOSED:
-        raise Conflict("the incident is closed; no further reports are accepted")
+        raise Conflict("the incident is closed; no further reports are accepted", reason="incident_closed")
     report = IncidentReport(
         incident=incident,
         kind=data.kind,
@@ -154,7 +154,7 @@ def update_incident(session: DbSession, actor: Actor, incident_id: int, changes:
         incident.status = changes.status
     if changes.affected_cities is not None:
         if not changes.affected_cities:
-            raise InvalidInput("an incident affects at least one city")
+            raise InvalidInput("an incident affects at least one city", reason="no_affected_city")
         incident.affected_cities = cities.by_slugs(session, list(changes.affected_cities))
     after = snapshot(incident)
     if after == before:

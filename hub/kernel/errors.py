@@ -4,15 +4,20 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
-    """Base of every rule the hub refuses to break; `code` is stable for API clients."""
+    """Base of every rule the hub refuses to break; `code` is stable for API clients.
+
+    `reason`, where given, names the particular refusal (for example "username_taken") so that
+    the pages can say it in the reader's language; `details` may carry the values it mentions.
+    """
 
     status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, details: object | None = None) -> None:
+    def __init__(self, message: str, *, details: object | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.reason = reason
 
 
 class InvalidInput(ServiceError):

@@ -47,9 +47,11 @@ def create_user(
     _require_admin(actor)
     username = username.strip()
     if not username:
-        raise Conflict("user name is empty")
+        raise Conflict("user name is empty", reason="username_empty")
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise Conflict(f"user name {username!r} is taken")
+        raise Conflict(
+            f"user name {username!r} is taken", reason="username_taken", details={"username": username}
+        )
     check_password_strength(password)
     user = User(
         username=username,
@@ -79,7 +81,7 @@ def set_active(session: DbSession, actor: Actor, user_id: int, active: bool) -> 
     _require_admin(actor)
     user = get_user(session, user_id)
     if actor.user_id == user.id and not active:
-        raise Conflict("you cannot disable your own account")
+        raise Conflict("you cannot disable your own account", reason="disable_self")
     before = _snapshot(user)
     user.active = active
     if active:

@@ -346,7 +346,7 @@ def make_offer(
     if entry.owner_city_id != city_id:
         raise Forbidden("you may offer your own city's resources only")
     if line.request.requesting_city_id == city_id:
-        raise InvalidInput("a city does not offer help to itself")
+        raise InvalidInput("a city does not offer help to itself", reason="offer_to_self")
     if line.request.status != "open":
         raise Conflict(f"the request is {line.request.status}")
     if entry.status != "available":
@@ -354,7 +354,7 @@ def make_offer(
     if not satisfies(_entry_type(entry), _line_type(line)):
         raise InvalidInput(f"{entry.type_code} does not fill a line asking for {line.type_code}")
     if quantity <= 0:
-        raise InvalidInput("an offer is for a positive quantity")
+        raise InvalidInput("an offer is for a positive quantity", reason="quantity_not_positive")
     if entry.bookable and quantity != 1:
         raise InvalidInput("a team, expert or vehicle is offered as one unit")
     if not line.request.exercise and quantity > entry.available:

@@ -31,9 +31,9 @@ def create(session: DbSession, actor: Actor, data: VerificationCreate) -> Verifi
         raise Forbidden("only coordinators and duty officers of a city send verification requests")
     to_city = cities.by_slug(session, data.to_city)
     if to_city.id == actor.city_id:
-        raise InvalidInput("a verification request goes to another city")
+        raise InvalidInput("a verification request goes to another city", reason="verify_own_city")
     if data.deadline <= utcnow():
-        raise InvalidInput("the deadline must be in the future")
+        raise InvalidInput("the deadline must be in the future", reason="deadline_past")
     if data.incident_id is not None and not incidents.exists(session, data.incident_id):
         raise NotFound(f"no incident {data.incident_id}")
     request = VerificationRequest(
@@ -80,7 +80,7 @@ def answer(
     if request.to_city_id != actor.city_id or not actor.can_write_incidents:
         raise Forbidden("only the asked city's coordinators and duty officers answer")
     if request.answered_at is not None:
-        raise Conflict("this request has already been answered")
+        raise Conflict("this request has already been answered", reason="already_answered")
     request.answer = data.answer
     request.answered_at = utcnow()
     request.answered_by = actor.name

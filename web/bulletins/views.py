@@ -91,7 +91,7 @@ def bulletin_new() -> ResponseReturnValue:
             )
             bulletin = bulletins.issue(db.session, actor, data, mqtt_root=settings_of(current_app).mqtt_root)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:

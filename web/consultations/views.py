@@ -65,7 +65,7 @@ def consultation_new() -> ResponseReturnValue:
             )
             meeting = consultations.call(db.session, actor, data)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:
@@ -128,7 +128,7 @@ def consultation_answer(public_id: uuid.UUID) -> ResponseReturnValue:
             )
             consultations.answer(db.session, current_actor(), public_id, data)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:
@@ -197,7 +197,7 @@ def consultation_resolution(public_id: uuid.UUID) -> ResponseReturnValue:
             )
             consultations.add_resolution(db.session, current_actor(), public_id, data)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:

@@ -41,7 +41,7 @@ def daily_report_page() -> ResponseReturnValue:
                 due=settings.daily_report_due_time,
             )
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:

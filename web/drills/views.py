@@ -112,7 +112,7 @@ def drill_new() -> ResponseReturnValue:
                 drills.import_msel(db.session, actor, drill.id, upload.read())
         except ValidationError as exc:
             db.session.rollback()
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ContractError as exc:
             db.session.rollback()
             _flash_msel(exc)
@@ -304,7 +304,7 @@ def drill_observation(drill_id: int) -> ResponseReturnValue:
             )
             drills.add_observation(db.session, current_actor(), drill_id, data)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:

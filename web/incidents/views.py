@@ -110,7 +110,7 @@ def new() -> ResponseReturnValue:
             )
             incident = incident_service.create_incident(db.session, current_actor(), data)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -20,8 +21,9 @@ from contracts.resource_types import CATALOGUE
 
 
 def type_choices() -> list[tuple[str, str]]:
-    """Return the typing catalogue as (code, Chinese name) pairs."""
-    return [(code, f"{row.name_zh} ({code})") for code, row in CATALOGUE.items()]
+    """Return the typing catalogue as (code, name in the reader's language) pairs."""
+    english = str(get_locale()) == "en"
+    return [(code, f"{row.name_en if english else row.name_zh} ({code})") for code, row in CATALOGUE.items()]
 
 
 GRADES = [("", "—"), ("1", _l("重型")), ("2", _l("中型")), ("3", _l("轻型"))]

@@ -84,7 +84,7 @@ def request_new() -> ResponseReturnValue:
             )
             db.session.commit()
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:
@@ -304,7 +304,7 @@ def entry_edit(entry_id: int | None = None) -> ResponseReturnValue:
             aid.register_entry(db.session, current_actor(), _entry_from_form(form))
             db.session.commit()
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:

@@ -52,7 +52,7 @@ def verification_list() -> ResponseReturnValue:
             )
             verifications.create(db.session, current_actor(), data)
         except ValidationError as exc:
-            flash_validation(exc)
+            flash_validation(exc, form)
         except ServiceError as exc:
             flash_refusal(exc)
         else:
