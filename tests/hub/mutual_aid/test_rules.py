@@ -390,9 +390,6 @@ def _check_invariants(world: list[Booking], holdings: dict[str, Holding]) -> Non
             assert (frm, to) in EDGES
 
 
-# Hypothesis warns when the global `random` state moves while it draws; in the full suite,
-# background threads of earlier tests (client retry jitter) move it, not this test's strategies.
-@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @settings(max_examples=200, deadline=None)
 @given(specs=offers, plays=steps)
 def test_random_play_by_random_cities_keeps_every_invariant(
