@@ -66,6 +66,9 @@ REFUSALS = {
     "all_received": _l("所有通报城市均已收到该通报。"),
     "report_future_day": _l("不能报送未来日期的日报。"),
     "report_filed": _l("该日的日报已报送。"),
+    "zero_report_open_incidents": _l(
+        "本市仍有 %(count)s 起在办事件，不能直接报送零报告；如确认无误，请勾选确认后再报送。"
+    ),
     "username_empty": _l("用户名不能为空。"),
     "username_taken": _l("用户名“%(username)s”已被占用。"),
     "disable_self": _l("不能停用自己的账户。"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from contracts.daily_reports import DailyReportCreate
 from hub.daily_reports.models import DailyReport
-from hub.kernel import audit, flow_requests
+from hub.incidents import services as incidents
+from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
-from hub.kernel.errors import Conflict, Forbidden, InvalidInput
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Reminder
 from hub.kernel.types import DbSession, utcnow
 
@@ -35,8 +36,38 @@ def due_at(day: date, due: time) -> datetime:
     return datetime.combine(day, due, tzinfo=ZONE)
 
 
-def submit(session: DbSession, actor: Actor, day: date, data: DailyReportCreate, *, due: time) -> DailyReport:
-    """File the actor's city's report for a day (today or an earlier day, once)."""
+def open_incidents(session: DbSession, city_id: int) -> int:
+    """Return how many open live incidents concern a city (drills never count)."""
+    return sum(incidents.open_counts_by_level(session, cities.by_id(session, city_id)).values())
+
+
+def _check_zero(session: DbSession, city_id: int, data: DailyReportCreate, confirmed: bool) -> None:
+    """A zero report while the city has open incidents needs the person's explicit confirmation."""
+    if not data.zero or confirmed:
+        return
+    count = open_incidents(session, city_id)
+    if count:
+        raise InvalidInput(
+            f"the city has {count} open incident(s); confirm to file a zero report anyway",
+            reason="zero_report_open_incidents",
+            details={"count": count},
+        )
+
+
+def submit(
+    session: DbSession,
+    actor: Actor,
+    day: date,
+    data: DailyReportCreate,
+    *,
+    due: time,
+    confirm_open_incidents: bool = False,
+) -> DailyReport:
+    """File the actor's city's report for a day (today or an earlier day, once).
+
+    A zero report while the city has open live incidents is refused unless
+    `confirm_open_incidents` says the person confirmed it.
+    """
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city file daily reports")
     now = utcnow()
@@ -47,6 +78,7 @@ def submit(session: DbSession, actor: Actor, day: date, data: DailyReportCreate,
     )
     if existing is not None:
         raise Conflict(f"the report for {day.isoformat()} has already been filed", reason="report_filed")
+    _check_zero(session, actor.city_id, data, confirm_open_incidents)
     report = DailyReport(
         city_id=actor.city_id,
         report_date=day,
@@ -65,6 +97,48 @@ def submit(session: DbSession, actor: Actor, day: date, data: DailyReportCreate,
         "daily_report",
         report.id,
         after={"date": day.isoformat(), "zero": data.zero, "on_time": report.on_time},
+    )
+    return report
+
+
+def get_report(session: DbSession, report_id: int) -> DailyReport:
+    """Return a filed report; every city may view any city's report."""
+    report = session.get(DailyReport, report_id)
+    if report is None:
+        raise NotFound(f"no daily report {report_id}")
+    return report
+
+
+def can_correct(actor: Actor, report: DailyReport) -> bool:
+    """Tell whether the actor may correct a report: its own city's coordinators and duty officers."""
+    return actor.can_write_incidents and actor.city_id == report.city_id
+
+
+def correct(
+    session: DbSession,
+    actor: Actor,
+    report_id: int,
+    data: DailyReportCreate,
+    *,
+    confirm_open_incidents: bool = False,
+) -> DailyReport:
+    """Correct a filed report of the actor's city; the old text stays in the audit trail."""
+    report = get_report(session, report_id)
+    if not can_correct(actor, report):
+        raise Forbidden("only the reporting city's coordinators and duty officers correct its report")
+    _check_zero(session, report.city_id, data, confirm_open_incidents)
+    before: dict[str, object] = {"zero": report.zero, "body": report.body}
+    report.zero = data.zero
+    report.body = data.body
+    audit.record(
+        session,
+        actor,
+        "daily_report.corrected",
+        "daily_report",
+        report.id,
+        before=before,
+        after={"zero": data.zero, "body": data.body},
+        city_id=report.city_id,
     )
     return report
 
@@ -112,6 +186,7 @@ class MonthGrid:
     month: int
     days: list[date]
     rows: list[tuple[City, list[str]]]
+    report_ids: dict[tuple[int, date], int] = field(default_factory=dict)  # (city id, day): report id
 
 
 def month_grid(session: DbSession, year: int, month: int) -> MonthGrid:
@@ -132,7 +207,8 @@ def month_grid(session: DbSession, year: int, month: int) -> MonthGrid:
             else:
                 cells.append("future" if day > current else ("due" if day == current else "missing"))
         rows.append((city, cells))
-    return MonthGrid(year, month, days, rows)
+    ids = {key: report.id for key, report in by_key.items()}
+    return MonthGrid(year, month, days, rows, ids)
 
 
 def schedule_check(session: DbSession, now: datetime, settings: Settings) -> None:

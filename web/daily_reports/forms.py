@@ -16,3 +16,5 @@ class DailyReportForm(FlaskForm):
 
     zero = BooleanField(_l("零报告（本日无突发事件）"))
     body = TextAreaField(_l("报告内容"), validators=[Optional(), Length(max=10000)])
+    # Shown, with the number of open incidents, only when the city has some.
+    confirm_open_incidents = BooleanField(_l("确认报送零报告"))

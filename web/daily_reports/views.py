@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from contracts.daily_reports import DailyReportCreate
 from hub.app import settings_of
 from hub.daily_reports import services as daily_reports
+from hub.daily_reports.models import DailyReport
 from hub.extensions import db
 from hub.kernel.errors import ServiceError
 from web import queries
@@ -39,6 +40,7 @@ def daily_report_page() -> ResponseReturnValue:
                 today,
                 DailyReportCreate(zero=form.zero.data, body=form.body.data or ""),
                 due=settings.daily_report_due_time,
+                confirm_open_incidents=bool(form.confirm_open_incidents.data),
             )
         except ValidationError as exc:
             flash_validation(exc, form)
@@ -49,11 +51,60 @@ def daily_report_page() -> ResponseReturnValue:
             flash(_("今日报告已报送。"), "success")
             return redirect(url_for("daily_reports.daily_report_page"))
     year, month_number = queries.month("month", today)
+    city_id = current_user.city_id
     return render_template(
         "daily_reports/daily_reports.html",
         form=form,
         today=today,
         due=settings.daily_report_due,
-        filed=daily_reports.has_filed(db.session, current_user.city_id, today),
+        filed=daily_reports.has_filed(db.session, city_id, today) if city_id else False,
+        open_incidents=daily_reports.open_incidents(db.session, city_id) if city_id else 0,
         grid=daily_reports.month_grid(db.session, year, month_number),
+    )
+
+
+@bp.get("/daily-reports/<int:report_id>")
+@login_required
+def daily_report_detail(report_id: int) -> ResponseReturnValue:
+    """Show one filed report; its own city may correct it."""
+    report = daily_reports.get_report(db.session, report_id)
+    form = DailyReportForm(data={"zero": report.zero, "body": report.body})
+    return _detail(report, form)
+
+
+@bp.post("/daily-reports/<int:report_id>/correct")
+@login_required
+def daily_report_correct(report_id: int) -> ResponseReturnValue:
+    """Correct a filed report of the person's city; other cities are refused (403)."""
+    report = daily_reports.get_report(db.session, report_id)
+    form = DailyReportForm()
+    if form.validate_on_submit():
+        try:
+            daily_reports.correct(
+                db.session,
+                current_actor(),
+                report_id,
+                DailyReportCreate(zero=form.zero.data, body=form.body.data or ""),
+                confirm_open_incidents=bool(form.confirm_open_incidents.data),
+            )
+        except ValidationError as exc:
+            flash_validation(exc, form)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("报告已更正。"), "success")
+            return redirect(url_for("daily_reports.daily_report_detail", report_id=report_id))
+    return _detail(report, form)
+
+
+def _detail(report: DailyReport, form: DailyReportForm) -> ResponseReturnValue:
+    actor = current_actor()
+    can_correct = daily_reports.can_correct(actor, report)
+    return render_template(
+        "daily_reports/daily_report.html",
+        report=report,
+        form=form,
+        can_correct=can_correct,
+        open_incidents=daily_reports.open_incidents(db.session, report.city_id) if can_correct else 0,
     )
