@@ -54,6 +54,16 @@ def init_app(app: Flask, settings: Settings) -> None:
             return gettext("剩余 %(amount)s", amount=amount)
         return gettext("已超时 %(amount)s", amount=amount)
 
+    @app.template_filter("overdue")
+    def overdue(deadline: datetime | None) -> bool:
+        """Tell whether a deadline has passed, decided now, when the page is drawn."""
+        return deadline is not None and deadline <= datetime.now(UTC)
+
+    @app.template_filter("deadline_class")
+    def deadline_class(deadline: datetime | None) -> str:
+        """The class of a countdown: red ('due overdue') the moment its deadline passes."""
+        return "due overdue" if overdue(deadline) else "countdown"
+
     @app.template_filter("isotime")
     def isotime(value: datetime | None) -> str:
         """Return an ISO 8601 time for machine use (countdowns, data attributes)."""

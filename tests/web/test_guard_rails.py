@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from hub.daily_reports.models import DailyReport
 from hub.extensions import db
-from hub.kernel.models import AuditEntry
+from hub.kernel.models import AuditEntry, Role
 
 
 def test_zero_report_page_asks_for_confirmation(client: FlaskClient, auth, make_user, make_incident) -> None:
@@ -57,3 +59,44 @@ def test_report_viewed_by_all_corrected_by_its_city(client: FlaskClient, auth, m
     assert answer.status_code == 403
     db.session.expire_all()
     assert db.session.get(DailyReport, report.id).body == "汛情平稳，水位回落。"
+
+
+def test_sync_now_only_for_own_city_and_admins(client: FlaskClient, auth, make_user, city, settings) -> None:
+    from hub.kernel.actors import Actor
+    from hub.partners import services as partners
+
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    for slug in ("linyi", "xuzhou"):
+        partners.register(db.session, admin, city(slug), f"http://{slug}.example", "tok", settings=settings)
+    db.session.commit()
+    make_user("ly", "linyi")
+    make_user("boss", "xuzhou", Role.ADMIN)
+    auth.login("ly")
+    page = client.get("/partners").get_data(as_text=True)
+    assert page.count("立即同步") == 1
+    auth.logout()
+    auth.login("boss")
+    assert client.get("/partners").get_data(as_text=True).count("立即同步") == 2
+
+
+def test_overdue_verification_is_red_at_once(client: FlaskClient, auth, make_user) -> None:
+    from contracts.verifications import VerificationCreate
+    from hub.kernel.actors import Actor
+    from hub.verifications import services as verifications
+
+    ly = Actor.for_user(make_user("ly", "linyi"))
+    make_user("xz", "xuzhou")
+    data = VerificationCreate(
+        to_city="xuzhou",
+        subject="核实险情",
+        question="请核实。",
+        deadline=datetime.now(UTC) + timedelta(hours=1),
+    )
+    late = verifications.create(db.session, ly, data)
+    verifications.create(db.session, ly, data)
+    late.deadline = datetime.now(UTC) - timedelta(minutes=1)
+    db.session.commit()
+    auth.login("ly")
+    page = client.get("/verifications").get_data(as_text=True)
+    assert page.count("逾期未答复") == 1
+    assert page.count('class="due overdue"') == 1 and 'class="countdown"' in page
