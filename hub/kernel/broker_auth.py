@@ -66,16 +66,24 @@ def _accounts(session: DbSession, root: str) -> list[BrokerAccount]:
 
 def render_password_file(session: DbSession, hub: HubCredentials, root: str = DEFAULT_ROOT) -> str:
     """Return the password file for the hub and every account the capabilities declare."""
-    lines = [f"{hub.username}:{hub.password_hash}"]
-    lines += [f"{a.username}:{a.password_hash}" for a in _accounts(session, root)]
-    return "\n".join(lines) + "\n"
+    return _password_text(hub, _accounts(session, root))
 
 
 def render_acl_file(session: DbSession, hub_username: str, root: str = DEFAULT_ROOT) -> str:
     """Return the ACL file: explicit topics per account, nothing by pattern or wildcard for peers."""
+    return _acl_text(hub_username, root, _accounts(session, root))
+
+
+def _password_text(hub: HubCredentials, accounts: list[BrokerAccount]) -> str:
+    lines = [f"{hub.username}:{hub.password_hash}"]
+    lines += [f"{a.username}:{a.password_hash}" for a in accounts]
+    return "\n".join(lines) + "\n"
+
+
+def _acl_text(hub_username: str, root: str, accounts: list[BrokerAccount]) -> str:
     hub_topics = "".join(f"topic readwrite {r}/#\n" for r in (root, exercise_root(root)))
     blocks = [f"user {hub_username}\n{hub_topics}"]
-    for account in _accounts(session, root):
+    for account in accounts:
         lines = [f"user {account.username}"]
         lines += [f"topic write {topic}" for topic in account.write]
         lines += [f"topic read {topic}" for topic in account.read]
@@ -104,9 +112,12 @@ def _write(
 ) -> tuple[tuple[Path, Path], bool]:
     directory.mkdir(parents=True, exist_ok=True)
     written, changed = [], False
+    # Both files from one read of the registry: read twice, a registration committed in between
+    # would land in one file now and the other at the next look, reloading the broker twice.
+    accounts = _accounts(session, root)
     for name, text in (
-        ("passwords", render_password_file(session, hub, root)),
-        ("acl", render_acl_file(session, hub.username, root)),
+        ("passwords", _password_text(hub, accounts)),
+        ("acl", _acl_text(hub.username, root, accounts)),
     ):
         path = directory / name
         written.append(path)
