@@ -460,18 +460,13 @@ def _remind_at(meeting: Meeting, invitation: Invitation) -> datetime | None:
 
 def unanswered_due(session: DbSession, now: datetime) -> list[tuple[int, uuid.UUID]]:
     """Return (id, public id) of live meetings with a silent city whose reminder time has come."""
-    query = (
-        select(Meeting)
-        .join(Invitation)
-        .where(
-            Meeting.status == CALLED,
-            Meeting.starts_at > now,
-            Invitation.answer.is_(None),
-            Invitation.reminded_at.is_(None),
-            Invitation.delivered_at.is_not(None),
-        )
-        .distinct()
+    # A subquery rather than DISTINCT: PostgreSQL cannot compare the meeting's JSON column.
+    silent = select(Invitation.meeting_id).where(
+        Invitation.answer.is_(None),
+        Invitation.reminded_at.is_(None),
+        Invitation.delivered_at.is_not(None),
     )
+    query = select(Meeting).where(Meeting.status == CALLED, Meeting.starts_at > now, Meeting.id.in_(silent))
     due = []
     for meeting in session.scalars(query):
         if any(

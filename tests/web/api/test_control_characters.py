@@ -150,7 +150,8 @@ def test_the_feed_stays_well_formed_even_for_text_stored_before_the_rule(
         kind="bulletin",
         issuing_city=city("linyi"),
         category="natural_disaster",
-        area="沂河\x00流域",
+        # PostgreSQL cannot store NUL at all; SQLite can, so an old SQLite hub may hold one.
+        area="沂河\x00流域" if db.engine.dialect.name == "sqlite" else "沂河\x02流域",
         title="沂河\x01洪水\x0b",
         text="x",
         scope="public",
