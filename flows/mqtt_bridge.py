@@ -27,12 +27,17 @@ from contracts.mqtt import decode_message
 from flows.context import hub_session
 from hub.fleet import commands, ingest
 from hub.kernel import dead_letters
+from hub.kernel.types import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 IDLE_WAIT = 0.5  # seconds the writer waits for a first message before looking at its stop flag
 RETRY_WAIT = 1.0  # after a failed commit, wait this long and try the same batch again
+
+
+# Positions one thinning transaction deletes at most.
+THIN_BATCH = 5000
 
 
 class MqttBridge:
@@ -45,6 +50,7 @@ class MqttBridge:
         root: str,
         publish_poll: float = 1.0,
         position_retention: timedelta = timedelta(days=30),
+        position_thin_after: timedelta = timedelta(days=3),
         prune_every: float = 3600.0,
         publish: bool = True,
         max_skew: timedelta = ingest.DEFAULT_MAX_SKEW,
@@ -56,6 +62,7 @@ class MqttBridge:
         self.max_skew = max_skew
         self.publish_poll = publish_poll
         self.position_retention = position_retention
+        self.position_thin_after = position_thin_after
         self.prune_every = prune_every
         self._next_prune = 0.0
         self.counts: Counter[str] = Counter()
@@ -172,10 +179,24 @@ class MqttBridge:
         if now < self._next_prune:
             return
         self._next_prune = now + self.prune_every
+        thinned = 0
+        while not self._stop.is_set():
+            # One short transaction per batch, so the telemetry writer never waits long.
+            with hub_session() as session:
+                batch = ingest.thin_positions(session, utcnow(), self.position_thin_after, THIN_BATCH)
+            thinned += batch
+            if batch < THIN_BATCH:
+                break
         with hub_session() as session:
             removed = ingest.prune_positions(session, self.position_retention)
-        if removed:
-            log.info("removed %d positions older than %s", removed, self.position_retention)
+        if thinned or removed:
+            log.info(
+                "thinned %d positions older than %s, removed %d older than %s",
+                thinned,
+                self.position_thin_after,
+                removed,
+                self.position_retention,
+            )
 
     def publish_outbox(self) -> int:
         """Close expired commands and publish what waits in the outbox; return how many went out."""

@@ -44,6 +44,13 @@ class Settings:
     retention_mqtt_outbox_days: int = 7  # published MQTT messages
     retention_reminders_days: int = 90  # reminders sent to cities
     retention_dead_letters_days: int = 30  # inbound messages that broke their contract
+    # Position history older than this keeps one point a minute per vehicle (hub/fleet/ingest.py).
+    position_thin_after_days: int = 3
+    # The managed Prefect server deletes finished flow runs (with their task runs and logs) and
+    # events older than this, by its own database vacuum service.
+    prefect_retention_days: int = 7
+    # Writes are refused with a clear message while the instance folder has less free space.
+    min_free_disk_mb: int = 64
 
     # Vehicle reports dated further than this ahead of the hub's clock are dead letters.
     clock_skew_seconds: int = 300
@@ -97,6 +104,9 @@ class Settings:
             "HUB_RETENTION_MQTT_OUTBOX_DAYS": str(self.retention_mqtt_outbox_days),
             "HUB_RETENTION_REMINDERS_DAYS": str(self.retention_reminders_days),
             "HUB_RETENTION_DEAD_LETTERS_DAYS": str(self.retention_dead_letters_days),
+            "HUB_POSITION_THIN_AFTER_DAYS": str(self.position_thin_after_days),
+            "HUB_PREFECT_RETENTION_DAYS": str(self.prefect_retention_days),
+            "HUB_MIN_FREE_DISK_MB": str(self.min_free_disk_mb),
             "HUB_CLOCK_SKEW_SECONDS": str(self.clock_skew_seconds),
             "HUB_DEMO": "1" if self.demo else "",
             "HUB_MAP_TILE_URL": self.map_tile_url or "",
@@ -116,6 +126,13 @@ def _days(env: dict[str, str], name: str, default: int) -> int:
     value = env.get(name) or str(default)
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{name} must be a whole number of days, at least 1, not {value!r}")
+    return int(value)
+
+
+def _whole(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit():
+        raise ConfigError(f"{name} must be a whole number, not {value!r}")
     return int(value)
 
 
@@ -167,6 +184,9 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         retention_mqtt_outbox_days=_days(env, "HUB_RETENTION_MQTT_OUTBOX_DAYS", 7),
         retention_reminders_days=_days(env, "HUB_RETENTION_REMINDERS_DAYS", 90),
         retention_dead_letters_days=_days(env, "HUB_RETENTION_DEAD_LETTERS_DAYS", 30),
+        position_thin_after_days=_days(env, "HUB_POSITION_THIN_AFTER_DAYS", 3),
+        prefect_retention_days=_days(env, "HUB_PREFECT_RETENTION_DAYS", 7),
+        min_free_disk_mb=_whole(env, "HUB_MIN_FREE_DISK_MB", 64),
         clock_skew_seconds=int(env.get("HUB_CLOCK_SKEW_SECONDS", "300")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),

@@ -231,6 +231,7 @@ class HubRunner:
             server = ManagedPrefectServer(
                 self.settings.instance_path / "prefect",
                 env={"PREFECT_SERVER_DATABASE_CONNECTION_URL": database} if database else None,
+                retention=timedelta(days=self.settings.prefect_retention_days),
             )
             log.info("starting a local Prefect server (home %s); about 10 s the first time", server.home)
             # Restarted with backoff if it dies, on the same port and home (its database).
@@ -292,6 +293,7 @@ class HubRunner:
             link,
             root=settings.mqtt_root,
             position_retention=timedelta(days=settings.position_retention_days),
+            position_thin_after=timedelta(days=settings.position_thin_after_days),
             max_skew=timedelta(seconds=settings.clock_skew_seconds),
         )
         bridge.start()

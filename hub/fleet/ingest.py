@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import ColumnElement, Connection, delete, func, select, text
 
 from contracts.common import IncidentStatus
 from contracts.incidents import IncidentCreate
@@ -374,6 +374,50 @@ def _apply_linkage(session: DbSession, system: LinkageSystem, payload: Payload, 
             return "event_updated"
     except ServiceError as exc:
         return f"dead:{exc.message}"
+
+
+# How far back each thinning pass looks before its cutoff: wider than the hour between passes,
+# so a hub that was down for a few hours still thins what it missed.
+THIN_WINDOW = timedelta(hours=6)
+
+
+def _minute_of(session: DbSession) -> ColumnElement[object]:
+    """Return an expression naming the UTC minute of a position, in the database's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("minute", VehiclePosition.at)
+    # SQLite stores the time as text, "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+    return func.substr(VehiclePosition.at, 1, 16)
+
+
+def thin_positions(session: DbSession, now: datetime, thin_after: timedelta, limit: int = 5000) -> int:
+    """Keep one position a minute per vehicle (its first) among those older than `thin_after`.
+
+    Looks at the `THIN_WINDOW` before the cutoff only, so an hourly pass reads a few hours of
+    history, not the month the retention keeps. Deletes at most `limit` rows; a caller that got
+    `limit` calls again in a new transaction. Returns how many rows went.
+    """
+    cutoff = now - thin_after
+    ranked = (
+        select(
+            VehiclePosition.id,
+            func.row_number()
+            .over(
+                partition_by=(VehiclePosition.vehicle_id, _minute_of(session)),
+                order_by=(VehiclePosition.at, VehiclePosition.seq),
+            )
+            .label("rank"),
+        )
+        .where(VehiclePosition.at >= cutoff - THIN_WINDOW, VehiclePosition.at < cutoff)
+        .subquery()
+    )
+    surplus = list(session.scalars(select(ranked.c.id).where(ranked.c.rank > 1).limit(limit)))
+    if surplus:
+        session.execute(
+            delete(VehiclePosition)
+            .where(VehiclePosition.id.in_(surplus))
+            .execution_options(synchronize_session=False)
+        )
+    return len(surplus)
 
 
 def prune_positions(session: DbSession, retention: timedelta) -> int:

@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -35,6 +36,23 @@ def prefect_command() -> list[str]:
     return [sys.executable, "-m", "prefect"]
 
 
+def retention_settings(retention: timedelta) -> dict[str, str]:
+    """Return the Prefect server settings that keep its database to `retention` of history.
+
+    Prefect's own vacuum service deletes finished top-level flow runs (their task runs and
+    states go with them, their logs and artifacts in a later pass) and events older than the
+    period; by default it keeps flow runs 90 days and vacuums only events. An external Prefect
+    server needs the same variables (docs/OPERATIONS.md).
+    """
+    seconds = str(int(retention.total_seconds()))
+    return {
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": seconds,
+        # This one is a plain timedelta to pydantic, which reads ISO 8601 durations, not seconds.
+        "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": f"PT{seconds}S",
+    }
+
+
 class ManagedPrefectServer:
     """Start and stop `prefect server start` with its own PREFECT_HOME and port."""
 
@@ -44,6 +62,7 @@ class ManagedPrefectServer:
         port: int | None = None,
         *,
         env: Mapping[str, str] | None = None,
+        retention: timedelta = timedelta(days=7),
         ready_timeout: float = 90.0,
         stop_timeout: float = 15.0,
     ) -> None:
@@ -56,6 +75,7 @@ class ManagedPrefectServer:
             PREFECT_HOME=str(home),
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             DO_NOT_TRACK="1",
+            **retention_settings(retention),
         )
         child_env.update(env or {})
         self._process = ManagedProcess(

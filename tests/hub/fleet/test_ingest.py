@@ -250,6 +250,49 @@ def test_position_history_is_pruned_after_the_retention(vehicle) -> None:
     assert _count(VehiclePosition) == 1
 
 
+def test_history_older_than_the_thinning_age_keeps_the_first_point_of_each_minute(app, city, vehicle) -> None:
+    second, _ = fleet.register_vehicle(db.session, ADMIN, city("linyi"), "v02", "临沂2号指挥车")
+    db.session.commit()
+    now = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
+    old = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # three days and two hours before `now`
+    recent = now - timedelta(days=1)
+    batch = []
+    for code in ("v01", "v02"):
+        topic = telemetry_topic(ROOT, "linyi", code)
+        # Two minutes at 1 Hz past the age, and one minute at 1 Hz inside it.
+        for second_offset in range(120):
+            at = old + timedelta(seconds=second_offset)
+            report = _telemetry(second_offset, at).model_copy(update={"vehicle": code})
+            batch.append(_inbound(topic, report))
+        for second_offset in range(60):
+            at = recent + timedelta(seconds=second_offset)
+            report = _telemetry(1000 + second_offset, at).model_copy(update={"vehicle": code})
+            batch.append(_inbound(topic, report))
+    ingest.apply_batch(db.session, batch, root=ROOT)
+    db.session.commit()
+    assert _count(VehiclePosition) == 360
+
+    # In batches, as the bridge calls it, until nothing is left to thin.
+    removed = [ingest.thin_positions(db.session, now, timedelta(days=3), limit=100)]
+    while removed[-1] == 100:
+        removed.append(ingest.thin_positions(db.session, now, timedelta(days=3), limit=100))
+    db.session.commit()
+
+    assert sum(removed) == 2 * 118
+    before_the_age = VehiclePosition.at < now - timedelta(days=2)
+    kept = db.session.execute(
+        select(VehiclePosition.vehicle_id, VehiclePosition.at).where(before_the_age)
+    ).all()
+    assert sorted((vehicle_id, at) for vehicle_id, at in kept) == sorted(
+        (vehicle_id, old + timedelta(minutes=minute))
+        for vehicle_id in (vehicle.id, second.id)
+        for minute in (0, 1)
+    )
+    assert _count(VehiclePosition) == 2 * 2 + 2 * 60
+    # A second pass finds nothing more to do.
+    assert ingest.thin_positions(db.session, now, timedelta(days=3)) == 0
+
+
 FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
 
