@@ -7,12 +7,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter, Map
 
 from hub.app import create_core_app, write_intent
 from hub.capabilities import all_capabilities, resolve
 from hub.config import Settings
+from hub.kernel.storage import free_bytes
 from web import auth, errors, i18n, nav, status
 from web import map as region_map
 from web.admin import views as admin
@@ -46,6 +48,15 @@ SECURITY_HEADERS = {
 }
 
 
+# Logging in and out write a line or two; a duty officer must still get in to read the desk.
+STORAGE_GUARD_EXEMPT = frozenset({"/login", "/logout"})
+
+
+def _disk_nearly_full(settings: Settings) -> bool:
+    """Tell whether the instance folder (database, broker files, attachments) is short of space."""
+    return free_bytes(settings.instance_path) < settings.min_free_disk_mb * 1024 * 1024
+
+
 class BoundedIntConverter(IntegerConverter):
     """An `<int:…>` URL part that fits a database integer: longer ones are simply not found."""
 
@@ -75,10 +86,13 @@ def create_app(settings: Settings) -> Flask:
     errors.init_app(app)
 
     @app.before_request
-    def _declare_writes() -> None:
+    def _declare_writes() -> ResponseReturnValue | None:
         # Requests that change state (and bearer calls, which stamp their token) write.
-        writes = request.method not in ("GET", "HEAD", "OPTIONS") or "Authorization" in request.headers
-        g.write_intent_token = write_intent.set(writes)
+        changes = request.method not in ("GET", "HEAD", "OPTIONS")
+        if changes and request.path not in STORAGE_GUARD_EXEMPT and _disk_nearly_full(settings):
+            return errors.storage_full()
+        g.write_intent_token = write_intent.set(changes or "Authorization" in request.headers)
+        return None
 
     headers = dict(SECURITY_HEADERS)
     if settings.map_tile_url:

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from contracts.errors import ContractError
 from hub.extensions import db
 from hub.kernel.errors import ServiceError
+from hub.kernel.storage import is_storage_full
 from web.api.models import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ HTTP_CODES = {
     422: "invalid_input",
     429: "too_many_requests",
     500: "internal_error",
+    507: "storage_full",
 }
 
 
@@ -49,6 +51,7 @@ HTML_MESSAGES = {
     422: _l("输入有误，请检查后重试。"),
     429: _l("请求过于频繁，请稍后重试。"),
     500: _l("服务器内部错误，已记录。请稍后重试。"),
+    507: _l("服务器存储空间已满，本次提交未保存（已保存的内容不受影响）。请通知运维人员清理空间后重试。"),
 }
 
 # Refusals the pages say in the reader's language, by the reason the service gave; a
@@ -212,8 +215,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:
+        if is_storage_full(exc):
+            return storage_full()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", _("服务器内部错误，已记录。请稍后重试。"))
+
+
+def storage_full() -> ResponseReturnValue:
+    """Refuse a write because the disk is full: nothing of it was kept, nothing earlier was lost."""
+    log.error("refused %s %s: the disk is full", request.method, request.path)
+    return error_response(507, "storage_full", str(HTML_MESSAGES[507]))
 
 
 def refusal_text(exc: ServiceError) -> str:

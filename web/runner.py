@@ -48,6 +48,7 @@ from hub.runtime import (
 )
 from hub.runtime.instance_lock import InstanceLock
 from hub.runtime.status import Check, StatusBoard
+from web.status import disk_check
 
 if TYPE_CHECKING:
     from connectors.mqtt_link import MqttLink
@@ -333,6 +334,7 @@ class HubRunner:
         board.register("database", "database", lambda: _database_check(app))
         board.register("flow-dispatcher", "thread", lambda: (dispatcher.alive(), self.settings.flow_mode))
         board.register("scheduler", "thread", lambda: (scheduler.alive(), ""))
+        board.register("disk", "disk", lambda: disk_check(self.settings))
         return board
 
     def _start_ingest_workers(self) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from hub.app import settings_of
+from hub.config import Settings
 from hub.extensions import db
+from hub.kernel.storage import free_bytes
 from hub.runtime.status import Component, StatusBoard
 
 
@@ -18,6 +21,8 @@ def components() -> list[Component]:
     if board is None:
         board = StatusBoard()
         board.register("database", "database", _database)
+        settings = settings_of(current_app)
+        board.register("disk", "disk", lambda: disk_check(settings))
         board.refresh()
     return board.components()
 
@@ -25,6 +30,12 @@ def components() -> list[Component]:
 def _database() -> tuple[bool, str]:
     db.session.execute(db.text("SELECT 1"))
     return True, db.engine.dialect.name
+
+
+def disk_check(settings: Settings) -> tuple[bool, str]:
+    """Report the instance folder's free space against the margin below which writes are refused."""
+    free_mb = free_bytes(settings.instance_path) // (1024 * 1024)
+    return free_mb >= settings.min_free_disk_mb, f"{free_mb} MB / {settings.min_free_disk_mb} MB"
 
 
 def mqtt_link_down(app: Flask) -> bool:

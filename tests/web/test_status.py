@@ -19,7 +19,7 @@ def test_status_page_and_api_show_the_parts_of_this_process(
     assert 'data-component="database"' in page.get_data(as_text=True)
     body = client.get("/api/v1/status").get_json()
     assert body["ok"] is True
-    assert [c["name"] for c in body["components"]] == ["database"]
+    assert [c["name"] for c in body["components"]] == ["database", "disk"]
     assert body["components"][0]["last_seen"]
 
 
