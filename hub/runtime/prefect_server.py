@@ -63,7 +63,7 @@ class ManagedPrefectServer:
         *,
         env: Mapping[str, str] | None = None,
         retention: timedelta = timedelta(days=7),
-        ready_timeout: float = 90.0,
+        ready_timeout: float = 180.0,
         stop_timeout: float = 15.0,
     ) -> None:
         self.home = home

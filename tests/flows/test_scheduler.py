@@ -32,7 +32,9 @@ class NoDispatcher:
 def scheduler(app: Flask, city) -> Iterator[Scheduler]:
     settings = settings_of(app)
     for slug in ("linyi", "xuzhou"):
-        partners.register(db.session, ADMIN, city(slug), f"http://127.0.0.1:9/{slug}", "token", settings=settings)
+        partners.register(
+            db.session, ADMIN, city(slug), f"http://127.0.0.1:9/{slug}", "token", settings=settings
+        )
     db.session.commit()
     use_app(app)
     yield Scheduler(settings.with_overrides(partner_sync_seconds=60), wake=NoDispatcher())
