@@ -6,11 +6,14 @@ from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, text
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
+
+# The PostgreSQL advisory lock held while migrating: any fixed number no other lock uses.
+MIGRATION_LOCK_KEY = 7_041_700_001
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
@@ -105,6 +108,10 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Hub processes starting together migrate one at a time: the others wait here,
+                # then find the database at head and do nothing. The lock ends with the transaction.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
 
 
