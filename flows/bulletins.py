@@ -68,14 +68,8 @@ def deliver_bulletin(bulletin_id: int, recipient_id: int) -> str:
         if not ack.accepted:
             bulletins.record_delivery_failure(session, recipient_id, f"refused: {ack.reason}", permanent=True)
             return "refused"
-        receipt = ack.receipt
-        bulletins.record_delivery(
-            session,
-            recipient_id,
-            platform_ref=ack.platform_ref,
-            receipt_at=receipt.received_at if receipt else None,
-            acknowledged_by=receipt.acknowledged_by if receipt else None,
-        )
+        # A receipt in the platform's answer is the machine's, not a person's: delivery only.
+        bulletins.record_delivery(session, recipient_id, platform_ref=ack.platform_ref)
     return "delivered"
 
 

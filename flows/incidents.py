@@ -46,3 +46,31 @@ def notify_neighbours(incident_id: int, request_id: int | None = None) -> dict[s
     # A serious incident also calls for a joint consultation; the request is keyed by incident.
     request_proposal(incident_id)
     return {"recipients": len(recipients), "created": created}
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def plan_update_recipients(update_id: int) -> list[str]:
+    """Return the cities told about the incident before the change."""
+    with hub_session() as session:
+        return notification_service.update_recipients(session, update_id)
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def notify_city_of_update(update_id: int, city: str, run_id: str | None) -> bool:
+    """Deliver the notice of a change to one city; return False when it was already there."""
+    with hub_session() as session:
+        _, created = notification_service.deliver_update(
+            session, update_id, city, flow_run_id=run_id, mqtt_root=hub_settings().mqtt_root
+        )
+    return created
+
+
+@flow(name="notify-incident-update", **REQUEST_HOOKS)
+def notify_incident_update(update_id: int, request_id: int | None = None) -> dict[str, int]:
+    """Tell every city already told about an incident what changed, once each."""
+    logger = get_run_logger()
+    run_id = str(flow_run.id) if flow_run.id else None
+    recipients = plan_update_recipients(update_id)
+    created = sum(notify_city_of_update(update_id, city, run_id) for city in recipients)
+    logger.info("incident update %s: %d cities, %d new notices", update_id, len(recipients), created)
+    return {"recipients": len(recipients), "created": created}

@@ -647,8 +647,9 @@ def sim_control_back(client: _ControlClient, code: str, city: str | None) -> Non
     "--receipts",
     "receipt_mode",
     type=click.Choice(["immediate", "delayed", "never"]),
-    default="immediate",
+    default="never",
     show_default=True,
+    help="never: delivery only, until a person signs (the default); delayed: post a signature later.",
 )
 @click.option("--hub-url", default=None, help="Where delayed receipts go, e.g. http://127.0.0.1:8000")
 @click.option("--hub-token", envvar="HUB_SIM_HUB_TOKEN", default=None, help="The city's token at the hub.")

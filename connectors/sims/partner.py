@@ -15,10 +15,13 @@ thread do it every so often; `add(n)` creates new ones.
 Deliveries are stored by id. A repeated id with the same content gets the first ack again and is
 counted as a duplicate; a repeated id with other content is a 409. A bulletin not addressed to
 this city is acknowledged with `accepted: false`. Receipts (回执) follow `receipt_mode`:
-"immediate" puts one in the ack, "delayed" posts it to the hub `receipt_delay` seconds later
-(`HUB_RECEIPT_PATH`, with `hub_token`, retried with back-off while the hub is away), "never" gives
-none, for the tests of reminders. With `answer_delay`, verification requests are answered the same
-way at `HUB_ANSWER_PATH`.
+"never" (the default, and the demo's) answers with delivery only, as a real platform does until a
+person on duty signs, so the hub shows the city as not signed and late cities are reminded;
+"immediate" puts a receipt in the ack (which the hub records as delivery only: a platform's answer
+is not a person's signature); "delayed" posts one to the hub `receipt_delay` seconds later
+(`HUB_RECEIPT_PATH`, with `hub_token`, retried with back-off while the hub is away), as a platform
+passing on a signature made there. With `answer_delay`, verification requests are answered the
+same way at `HUB_ANSWER_PATH`.
 
 Switches, for tests in the same process or over `POST /_sim/mode` from another one:
 `slow(seconds)` delays every answer, `fail(count, rate=...)` answers 500 to the next `count`
@@ -322,7 +325,7 @@ class PartnerSimulator:
         hub_token: str | None = None,
         seed: int | None = None,
         initial: tuple[int, int, int] = (50, 10, 40),
-        receipt_mode: ReceiptMode = "immediate",
+        receipt_mode: ReceiptMode = "never",
         receipt_delay: float = 1.0,
         answer_delay: float | None = None,
         drift_interval: float | None = None,

@@ -16,18 +16,28 @@ if TYPE_CHECKING:
 
 
 def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
-    """Receipts the city owes, by their deadline.
+    """Bulletins and warnings addressed to the city that no person has signed yet, by deadline.
 
-    Each alerts when it arrives and again when it falls late (its key names the stage), until a
-    person acknowledges that stage.
+    Its platform having accepted one changes nothing here: the item stays until a person signs
+    (签收). Each alerts when it arrives and again when it falls late (its key names the stage),
+    until a person acknowledges that stage; an exercise bulletin goes to the exercise lane.
     """
     now = utcnow()
     items = []
     for recipient in services.owed_receipts(session, city_id):
-        deadline = recipient.bulletin.receipt_deadline
-        stage = "late" if deadline is not None and deadline <= now else "owed"
+        stage = "late" if services.is_late(recipient, now) else "owed"
         key = f"bulletins:receipt:{recipient.id}:{stage}"
-        items.append(DeskItem("bulletins/_urgent.html", recipient, deadline, key=key, alert=True))
+        exercise = recipient.bulletin.exercise
+        items.append(
+            DeskItem(
+                "bulletins/_urgent.html",
+                recipient,
+                recipient.bulletin.receipt_deadline,
+                key=key,
+                exercise=exercise,
+                alert=not exercise,
+            )
+        )
     return items
 
 
@@ -37,12 +47,13 @@ def waiting(session: DbSession, city_id: int, settings: Settings) -> list[DeskIt
 
 
 def version(session: DbSession) -> dict[int | None, object]:
-    """Per addressee: receipts delivered, given, late by now; per issuer: addressees flagged."""
+    """Per addressee: bulletins delivered, signed, late by now; per issuer: addressees flagged."""
     now = utcnow()
     owed = select(
         BulletinRecipient.city_id,
         func.count(),
         func.max(BulletinRecipient.id),
+        func.count(BulletinRecipient.delivered_at),
         func.count(BulletinRecipient.receipt_at),
         func.count(Bulletin.cancelled_at),
         func.sum(

@@ -60,7 +60,13 @@ class Bulletin(Model):
 
 
 class BulletinRecipient(Model):
-    """One addressed city of a bulletin: the delivery to its platform and its receipt (回执)."""
+    """One addressed city of a bulletin: the delivery to its platform and its receipt (回执).
+
+    `delivered_at` is when the city's platform accepted it (平台已接收): a machine's answer.
+    `receipt_at` is when a person of the city signed it (签收), on the hub's desk (`signed_via`
+    "hub") or on the city's own platform, which passed the signature on ("platform"). Only the
+    signature settles the item on the city's desk; "late" is about the person.
+    """
 
     __tablename__ = "bulletin_recipients"
     __table_args__ = (UniqueConstraint("bulletin_id", "city_id"),)
@@ -74,6 +80,7 @@ class BulletinRecipient(Model):
     platform_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_via: Mapped[Literal["hub", "platform"] | None] = mapped_column(String(16), nullable=True)
     # When the receipt was passed on to the issuing city's own platform.
     receipt_forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -262,15 +262,12 @@ def not_delivered(bulletin: Bulletin) -> list[BulletinRecipient]:
     return [r for r in bulletin.recipients if r.delivered_at is None and r.given_up_at is not None]
 
 
-def record_delivery(
-    session: DbSession,
-    recipient_id: int,
-    *,
-    platform_ref: str | None,
-    receipt_at: datetime | None = None,
-    acknowledged_by: str | None = None,
-) -> BulletinRecipient:
-    """Record that a city's platform accepted the bulletin (with its receipt, if it gave one)."""
+def record_delivery(session: DbSession, recipient_id: int, *, platform_ref: str | None) -> BulletinRecipient:
+    """Record that a city's platform accepted the bulletin (平台已接收).
+
+    A platform's answer is never a person's signature, even when it carries a receipt: the
+    bulletin stays on the city's desk until a person signs it (`record_receipt`).
+    """
     recipient = session.get(BulletinRecipient, recipient_id)
     if recipient is None:
         raise NotFound(f"no bulletin recipient {recipient_id}")
@@ -279,10 +276,6 @@ def record_delivery(
         recipient.delivered_at = utcnow()
         recipient.platform_ref = platform_ref
         recipient.last_error = None
-    if receipt_at is not None and recipient.receipt_at is None:
-        _set_receipt(
-            session, recipient, receipt_at, acknowledged_by or "platform", Actor.system("distribute")
-        )
     return recipient
 
 
@@ -299,26 +292,14 @@ def record_delivery_failure(
             recipient.given_up_at = utcnow()
 
 
-def _set_receipt(
-    session: DbSession, recipient: BulletinRecipient, at: datetime, by: str, actor: Actor
-) -> None:
-    recipient.receipt_at = at
-    recipient.acknowledged_by = by
-    audit.record(
-        session,
-        actor,
-        "bulletin.receipt",
-        "bulletin",
-        recipient.bulletin_id,
-        city_id=recipient.city_id,
-        after={"city": recipient.city.slug, "received_at": at.isoformat(), "acknowledged_by": by},
-    )
-
-
 def record_receipt(
     session: DbSession, actor: Actor, public_id: uuid.UUID, data: ReceiptCreate
 ) -> tuple[BulletinRecipient, bool]:
-    """Record the actor's city's receipt once; return it and whether it is new."""
+    """Record a person's signature (签收) for the actor's city once; return it and whether it is new.
+
+    A person signs on the hub (a user) or on the city's own platform, which passes the signature
+    on with the person's name (a partner token); either settles the item on the city's desk.
+    """
     if not actor.can_write_incidents:
         raise Forbidden("only coordinators and duty officers acknowledge bulletins")
     bulletin = get_for(session, actor, public_id)
@@ -327,8 +308,32 @@ def record_receipt(
         raise Forbidden("your city is not an addressee of this bulletin")
     if recipient.receipt_at is not None:
         return recipient, False
-    _set_receipt(session, recipient, data.received_at or utcnow(), data.acknowledged_by, actor)
+    at = data.received_at or utcnow()
+    via: Literal["hub", "platform"] = "platform" if actor.kind == "partner" else "hub"
+    recipient.receipt_at = at
+    recipient.acknowledged_by = data.acknowledged_by
+    recipient.signed_via = via
+    audit.record(
+        session,
+        actor,
+        "bulletin.receipt",
+        "bulletin",
+        recipient.bulletin_id,
+        city_id=recipient.city_id,
+        after={
+            "city": recipient.city.slug,
+            "received_at": at.isoformat(),
+            "acknowledged_by": data.acknowledged_by,
+            "signed_via": via,
+        },
+    )
     return recipient, True
+
+
+def is_late(recipient: BulletinRecipient, now: datetime) -> bool:
+    """Tell whether the city's signature is overdue: no person signed by the deadline."""
+    bulletin = recipient.bulletin
+    return recipient.receipt_at is None and bulletin.cancelled_at is None and bulletin.receipt_deadline <= now
 
 
 def chase_late_receipts(session: DbSession, *, flag_after: timedelta = FLAG_AFTER) -> dict[str, int]:

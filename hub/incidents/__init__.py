@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from hub.capabilities import N_, Capability, NavEntry
 from hub.incidents import desk
+from hub.incidents.notifications import NOTIFY_UPDATE
 from hub.incidents.services import NOTIFY_NEIGHBOURS
 
 CAPABILITY = Capability(
     name="incidents",
     models=("hub.incidents.models",),
-    flows={NOTIFY_NEIGHBOURS: "flows.incidents:notify_neighbours"},
+    flows={
+        NOTIFY_NEIGHBOURS: "flows.incidents:notify_neighbours",
+        NOTIFY_UPDATE: "flows.incidents:notify_incident_update",
+    },
     blueprints=("web.incidents.views:bp", "web.incidents.views:notices"),
     api_blueprints=("web.incidents.api:bp",),
     nav=(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Enum,
@@ -43,9 +44,36 @@ class Notification(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A notice of a change to an incident the city was already told about (kind "update:<id>").
+    update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incident_updates.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     city: Mapped[City] = relationship()
+    update: Mapped[IncidentUpdate | None] = relationship(lazy="joined")
+
+
+class IncidentUpdate(Model):
+    """A change that the cities already told about an incident must hear of, with what changed.
+
+    A follow-up or final report (续报/终报), a change of level or status, a change of the affected
+    cities. `recipients` are the cities told before the change (slugs), fixed when it is recorded,
+    so the flow that tells them tells the same cities however often it runs; a city newly concerned
+    gets the incident's first notice instead, as it stands now.
+    """
+
+    __tablename__ = "incident_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    # {"report": {"kind", "body"}, "level": [before, after], "status": [before, after],
+    #  "added": [slugs], "removed": [slugs]}: only what changed.
+    changes: Mapped[dict[str, object]] = mapped_column(JSON)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    incident: Mapped[Incident] = relationship()
 
 
 incident_affected_cities = Table(

@@ -9,13 +9,14 @@ from contracts.common import IncidentLevel
 from contracts.incidents import Notification as NotificationContract
 from contracts.mqtt import DEFAULT_ROOT, JointAlert
 from hub.fleet import services as fleet
-from hub.incidents.models import Incident, Notification
-from hub.kernel import acknowledgements, audit, cities
+from hub.incidents.models import Incident, IncidentUpdate, Notification
+from hub.kernel import acknowledgements, audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Forbidden, NotFound
 from hub.kernel.types import DbSession, utcnow
 
 INCIDENT_KIND = "incident"
+NOTIFY_UPDATE = "notify-incident-update"
 
 
 def recipients(incident: Incident) -> list[tuple[str, str]]:
@@ -78,6 +79,101 @@ def deliver(
         notification.id,
         city_id=city.id,
         after={"incident_id": incident_id, "city": city_slug, "reason": reason},
+    )
+    return notification, True
+
+
+def told(session: DbSession, incident_id: int) -> list[Notification]:
+    """Return the first notice of an incident to each city told about it, in city order."""
+    query = select(Notification).where(
+        Notification.incident_id == incident_id, Notification.kind == INCIDENT_KIND
+    )
+    return list(session.scalars(query.order_by(Notification.city_id)))
+
+
+def record_update(
+    session: DbSession, incident: Incident, changes: dict[str, object]
+) -> IncidentUpdate | None:
+    """Record a change for the cities already told, and ask for the flow that tells them.
+
+    Their first notices now give the reason as it stands (a city added later reads 本市受影响).
+    A city newly concerned is not among them: the incident's own notification reaches it.
+    Return None when no city was told yet.
+    """
+    first = told(session, incident.id)
+    if not first:
+        return None
+    affected = {city.id for city in incident.affected_cities}
+    for notice in first:
+        notice.reason = "affected" if notice.city_id in affected else "neighbour"
+    update = IncidentUpdate(
+        incident_id=incident.id,
+        changes=changes,
+        recipients=[n.city.slug for n in first],
+        created_at=utcnow(),
+    )
+    session.add(update)
+    session.flush()
+    flow_requests.enqueue(
+        session, NOTIFY_UPDATE, key=f"{NOTIFY_UPDATE}:{update.id}", parameters={"update_id": update.id}
+    )
+    return update
+
+
+def update_recipients(session: DbSession, update_id: int) -> list[str]:
+    """Return the cities an update must reach."""
+    update = session.get(IncidentUpdate, update_id)
+    if update is None:
+        raise NotFound(f"no incident update {update_id}")
+    return list(update.recipients)
+
+
+def deliver_update(
+    session: DbSession,
+    update_id: int,
+    city_slug: str,
+    *,
+    flow_run_id: str | None,
+    mqtt_root: str = DEFAULT_ROOT,
+) -> tuple[Notification, bool]:
+    """Store the notice of an update for one city once; return it and whether it is new."""
+    update = session.get(IncidentUpdate, update_id)
+    if update is None:
+        raise NotFound(f"no incident update {update_id}")
+    city = cities.by_slug(session, city_slug)
+    kind = f"update:{update.id}"
+    query = select(Notification).where(
+        Notification.incident_id == update.incident_id,
+        Notification.city_id == city.id,
+        Notification.kind == kind,
+    )
+    existing = session.scalar(query)
+    if existing is not None:
+        return existing, False
+    affected = any(c.id == city.id for c in update.incident.affected_cities)
+    notification = Notification(
+        incident_id=update.incident_id,
+        city_id=city.id,
+        kind=kind,
+        reason="affected" if affected else "neighbour",
+        created_at=utcnow(),
+        flow_run_id=flow_run_id,
+        update_id=update.id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(notification)
+    except IntegrityError:
+        return session.scalars(query).one(), False
+    _alert_linkage_systems(session, notification, mqtt_root)
+    audit.record(
+        session,
+        Actor.system("notify-incident-update"),
+        "notification.created",
+        "notification",
+        notification.id,
+        city_id=city.id,
+        after={"incident_id": update.incident_id, "city": city_slug, "update": update.changes},
     )
     return notification, True
 
@@ -149,12 +245,6 @@ def to_contract(notification: Notification) -> NotificationContract:
         created_at=notification.created_at,
         exercise=incident.exercise,
     )
-
-
-def for_incident(session: DbSession, incident_id: int) -> list[Notification]:
-    """Return who has been told about an incident, in city order."""
-    query = select(Notification).where(Notification.incident_id == incident_id)
-    return list(session.scalars(query.order_by(Notification.city_id)))
 
 
 def id_for_public_id(session: DbSession, public_id: object) -> int:

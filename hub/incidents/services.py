@@ -13,6 +13,7 @@ from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, Re
 from contracts.incidents import FollowUpCreate, IncidentCreate
 from contracts.incidents import IncidentFollowUp as FollowUpContract
 from contracts.incidents import IncidentReport as IncidentContract
+from hub.incidents import notifications
 from hub.incidents.models import Incident, IncidentReport, incident_affected_cities
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
@@ -131,7 +132,26 @@ def add_report(session: DbSession, actor: Actor, incident_id: int, data: FollowU
         before=before,
         after={**snapshot(incident), "report": {"kind": data.kind.value, "body": data.body}},
     )
+    changes: dict[str, object] = {"report": {"kind": data.kind.value, "body": data.body}}
+    if before["status"] != incident.status.value:
+        changes["status"] = [before["status"], incident.status.value]
+    notifications.record_update(session, incident, changes)
     return report
+
+
+def _changes(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
+    """Return what the cities already told must hear of: level, status, affected cities."""
+    changes: dict[str, object] = {}
+    for field_name in ("level", "status"):
+        if before[field_name] != after[field_name]:
+            changes[field_name] = [before[field_name], after[field_name]]
+    was, now = before["affected_cities"], after["affected_cities"]
+    assert isinstance(was, list) and isinstance(now, list)
+    if added := [slug for slug in now if slug not in was]:
+        changes["added"] = added
+    if removed := [slug for slug in was if slug not in now]:
+        changes["removed"] = removed
+    return changes
 
 
 @dataclass(frozen=True)
@@ -162,6 +182,8 @@ def update_incident(session: DbSession, actor: Actor, incident_id: int, changes:
     incident.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, "incident.updated", "incident", incident.id, before=before, after=after)
+    if changes_to_tell := _changes(before, after):
+        notifications.record_update(session, incident, changes_to_tell)
     _request_notification(session, incident)
     return incident
 

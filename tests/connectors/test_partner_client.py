@@ -440,10 +440,20 @@ def test_parsers_are_pure_functions_that_keep_the_raw_bytes() -> None:
 # Deliveries ------------------------------------------------------------------------------------
 
 
-def test_a_bulletin_is_acknowledged_with_an_immediate_receipt(
+def test_a_simulated_platform_answers_with_delivery_only_by_default(
     simulators: Callable[..., PartnerSimulator],
 ) -> None:
     sim = simulators()
+    with client_for(sim.url) as client:
+        ack = client.deliver_bulletin(bulletin())
+    assert ack.accepted and ack.platform_ref
+    assert ack.receipt is None  # no one on duty signed: the platform only took it
+
+
+def test_a_bulletin_is_acknowledged_with_an_immediate_receipt(
+    simulators: Callable[..., PartnerSimulator],
+) -> None:
+    sim = simulators(receipt_mode="immediate")
     sent = bulletin()
     with client_for(sim.url) as client:
         ack = client.deliver_bulletin(sent)

@@ -12,9 +12,9 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from connectors.sims.partner import PartnerSimulator
-from contracts.bulletins import BulletinCreate
+from contracts.bulletins import BulletinCreate, ReceiptCreate
 from contracts.verifications import VerificationCreate
-from flows.bulletins import distribute_bulletin
+from flows.bulletins import distribute_bulletin, forward_receipts_flow
 from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
 from flows.partners import sync_partner, sync_partners
@@ -149,18 +149,32 @@ def _issue(make_user, addressed: list[str]) -> int:
     return bulletin.id
 
 
-def test_distribution_reaches_every_platform_with_one_receipt_each(platforms, make_user) -> None:
-    sims = {slug: platforms(slug) for slug in ("xuzhou", "jining", "zaozhuang")}
+def test_distribution_reaches_every_platform_and_only_people_sign(platforms, make_user) -> None:
+    sims = {slug: platforms(slug, receipt_mode="immediate") for slug in ("xuzhou", "jining", "zaozhuang")}
     issuer = platforms("linyi")
     bulletin_id = _issue(make_user, [*sims, "heze"])  # Heze has no platform: it reads in the hub
     outcome = distribute_bulletin(bulletin_id)
     assert outcome == {"delivered": 3, "hub": 1}
     assert distribute_bulletin(bulletin_id) == {}
-    assert _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 3
     assert all(s.stats.bulletins == 1 and s.stats.bulletin_duplicates == 0 for s in sims.values())
-    # The issuing city's own platform hears of each receipt, once.
-    assert (issuer.stats.receipts, issuer.stats.receipt_duplicates) == (3, 0)
-    assert _count(BulletinRecipient, BulletinRecipient.receipt_forwarded_at.is_not(None)) == 3
+    # The platforms answered at once, even with a receipt: that is delivery (平台已接收), never a
+    # person's signature, so nothing is signed and nothing reaches the issuer's platform yet.
+    assert _count(BulletinRecipient, BulletinRecipient.delivered_at.is_not(None)) == 4
+    assert _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 0
+    assert issuer.stats.receipts == 0
+    # A person on Xuzhou's desk signs; the issuing city's own platform hears of it, once.
+    bulletin = bulletins.get_by_id(db.session, bulletin_id)
+    bulletins.record_receipt(
+        db.session,
+        Actor.for_user(make_user("xz", "xuzhou")),
+        bulletin.public_id,
+        ReceiptCreate(acknowledged_by="徐州值班员张伟"),
+    )
+    db.session.commit()
+    assert forward_receipts_flow(bulletin_id) == 1
+    assert forward_receipts_flow(bulletin_id) == 0
+    assert (issuer.stats.receipts, issuer.stats.receipt_duplicates) == (1, 0)
+    assert [r.acknowledged_by for r in issuer.receipts()] == ["徐州值班员张伟"]
 
 
 @pytest.mark.slow  # kills or restarts a broker, a platform or a process
@@ -175,15 +189,15 @@ def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) ->
     scheduler.start()
     try:
         wait_for(
-            lambda: _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 1,
-            what="Xuzhou's receipt",
+            lambda: _count(BulletinRecipient, BulletinRecipient.delivered_at.is_not(None)) == 1,
+            what="Xuzhou's platform took it",
         )
         assert _count(BulletinRecipient, BulletinRecipient.delivered_at.is_(None)) == 1
         jining.back()
         wait_for(
-            lambda: _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 2,
+            lambda: _count(BulletinRecipient, BulletinRecipient.delivered_at.is_not(None)) == 2,
             timeout=60,
-            what="Jining's receipt after it came back",
+            what="Jining's platform took it after it came back",
         )
     finally:
         scheduler.stop()
@@ -191,7 +205,7 @@ def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) ->
     assert (xuzhou.stats.bulletins, jining.stats.bulletins) == (1, 1)
     recipient = db.session.scalars(
         select(BulletinRecipient).where(
-            BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.receipt_at.is_not(None)
+            BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.delivered_at.is_not(None)
         )
     ).all()
     assert len(recipient) == 2
@@ -201,7 +215,7 @@ def test_platform_down_then_back_gets_the_bulletin_once(platforms, make_user) ->
 def test_hub_killed_mid_distribution_finishes_without_resending(platforms, make_user) -> None:
     xuzhou, jining = platforms("xuzhou"), platforms("jining")
     bulletin_id = _issue(make_user, ["xuzhou", "jining"])
-    # The hub had delivered to Xuzhou (and got its receipt) when it was killed.
+    # The hub had delivered to Xuzhou when it was killed.
     request = db.session.scalars(select(FlowRequest)).one()
     request.status = FlowRequestStatus.STARTED
     xuzhou_row = db.session.scalars(
@@ -209,19 +223,13 @@ def test_hub_killed_mid_distribution_finishes_without_resending(platforms, make_
             BulletinRecipient.bulletin_id == bulletin_id, BulletinRecipient.city.has(slug="xuzhou")
         )
     ).one()
-    bulletins.record_delivery(
-        db.session,
-        xuzhou_row.id,
-        platform_ref="XZ-1",
-        receipt_at=datetime.now(UTC),
-        acknowledged_by="徐州值班员",
-    )
+    bulletins.record_delivery(db.session, xuzhou_row.id, platform_ref="XZ-1")
     db.session.commit()
     dispatcher = FlowDispatcher(LocalLauncher(workers=1), poll_seconds=0.2)
     dispatcher.start(recover=True)
     try:
         wait_for(
-            lambda: _count(BulletinRecipient, BulletinRecipient.receipt_at.is_not(None)) == 2,
+            lambda: _count(BulletinRecipient, BulletinRecipient.delivered_at.is_not(None)) == 2,
             what="the distribution finished after the restart",
         )
     finally:

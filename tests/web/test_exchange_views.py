@@ -42,12 +42,20 @@ def test_issue_a_warning_and_the_addressee_acknowledges(client: FlaskClient, aut
     auth.logout()
     auth.login("xz")
     dashboard = client.get("/dashboard/live").get_data(as_text=True)
-    assert "回执：沂河洪水橙色预警" in dashboard.split('id="counts-title"')[0]
+    assert "待签收：沂河洪水橙色预警" in dashboard.split('id="counts-title"')[0]
+    assert "平台未接收" in dashboard
     detail = client.get(f"/bulletins/{bulletin.public_id}").get_data(as_text=True)
     assert "本市须签收" in detail
-    client.post(f"/bulletins/{bulletin.public_id}/receipt", data={"csrf_token": _csrf(auth, "/")})
-    assert "本市须签收" not in client.get(f"/bulletins/{bulletin.public_id}").get_data(as_text=True)
-    assert "回执：" not in client.get("/dashboard/live").get_data(as_text=True)
+    # Signed from the desk itself: back on the desk, the item gone, the signer named in the matrix.
+    signed = client.post(
+        f"/bulletins/{bulletin.public_id}/receipt", data={"csrf_token": _csrf(auth, "/"), "back": "desk"}
+    )
+    assert signed.status_code == 302 and signed.headers["Location"].endswith("/")
+    detail = client.get(f"/bulletins/{bulletin.public_id}").get_data(as_text=True)
+    assert "本市须签收" not in detail
+    assert "待签收：" not in client.get("/dashboard/live").get_data(as_text=True)
+    row = detail.split('data-city="xuzhou"')[1].split("</tr>")[0]
+    assert "xz" in row and "待送达" in row  # a person signed although no platform took it yet
 
 
 def test_restricted_bulletin_page_is_not_found_for_others(client: FlaskClient, auth, make_user) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, timedelta
 from email.utils import format_datetime as http_date
+from typing import Literal
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from flask import Blueprint, Response, current_app, request, url_for
 from flask.typing import ResponseReturnValue
+from pydantic import Field
 
 from contracts.bulletins import BulletinCreate, BulletinMessage, ReceiptCreate
 from contracts.cap import build_cap, parse_cap
@@ -36,9 +38,13 @@ class ReceiptOut(Out):
     """One addressed city's delivery and receipt (回执) of a bulletin."""
 
     city: str
-    delivered_at: StoredTime | None
-    receipt_at: StoredTime | None
-    acknowledged_by: str | None
+    delivered_at: StoredTime | None = Field(description="When the city's platform accepted it (平台已接收)")
+    receipt_at: StoredTime | None = Field(description="When a person of the city signed it (签收)")
+    acknowledged_by: str | None = Field(description="The person who signed")
+    signed_via: Literal["hub", "platform"] | None = Field(
+        description="Where the person signed: on the hub, or on the city's own platform"
+    )
+    late: bool = Field(description="No person signed by the deadline")
     reminded: bool
     flagged: bool
 
@@ -61,6 +67,8 @@ def _receipt(recipient: BulletinRecipient) -> ReceiptOut:
         delivered_at=recipient.delivered_at,
         receipt_at=recipient.receipt_at,
         acknowledged_by=recipient.acknowledged_by,
+        signed_via=recipient.signed_via,
+        late=bulletins.is_late(recipient, utcnow()),
         reminded=recipient.reminded_at is not None,
         flagged=recipient.flagged_at is not None,
     )

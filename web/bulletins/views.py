@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -134,6 +134,8 @@ def bulletin_receipt(public_id: uuid.UUID) -> ResponseReturnValue:
         )
         db.session.commit()
         flash(_("已签收。"), "success")
+    if request.form.get("back") == "desk":
+        return redirect(url_for("dashboard.index"))
     return redirect(url_for("bulletins.bulletin_detail", public_id=public_id))
 
 

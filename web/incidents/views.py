@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from pydantic import ValidationError
@@ -40,6 +41,16 @@ if TYPE_CHECKING:
     from hub.incidents.models import Incident
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents", template_folder="templates")
+
+
+@bp.app_template_filter("city_names")
+def city_names(slugs: list[str]) -> str:
+    """Name the cities of a list of slugs in the reader's language (for what changed)."""
+    found = city_service.by_slugs(db.session, list(slugs))
+    zh = str(get_locale()).startswith("zh")
+    return "、".join(c.name_zh for c in found) if zh else ", ".join(c.name_en for c in found)
+
+
 # Notices live on the desk, outside the /incidents prefix.
 notices = Blueprint("notifications", __name__)
 
@@ -147,7 +158,7 @@ def detail(incident_id: int) -> ResponseReturnValue:
         form=form,
         edit_form=_edit_form(incident),
         can_edit=actor.can_write_incidents and actor.city_id == incident.reporting_city_id,
-        notified=notification_service.for_incident(db.session, incident.id),
+        notified=notification_service.told(db.session, incident.id),
     )
 
 
