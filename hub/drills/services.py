@@ -37,6 +37,7 @@ from contracts.incidents import IncidentCreate
 from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
 from contracts.msel import decode_msel_csv, decode_msel_json, encode_msel_csv, encode_msel_json
 from hub.bulletins import services as bulletins
+from hub.consultations import services as consultations
 from hub.drills import rules
 from hub.drills.models import Drill, DrillInject, DrillObservation, DrillResponse, DrillStatus
 from hub.fleet import commands
@@ -47,6 +48,7 @@ from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Role
 from hub.kernel.types import DbSession, affected_rows, utcnow
+from hub.mutual_aid import services as aid_requests
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -59,11 +61,18 @@ AAR = "drill-aar"
 # The longest a drill's command to a vehicle stays valid; ENDEX expires what is left before that.
 COMMAND_TTL = commands.MAX_TTL
 TITLE_LENGTH = 60
-# Channels the hub cannot play through yet reach the target's duty desk instead (see `deliver`).
-DESK_CHANNELS = (
-    InjectChannel.DESK_NOTICE,
+# Channels played as an exercise bulletin through the bulletin pipeline (the cities' platforms,
+# CAP 1.2 with status Exercise and the drill named in <note>, receipts): see `_play`.
+BULLETIN_CHANNELS = (
+    InjectChannel.BULLETIN,
+    InjectChannel.WARNING,
     InjectChannel.PARTNER_PLATFORM,
     InjectChannel.CAP,
+)
+# Channels that reach the target's duty desk (the drill's lane): the notice itself, and the
+# prompts to ask for aid or call a consultation, whose answer the hub finds in those records.
+DESK_CHANNELS = (
+    InjectChannel.DESK_NOTICE,
     InjectChannel.AID_REQUEST,
     InjectChannel.CONSULTATION_CALL,
 )
@@ -514,9 +523,12 @@ def deliver(
     The row moves from pending to delivered by a conditional UPDATE in the same transaction as
     what the channel writes (the incident, the bulletin and its deliveries, the command in the MQTT
     outbox), so a repeated or concurrent request for the same inject delivers nothing twice.
-    Channels the hub does not yet play through (partner platform, CAP, aid request, consultation
-    call), and a bulletin or warning to the controlling city itself (a bulletin goes to other
-    cities only), reach the target's duty desk as an exercise notice.
+    A partner-platform, CAP, bulletin or warning inject becomes an exercise bulletin (restricted
+    to the target, 【演练】 in its title, the drill named in its CAP <note>) that the bulletin
+    pipeline delivers to the city's platform with the exercise flag. An aid-request or
+    consultation-call inject reaches the target's desk as a prompt; what the city then does (an
+    exercise aid request, an exercise consultation) is found in those records and measured. One
+    to the controlling city itself (a bulletin goes to other cities only) reaches its desk too.
     """
     drill = get(session, drill_id)
     row = session.scalar(
@@ -582,11 +594,8 @@ def _play(session: DbSession, drill: Drill, row: DrillInject, *, mqtt_root: str,
             ),
         )
         return f"incident:{incident.public_id}"
-    if (
-        channel in (InjectChannel.BULLETIN, InjectChannel.WARNING)
-        and row.city_id != drill.controlling_city_id
-    ):
-        warning = channel is InjectChannel.WARNING
+    if channel in BULLETIN_CHANNELS and row.city_id != drill.controlling_city_id:
+        warning = channel in (InjectChannel.WARNING, InjectChannel.CAP)
         bulletin = bulletins.issue(
             session,
             actor,
@@ -603,6 +612,7 @@ def _play(session: DbSession, drill: Drill, row: DrillInject, *, mqtt_root: str,
                 + rules.wall_time(row.expected_within_s or 3600, drill.time_scale)
                 + timedelta(seconds=60),
                 exercise=True,
+                exercise_ref=str(drill.public_id),
             ),
             mqtt_root=mqtt_root,
         )
@@ -713,8 +723,33 @@ def unread_notices(session: DbSession, city_id: int) -> list[DrillInject]:
     return list(session.scalars(query))
 
 
+def platform_deliveries(
+    session: DbSession, drill: Drill, number: int | None = None
+) -> dict[int, tuple[int, int, datetime | None]]:
+    """Return, per inject played through a city's platform (or only inject `number`), its
+    bulletin's id, the recipient's id and when the platform accepted it (None until it has)."""
+    found: dict[int, tuple[int, int, datetime | None]] = {}
+    for row in drill.injects:
+        ref = row.delivery_ref or ""
+        if row.channel != InjectChannel.PARTNER_PLATFORM.value or not ref.startswith("bulletin:"):
+            continue
+        if number is not None and row.number != number:
+            continue
+        bulletin = bulletins.get_for(session, _drill_actor(drill), uuid.UUID(ref.removeprefix("bulletin:")))
+        for recipient in bulletin.recipients:
+            if recipient.city_id == row.city_id:
+                accepted = recipient.delivered_at
+                if accepted is not None and recipient.receipt_at is not None:
+                    # A platform that signs at once reports its own time of receipt, a moment
+                    # before the hub has read its answer: that is when the city had it.
+                    accepted = min(accepted, recipient.receipt_at)
+                found[row.number] = (bulletin.id, recipient.id, accepted)
+    return found
+
+
 def _channel_actions(session: DbSession, drill: Drill) -> list[rules.ActionRecord]:
-    """Return the actions the live channels recorded on the drill's deliveries (acks, receipts)."""
+    """Return the actions the live channels recorded: acks of the drill's commands, receipts of its
+    bulletins, and the exercise aid requests and consultations its cities made during play."""
     actions: list[rules.ActionRecord] = []
     by_command: dict[uuid.UUID, DrillInject] = {}
     for row in drill.injects:
@@ -735,6 +770,16 @@ def _channel_actions(session: DbSession, drill: Drill) -> list[rules.ActionRecor
                             ref=ref,
                         )
                     )
+    if drill.started_at is not None:
+        players = cities.by_slugs(session, list(plan_of(drill).participating_cities))
+        slugs = {c.id: c.slug for c in players}
+        made = [
+            (ExpectedAction.AID_REQUESTED, "aid_request", aid_requests.exercise_requests),
+            (ExpectedAction.CONSULTATION_CALLED, "consultation", consultations.exercise_calls),
+        ]
+        for kind, prefix, find in made:
+            for city_id, at, public_id in find(session, list(slugs), drill.started_at, drill.ended_at):
+                actions.append(rules.ActionRecord(slugs[city_id], kind, at, ref=f"{prefix}:{public_id}"))
     for command in commands.by_command_ids(session, list(by_command)):
         row = by_command[command.command_id]
         if command.state in ("received", "done"):
@@ -751,11 +796,13 @@ def measures(
 ) -> tuple[rules.ResponseMeasure, ...]:
     """Measure each delivered inject's response: seconds to the first qualifying action, flags."""
     numbers = {row.id: row.number for row in drill.injects}
+    # An inject to a city's platform is delivered when the platform accepted it.
+    platforms = platform_deliveries(session, drill)
     deliveries = [
         rules.DeliveryRecord(
             number=row.number,
             city=row.city.slug,
-            delivered_at=row.delivered_at,
+            delivered_at=platforms[row.number][2] if row.number in platforms else row.delivered_at,
             expected_action=ExpectedAction(row.expected_action) if row.expected_action else None,
             expected_within_s=row.expected_within_s,
             device=row.vehicle or row.linkage_system,
