@@ -20,7 +20,10 @@ from sqlalchemy.orm import object_session
 
 from contracts.bulletins import BulletinCreate
 from contracts.common import IncidentCategory, IncidentLevel, WarningColour
+from contracts.consultations import ActionItemCreate
 from contracts.drills import (
+    EXERCISE_PREFIX,
+    CorrectiveActionCreate,
     DrillContext,
     DrillPlan,
     ExpectedAction,
@@ -36,10 +39,19 @@ from contracts.errors import ContractError
 from contracts.incidents import IncidentCreate
 from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
 from contracts.msel import decode_msel_csv, decode_msel_json, encode_msel_csv, encode_msel_json
+from hub.action_items import services as action_items
+from hub.action_items.models import ActionItem
 from hub.bulletins import services as bulletins
 from hub.consultations import services as consultations
 from hub.drills import rules
-from hub.drills.models import Drill, DrillInject, DrillObservation, DrillResponse, DrillStatus
+from hub.drills.models import (
+    Drill,
+    DrillCorrectiveAction,
+    DrillInject,
+    DrillObservation,
+    DrillResponse,
+    DrillStatus,
+)
 from hub.fleet import commands
 from hub.fleet import services as fleet
 from hub.incidents import services as incidents
@@ -1009,6 +1021,102 @@ def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) ->
     session.flush()
     audit.record(session, Actor.system("drills"), "drill.aar_drafted", "drill", drill.id)
     return True
+
+
+# Corrective actions ----------------------------------------------------------------------------
+
+CORRECTIVE_ORIGIN = "drill"
+
+
+def may_evaluate(actor: Actor, drill: Drill) -> bool:
+    """Return whether the actor evaluates the drill: one of its evaluators or controllers."""
+    return is_evaluator(actor, drill) or is_controller(actor, drill)
+
+
+def add_corrective_action(
+    session: DbSession, actor: Actor, drill_id: int, data: CorrectiveActionCreate
+) -> DrillCorrectiveAction:
+    """Open a corrective action of an ended drill as an action item of the shared engine: owned by
+    one participating city, due on a day, followed up by the controlling city, chased by the
+    engine's reminders like a meeting's; and linked to the plan (预案) it revises."""
+    drill = get(session, drill_id)
+    if not may_evaluate(actor, drill):
+        raise Forbidden("only the drill's evaluators and controllers set corrective actions")
+    if drill.status != DrillStatus.ENDED:
+        raise Conflict("corrective actions follow the evaluation, after ENDEX", reason="drill_not_ended")
+    plan = plan_of(drill)
+    if data.plan not in plan.plans:
+        raise InvalidInput(f"the drill does not exercise the plan {data.plan!r}", reason="unknown_plan")
+    if data.owner_city not in plan.participating_cities:
+        raise InvalidInput(f"{data.owner_city} does not take part in the drill", reason="not_participating")
+    if data.objective is not None and data.objective not in {o.ref for o in plan.objectives}:
+        raise InvalidInput(f"the drill has no objective {data.objective!r}", reason="unknown_objective")
+    (item,) = action_items.open_items(
+        session,
+        actor,
+        [
+            ActionItemCreate(
+                owner_city=data.owner_city,
+                title=exercise_free_title(data.title),
+                detail=data.detail,
+                due_on=data.due_on,
+            )
+        ],
+        origin=CORRECTIVE_ORIGIN,
+        origin_id=drill.id,
+        context_id=drill.public_id,
+        chair_city_id=drill.controlling_city_id,
+    )
+    action = DrillCorrectiveAction(
+        drill_id=drill.id,
+        action_item_id=item.id,
+        plan=data.plan,
+        objective=data.objective,
+        created_at=utcnow(),
+    )
+    session.add(action)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "drill.corrective_action",
+        "drill",
+        drill.id,
+        after={"action_item": str(item.public_id), "plan": data.plan, "owner_city": data.owner_city},
+    )
+    return action
+
+
+def exercise_free_title(title: str) -> str:
+    """Return a corrective action's title without the exercise prefix: the revision is real work."""
+    return title.removeprefix(EXERCISE_PREFIX).strip() or title
+
+
+@dataclass(frozen=True)
+class CorrectiveAction:
+    """A drill's corrective action with its action item, as pages show it."""
+
+    plan: str
+    objective: str | None
+    item: ActionItem
+    overdue: bool
+
+
+def corrective_actions(
+    session: DbSession, drill: Drill, now: datetime | None = None
+) -> list[CorrectiveAction]:
+    """Return the drill's corrective actions in the order they were set, with their items' state."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(DrillCorrectiveAction)
+        .where(DrillCorrectiveAction.drill_id == drill.id)
+        .order_by(DrillCorrectiveAction.id)
+    )
+    found = []
+    for row in rows:
+        item = action_items.get_by_id(session, row.action_item_id)
+        found.append(CorrectiveAction(row.plan, row.objective, item, action_items.is_overdue(item, now)))
+    return found
 
 
 # Scheduling ------------------------------------------------------------------------------------
