@@ -1119,6 +1119,47 @@ def corrective_actions(
     return found
 
 
+# Drill programme -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgrammeLine:
+    """One member city's drill programme for a year, with the drills it takes part in."""
+
+    row: rules.ProgrammeRow
+    drills: tuple[Drill, ...]
+
+
+def programme(session: DbSession, year: int) -> list[ProgrammeLine]:
+    """Return every member city's drills planned and held in a year (STARTEX in Asia/Shanghai),
+    against the seed plan's 95 % drill rate.
+
+    A drill is planned once approved (a draft is not yet in the programme) and held once it was
+    played to ENDEX; it counts for each of its participating cities.
+    """
+    first = datetime(year, 1, 1, tzinfo=rules.DISPLAY_TZ)
+    following = datetime(year + 1, 1, 1, tzinfo=rules.DISPLAY_TZ)
+    scheduled = list(
+        session.scalars(
+            select(Drill)
+            .where(Drill.status != DrillStatus.DRAFT, Drill.startex >= first, Drill.startex < following)
+            .order_by(Drill.startex, Drill.id)
+        )
+    )
+    members = [c.slug for c in cities.all_cities(session)]
+    planned = dict.fromkeys(((slug, year) for slug in members), 0)
+    taking_part: dict[str, list[Drill]] = {slug: [] for slug in members}
+    held = []
+    for drill in scheduled:
+        players = tuple(plan_of(drill).participating_cities)
+        for slug in players:
+            planned[(slug, year)] = planned.get((slug, year), 0) + 1
+            taking_part.setdefault(slug, []).append(drill)
+        held.append(rules.DrillHeld(str(drill.id), drill.startex, players, drill.status == DrillStatus.ENDED))
+    rows = rules.drill_programme(planned, held)
+    return [ProgrammeLine(row, tuple(taking_part.get(row.city, ()))) for row in rows if row.year == year]
+
+
 # Scheduling ------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -17,6 +17,7 @@ from contracts.errors import ContractError
 from hub.app import settings_of
 from hub.drills import services as drills
 from hub.drills.models import Drill, DrillStatus
+from hub.drills.rules import DRILL_RATE_TARGET_PERCENT
 from hub.extensions import db
 from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
@@ -45,6 +46,23 @@ bp = Blueprint("drills", __name__, template_folder="templates")
 def drill_list() -> ResponseReturnValue:
     """Show the drills, latest first."""
     return render_template("drills/drills.html", drills=drills.list_drills(db.session))
+
+
+@bp.get("/drills/programme")
+@login_required
+def drill_programme() -> ResponseReturnValue:
+    """Show each city's drills planned and held in a year against the 95 % drill rate."""
+    zone = ZoneInfo(settings_of(current_app).timezone)
+    year = request.args.get("year", type=int) or utcnow().astimezone(zone).year
+    if not 2000 <= year <= 2100:
+        abort(404)
+    return render_template(
+        "drills/programme.html",
+        year=year,
+        lines=drills.programme(db.session, year),
+        cities={c.slug: c for c in city_service.all_cities(db.session)},
+        target=DRILL_RATE_TARGET_PERCENT,
+    )
 
 
 def _objectives(text: str) -> list[dict[str, Any]]:
