@@ -9,6 +9,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from contracts.common import CitySlug, IncidentCategory, Short, Text, WarningColour, XmlChars
 
+ExerciseRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+"""The id of the drill that sent an exercise bulletin (its public id)."""
+
 
 class BulletinCreate(BaseModel):
     """A bulletin or warning to issue; the issuing city comes from the caller's identity."""
@@ -29,12 +32,17 @@ class BulletinCreate(BaseModel):
     receipt_deadline: AwareDatetime
     expires_at: AwareDatetime | None = None
     exercise: Annotated[bool, Field(strict=True)] = False
+    # The drill an exercise bulletin belongs to: CAP 1.2 names the exercise in <note>.
+    exercise_ref: ExerciseRef | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        """Refuse a warning without a colour and a bulletin addressed to nobody."""
+        """Refuse a warning without a colour, a bulletin addressed to nobody, and an exercise
+        reference on live traffic."""
         if self.kind == "warning" and self.colour is None:
             raise ValueError("a warning needs a colour (red, orange, yellow or blue)")
+        if self.exercise_ref is not None and not self.exercise:
+            raise ValueError("only an exercise bulletin names its exercise (exercise_ref)")
         if not self.addressed_cities and not self.all_neighbours:
             raise ValueError("address at least one city, or all neighbours")
         if len(set(self.addressed_cities)) != len(self.addressed_cities):
@@ -73,4 +81,5 @@ class BulletinMessage(BaseModel):
     issued_at: AwareDatetime
     expires_at: AwareDatetime | None = None
     exercise: bool = False
+    exercise_ref: ExerciseRef | None = None
     cancelled: bool = False

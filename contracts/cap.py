@@ -1068,6 +1068,15 @@ def alert_from_bulletin(
     )
 
 
+EXERCISE_NOTE = "此为演练信息"
+"""What the `<note>` of every exercise alert the hub sends starts with ("this is an exercise")."""
+
+
+def exercise_note(exercise_ref: str | None) -> str:
+    """Return the `<note>` of an exercise alert: CAP 1.2 (3.2.1) asks it to name the exercise."""
+    return f"{EXERCISE_NOTE}（演练编号 {exercise_ref}）" if exercise_ref else EXERCISE_NOTE
+
+
 def _bulletin_alert(
     message: BulletinMessage,
     sender: str,
@@ -1129,6 +1138,7 @@ def _bulletin_alert(
             sent=sent,
             status=CapStatus.EXERCISE if message.exercise else CapStatus.ACTUAL,
             msg_type=CapMsgType.ALERT if cancel_of is None else CapMsgType.CANCEL,
+            note=exercise_note(message.exercise_ref) if message.exercise else None,
             scope=_CAP_SCOPE[message.scope],
             restriction=f"{RESTRICTION_ZH}：{'、'.join(message.addressed_cities)}" if restricted else None,
             addresses=addresses,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -714,3 +714,19 @@ class ObservationCreate(_Contract):
         if self.rating is not None and self.critical_task is None:
             raise ValueError("a rating is for a critical task; name it")
         return self
+
+
+class CorrectiveActionCreate(_Contract):
+    """A corrective action (纠正行动) a drill showed: one owner city, a due day, and the plan
+    (预案) it revises, as AQ/T 9009's evaluation ends and S7 asks (owner and deadline)."""
+
+    schema_version: Literal[1] = 1
+    owner_city: CitySlug
+    title: Name
+    detail: Narrative = ""
+    # A calendar day in Asia/Shanghai; the action item is on time when closed that day or before.
+    due_on: date
+    # One of the drill's plans: the revision it asks for.
+    plan: Name
+    # The objective whose area for improvement it answers, when it answers one.
+    objective: Ref | None = None

@@ -29,7 +29,8 @@ RETRY_DELAYS: list[float] = [1, 5, 15]
 
 
 def _delivery(message: BulletinMessage, cancelled_at: datetime | None = None) -> BulletinDelivery:
-    body = message.model_dump(exclude={"cancelled", "expires_at"})
+    # The platform contract carries the exercise flag; the drill's id stays in the hub (and CAP).
+    body = message.model_dump(exclude={"cancelled", "expires_at", "exercise_ref"})
     return BulletinDelivery.model_validate({**body, "cancelled_at": cancelled_at})
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 
 from prefect import flow, task
+from prefect.futures import wait
 
 from flows.bookkeeping import REQUEST_HOOKS
+from flows.bulletins import deliver_bulletin
 from flows.context import hub_session, hub_settings
 from hub.drills import services as drills
 
@@ -39,8 +41,20 @@ def drill_startex(drill_id: int, request_id: int | None = None) -> bool:
 
 @flow(name=drills.INJECT, **REQUEST_HOOKS)
 def drill_inject(drill_id: int, number: int, request_id: int | None = None) -> str:
-    """Deliver one due inject."""
-    return deliver_inject(drill_id, number)
+    """Deliver one due inject; one to a city's platform goes out to the platform in this run."""
+    outcome = deliver_inject(drill_id, number)
+    if outcome == "delivered":
+        with hub_session() as session:
+            found = drills.platform_deliveries(session, drills.get(session, drill_id), number).get(number)
+        if found is not None and found[2] is None:
+            # The bulletin pipeline's own task (its retries, its split of transient and permanent
+            # errors); the distribute-bulletin request queued with the bulletin finds it delivered.
+            # Left undelivered, the failure is recorded on the recipient and redelivery takes over.
+            future = deliver_bulletin.submit(found[0], found[1])
+            wait([future])
+            if not future.state.is_completed():
+                log.warning("drill %s inject %s: the platform has not accepted it yet", drill_id, number)
+    return outcome
 
 
 @flow(name=drills.FLAG, **REQUEST_HOOKS)

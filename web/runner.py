@@ -28,6 +28,7 @@ from sqlalchemy import text
 from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app, settings_of
 from hub.config import Settings
 from hub.consultations.seed import seed_demo_conference
+from hub.drills.seed import seed_demo_drills
 from hub.extensions import db
 from hub.fleet.seed import PeerCredentials, seed_demo_fleet
 from hub.kernel import cities
@@ -180,6 +181,7 @@ class HubRunner:
                 self.peers = seed_demo_fleet(db.session)
                 seed_demo_registry(db.session)
                 seed_demo_conference(db.session)
+                seed_demo_drills(db.session)
             for city, (url, token) in self.partner_platforms.items():
                 partners.register(
                     db.session,

@@ -27,6 +27,7 @@ def to_message(bulletin: Bulletin) -> BulletinMessage:
         issued_at=bulletin.issued_at,
         expires_at=bulletin.expires_at,
         exercise=bulletin.exercise,
+        exercise_ref=bulletin.exercise_ref,
         cancelled=bulletin.cancelled_at is not None,
     )
 

@@ -44,6 +44,8 @@ class Bulletin(Model):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The drill that sent an exercise bulletin (its public id), named in the CAP <note>.
+    exercise_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     source: Mapped[str] = mapped_column(String(16), default="hub")  # hub, cap, partner

@@ -158,6 +158,7 @@ def issue(
         issued_at=now,
         expires_at=data.expires_at,
         exercise=data.exercise,
+        exercise_ref=data.exercise_ref,
         issued_by_id=actor.user_id,
         source=source,
         cap_sender=cap_identity.sender if cap_identity else None,
@@ -226,13 +227,21 @@ def outbox(session: DbSession, city_id: int, limit: int = 100) -> list[Bulletin]
 
 
 def visible_list(
-    session: DbSession, city_id: int | None, *, current_only: bool = False, limit: int = 200
+    session: DbSession,
+    city_id: int | None,
+    *,
+    current_only: bool = False,
+    live_only: bool = False,
+    limit: int = 200,
 ) -> list[Bulletin]:
-    """Return every bulletin a city may see (public ones and its restricted ones), newest first."""
+    """Return every bulletin a city may see (public ones and its restricted ones), newest first;
+    with `live_only`, none of a drill's (the live CAP feed carries no exercise traffic)."""
     addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
     query = select(Bulletin).where(
         or_(Bulletin.scope == "public", Bulletin.issuing_city_id == city_id, Bulletin.id.in_(addressed))
     )
+    if live_only:
+        query = query.where(Bulletin.exercise.is_(False))
     if current_only:
         now = utcnow()
         query = query.where(Bulletin.cancelled_at.is_(None)).where(

@@ -1258,3 +1258,20 @@ def assessment(session: DbSession, year: int, now: datetime | None = None) -> li
         action_items=actions,
         now=now or utcnow(),
     )
+
+
+def exercise_calls(
+    session: DbSession, city_ids: list[int], since: datetime, until: datetime | None = None
+) -> list[tuple[int, datetime, str]]:
+    """Return the exercise consultations the cities called from `since` (to `until`): (city id,
+    when called, public id), oldest first; a drill reads them as its players' actions."""
+    query = select(Meeting.organizer_city_id, Meeting.called_at, Meeting.public_id).where(
+        Meeting.exercise.is_(True),
+        Meeting.organizer_city_id.in_(city_ids),
+        Meeting.called_at.is_not(None),
+        Meeting.called_at >= since,
+    )
+    if until is not None:
+        query = query.where(Meeting.called_at <= until)
+    rows = session.execute(query.order_by(Meeting.called_at, Meeting.id))
+    return [(city_id, at, str(public_id)) for city_id, at, public_id in rows if at is not None]

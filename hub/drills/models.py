@@ -146,3 +146,19 @@ class DrillObservation(Model):
     text: Mapped[str] = mapped_column(Text)
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DrillCorrectiveAction(Model):
+    """A corrective action a drill showed: an action item of the shared engine, and the plan
+    (预案) it revises. The item (owner city, due date, reminders, closing) lives in `action_items`."""
+
+    __tablename__ = "drill_corrective_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"), index=True)
+    action_item_id: Mapped[int] = mapped_column(ForeignKey("action_items.id"), unique=True)
+    # One of the drill's plans (`DrillPlan.plans`): the revision it asks for, with owner and deadline (S7).
+    plan: Mapped[str] = mapped_column(String(200))
+    # The objective whose area for improvement it answers, when it answers one.
+    objective: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,10 @@ from sqlalchemy.orm import object_session
 
 from contracts.bulletins import BulletinCreate
 from contracts.common import IncidentCategory, IncidentLevel, WarningColour
+from contracts.consultations import ActionItemCreate
 from contracts.drills import (
+    EXERCISE_PREFIX,
+    CorrectiveActionCreate,
     DrillContext,
     DrillPlan,
     ExpectedAction,
@@ -36,9 +39,19 @@ from contracts.errors import ContractError
 from contracts.incidents import IncidentCreate
 from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
 from contracts.msel import decode_msel_csv, decode_msel_json, encode_msel_csv, encode_msel_json
+from hub.action_items import services as action_items
+from hub.action_items.models import ActionItem
 from hub.bulletins import services as bulletins
+from hub.consultations import services as consultations
 from hub.drills import rules
-from hub.drills.models import Drill, DrillInject, DrillObservation, DrillResponse, DrillStatus
+from hub.drills.models import (
+    Drill,
+    DrillCorrectiveAction,
+    DrillInject,
+    DrillObservation,
+    DrillResponse,
+    DrillStatus,
+)
 from hub.fleet import commands
 from hub.fleet import services as fleet
 from hub.incidents import services as incidents
@@ -47,6 +60,7 @@ from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Role
 from hub.kernel.types import DbSession, affected_rows, utcnow
+from hub.mutual_aid import services as aid_requests
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -59,11 +73,18 @@ AAR = "drill-aar"
 # The longest a drill's command to a vehicle stays valid; ENDEX expires what is left before that.
 COMMAND_TTL = commands.MAX_TTL
 TITLE_LENGTH = 60
-# Channels the hub cannot play through yet reach the target's duty desk instead (see `deliver`).
-DESK_CHANNELS = (
-    InjectChannel.DESK_NOTICE,
+# Channels played as an exercise bulletin through the bulletin pipeline (the cities' platforms,
+# CAP 1.2 with status Exercise and the drill named in <note>, receipts): see `_play`.
+BULLETIN_CHANNELS = (
+    InjectChannel.BULLETIN,
+    InjectChannel.WARNING,
     InjectChannel.PARTNER_PLATFORM,
     InjectChannel.CAP,
+)
+# Channels that reach the target's duty desk (the drill's lane): the notice itself, and the
+# prompts to ask for aid or call a consultation, whose answer the hub finds in those records.
+DESK_CHANNELS = (
+    InjectChannel.DESK_NOTICE,
     InjectChannel.AID_REQUEST,
     InjectChannel.CONSULTATION_CALL,
 )
@@ -514,9 +535,12 @@ def deliver(
     The row moves from pending to delivered by a conditional UPDATE in the same transaction as
     what the channel writes (the incident, the bulletin and its deliveries, the command in the MQTT
     outbox), so a repeated or concurrent request for the same inject delivers nothing twice.
-    Channels the hub does not yet play through (partner platform, CAP, aid request, consultation
-    call), and a bulletin or warning to the controlling city itself (a bulletin goes to other
-    cities only), reach the target's duty desk as an exercise notice.
+    A partner-platform, CAP, bulletin or warning inject becomes an exercise bulletin (restricted
+    to the target, 【演练】 in its title, the drill named in its CAP <note>) that the bulletin
+    pipeline delivers to the city's platform with the exercise flag. An aid-request or
+    consultation-call inject reaches the target's desk as a prompt; what the city then does (an
+    exercise aid request, an exercise consultation) is found in those records and measured. One
+    to the controlling city itself (a bulletin goes to other cities only) reaches its desk too.
     """
     drill = get(session, drill_id)
     row = session.scalar(
@@ -582,11 +606,8 @@ def _play(session: DbSession, drill: Drill, row: DrillInject, *, mqtt_root: str,
             ),
         )
         return f"incident:{incident.public_id}"
-    if (
-        channel in (InjectChannel.BULLETIN, InjectChannel.WARNING)
-        and row.city_id != drill.controlling_city_id
-    ):
-        warning = channel is InjectChannel.WARNING
+    if channel in BULLETIN_CHANNELS and row.city_id != drill.controlling_city_id:
+        warning = channel in (InjectChannel.WARNING, InjectChannel.CAP)
         bulletin = bulletins.issue(
             session,
             actor,
@@ -603,6 +624,7 @@ def _play(session: DbSession, drill: Drill, row: DrillInject, *, mqtt_root: str,
                 + rules.wall_time(row.expected_within_s or 3600, drill.time_scale)
                 + timedelta(seconds=60),
                 exercise=True,
+                exercise_ref=str(drill.public_id),
             ),
             mqtt_root=mqtt_root,
         )
@@ -713,8 +735,33 @@ def unread_notices(session: DbSession, city_id: int) -> list[DrillInject]:
     return list(session.scalars(query))
 
 
+def platform_deliveries(
+    session: DbSession, drill: Drill, number: int | None = None
+) -> dict[int, tuple[int, int, datetime | None]]:
+    """Return, per inject played through a city's platform (or only inject `number`), its
+    bulletin's id, the recipient's id and when the platform accepted it (None until it has)."""
+    found: dict[int, tuple[int, int, datetime | None]] = {}
+    for row in drill.injects:
+        ref = row.delivery_ref or ""
+        if row.channel != InjectChannel.PARTNER_PLATFORM.value or not ref.startswith("bulletin:"):
+            continue
+        if number is not None and row.number != number:
+            continue
+        bulletin = bulletins.get_for(session, _drill_actor(drill), uuid.UUID(ref.removeprefix("bulletin:")))
+        for recipient in bulletin.recipients:
+            if recipient.city_id == row.city_id:
+                accepted = recipient.delivered_at
+                if accepted is not None and recipient.receipt_at is not None:
+                    # A platform that signs at once reports its own time of receipt, a moment
+                    # before the hub has read its answer: that is when the city had it.
+                    accepted = min(accepted, recipient.receipt_at)
+                found[row.number] = (bulletin.id, recipient.id, accepted)
+    return found
+
+
 def _channel_actions(session: DbSession, drill: Drill) -> list[rules.ActionRecord]:
-    """Return the actions the live channels recorded on the drill's deliveries (acks, receipts)."""
+    """Return the actions the live channels recorded: acks of the drill's commands, receipts of its
+    bulletins, and the exercise aid requests and consultations its cities made during play."""
     actions: list[rules.ActionRecord] = []
     by_command: dict[uuid.UUID, DrillInject] = {}
     for row in drill.injects:
@@ -735,6 +782,16 @@ def _channel_actions(session: DbSession, drill: Drill) -> list[rules.ActionRecor
                             ref=ref,
                         )
                     )
+    if drill.started_at is not None:
+        players = cities.by_slugs(session, list(plan_of(drill).participating_cities))
+        slugs = {c.id: c.slug for c in players}
+        made = [
+            (ExpectedAction.AID_REQUESTED, "aid_request", aid_requests.exercise_requests),
+            (ExpectedAction.CONSULTATION_CALLED, "consultation", consultations.exercise_calls),
+        ]
+        for kind, prefix, find in made:
+            for city_id, at, public_id in find(session, list(slugs), drill.started_at, drill.ended_at):
+                actions.append(rules.ActionRecord(slugs[city_id], kind, at, ref=f"{prefix}:{public_id}"))
     for command in commands.by_command_ids(session, list(by_command)):
         row = by_command[command.command_id]
         if command.state in ("received", "done"):
@@ -751,11 +808,13 @@ def measures(
 ) -> tuple[rules.ResponseMeasure, ...]:
     """Measure each delivered inject's response: seconds to the first qualifying action, flags."""
     numbers = {row.id: row.number for row in drill.injects}
+    # An inject to a city's platform is delivered when the platform accepted it.
+    platforms = platform_deliveries(session, drill)
     deliveries = [
         rules.DeliveryRecord(
             number=row.number,
             city=row.city.slug,
-            delivered_at=row.delivered_at,
+            delivered_at=platforms[row.number][2] if row.number in platforms else row.delivered_at,
             expected_action=ExpectedAction(row.expected_action) if row.expected_action else None,
             expected_within_s=row.expected_within_s,
             device=row.vehicle or row.linkage_system,
@@ -962,6 +1021,143 @@ def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) ->
     session.flush()
     audit.record(session, Actor.system("drills"), "drill.aar_drafted", "drill", drill.id)
     return True
+
+
+# Corrective actions ----------------------------------------------------------------------------
+
+CORRECTIVE_ORIGIN = "drill"
+
+
+def may_evaluate(actor: Actor, drill: Drill) -> bool:
+    """Return whether the actor evaluates the drill: one of its evaluators or controllers."""
+    return is_evaluator(actor, drill) or is_controller(actor, drill)
+
+
+def add_corrective_action(
+    session: DbSession, actor: Actor, drill_id: int, data: CorrectiveActionCreate
+) -> DrillCorrectiveAction:
+    """Open a corrective action of an ended drill as an action item of the shared engine: owned by
+    one participating city, due on a day, followed up by the controlling city, chased by the
+    engine's reminders like a meeting's; and linked to the plan (预案) it revises."""
+    drill = get(session, drill_id)
+    if not may_evaluate(actor, drill):
+        raise Forbidden("only the drill's evaluators and controllers set corrective actions")
+    if drill.status != DrillStatus.ENDED:
+        raise Conflict("corrective actions follow the evaluation, after ENDEX", reason="drill_not_ended")
+    plan = plan_of(drill)
+    if data.plan not in plan.plans:
+        raise InvalidInput(f"the drill does not exercise the plan {data.plan!r}", reason="unknown_plan")
+    if data.owner_city not in plan.participating_cities:
+        raise InvalidInput(f"{data.owner_city} does not take part in the drill", reason="not_participating")
+    if data.objective is not None and data.objective not in {o.ref for o in plan.objectives}:
+        raise InvalidInput(f"the drill has no objective {data.objective!r}", reason="unknown_objective")
+    (item,) = action_items.open_items(
+        session,
+        actor,
+        [
+            ActionItemCreate(
+                owner_city=data.owner_city,
+                title=exercise_free_title(data.title),
+                detail=data.detail,
+                due_on=data.due_on,
+            )
+        ],
+        origin=CORRECTIVE_ORIGIN,
+        origin_id=drill.id,
+        context_id=drill.public_id,
+        chair_city_id=drill.controlling_city_id,
+    )
+    action = DrillCorrectiveAction(
+        drill_id=drill.id,
+        action_item_id=item.id,
+        plan=data.plan,
+        objective=data.objective,
+        created_at=utcnow(),
+    )
+    session.add(action)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "drill.corrective_action",
+        "drill",
+        drill.id,
+        after={"action_item": str(item.public_id), "plan": data.plan, "owner_city": data.owner_city},
+    )
+    return action
+
+
+def exercise_free_title(title: str) -> str:
+    """Return a corrective action's title without the exercise prefix: the revision is real work."""
+    return title.removeprefix(EXERCISE_PREFIX).strip() or title
+
+
+@dataclass(frozen=True)
+class CorrectiveAction:
+    """A drill's corrective action with its action item, as pages show it."""
+
+    plan: str
+    objective: str | None
+    item: ActionItem
+    overdue: bool
+
+
+def corrective_actions(
+    session: DbSession, drill: Drill, now: datetime | None = None
+) -> list[CorrectiveAction]:
+    """Return the drill's corrective actions in the order they were set, with their items' state."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(DrillCorrectiveAction)
+        .where(DrillCorrectiveAction.drill_id == drill.id)
+        .order_by(DrillCorrectiveAction.id)
+    )
+    found = []
+    for row in rows:
+        item = action_items.get_by_id(session, row.action_item_id)
+        found.append(CorrectiveAction(row.plan, row.objective, item, action_items.is_overdue(item, now)))
+    return found
+
+
+# Drill programme -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgrammeLine:
+    """One member city's drill programme for a year, with the drills it takes part in."""
+
+    row: rules.ProgrammeRow
+    drills: tuple[Drill, ...]
+
+
+def programme(session: DbSession, year: int) -> list[ProgrammeLine]:
+    """Return every member city's drills planned and held in a year (STARTEX in Asia/Shanghai),
+    against the seed plan's 95 % drill rate.
+
+    A drill is planned once approved (a draft is not yet in the programme) and held once it was
+    played to ENDEX; it counts for each of its participating cities.
+    """
+    first = datetime(year, 1, 1, tzinfo=rules.DISPLAY_TZ)
+    following = datetime(year + 1, 1, 1, tzinfo=rules.DISPLAY_TZ)
+    scheduled = list(
+        session.scalars(
+            select(Drill)
+            .where(Drill.status != DrillStatus.DRAFT, Drill.startex >= first, Drill.startex < following)
+            .order_by(Drill.startex, Drill.id)
+        )
+    )
+    members = [c.slug for c in cities.all_cities(session)]
+    planned = dict.fromkeys(((slug, year) for slug in members), 0)
+    taking_part: dict[str, list[Drill]] = {slug: [] for slug in members}
+    held = []
+    for drill in scheduled:
+        players = tuple(plan_of(drill).participating_cities)
+        for slug in players:
+            planned[(slug, year)] = planned.get((slug, year), 0) + 1
+            taking_part.setdefault(slug, []).append(drill)
+        held.append(rules.DrillHeld(str(drill.id), drill.startex, players, drill.status == DrillStatus.ENDED))
+    rows = rules.drill_programme(planned, held)
+    return [ProgrammeLine(row, tuple(taking_part.get(row.city, ()))) for row in rows if row.year == year]
 
 
 # Scheduling ------------------------------------------------------------------------------------

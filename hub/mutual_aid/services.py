@@ -1417,3 +1417,19 @@ def steps_for(commitment: AidCommitment, city_id: int | None) -> list[str]:
         for name, action in STEPS.items()
         if (move := rules.TRANSITIONS.get((state, action))) is not None and role in move[1]
     ]
+
+
+def exercise_requests(
+    session: DbSession, city_ids: Sequence[int], since: datetime, until: datetime | None = None
+) -> list[tuple[int, datetime, str]]:
+    """Return the exercise requests the cities made from `since` (to `until`): (city id, when,
+    public id), oldest first; a drill reads them as its players' actions."""
+    query = select(AidRequest.requesting_city_id, AidRequest.created_at, AidRequest.public_id).where(
+        AidRequest.exercise.is_(True),
+        AidRequest.requesting_city_id.in_(list(city_ids)),
+        AidRequest.created_at >= since,
+    )
+    if until is not None:
+        query = query.where(AidRequest.created_at <= until)
+    rows = session.execute(query.order_by(AidRequest.created_at, AidRequest.id))
+    return [(city_id, at, str(public_id)) for city_id, at, public_id in rows]

@@ -172,8 +172,11 @@ def _atom(parent: Element, name: str, text: str | None = None, **attributes: str
 @api_auth
 @operation(tags=TAGS, HTTP_200=(None, "Atom feed"), xml_answer=("200", "application/atom+xml"))
 def cap_feed() -> ResponseReturnValue:
-    """Return the current bulletins and warnings the caller may see, as a CAP Atom feed."""
-    items = bulletins.visible_list(db.session, current_actor().city_id, current_only=True)
+    """Return the current live bulletins and warnings the caller may see, as a CAP Atom feed.
+
+    Exercise traffic is never in it (MASAS keeps a separate exercise hub; here a drill's alerts
+    are read one by one, status Exercise)."""
+    items = bulletins.visible_list(db.session, current_actor().city_id, current_only=True, live_only=True)
     updated = max((b.issued_at for b in items), default=utcnow())
     # Atom is the default namespace of the document, so its elements are written unprefixed.
     feed = Element("feed", {"xmlns": ATOM, XML_LANG: "zh-CN"})

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    DateField,
     DateTimeLocalField,
     DecimalField,
     IntegerField,
@@ -95,3 +96,14 @@ class ObservationForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A control button (approve, start, pause, resume, end, send, read): CSRF only."""
+
+
+class CorrectiveActionForm(FlaskForm):
+    """A corrective action after ENDEX: owner city, due day, the plan it revises, what to do."""
+
+    title = StringField(_l("整改事项"), validators=[DataRequired(), Length(max=200)])
+    owner_city = SelectField(_l("责任城市"), validators=[DataRequired()])
+    due_on = DateField(_l("完成时限"), validators=[DataRequired()])
+    plan = SelectField(_l("修订的预案"), validators=[DataRequired()])
+    objective = SelectField(_l("对应目标"), validators=[Optional()])
+    detail = TextAreaField(_l("整改要求"), validators=[Optional(), Length(max=10000)])

@@ -6,17 +6,18 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from pydantic import ValidationError
 
-from contracts.drills import DrillPlan, ExpectedAction, ObservationCreate
+from contracts.drills import CorrectiveActionCreate, DrillPlan, ExpectedAction, ObservationCreate
 from contracts.errors import ContractError
 from hub.app import settings_of
 from hub.drills import services as drills
 from hub.drills.models import Drill, DrillStatus
+from hub.drills.rules import DRILL_RATE_TARGET_PERCENT
 from hub.extensions import db
 from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
@@ -24,6 +25,7 @@ from hub.kernel.types import utcnow
 from web.auth import current_actor
 from web.drills.forms import (
     ActionForm,
+    CorrectiveActionForm,
     DrillForm,
     MselForm,
     ObservationForm,
@@ -44,6 +46,23 @@ bp = Blueprint("drills", __name__, template_folder="templates")
 def drill_list() -> ResponseReturnValue:
     """Show the drills, latest first."""
     return render_template("drills/drills.html", drills=drills.list_drills(db.session))
+
+
+@bp.get("/drills/programme")
+@login_required
+def drill_programme() -> ResponseReturnValue:
+    """Show each city's drills planned and held in a year against the 95 % drill rate."""
+    zone = ZoneInfo(settings_of(current_app).timezone)
+    year = request.args.get("year", type=int) or utcnow().astimezone(zone).year
+    if not 2000 <= year <= 2100:
+        abort(404)
+    return render_template(
+        "drills/programme.html",
+        year=year,
+        lines=drills.programme(db.session, year),
+        cities={c.slug: c for c in city_service.all_cities(db.session)},
+        target=DRILL_RATE_TARGET_PERCENT,
+    )
 
 
 def _objectives(text: str) -> list[dict[str, Any]]:
@@ -165,7 +184,19 @@ def _view(drill: Drill) -> dict[str, Any]:
         "evaluates": drills.is_evaluator(actor, drill) or controller,
         "observation_form": _observation_form(),
         "observations": drills.observations(db.session, drill.id) if sees else [],
+        "corrective_actions": drills.corrective_actions(db.session, drill) if ended else [],
+        "corrective_form": _corrective_form(drill),
     }
+
+
+def _corrective_form(drill: Drill) -> CorrectiveActionForm:
+    plan = drills.plan_of(drill)
+    form = CorrectiveActionForm()
+    members = {c.slug: c for c in city_service.all_cities(db.session)}
+    form.owner_city.choices = city_choices([members[s] for s in plan.participating_cities if s in members])
+    form.plan.choices = [(p, p) for p in plan.plans]
+    form.objective.choices = [("", "—")] + [(o.ref, f"{o.ref} {o.title}") for o in plan.objectives]
+    return form
 
 
 def _observation_form() -> ObservationForm:
@@ -311,3 +342,34 @@ def drill_observation(drill_id: int) -> ResponseReturnValue:
             db.session.commit()
             flash(_("观察记录已保存。"), "success")
     return redirect(url_for("drills.drill_detail", drill_id=drill_id))
+
+
+@bp.post("/drills/<int:drill_id>/corrective-actions")
+@login_required
+def drill_corrective_action(drill_id: int) -> ResponseReturnValue:
+    """Open a corrective action after ENDEX (evaluators and controllers), followed as an action item."""
+    drill = drills.get(db.session, drill_id)
+    form = _corrective_form(drill)
+    if form.validate_on_submit():
+        try:
+            data = CorrectiveActionCreate(
+                owner_city=form.owner_city.data or "",
+                title=form.title.data or "",
+                detail=form.detail.data or "",
+                due_on=form.due_on.data,
+                plan=form.plan.data or "",
+                objective=form.objective.data or None,
+            )
+            drills.add_corrective_action(db.session, current_actor(), drill_id, data)
+        except ValidationError as exc:
+            flash_validation(exc, form)
+        except ServiceError as exc:
+            flash_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("整改事项已立项督办。"), "success")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#corrective-actions")
