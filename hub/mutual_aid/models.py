@@ -104,7 +104,7 @@ class AidResource(Model):
     package_daily_rate: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
     package_self_sufficiency_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
     package_mobilise_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     verified_by: Mapped[str] = mapped_column(String(64))
     # Where the entry comes from: "hub" (the UI, a CSV, the API) or "feed" (the owning city's
     # platform, whose resource feed keeps it: `hub.mutual_aid.feed`).

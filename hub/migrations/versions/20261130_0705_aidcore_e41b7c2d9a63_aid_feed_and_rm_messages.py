@@ -1,5 +1,7 @@
 """aid feed and EDXL-RM messages: where a registry entry comes from, and each imported message once
 
+Also an index on `aid_resources.verified_at`, for the reminders to verify entries again.
+
 `aid_resources.source` tells entries kept by a city's platform feed ("feed") from those entered
 in the hub ("hub"); `aid_rm_messages` keeps every imported EDXL-RM message by its sender and
 MessageID, so that a message sent again is applied once.
@@ -25,6 +27,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("aid_resources", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source", sa.String(length=16), nullable=False, server_default="hub"))
+        # The upkeep timer looks for entries not verified lately on every tick.
+        batch_op.create_index(batch_op.f("ix_aid_resources_verified_at"), ["verified_at"], unique=False)
 
     op.create_table(
         "aid_rm_messages",
@@ -57,4 +61,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_aid_rm_messages_city_id"))
     op.drop_table("aid_rm_messages")
     with op.batch_alter_table("aid_resources", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_aid_resources_verified_at"))
         batch_op.drop_column("source")
