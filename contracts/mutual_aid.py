@@ -144,11 +144,15 @@ _ENTRY_STATUS_ZH = {
 
 
 class OutOfServiceReason(StrEnum):
-    """Why an entry is out of service, as on an ICS T-card: mechanical, personnel, rest."""
+    """Why an entry is out of service, as on an ICS T-card: mechanical, personnel, rest.
+
+    `withdrawn`: the owning city's platform no longer lists it (its resource feed).
+    """
 
     MECHANICAL = "mechanical"
     PERSONNEL = "personnel"
     REST = "rest"
+    WITHDRAWN = "withdrawn"
 
 
 def _grade_fits_type(code: str, grade: Grade | None, field: str) -> None:

@@ -1,4 +1,4 @@
-"""Mutual aid's steps that wait on people: asking rings of cities, reminding, expiring, alerting.
+"""Mutual aid's steps that wait on people: asking rings, reminding, expiring, alerting, chasing, closing.
 
 Each flow is one short step started by a keyed flow request (`aid:{request}:ring:{n}`, …) that a
 service or a timer wrote; none sleeps or pauses. The wait between steps is rows in the hub's
@@ -16,6 +16,7 @@ from prefect import flow, task
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session
 from hub.mutual_aid import services as mutual_aid
+from hub.mutual_aid import upkeep
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +74,42 @@ def alert_requester(commitment_id: int) -> bool:
 def alert_overdue_arrival(commitment_id: int, request_id: int | None = None) -> bool:
     """Alert the requesting city about an overdue arrival, once."""
     return alert_requester(commitment_id)
+
+
+@task
+def remind_city_to_verify(city_id: int, week: int, fresh_days: int) -> bool:
+    """Write one city's weekly reminder of its unverified registry entries."""
+    with hub_session() as session:
+        return upkeep.remind_verification(session, city_id, week, fresh_days)
+
+
+@flow(name="aid-remind-verify", **REQUEST_HOOKS)
+def remind_verify(city_id: int, week: int, fresh_days: int, request_id: int | None = None) -> bool:
+    """Remind a city, once this week, of registry entries it has not verified lately."""
+    return remind_city_to_verify(city_id, week, fresh_days)
+
+
+@task
+def chase_side(commitment_id: int, side: str, round: int) -> bool:
+    """Remind one side of an actual cost it has not signed, once per round."""
+    with hub_session() as session:
+        return upkeep.chase_signature(session, commitment_id, side, round)
+
+
+@flow(name="aid-chase-signature", **REQUEST_HOOKS)
+def chase_signature(commitment_id: int, side: str, round: int, request_id: int | None = None) -> bool:
+    """Chase a missing cost signature; nothing if it was signed meanwhile."""
+    return chase_side(commitment_id, side, round)
+
+
+@task
+def close_request_if_done(aid_request_id: int) -> bool:
+    """Close a request whose offers and commitments have all ended."""
+    with hub_session() as session:
+        return upkeep.close_if_done(session, aid_request_id)
+
+
+@flow(name="aid-close-request", **REQUEST_HOOKS)
+def close_request(aid_request_id: int, request_id: int | None = None) -> bool:
+    """Close a finished request; nothing if something moved on it meanwhile."""
+    return close_request_if_done(aid_request_id)

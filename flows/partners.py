@@ -9,10 +9,12 @@ import logging
 from prefect import flow, task
 
 from connectors.partner_client import PartnerContractError, PartnerError
+from contracts.partner import ResourceItem
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session, partner_client
 from hub.kernel import dead_letters
 from hub.kernel.types import utcnow
+from hub.mutual_aid import feed as aid_feed
 from hub.partners import services as partners
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,12 @@ RETRY_DELAYS: list[float] = [1, 5, 15]
 
 @task(retries=2, retry_delay_seconds=[2, 10])
 def sync_feed(city: str, feed: str) -> int:
-    """Pull one feed from its cursor; each page's rows and the cursor commit together."""
+    """Pull one feed from its cursor; each page's rows and the cursor commit together.
+
+    The resources feed also keeps the city's mutual-aid registry, in the same transaction as
+    each page; after a full sync from the start, registry entries the feed no longer lists are
+    marked out of service.
+    """
     found = partner_client(city)
     if found is None:
         return 0
@@ -33,16 +40,22 @@ def sync_feed(city: str, feed: str) -> int:
     with hub_session() as session:
         cursor = partners.begin_run(session, city_id, feed, started)
     changed = 0
+    registry = aid_feed.FeedOutcome()
+    listed: set[str] = set()
     try:
         for page in client.iter_changes(feed, cursor):
             items = [
                 partners.FeedItem(item.id, item.updated_at, item.model_dump(mode="json"))
                 for item in page.items
             ]
+            resources = [item for item in page.items if isinstance(item, ResourceItem)]
+            listed.update(item.id for item in resources)
             with hub_session() as session:
                 changed += partners.apply_page(
                     session, city_id, feed, items, page.next_cursor, run_started=started
                 )
+                if resources:
+                    registry.add(aid_feed.apply_resources(session, city_id, resources))
     except PartnerContractError as exc:
         # A broken payload will not mend itself on retry: keep it for a person and stop this feed.
         with hub_session() as session:
@@ -56,7 +69,11 @@ def sync_feed(city: str, feed: str) -> int:
     finally:
         client.close()
     with hub_session() as session:
+        if feed == "resources" and cursor is None:
+            registry.add(aid_feed.retire_missing(session, city_id, listed))
         partners.finish_run(session, city_id, feed)
+    if feed == "resources":
+        log.info("resource feed of %s kept in the aid registry: %s", city, registry.as_dict())
     return changed
 
 

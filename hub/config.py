@@ -56,6 +56,9 @@ class Settings:
     clock_skew_seconds: int = 300
     daily_report_due: str = "17:00"  # local time (Asia/Shanghai) by which each city files its report
     partner_sync_seconds: int = 60
+    # A mutual-aid registry entry not verified for this long shows as unverified, and its city
+    # is reminded (once a week) to verify it again.
+    aid_verify_days: int = 30
     chase_seconds: int = 60  # how often late receipts and answers are looked for
     redeliver_seconds: int = 30  # how often undelivered bulletins are tried again
     prefect_api_url: str | None = None
@@ -108,6 +111,7 @@ class Settings:
             "HUB_PREFECT_RETENTION_DAYS": str(self.prefect_retention_days),
             "HUB_MIN_FREE_DISK_MB": str(self.min_free_disk_mb),
             "HUB_CLOCK_SKEW_SECONDS": str(self.clock_skew_seconds),
+            "HUB_AID_VERIFY_DAYS": str(self.aid_verify_days),
             "HUB_DEMO": "1" if self.demo else "",
             "HUB_MAP_TILE_URL": self.map_tile_url or "",
         }
@@ -190,6 +194,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         clock_skew_seconds=int(env.get("HUB_CLOCK_SKEW_SECONDS", "300")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),
         partner_sync_seconds=int(env.get("HUB_PARTNER_SYNC_SECONDS", "60")),
+        aid_verify_days=_days(env, "HUB_AID_VERIFY_DAYS", 30),
         prefect_api_url=env.get("PREFECT_API_URL") or None,
         prefect_database_url=env.get("HUB_PREFECT_DATABASE_URL") or None,
         flow_mode=mode,

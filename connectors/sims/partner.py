@@ -191,6 +191,12 @@ class _Feed:
         self.records[item.id] = item
         self.encoded[item.id] = encode(item)
 
+    def drop(self, record_id: str) -> None:
+        """Remove a record from the feed altogether."""
+        old = self.records.pop(record_id)
+        del self.keys[bisect_left(self.keys, (old.updated_at, old.id))]
+        del self.encoded[record_id]
+
     def page(self, after: Key, cursor: str, limit: int) -> bytes:
         """Return the JSON of the page of at most `limit` records after `after`."""
         start = bisect_right(self.keys, after)
@@ -512,6 +518,32 @@ class PartnerSimulator:
             for item in made:
                 self._feeds[feed_kind].put(item)
         return [item.id for item in made]
+
+    def withdraw(self, record_ids: list[str]) -> None:
+        """Report resources withdrawn, as the contract says: the same records with quantity 0, now."""
+        with self._lock:
+            feed = self._feeds[FeedKind.RESOURCES]
+            for record_id in record_ids:
+                item = feed.records[record_id]
+                feed.put(item.model_copy(update={"quantity": Decimal(0), "updated_at": self._now()}))
+
+    def forget(self, kind: FeedKind | str, record_ids: list[str]) -> None:
+        """Drop records from a feed without a trace, as a platform rebuilt from scratch might.
+
+        The contract forbids it (a record is never deleted), so a consumer that follows its
+        cursor never notices; only a full sync from the start shows what is gone.
+        """
+        with self._lock:
+            for record_id in record_ids:
+                self._feeds[FeedKind(kind)].drop(record_id)
+
+    def put(self, item: FeedItem) -> None:
+        """Publish a record as given (a new one, or a new version of one), for tests."""
+        kind = {PartnerIncident: FeedKind.INCIDENTS, PartnerWarning: FeedKind.WARNINGS}.get(
+            type(item), FeedKind.RESOURCES
+        )
+        with self._lock:
+            self._feeds[kind].put(item.model_copy(update={"updated_at": self._now()}))
 
     def records(self, kind: FeedKind | str) -> list[FeedItem]:
         """Return the current records of a feed in feed order."""

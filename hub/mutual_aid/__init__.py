@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.capabilities import N_, Capability, NavEntry, Schedule
-from hub.mutual_aid import desk, services
+from hub.mutual_aid import desk, services, upkeep
 
 CAPABILITY = Capability(
     name="mutual_aid",
@@ -13,12 +13,18 @@ CAPABILITY = Capability(
         services.REMIND: "flows.mutual_aid:remind_ask",
         services.EXPIRE: "flows.mutual_aid:expire_commitment",
         services.OVERDUE: "flows.mutual_aid:alert_overdue_arrival",
+        upkeep.VERIFY: "flows.mutual_aid:remind_verify",
+        upkeep.CHASE: "flows.mutual_aid:chase_signature",
+        upkeep.CLOSE: "flows.mutual_aid:close_request",
     },
     schedules=(
         Schedule("aid rings", services.schedule_rings),
         Schedule("aid reminders", services.schedule_reminders),
         Schedule("aid expiries", services.schedule_expiries),
         Schedule("aid overdue arrivals", services.schedule_overdue),
+        Schedule("aid registry verification", upkeep.schedule_verification),
+        Schedule("aid cost signatures", upkeep.schedule_signatures),
+        Schedule("aid requests closing", upkeep.schedule_closing),
     ),
     blueprints=("web.mutual_aid.views:bp",),
     api_blueprints=("web.mutual_aid.api:bp",),

@@ -13,18 +13,22 @@ partner's answer names, in its PrecedingMessageID, the commitment it answers:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from contracts import edxl_rm as rm
 from contracts.mutual_aid import AidOffer, AidState, Contact
 from contracts.resource_types import Grade
 from hub.kernel.actors import Actor
-from hub.kernel.errors import Forbidden, InvalidInput
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 from hub.kernel.types import DbSession
 from hub.mutual_aid import rules, services
-from hub.mutual_aid.models import AidCommitment, AidRequest
+from hub.mutual_aid.models import AidCommitment, AidRequest, AidRmMessage
 
 PREFIX = "urn:x-huaihai-hub:aid:"
 _OFFER_ID = re.compile(
@@ -109,7 +113,53 @@ def exchange(session: DbSession, request: AidRequest) -> list[rm.RmMessage]:
 
 
 def import_message(session: DbSession, actor: Actor, message: rm.RmMessage) -> AidRequest | AidCommitment:
-    """Apply a partner's RequestResource (a new request) or CommitResource (an authorisation)."""
+    """Apply a partner's RequestResource (a new request) or CommitResource (an authorisation), once.
+
+    Each message is kept by its sender's city and MessageID: the same message sent again gets
+    the request or commitment it made the first time and changes nothing; the same MessageID
+    with other content is refused (409), since the sender must not reuse an id.
+    """
+    if actor.city_id is None:
+        raise Forbidden("only a member city's platform or person sends EDXL-RM messages")
+    digest = hashlib.sha256(message.model_dump_json().encode("utf-8")).hexdigest()
+    seen = session.scalar(
+        select(AidRmMessage).where(
+            AidRmMessage.city_id == actor.city_id, AidRmMessage.message_id == message.message_id
+        )
+    )
+    if seen is not None:
+        if seen.digest != digest:
+            raise Conflict(
+                f"message {message.message_id} was received before with other content",
+                reason="message_id_reused",
+            )
+        if seen.request_id is not None:
+            return services.get_request(session, seen.request_id)
+        if seen.commitment_id is not None:
+            return services.get_commitment(session, seen.commitment_id)
+    # The row goes in first: a second copy sent at the same moment waits on its unique key and
+    # is refused, instead of applying the message a second time.
+    kept = AidRmMessage(
+        city_id=actor.city_id, message_id=message.message_id, message_type=message.type.value, digest=digest
+    )
+    session.add(kept)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise Conflict(
+            f"message {message.message_id} is being applied by another delivery; send it again later",
+            reason="message_in_flight",
+        ) from error
+    result = _apply(session, actor, message)
+    if isinstance(result, AidRequest):
+        kept.request_id = result.id
+    else:
+        kept.commitment_id = result.id
+    session.flush()
+    return result
+
+
+def _apply(session: DbSession, actor: Actor, message: rm.RmMessage) -> AidRequest | AidCommitment:
     if message.type is rm.MessageType.REQUEST_RESOURCE:
         lines = rm.lines_from_rm(message)
         city = actor.name
@@ -132,6 +182,6 @@ def import_message(session: DbSession, actor: Actor, message: rm.RmMessage) -> A
         if not order:
             raise InvalidInput("a CommitResource carries the owner's OrderID")
         if commitment.state == AidState.AUTHORISED.value and commitment.order_number == order:
-            return commitment  # the same message again
+            return commitment  # the same commitment authorised by another message with the same order
         return services.authorise(session, actor, commitment.id, order)
     raise InvalidInput(f"the hub imports RequestResource and CommitResource, not {message.type.value}")

@@ -104,8 +104,11 @@ class AidResource(Model):
     package_daily_rate: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)
     package_self_sufficiency_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
     package_mobilise_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     verified_by: Mapped[str] = mapped_column(String(64))
+    # Where the entry comes from: "hub" (the UI, a CSV, the API) or "feed" (the owning city's
+    # platform, whose resource feed keeps it: `hub.mutual_aid.feed`).
+    source: Mapped[str] = mapped_column(String(16), default="hub", server_default="hub")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -266,3 +269,24 @@ class AidAsk(Model):
 
     request: Mapped[AidRequest] = relationship()
     city: Mapped[City] = relationship(lazy="joined")
+
+
+class AidRmMessage(Model):
+    """An EDXL-RM message a city sent the hub, kept by its MessageID so that it is applied once.
+
+    A message sent again (a retry, a redelivery) finds its row and gets the first result back;
+    the same MessageID with other content is refused. `digest` is the SHA-256 of the message as
+    parsed, so a resend with other whitespace is still the same message.
+    """
+
+    __tablename__ = "aid_rm_messages"
+    __table_args__ = (UniqueConstraint("city_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    message_id: Mapped[str] = mapped_column(String(255))
+    message_type: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("aid_requests.id"), nullable=True)
+    commitment_id: Mapped[int | None] = mapped_column(ForeignKey("aid_commitments.id"), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

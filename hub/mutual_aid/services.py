@@ -180,6 +180,11 @@ def _entry_fields(data: RegistryEntry) -> dict[str, object]:
     }
 
 
+def set_on_hand(session: DbSession, entry: AidResource, on_hand: Decimal) -> None:
+    """Set what is on hand unless it would fall below what is held (a 409), decided by the UPDATE."""
+    _set_on_hand(session, entry, on_hand)
+
+
 def _set_on_hand(session: DbSession, entry: AidResource, on_hand: Decimal) -> None:
     """Set what is on hand unless it would fall below what is held, decided by the UPDATE."""
     if on_hand == entry.on_hand:

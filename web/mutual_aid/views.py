@@ -19,8 +19,8 @@ from hub.extensions import db
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
 from hub.mutual_aid import costs as aid_costs
-from hub.mutual_aid import rules as aid_rules
 from hub.mutual_aid import services as aid
+from hub.mutual_aid import upkeep as aid_upkeep
 from web.auth import current_actor
 from web.errors import flash_refusal, flash_validation
 from web.kick import kick_flows, kick_mqtt
@@ -234,7 +234,7 @@ def commitment_cost_sign(commitment_id: int) -> ResponseReturnValue:
 def registry() -> ResponseReturnValue:
     """Show the city's registry with its ledger and when each entry was verified."""
     entries = aid.registry_of(db.session, current_user.city_id)
-    stale = utcnow() - aid_rules.DEFAULT_FRESH_FOR
+    stale = utcnow() - aid_upkeep.fresh_for(settings_of(current_app))
     return render_template("mutual_aid/registry.html", entries=entries, stale=stale, import_form=ImportForm())
 
 
