@@ -24,4 +24,6 @@ CAPABILITY = Capability(
     api_blueprints=("web.mutual_aid.api:bp",),
     nav=(NavEntry("mutual_aid.request_list", N_("支援"), 25),),
     urgent=desk.urgent,
+    waiting=desk.waiting,
+    desk_version=desk.version,
 )
