@@ -15,6 +15,7 @@ from prefect import flow, task
 
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session
+from hub.mutual_aid import demo as mutual_aid_demo
 from hub.mutual_aid import services as mutual_aid
 
 log = logging.getLogger(__name__)
@@ -73,3 +74,19 @@ def alert_requester(commitment_id: int) -> bool:
 def alert_overdue_arrival(commitment_id: int, request_id: int | None = None) -> bool:
     """Alert the requesting city about an overdue arrival, once."""
     return alert_requester(commitment_id)
+
+
+@task
+def play_partners() -> list[str]:
+    """Take the demo neighbours' moves that are due on the open Linyi flood requests."""
+    with hub_session() as session:
+        return mutual_aid_demo.play_partners(session)
+
+
+@flow(name="aid-demo-partners", **REQUEST_HOOKS)
+def play_demo_partners(request_id: int | None = None) -> list[str]:
+    """In the demo, answer, authorise, dispatch and take back as Xuzhou, Zaozhuang and Lianyungang."""
+    done = play_partners()
+    if done:
+        log.info("demo partners: %s", "; ".join(done))
+    return done

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.capabilities import N_, Capability, NavEntry, Schedule
-from hub.mutual_aid import desk, services
+from hub.mutual_aid import demo, desk, services
 
 CAPABILITY = Capability(
     name="mutual_aid",
@@ -13,12 +13,14 @@ CAPABILITY = Capability(
         services.REMIND: "flows.mutual_aid:remind_ask",
         services.EXPIRE: "flows.mutual_aid:expire_commitment",
         services.OVERDUE: "flows.mutual_aid:alert_overdue_arrival",
+        demo.PLAY: "flows.mutual_aid:play_demo_partners",
     },
     schedules=(
         Schedule("aid rings", services.schedule_rings),
         Schedule("aid reminders", services.schedule_reminders),
         Schedule("aid expiries", services.schedule_expiries),
         Schedule("aid overdue arrivals", services.schedule_overdue),
+        Schedule("aid demo partners", demo.schedule_partners),
     ),
     blueprints=("web.mutual_aid.views:bp",),
     api_blueprints=("web.mutual_aid.api:bp",),

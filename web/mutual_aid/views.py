@@ -20,6 +20,7 @@ from hub.extensions import db
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
 from hub.mutual_aid import costs as aid_costs
+from hub.mutual_aid import demo as aid_demo
 from hub.mutual_aid import rules as aid_rules
 from hub.mutual_aid import services as aid
 from hub.mutual_aid import waiting as aid_waiting
@@ -51,8 +52,30 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def request_list() -> ResponseReturnValue:
     """List the requests the city made or was asked about."""
     return render_template(
-        "mutual_aid/requests.html", requests=aid.requests_for(db.session, current_user.city_id)
+        "mutual_aid/requests.html",
+        requests=aid.requests_for(db.session, current_user.city_id),
+        demo_flood=settings_of(current_app).demo and current_user.city.slug == "linyi",
+        form=ActionForm(),
     )
+
+
+@bp.post("/aid/demo/linyi-flood")
+@login_required
+def demo_linyi_flood() -> ResponseReturnValue:
+    """Start the demo's Linyi flood: an incident and a request for pumps and boats (demo only)."""
+    if not settings_of(current_app).demo:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        created = aid_demo.start_linyi_flood(db.session, current_actor())
+        db.session.commit()
+    except ServiceError as exc:
+        flash_refusal(exc)
+        return redirect(url_for(".request_list"))
+    kick_flows(current_app)
+    flash(_("临沂洪涝演示已开始：徐州、枣庄、连云港的值班员将陆续答复报价。"), "success")
+    return redirect(url_for(".request_detail", public_id=created.public_id))
 
 
 @bp.route("/aid/requests/new", methods=["GET", "POST"])
