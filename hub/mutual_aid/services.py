@@ -677,7 +677,7 @@ def confirm_return(
         rules.check_return(dispatched, returned, counts.consumed, counts.lost)
     except rules.Unbalanced as error:
         raise InvalidInput(
-            str(error), details={"dispatched": str(dispatched)}, reason="aid_return_unbalanced"
+            str(error), details={"dispatched": f"{dispatched.normalize():f}"}, reason="aid_return_unbalanced"
         ) from None
     before = _commitment_snapshot(commitment)
     if not commitment.exercise:
@@ -1081,6 +1081,8 @@ class Owed(StrEnum):
     AUTHORISE = "authorise"  # the owner: authorise a hold before it expires
     ARRIVAL = "arrival"  # the requester: confirm a dispatched resource on scene
     RETURN = "return"  # the owner: confirm a released resource back home
+    EXTENSION = "extension"  # the owner: grant or refuse an extension before the deployment ends
+    KEEP = "keep"  # the requester: release, or keep, a resource whose return the owner asked for
     SIGN = "sign"  # either city: sign the actual cost the owner entered
 
 
@@ -1105,7 +1107,14 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
     )
     items += [OwedItem(Owed.ANSWER, ask.request, ask.deadline) for ask in silent]
     mine = (AidCommitment.owner_city_id == city_id) | (AidCommitment.requesting_city_id == city_id)
-    wanted = [AidState.OFFERED, AidState.ACCEPTED, AidState.DISPATCHED, AidState.RELEASED]
+    wanted = [
+        AidState.OFFERED,
+        AidState.ACCEPTED,
+        AidState.DISPATCHED,
+        AidState.RELEASED,
+        AidState.EXTENSION_ASKED,
+        AidState.RETURN_ASKED,
+    ]
     alerted = overdue_alerts(session, city_id)
     for c in session.scalars(
         select(AidCommitment).where(mine, AidCommitment.state.in_([s.value for s in wanted]))
@@ -1119,6 +1128,10 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
             items.append(OwedItem(Owed.ARRIVAL, c.request, expected_arrival(c), c, c.id in alerted))
         elif state is AidState.RELEASED and owner:
             items.append(OwedItem(Owed.RETURN, c.request, None, c))
+        elif state is AidState.EXTENSION_ASKED and owner:
+            items.append(OwedItem(Owed.EXTENSION, c.request, c.end_at, c))
+        elif state is AidState.RETURN_ASKED and not owner:
+            items.append(OwedItem(Owed.KEEP, c.request, None, c))
     unsigned = ((AidCommitment.owner_city_id == city_id) & AidCommitment.owner_signed_at.is_(None)) | (
         (AidCommitment.requesting_city_id == city_id) & AidCommitment.requester_signed_at.is_(None)
     )

@@ -130,14 +130,20 @@ def _request_context(found: AidRequest, city_id: int) -> dict[str, object]:
     offer_form.resource_id.choices = [(e.id, f"{e.name} · {e.available.normalize()} {e.unit}") for e in own]
     asks = aid.asks(db.session, found.id)
     asked = [a for a in asks if a.city_id == city_id and a.answered_at is None]
+    progress = aid.progress(db.session, found)
+    # Lines still short of what they ask for, counting offers: the ones an owner may still offer for.
+    open_lines = [p for p in progress if p.offered + p.committed + p.en_route + p.on_scene < p.requested]
     return {
         "aid_request": found,
-        "progress": aid.progress(db.session, found),
+        "progress": progress,
+        "open_lines": open_lines,
         "asks": asks,
         "waiting_on": aid_waiting.on_request(db.session, found),
         "commitments": commitments,
         "steps": {c.id: aid.steps_for(c, city_id) for c in commitments},
-        "can_offer": bool(own) and found.requesting_city_id != city_id and found.status == "open",
+        "can_offer": bool(own and open_lines)
+        and found.requesting_city_id != city_id
+        and found.status == "open",
         "can_decline": bool(asked),
         "offer_form": offer_form,
         "form": ActionForm(),

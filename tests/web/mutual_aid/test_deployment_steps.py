@@ -73,9 +73,12 @@ def test_an_extension_is_asked_granted_and_refused_on_the_page(client: FlaskClie
     )
     body = client.get(page).get_data(as_text=True)
     assert "申请延长至" in body and 'data-step="answer-extension"' not in body
+    # The page and Xuzhou's desk say the request now waits on Xuzhou's answer, until the deployment ends.
+    assert 'data-city="xuzhou" data-kind="extension"' in body and "答复延期申请" in body
     auth.logout()
 
     auth.login("xz")
+    assert "支援延期待答复" in client.get("/").get_data(as_text=True)
     body = client.get(page).get_data(as_text=True)
     assert 'data-step="answer-extension"' in body and 'data-step="refuse-extension"' in body
     assert _local(asked.extension_until) in body  # the grant form starts at the end asked for
@@ -145,6 +148,7 @@ def test_a_return_is_confirmed_with_counts_that_add_up(client: FlaskClient, auth
     body = client.get(page).get_data(as_text=True)
     assert "已归建" in body and "归还 4 · 消耗 1 · 损失 1" in body
     assert 'data-stage="returned">4<' in body
+    assert '<rect class="stage-returned" x="0.0" y="0" width="66.7" height="10">' in body  # 4 of 6
 
 
 def test_a_step_not_possible_now_is_refused_in_chinese(client: FlaskClient, auth, make_user) -> None:
