@@ -103,6 +103,16 @@ def test_a_request_walks_from_the_ask_to_the_return_on_two_cities_pages(
     _step(linyi, commitment, "accept").click()
     expect(_stage(linyi, "committed")).to_have_text("6")
     expect(linyi.locator('#aid-waiting-on li[data-city="xuzhou"][data-kind="authorise"]')).to_be_visible()
+    # The region's waiting list: Xuzhou owes the authorisation, with its countdown.
+    board = xuzhou.context.new_page()
+    board.goto(f"{live_hub}/aid/waiting")
+    owes = board.locator('section[data-city="xuzhou"] li[data-kind="authorise"]')
+    expect(owes).to_contain_text("沂河洪水：河东区排涝")
+    expect(owes).to_contain_text("对方：临沂市")
+    expect(owes.locator("[data-due]")).to_contain_text("剩余")
+    expect(board.locator("section[data-city]").first).to_have_attribute("data-city", "xuzhou")
+    shoot(board, "aid-waiting-1280.png")
+    board.close()
 
     # Xuzhou authorises with its order number and dispatches; Linyi sees the pumps en route.
     loads.clear()
@@ -161,7 +171,6 @@ def test_a_request_walks_from_the_ask_to_the_return_on_two_cities_pages(
     # The waiting list: nothing owed on this request any more.
     linyi.goto(f"{live_hub}/aid/waiting")
     expect(linyi.locator('section[data-city="linyi"]')).to_contain_text("无待办事项")
-    shoot(linyi, "aid-waiting-1280.png")
 
 
 def _ledger(entry_id: int) -> tuple[Decimal, Decimal, Decimal]:
