@@ -15,6 +15,7 @@ from prefect import flow, task
 
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.context import hub_session
+from hub.mutual_aid import demo as mutual_aid_demo
 from hub.mutual_aid import services as mutual_aid
 from hub.mutual_aid import upkeep
 
@@ -113,3 +114,16 @@ def close_request_if_done(aid_request_id: int) -> bool:
 def close_request(aid_request_id: int, request_id: int | None = None) -> bool:
     """Close a finished request; nothing if something moved on it meanwhile."""
     return close_request_if_done(aid_request_id)
+def play_partners() -> list[str]:
+    """Take the demo neighbours' moves that are due on the open Linyi flood requests."""
+    with hub_session() as session:
+        return mutual_aid_demo.play_partners(session)
+
+
+@flow(name="aid-demo-partners", **REQUEST_HOOKS)
+def play_demo_partners(request_id: int | None = None) -> list[str]:
+    """In the demo, answer, authorise, dispatch and take back as Xuzhou, Zaozhuang and Lianyungang."""
+    done = play_partners()
+    if done:
+        log.info("demo partners: %s", "; ".join(done))
+    return done

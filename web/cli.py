@@ -187,6 +187,7 @@ def seed(demo_users: bool) -> None:
     from hub.app import create_core_app
     from hub.extensions import db as database
     from hub.kernel.seed import seed_cities, seed_demo_users
+    from hub.mutual_aid.demo import seed_flood_depots
     from hub.mutual_aid.seed import seed_demo_registry
 
     app = create_core_app(_settings())
@@ -195,6 +196,7 @@ def seed(demo_users: bool) -> None:
         if demo_users:
             seed_demo_users(database.session)
             seed_demo_registry(database.session)
+            seed_flood_depots(database.session)
         database.session.commit()
     click.echo(f"{len(cities)} cities loaded.")
 

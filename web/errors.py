@@ -83,6 +83,17 @@ REFUSALS = {
     "drill_not_started": _l("演练尚未开始。"),
     "drill_ended": _l("演练已结束。"),
     "drill_without_injects": _l("没有情景注入的演练不能批准。"),
+    "aid_request_not_open": _l("该支援请求已不再接受报价。"),
+    "aid_entry_not_available": _l("该资源当前不可用。"),
+    "aid_illegal_step": _l("该报价或承诺当前不能执行此步骤，请查看其最新状态。"),
+    "aid_changed": _l("该承诺刚被其他人更改，请查看其最新状态。"),
+    "aid_line_full": _l("该需求只要 %(requested)s，接受后将承诺 %(asked)s，超出需求。"),
+    "aid_over_committed": _l("申请 %(asked)s，但该资源只剩 %(available)s 可用。"),
+    "aid_double_booked": _l("该资源在重叠时段已被其他请求占用。"),
+    "aid_order_number_missing": _l("授权须填写派遣令号。"),
+    "aid_return_unbalanced": _l("归还、消耗与损失之和须等于派出数量 %(dispatched)s。"),
+    "aid_nothing_to_offer": _l("无可报价数量：该需求已满足或本资源已无可用数量。"),
+    "extension_not_later": _l("延长后的结束时间须晚于当前结束时间。"),
 }
 
 # What a contract's rule says, by pydantic's error type; "%(field)s" is the form's label.

@@ -35,6 +35,7 @@ from hub.kernel import cities
 from hub.kernel.actors import Actor
 from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, sync_broker_files, write_broker_files
 from hub.kernel.seed import load_city_data, seed_cities, seed_demo_users
+from hub.mutual_aid.demo import seed_flood_depots
 from hub.mutual_aid.seed import seed_demo_registry
 from hub.partners import services as partners
 from hub.runtime import (
@@ -180,6 +181,7 @@ class HubRunner:
                 seed_demo_users(db.session)
                 self.peers = seed_demo_fleet(db.session)
                 seed_demo_registry(db.session)
+                seed_flood_depots(db.session)
                 seed_demo_conference(db.session)
                 seed_demo_drills(db.session)
             for city, (url, token) in self.partner_platforms.items():

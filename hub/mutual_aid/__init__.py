@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.capabilities import N_, Capability, NavEntry, Schedule
-from hub.mutual_aid import desk, services, upkeep
+from hub.mutual_aid import demo, desk, services, upkeep
 
 CAPABILITY = Capability(
     name="mutual_aid",
@@ -16,6 +16,7 @@ CAPABILITY = Capability(
         upkeep.VERIFY: "flows.mutual_aid:remind_verify",
         upkeep.CHASE: "flows.mutual_aid:chase_signature",
         upkeep.CLOSE: "flows.mutual_aid:close_request",
+        demo.PLAY: "flows.mutual_aid:play_demo_partners",
     },
     schedules=(
         Schedule("aid rings", services.schedule_rings),
@@ -25,9 +26,12 @@ CAPABILITY = Capability(
         Schedule("aid registry verification", upkeep.schedule_verification),
         Schedule("aid cost signatures", upkeep.schedule_signatures),
         Schedule("aid requests closing", upkeep.schedule_closing),
+        Schedule("aid demo partners", demo.schedule_partners),
     ),
     blueprints=("web.mutual_aid.views:bp",),
     api_blueprints=("web.mutual_aid.api:bp",),
     nav=(NavEntry("mutual_aid.request_list", N_("支援"), 25),),
     urgent=desk.urgent,
+    waiting=desk.waiting,
+    desk_version=desk.version,
 )

@@ -220,6 +220,8 @@ class AidCommitment(Model):
     # When the hold began (the unauthorised-hold timer runs from here) and when it left.
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The end the requesting city asked for with its last extension, while the owner decides.
+    extension_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The actual cost, entered by the owner after the return, signed by both cities and then
     # frozen: a cost with both signatures is never changed again.
     actual_cost: Mapped[Decimal | None] = mapped_column(MONEY, nullable=True)

@@ -101,6 +101,7 @@ def _commitment_snapshot(commitment: AidCommitment) -> dict[str, object]:
         "start": commitment.start_at.isoformat(),
         "end": commitment.end_at.isoformat(),
         "order_number": commitment.order_number,
+        "extension_until": commitment.extension_until.isoformat() if commitment.extension_until else None,
         "dispatched": str(commitment.dispatched),
         "returned": str(commitment.returned),
         "consumed": str(commitment.consumed),
@@ -353,9 +354,9 @@ def make_offer(
     if line.request.requesting_city_id == city_id:
         raise InvalidInput("a city does not offer help to itself", reason="offer_to_self")
     if line.request.status != "open":
-        raise Conflict(f"the request is {line.request.status}")
+        raise Conflict(f"the request is {line.request.status}", reason="aid_request_not_open")
     if entry.status != "available":
-        raise Conflict(f"the entry is {entry.status}")
+        raise Conflict(f"the entry is {entry.status}", reason="aid_entry_not_available")
     if not satisfies(_entry_type(entry), _line_type(line)):
         raise InvalidInput(f"{entry.type_code} does not fill a line asking for {line.type_code}")
     if quantity <= 0:
@@ -438,7 +439,7 @@ def _next(actor: Actor, commitment: AidCommitment, action: Action) -> tuple[AidS
     except rules.NotYourMove as error:
         raise Forbidden(str(error)) from None
     except rules.IllegalTransition as error:
-        raise Conflict(str(error)) from None
+        raise Conflict(str(error), reason="aid_illegal_step") from None
     return frm, to
 
 
@@ -454,7 +455,9 @@ def _move(
     )
     if affected_rows(result) != 1:
         session.refresh(commitment)
-        raise Conflict(f"the commitment changed meanwhile: it is now {commitment.state}")
+        raise Conflict(
+            f"the commitment changed meanwhile: it is now {commitment.state}", reason="aid_changed"
+        )
     session.refresh(commitment)
 
 
@@ -474,6 +477,7 @@ def _reserve(session: DbSession, entry_id: int, quantity: Decimal) -> None:
         raise Conflict(
             f"asked for {quantity}, but only {available} is available",
             details={"asked": str(quantity), "available": str(available)},
+            reason="aid_over_committed",
         )
     _expire_entry(session, entry_id)
 
@@ -518,6 +522,7 @@ def _check_no_overlap(session: DbSession, commitment: AidCommitment, end: dateti
         raise Conflict(
             f"the entry is already booked from {other.start_at.isoformat()} to {other.end_at.isoformat()}",
             details={"commitment": other.id},
+            reason="aid_double_booked",
         )
 
 
@@ -560,7 +565,11 @@ def accept(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitmen
     try:
         rules.check_line_fill(line.quantity, [filled or ZERO, commitment.quantity])
     except rules.OverCommitted as error:
-        raise Conflict(f"the line asks for {line.quantity}; accepting would commit {error.asked}") from None
+        raise Conflict(
+            f"the line asks for {line.quantity}; accepting would commit {error.asked}",
+            details={"requested": str(line.quantity), "asked": str(error.asked)},
+            reason="aid_line_full",
+        ) from None
     before = _commitment_snapshot(commitment)
     if not commitment.exercise:
         _reserve(session, commitment.resource_id, commitment.quantity)
@@ -569,7 +578,9 @@ def accept(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitmen
     try:
         _move(session, commitment, frm, to, accepted_at=utcnow())
     except IntegrityError as error:  # PostgreSQL's exclusion constraint
-        raise Conflict("the entry is already booked for an overlapping time") from error
+        raise Conflict(
+            "the entry is already booked for an overlapping time", reason="aid_double_booked"
+        ) from error
     _audit(session, actor, commitment, Action.ACCEPT, before)
     return commitment
 
@@ -591,7 +602,7 @@ def withdraw(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitm
 def authorise(session: DbSession, actor: Actor, commitment_id: int, order_number: str) -> AidCommitment:
     """Authorise an accepted commitment with the owner's order number (派遣令号)."""
     if not order_number:
-        raise InvalidInput("authorising needs the owner's order number")
+        raise InvalidInput("authorising needs the owner's order number", reason="aid_order_number_missing")
     commitment, before = _act(session, actor, commitment_id, Action.AUTHORISE, order_number=order_number)
     _audit(session, actor, commitment, Action.AUTHORISE, before)
     return commitment
@@ -645,7 +656,7 @@ def arrive(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitmen
 
 def release(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
     """Release the resource for the requesting city; it stays deployed until the owner confirms its return."""
-    commitment, before = _act(session, actor, commitment_id, Action.RELEASE)
+    commitment, before = _act(session, actor, commitment_id, Action.RELEASE, extension_until=None)
     _audit(session, actor, commitment, Action.RELEASE, before)
     return commitment
 
@@ -670,7 +681,9 @@ def confirm_return(
     try:
         rules.check_return(dispatched, returned, counts.consumed, counts.lost)
     except rules.Unbalanced as error:
-        raise InvalidInput(str(error)) from None
+        raise InvalidInput(
+            str(error), details={"dispatched": f"{dispatched.normalize():f}"}, reason="aid_return_unbalanced"
+        ) from None
     before = _commitment_snapshot(commitment)
     if not commitment.exercise:
         gone = counts.consumed + counts.lost
@@ -701,9 +714,17 @@ def _give_back(session: DbSession, actor: Actor, commitment_id: int, action: Act
     return commitment
 
 
-def ask_extension(session: DbSession, actor: Actor, commitment_id: int) -> AidCommitment:
-    """Ask the owner, for the requesting city, to keep the resource longer."""
-    commitment, before = _act(session, actor, commitment_id, Action.ASK_EXTENSION)
+def ask_extension(
+    session: DbSession, actor: Actor, commitment_id: int, until: datetime | None = None
+) -> AidCommitment:
+    """Ask the owner, for the requesting city, to keep the resource longer (until `until`, if given)."""
+    if until is not None:
+        current = get_commitment(session, commitment_id)
+        if until <= current.end_at:
+            raise InvalidInput(
+                "an extension must end later than the current end", reason="extension_not_later"
+            )
+    commitment, before = _act(session, actor, commitment_id, Action.ASK_EXTENSION, extension_until=until)
     _audit(session, actor, commitment, Action.ASK_EXTENSION, before)
     return commitment
 
@@ -715,10 +736,12 @@ def answer_extension(
     commitment = get_commitment(session, commitment_id)
     frm, to = _next(actor, commitment, Action.ANSWER_EXTENSION)
     before = _commitment_snapshot(commitment)
-    values: dict[str, object] = {}
+    values: dict[str, object] = {"extension_until": None}
     if new_end is not None:
         if new_end <= commitment.end_at:
-            raise InvalidInput("an extension must end later than the current end")
+            raise InvalidInput(
+                "an extension must end later than the current end", reason="extension_not_later"
+            )
         if commitment.bookable and not commitment.exercise:
             # Take the entry's row first, so that bookings of the entry wait for this transaction.
             _ledger(session, commitment.resource_id, reserved=ZERO)
@@ -727,7 +750,9 @@ def answer_extension(
     try:
         _move(session, commitment, frm, to, **values)
     except IntegrityError as error:  # PostgreSQL's exclusion constraint
-        raise Conflict("the entry is already booked for an overlapping time") from error
+        raise Conflict(
+            "the entry is already booked for an overlapping time", reason="aid_double_booked"
+        ) from error
     _audit(session, actor, commitment, Action.ANSWER_EXTENSION, before)
     return commitment
 
@@ -1061,6 +1086,8 @@ class Owed(StrEnum):
     AUTHORISE = "authorise"  # the owner: authorise a hold before it expires
     ARRIVAL = "arrival"  # the requester: confirm a dispatched resource on scene
     RETURN = "return"  # the owner: confirm a released resource back home
+    EXTENSION = "extension"  # the owner: grant or refuse an extension before the deployment ends
+    KEEP = "keep"  # the requester: release, or keep, a resource whose return the owner asked for
     SIGN = "sign"  # either city: sign the actual cost the owner entered
 
 
@@ -1085,7 +1112,14 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
     )
     items += [OwedItem(Owed.ANSWER, ask.request, ask.deadline) for ask in silent]
     mine = (AidCommitment.owner_city_id == city_id) | (AidCommitment.requesting_city_id == city_id)
-    wanted = [AidState.OFFERED, AidState.ACCEPTED, AidState.DISPATCHED, AidState.RELEASED]
+    wanted = [
+        AidState.OFFERED,
+        AidState.ACCEPTED,
+        AidState.DISPATCHED,
+        AidState.RELEASED,
+        AidState.EXTENSION_ASKED,
+        AidState.RETURN_ASKED,
+    ]
     alerted = overdue_alerts(session, city_id)
     for c in session.scalars(
         select(AidCommitment).where(mine, AidCommitment.state.in_([s.value for s in wanted]))
@@ -1099,6 +1133,10 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
             items.append(OwedItem(Owed.ARRIVAL, c.request, expected_arrival(c), c, c.id in alerted))
         elif state is AidState.RELEASED and owner:
             items.append(OwedItem(Owed.RETURN, c.request, None, c))
+        elif state is AidState.EXTENSION_ASKED and owner:
+            items.append(OwedItem(Owed.EXTENSION, c.request, c.end_at, c))
+        elif state is AidState.RETURN_ASKED and not owner:
+            items.append(OwedItem(Owed.KEEP, c.request, None, c))
     unsigned = ((AidCommitment.owner_city_id == city_id) & AidCommitment.owner_signed_at.is_(None)) | (
         (AidCommitment.requesting_city_id == city_id) & AidCommitment.requester_signed_at.is_(None)
     )
@@ -1211,7 +1249,10 @@ def offer_package(session: DbSession, actor: Actor, line_id: int, resource_id: i
         )
         quantity = min(entry.available, line.quantity - Decimal(covered or 0))
         if quantity <= 0:
-            raise Conflict("nothing to offer: the line is covered or the entry has nothing free")
+            raise Conflict(
+                "nothing to offer: the line is covered or the entry has nothing free",
+                reason="aid_nothing_to_offer",
+            )
     return make_offer(session, actor, line_id, resource_id, quantity)
 
 
@@ -1371,6 +1412,10 @@ STEPS: dict[str, Action] = {
     "release": Action.RELEASE,
     "return": Action.CONFIRM_RETURN,
     "cancel": Action.CANCEL,
+    "extend": Action.ASK_EXTENSION,
+    "answer-extension": Action.ANSWER_EXTENSION,
+    "request-return": Action.REQUEST_RETURN,
+    "refuse-return": Action.REFUSE_RETURN,
 }
 """The steps a person takes on an offer or commitment, by the name the UI and the API use."""
 
@@ -1383,9 +1428,14 @@ def take_step(
     *,
     order_number: str | None = None,
     counts: ReturnCounts = ReturnCounts(),
+    new_end: datetime | None = None,
     root: str = DEFAULT_ROOT,
 ) -> AidCommitment:
-    """Take one named step on an offer or commitment for the actor's city."""
+    """Take one named step on an offer or commitment for the actor's city.
+
+    Asking an extension asks for `new_end` (if given); answering one grants it until `new_end`,
+    or refuses it when `new_end` is None.
+    """
     match STEPS.get(step):
         case Action.ACCEPT:
             return accept(session, actor, commitment_id)
@@ -1405,6 +1455,14 @@ def take_step(
             return confirm_return(session, actor, commitment_id, counts)
         case Action.CANCEL:
             return cancel(session, actor, commitment_id)
+        case Action.ASK_EXTENSION:
+            return ask_extension(session, actor, commitment_id, new_end)
+        case Action.ANSWER_EXTENSION:
+            return answer_extension(session, actor, commitment_id, new_end)
+        case Action.REQUEST_RETURN:
+            return request_return(session, actor, commitment_id)
+        case Action.REFUSE_RETURN:
+            return refuse_return(session, actor, commitment_id)
     raise NotFound(f"no step {step!r}")
 
 

@@ -98,14 +98,14 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Callable[[], Any]]:
-    """Open pages, each in a fresh browser context (its own cookies) as a duty room would see it."""
+    """Open pages (1366 px wide unless told), each in a fresh browser context (its own cookies)."""
     contexts: list[Any] = []
 
-    def open_page() -> Any:
+    def open_page(width: int = 1366) -> Any:
         context = browser.new_context(
             locale="zh-CN",
             timezone_id="Asia/Shanghai",
-            viewport={"width": 1366, "height": 900},
+            viewport={"width": width, "height": 900},
         )
         context.set_default_timeout(10_000)
         contexts.append(context)

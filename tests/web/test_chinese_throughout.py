@@ -193,7 +193,7 @@ ALLOWED_ENGLISH = {
 }
 ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:[ \t,;:/-]+[A-Za-z][A-Za-z'’]*){2,}")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-SKIPPED_ENDPOINTS = {"static", "dashboard.events"}  # files, and the push stream that never ends
+SKIPPED_ENDPOINTS = {"static", "dashboard.events", "mutual_aid.request_events"}  # files, push streams
 
 
 class _Visible(HTMLParser):

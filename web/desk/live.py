@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterator
 
-from flask import Flask
+from flask import Flask, Response, current_app, g, stream_with_context
 
 from hub.extensions import db
+from hub.kernel import auth as auth_service
 from hub.kernel import desk
 from hub.runtime.periodic import Periodic
 
@@ -159,6 +160,89 @@ def sse(data: str, event: str | None = None) -> str:
     """Format one Server-Sent Event; every line of `data` becomes a data: line."""
     head = f"event: {event}\n" if event else ""
     return head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
+
+
+def session_ended() -> Response:
+    """Answer a live part or stream asked for after the session ended (the page logs in again)."""
+    return Response(
+        "session ended\n", status=401, mimetype="text/plain", headers={"Cache-Control": "no-store"}
+    )
+
+
+def stream_response(
+    city_id: int, session_id: str, render: Callable[[], str], event: str, *, only_changes: bool = False
+) -> Response:
+    """Stream `render()` as `event` now and whenever the city's desk changes (text/event-stream).
+
+    The desk and the pages that follow what a city's desk follows (a mutual-aid request) share
+    this: the process's one change detector wakes the stream, which renders once per change in a
+    fresh transaction. With `only_changes`, a render equal to the last one sent is not sent again.
+    A stream ends with `session-ended` when the session ends elsewhere, and with `reconnect` after
+    `STREAM_SECONDS`; while no stream slot is free it answers 503 and the page polls.
+    """
+    stream_watcher = watcher(current_app._get_current_object())  # type: ignore[attr-defined]
+    stream_watcher.ensure_started()
+    if not stream_watcher.open_stream():
+        return Response("busy\n", status=503, mimetype="text/plain", headers={"Retry-After": "30"})
+
+    def still_logged_in() -> bool:
+        # Log-out elsewhere bumps the session generation; the cookie this stream came with is dead.
+        user = auth_service.user_for_session(db.session, session_id)
+        if user is None:
+            return False
+        g._login_user = user  # templates read current_user; give them this transaction's row
+        return True
+
+    def rendered() -> str:
+        try:
+            if not still_logged_in():
+                return sse("", "session-ended")
+            return sse(render(), event)
+        finally:
+            db.session.remove()  # hold no transaction (nor a SQLite snapshot) while waiting
+
+    def stream() -> Iterator[str]:
+        try:
+            # Reconnect after 2 s once the stream ends; the first event is the page as it is now.
+            yield "retry: 2000\n\n"
+            seen = stream_watcher.generation(city_id)
+            first = last = rendered()
+            yield first
+            if first.startswith("event: session-ended"):
+                return
+            ends = monotonic() + STREAM_SECONDS
+            while not stream_watcher.stopped:
+                left = ends - monotonic()
+                if left <= 0:
+                    break
+                now = stream_watcher.wait(city_id, seen, min(HEARTBEAT_SECONDS, left))
+                if now != seen:
+                    seen = now
+                    sent = rendered()
+                    if sent.startswith("event: session-ended"):
+                        yield sent
+                        return
+                    if not only_changes or sent != last:
+                        last = sent
+                        yield sent
+                    continue
+                try:
+                    alive = still_logged_in()
+                finally:
+                    db.session.remove()
+                if not alive:
+                    yield sse("", "session-ended")
+                    return
+                yield ": keep-alive\n\n"
+            yield sse("", "reconnect")
+        finally:
+            stream_watcher.close_stream()
+
+    return Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 def monotonic() -> float:

@@ -8,26 +8,13 @@ so the page can send the person to log in again and back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    request,
-    stream_with_context,
-    url_for,
-)
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from hub.app import settings_of
 from hub.extensions import db
 from hub.kernel import acknowledgements, cities, desk
-from hub.kernel import auth as auth_service
 from web.auth import current_actor
 from web.desk import live as desk_live
 from web.forms import EmptyForm
@@ -42,9 +29,7 @@ def _live_context(city_id: int) -> dict[str, object]:
 
 
 def _session_ended() -> Response:
-    return Response(
-        "session ended\n", status=401, mimetype="text/plain", headers={"Cache-Control": "no-store"}
-    )
+    return desk_live.session_ended()
 
 
 @bp.get("/")
@@ -67,67 +52,12 @@ def events() -> ResponseReturnValue:
     """Push the live part of the dashboard whenever the city's desk changes (text/event-stream)."""
     if not current_user.is_authenticated:
         return _session_ended()
-    watcher = desk_live.watcher(current_app._get_current_object())  # type: ignore[attr-defined]
-    watcher.ensure_started()
-    if not watcher.open_stream():
-        return Response("busy\n", status=503, mimetype="text/plain", headers={"Retry-After": "30"})
-    city_id, session_id = current_user.city_id, current_user.get_id()
-
-    def still_logged_in() -> bool:
-        # Log-out elsewhere bumps the session generation; the cookie this stream came with is dead.
-        user = auth_service.user_for_session(db.session, session_id)
-        if user is None:
-            return False
-        g._login_user = user  # templates read current_user; give them this transaction's row
-        return True
+    city_id = current_user.city_id
 
     def render() -> str:
-        try:
-            if not still_logged_in():
-                return desk_live.sse("", "session-ended")
-            return desk_live.sse(render_template("_dashboard_live.html", **_live_context(city_id)), "desk")
-        finally:
-            db.session.remove()  # hold no transaction (nor a SQLite snapshot) while waiting
+        return render_template("_dashboard_live.html", **_live_context(city_id))
 
-    def stream() -> Iterator[str]:
-        try:
-            # Reconnect after 2 s once the stream ends; the first event is the desk as it is now.
-            yield "retry: 2000\n\n"
-            seen = watcher.generation(city_id)
-            first = render()
-            yield first
-            if first.startswith("event: session-ended"):
-                return
-            ends = desk_live.monotonic() + desk_live.STREAM_SECONDS
-            while not watcher.stopped:
-                left = ends - desk_live.monotonic()
-                if left <= 0:
-                    break
-                now = watcher.wait(city_id, seen, min(desk_live.HEARTBEAT_SECONDS, left))
-                if now != seen:
-                    seen = now
-                    sent = render()
-                    yield sent
-                    if sent.startswith("event: session-ended"):
-                        return
-                    continue
-                try:
-                    alive = still_logged_in()
-                finally:
-                    db.session.remove()
-                if not alive:
-                    yield desk_live.sse("", "session-ended")
-                    return
-                yield ": keep-alive\n\n"
-            yield desk_live.sse("", "reconnect")
-        finally:
-            watcher.close_stream()
-
-    return Response(
-        stream_with_context(stream()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return desk_live.stream_response(city_id, current_user.get_id(), render, "desk")
 
 
 @bp.post("/dashboard/acknowledge")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from contracts import edxl_rm as rm
 from contracts.common import CitySlug
@@ -64,12 +64,17 @@ class NewOffer(_Body):
 
 
 class StepBody(_Body):
-    """What some steps need: the order number to authorise, the counts of a return."""
+    """What some steps need: the order number to authorise, the counts of a return, an extension's end.
+
+    `new_end` is the end the requester asks for with `extend`; with `answer-extension` it grants
+    the extension until then, and left out it refuses it.
+    """
 
     order_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     returned: Decimal | None = None
     consumed: Decimal = Decimal(0)
     lost: Decimal = Decimal(0)
+    new_end: AwareDatetime | None = None
 
 
 class CostBody(_Body):
@@ -140,6 +145,7 @@ def _commitment(c: AidCommitment) -> AidCommitmentOut:
         quantity=c.quantity,
         start=c.start_at,
         end=c.end_at,
+        extension_until=c.extension_until,
         order_number=c.order_number,
         estimated_cost=c.estimated_cost,
         actual_cost=c.actual_cost,
@@ -151,6 +157,10 @@ def _commitment(c: AidCommitment) -> AidCommitmentOut:
         cost_frozen=c.cost_frozen,
         valid_until=c.valid_until,
         exercise=c.exercise,
+        dispatched=c.dispatched,
+        returned=c.returned,
+        consumed=c.consumed,
+        lost=c.lost,
     )
 
 
@@ -292,7 +302,7 @@ def offer(line_id: int, body: NewOffer) -> ResponseReturnValue:
     HTTP_409=(ErrorBody, "Not a step the offer or commitment can take now"),
 )
 def step(commitment_id: int, action: str, body: StepBody) -> ResponseReturnValue:
-    """Take a step on an offer or commitment: accept, authorise, dispatch, arrive, release, return, …"""
+    """Take a step: accept, authorise, dispatch, arrive, extend, answer-extension, release, return, …"""
     done = aid.take_step(
         db.session,
         current_actor(),
@@ -300,6 +310,7 @@ def step(commitment_id: int, action: str, body: StepBody) -> ResponseReturnValue
         action,
         order_number=body.order_number,
         counts=aid.ReturnCounts(returned=body.returned, consumed=body.consumed, lost=body.lost),
+        new_end=body.new_end,
         root=settings_of(current_app).mqtt_root,
     )
     db.session.commit()

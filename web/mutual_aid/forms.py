@@ -11,6 +11,7 @@ from wtforms import (
     DateTimeLocalField,
     DecimalField,
     FloatField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -26,13 +27,29 @@ def type_choices() -> list[tuple[str, str]]:
     return [(code, f"{row.name_en if english else row.name_zh} ({code})") for code, row in CATALOGUE.items()]
 
 
+def type_names() -> dict[str, str]:
+    """Return each type's name in the reader's language, by code."""
+    english = str(get_locale()) == "en"
+    return {code: row.name_en if english else row.name_zh for code, row in CATALOGUE.items()}
+
+
 GRADES = [("", "—"), ("1", _l("重型")), ("2", _l("中型")), ("3", _l("轻型"))]
 
 
 class ActionForm(FlaskForm):
-    """A button that takes one step; authorising carries the owner's order number."""
+    """A button that takes one step, with what some steps carry.
+
+    Authorising carries the owner's order number; confirming a return its counts (returned +
+    consumed + lost = dispatched); asking an extension the wanted end, and answering one either a
+    grant until an end or a refusal (`grant` "1" or "0").
+    """
 
     order_number = StringField(_l("派遣令号"), validators=[Optional(), Length(max=64)])
+    returned = DecimalField(_l("归还"), places=3, validators=[Optional(), NumberRange(min=0)])
+    consumed = DecimalField(_l("消耗"), places=3, validators=[Optional(), NumberRange(min=0)])
+    lost = DecimalField(_l("损失"), places=3, validators=[Optional(), NumberRange(min=0)])
+    new_end = DateTimeLocalField(_l("延长至"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    grant = HiddenField()
 
 
 class CostForm(FlaskForm):

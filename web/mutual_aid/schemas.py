@@ -48,7 +48,11 @@ class AidEntryList(Out):
 
 
 class AidCommitmentOut(Out):
-    """An offer or commitment: `line_id` is the line's id in its request, `line` the one in paths."""
+    """An offer or commitment: `line_id` is the line's id in its request, `line` the one in paths.
+
+    `extension_until` is the end the requester asked for while the owner decides an extension;
+    `dispatched` is what left the owner, and once returned it is `returned` + `consumed` + `lost`.
+    """
 
     id: int
     public_id: uuid.UUID
@@ -61,6 +65,7 @@ class AidCommitmentOut(Out):
     quantity: Exact
     start: StoredTime
     end: StoredTime
+    extension_until: StoredTime | None
     order_number: str | None
     estimated_cost: Exact
     actual_cost: Exact | None
@@ -72,6 +77,10 @@ class AidCommitmentOut(Out):
     cost_frozen: bool
     valid_until: StoredTime
     exercise: bool
+    dispatched: Exact
+    returned: Exact
+    consumed: Exact
+    lost: Exact
 
 
 class AidLineProgress(Out):

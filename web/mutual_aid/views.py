@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,13 @@ from hub.extensions import db
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
 from hub.mutual_aid import costs as aid_costs
+from hub.mutual_aid import demo as aid_demo
 from hub.mutual_aid import services as aid
 from hub.mutual_aid import upkeep as aid_upkeep
+from hub.mutual_aid import waiting as aid_waiting
+from hub.mutual_aid.models import AidRequest
 from web.auth import current_actor
+from web.desk import live as desk_live
 from web.errors import flash_refusal, flash_validation
 from web.kick import kick_flows, kick_mqtt
 from web.mutual_aid.forms import (
@@ -32,6 +37,7 @@ from web.mutual_aid.forms import (
     OfferForm,
     RequestForm,
     type_choices,
+    type_names,
 )
 
 bp = Blueprint("mutual_aid", __name__, template_folder="templates")
@@ -46,8 +52,30 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def request_list() -> ResponseReturnValue:
     """List the requests the city made or was asked about."""
     return render_template(
-        "mutual_aid/requests.html", requests=aid.requests_for(db.session, current_user.city_id)
+        "mutual_aid/requests.html",
+        requests=aid.requests_for(db.session, current_user.city_id),
+        demo_flood=settings_of(current_app).demo and current_user.city.slug == "linyi",
+        form=ActionForm(),
     )
+
+
+@bp.post("/aid/demo/linyi-flood")
+@login_required
+def demo_linyi_flood() -> ResponseReturnValue:
+    """Start the demo's Linyi flood: an incident and a request for pumps and boats (demo only)."""
+    if not settings_of(current_app).demo:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        created = aid_demo.start_linyi_flood(db.session, current_actor())
+        db.session.commit()
+    except ServiceError as exc:
+        flash_refusal(exc)
+        return redirect(url_for(".request_list"))
+    kick_flows(current_app)
+    flash(_("临沂洪涝演示已开始：徐州、枣庄、连云港的值班员将陆续答复报价。"), "success")
+    return redirect(url_for(".request_detail", public_id=created.public_id))
 
 
 @bp.route("/aid/requests/new", methods=["GET", "POST"])
@@ -94,30 +122,33 @@ def request_new() -> ResponseReturnValue:
     return render_template("mutual_aid/request_new.html", form=form)
 
 
-@bp.get("/aid/requests/<uuid:public_id>")
-@login_required
-def request_detail(public_id: uuid.UUID) -> ResponseReturnValue:
-    """Show a request, its lines with their progress, the cities asked and every offer."""
-    found = aid.get_request_by_public_id(db.session, public_id)
-    city_id = current_user.city_id
+def _request_context(found: AidRequest, city_id: int) -> dict[str, object]:
+    """Return what the request page and its live part show to a city."""
     commitments = aid.commitments_of(db.session, found.id)
     offer_form = OfferForm()
     own = [e for e in aid.registry_of(db.session, city_id) if e.status == "available" and e.available > 0]
     offer_form.resource_id.choices = [(e.id, f"{e.name} · {e.available.normalize()} {e.unit}") for e in own]
-    asked = [a for a in aid.asks(db.session, found.id) if a.city_id == city_id and a.answered_at is None]
-    return render_template(
-        "mutual_aid/request.html",
-        aid_request=found,
-        progress=aid.progress(db.session, found),
-        asks=aid.asks(db.session, found.id),
-        commitments=commitments,
-        steps={c.id: aid.steps_for(c, city_id) for c in commitments},
-        can_offer=bool(own) and found.requesting_city_id != city_id and found.status == "open",
-        can_decline=bool(asked),
-        offer_form=offer_form,
-        form=ActionForm(),
-        cost_form=CostForm(),
-        cost_side={
+    asks = aid.asks(db.session, found.id)
+    asked = [a for a in asks if a.city_id == city_id and a.answered_at is None]
+    progress = aid.progress(db.session, found)
+    # Lines still short of what they ask for, counting offers: the ones an owner may still offer for.
+    open_lines = [p for p in progress if p.offered + p.committed + p.en_route + p.on_scene < p.requested]
+    return {
+        "aid_request": found,
+        "progress": progress,
+        "open_lines": open_lines,
+        "asks": asks,
+        "waiting_on": aid_waiting.on_request(db.session, found),
+        "commitments": commitments,
+        "steps": {c.id: aid.steps_for(c, city_id) for c in commitments},
+        "can_offer": bool(own and open_lines)
+        and found.requesting_city_id != city_id
+        and found.status == "open",
+        "can_decline": bool(asked),
+        "offer_form": offer_form,
+        "form": ActionForm(),
+        "cost_form": CostForm(),
+        "cost_side": {
             c.id: "owner"
             if c.owner_city_id == city_id
             else "requester"
@@ -125,7 +156,58 @@ def request_detail(public_id: uuid.UUID) -> ResponseReturnValue:
             else ""
             for c in commitments
         },
-        signs_owed={c.id for c in commitments if aid_costs.signs_owed(c, city_id)},
+        "signs_owed": {c.id for c in commitments if aid_costs.signs_owed(c, city_id)},
+        "type_names": type_names(),
+        "local_input": _local_input,
+    }
+
+
+def _render_request(template: str, public_id: uuid.UUID, city_id: int) -> str:
+    """Render a request page, or its live part, as the city sees it."""
+    found = aid.get_request_by_public_id(db.session, public_id)
+    return render_template(template, **_request_context(found, city_id))
+
+
+def _local_input(moment: datetime, hours: int = 0) -> str:
+    """Return a stored time plus `hours` as a datetime-local value in Asia/Shanghai."""
+    return (moment + timedelta(hours=hours)).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+
+
+@bp.get("/aid/requests/<uuid:public_id>")
+@login_required
+def request_detail(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Show a request, its lines with their progress, who is waited on, the cities asked and every offer."""
+    return _render_request("mutual_aid/request.html", public_id, current_user.city_id)
+
+
+@bp.get("/aid/requests/<uuid:public_id>/live")
+def request_live(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Return the live part of a request page (polled while no stream can be held)."""
+    if not current_user.is_authenticated:
+        return desk_live.session_ended()
+    return _render_request("mutual_aid/_request_live.html", public_id, current_user.city_id)
+
+
+@bp.get("/aid/requests/<uuid:public_id>/events")
+def request_events(public_id: uuid.UUID) -> ResponseReturnValue:
+    """Push the live part of a request page whenever the city's view of mutual aid changes."""
+    if not current_user.is_authenticated:
+        return desk_live.session_ended()
+    aid.get_request_by_public_id(db.session, public_id)  # a 404 before the stream starts
+    city_id = current_user.city_id
+
+    def render() -> str:
+        return _render_request("mutual_aid/_request_live.html", public_id, city_id)
+
+    return desk_live.stream_response(city_id, current_user.get_id(), render, "update", only_changes=True)
+
+
+@bp.get("/aid/waiting")
+@login_required
+def waiting() -> ResponseReturnValue:
+    """Show, per city (the reader's first), the mutual-aid work waiting on it, with countdowns."""
+    return render_template(
+        "mutual_aid/waiting.html", cities=aid_waiting.by_city(db.session, first=current_user.city_id)
     )
 
 
@@ -165,12 +247,26 @@ def decline_request(public_id: uuid.UUID) -> ResponseReturnValue:
 @bp.post("/aid/commitments/<int:commitment_id>/<step>")
 @login_required
 def commitment_step(commitment_id: int, step: str) -> ResponseReturnValue:
-    """Take one step (accept, authorise, dispatch, arrive, release, return, …) for the city."""
+    """Take one step (accept, authorise, dispatch, arrive, extend, release, return, …) for the city."""
     commitment = aid.get_commitment(db.session, commitment_id)
     public_id = commitment.request.public_id
     form = ActionForm()
+    back = redirect(url_for(".request_detail", public_id=public_id))
     if not form.validate_on_submit():
-        abort(400)
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return back
+    new_end = form.new_end.data.replace(tzinfo=SHANGHAI) if form.new_end.data else None
+    if step == "answer-extension" and form.grant.data != "1":
+        new_end = None  # the owner refuses: the end stays
+    elif step in ("extend", "answer-extension") and new_end is None:
+        flash(_("请填写延长至的时间。"), "error")
+        return back
+    zero = Decimal(0)
+    counts = aid.ReturnCounts(
+        returned=form.returned.data, consumed=form.consumed.data or zero, lost=form.lost.data or zero
+    )
     try:
         aid.take_step(
             db.session,
@@ -178,6 +274,8 @@ def commitment_step(commitment_id: int, step: str) -> ResponseReturnValue:
             commitment_id,
             step,
             order_number=form.order_number.data,
+            counts=counts,
+            new_end=new_end,
             root=settings_of(current_app).mqtt_root,
         )
         db.session.commit()
@@ -186,7 +284,7 @@ def commitment_step(commitment_id: int, step: str) -> ResponseReturnValue:
     else:
         if step == "dispatch":
             kick_mqtt(current_app)
-    return redirect(url_for(".request_detail", public_id=public_id))
+    return back
 
 
 @bp.post("/aid/commitments/<int:commitment_id>/cost")

@@ -5,7 +5,8 @@
 // its last update and a clock in Asia/Shanghai, sends the person to log in again (and back) when
 // the session has ended, and alerts on new urgent items (data-alert): a short tone, a flashing
 // badge in the title and on the 值班台 menu entry, a desktop notification where allowed.
-// Other panels with data-src and data-interval are simply polled.
+// Other panels with data-stream are pushed the same way (see below); panels with data-src and
+// data-interval alone are simply polled.
 (function () {
   "use strict";
 
@@ -24,8 +25,68 @@
     return response.status === 401 || (response.redirected && /\/login(\?|$)/.test(response.url));
   }
 
+  // Push first, poll as the fallback: follow the Server-Sent Events `event` of `streamUrl` into
+  // `swap`, and poll the panel's data-src while no stream can be held (refused, busy, no
+  // EventSource); `setState` hears "live", "reconnecting" or "down".
+  function follow(panel, streamUrl, event, swap, setState) {
+    var source = null;
+    var pollTimer = null;
+    var failures = 0;
+    function poll() {
+      fetch(panel.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+        .then(function (response) {
+          if (endedResponse(response)) { sessionEnded(); throw new Error("session ended"); }
+          if (!response.ok) { throw new Error("refresh failed: " + response.status); }
+          return response.text();
+        })
+        .then(function (html) { swap(html); if (!source) { setState("reconnecting"); } })
+        .catch(function (error) { panel.dataset.refreshError = String(error); setState("down"); });
+    }
+    function startPolling() {
+      if (pollTimer) { return; }
+      poll();
+      pollTimer = setInterval(poll, parseInt(panel.dataset.interval, 10) || 3000);
+    }
+    function stopPolling() {
+      if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    }
+    function connect() {
+      if (!window.EventSource) { setState("reconnecting"); startPolling(); return; }
+      source = new window.EventSource(streamUrl);
+      source.addEventListener(event, function (message) {
+        failures = 0;
+        stopPolling();
+        setState("live");
+        swap(message.data);
+      });
+      source.addEventListener("session-ended", function () { source.close(); sessionEnded(); });
+      source.addEventListener("reconnect", function () { setState("reconnecting"); });
+      source.onerror = function () {
+        failures += 1;
+        setState("reconnecting");
+        if (source.readyState === window.EventSource.CLOSED) {
+          // The server refused the stream (401, busy): find out why, poll meanwhile, try again.
+          source = null;
+          fetch(panel.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+            .then(function (response) {
+              if (endedResponse(response)) { sessionEnded(); return; }
+              startPolling();
+              setTimeout(connect, Math.min(30000, 2000 * failures));
+            })
+            .catch(function () {
+              setState("down");
+              setTimeout(connect, Math.min(30000, 2000 * failures));
+            });
+        } else if (failures > 3) {
+          startPolling();
+        }
+      };
+    }
+    connect();
+  }
+
   // Plain polled panels (not the desk) ----------------------------------------------------------
-  document.querySelectorAll("[data-src][data-interval]:not([data-events])").forEach(function (panel) {
+  document.querySelectorAll("[data-src][data-interval]:not([data-events]):not([data-stream])").forEach(function (panel) {
     var interval = parseInt(panel.dataset.interval, 10) || 5000;
     var busy = false;
     function refresh() {
@@ -50,6 +111,50 @@
     }
     setInterval(refresh, interval);
     document.addEventListener("visibilitychange", refresh);
+  });
+
+  // Pushed panels other than the desk (a mutual-aid request): the server sends the panel whole
+  // as event "update" whenever it changes; while a person types in one of its forms the new
+  // version waits until they leave the form, so nothing they entered is lost. Without a stream
+  // the panel polls data-src; the bar (data-bar) shows the connection and the last update.
+  document.querySelectorAll("[data-stream]").forEach(function (pushed) {
+    var bar = document.getElementById(pushed.dataset.bar);
+    var state = bar && bar.querySelector("[data-live-state]");
+    var updated = bar && bar.querySelector("[data-live-updated]");
+    var clock = new Intl.DateTimeFormat("zh-CN", {
+      timeZone: ZONE, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false
+    });
+    var pending = null;
+    function setState(name) {
+      pushed.dataset.state = name;
+      if (!state) { return; }
+      state.dataset.state = name;
+      var label = { live: bar.dataset.labelLive, reconnecting: bar.dataset.labelReconnecting, down: bar.dataset.labelDown }[name];
+      if (label) { state.querySelector(".label").textContent = label; }
+    }
+    function editing() {
+      var active = document.activeElement;
+      return active && pushed.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+    }
+    function apply(html) {
+      if (html !== pushed.dataset.lastHtml) {
+        pushed.innerHTML = html;
+        pushed.dataset.lastHtml = html;
+      }
+      var now = new Date();
+      pushed.dataset.refreshedAt = now.toISOString();
+      if (updated) { updated.textContent = clock.format(now); updated.setAttribute("datetime", now.toISOString()); }
+    }
+    function swap(html) {
+      if (editing()) { pending = html; pushed.dataset.pending = "1"; return; }
+      pending = null;
+      delete pushed.dataset.pending;
+      apply(html);
+    }
+    pushed.addEventListener("focusout", function () {
+      setTimeout(function () { if (pending !== null && !editing()) { swap(pending); } }, 0);
+    });
+    follow(pushed, pushed.dataset.stream, "update", swap, setState);
   });
 
   var panel = document.querySelector("#live[data-events]");
@@ -194,61 +299,7 @@
     scanAlerts();
   }
 
-  // Push first, poll as the fallback ------------------------------------------------------------
-  var source = null;
-  var pollTimer = null;
-  var failures = 0;
-  function poll() {
-    fetch(panel.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-      .then(function (response) {
-        if (endedResponse(response)) { sessionEnded(); throw new Error("session ended"); }
-        if (!response.ok) { throw new Error("refresh failed: " + response.status); }
-        return response.text();
-      })
-      .then(function (html) { swap(html); if (!source) { setState("reconnecting"); } })
-      .catch(function (error) { panel.dataset.refreshError = String(error); setState("down"); });
-  }
-  function startPolling() {
-    if (pollTimer) { return; }
-    poll();
-    pollTimer = setInterval(poll, parseInt(panel.dataset.interval, 10) || 3000);
-  }
-  function stopPolling() {
-    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
-  }
-  function connect() {
-    if (!window.EventSource) { setState("reconnecting"); startPolling(); return; }
-    source = new window.EventSource(panel.dataset.events);
-    source.addEventListener("desk", function (event) {
-      failures = 0;
-      stopPolling();
-      setState("live");
-      swap(event.data);
-    });
-    source.addEventListener("session-ended", function () { source.close(); sessionEnded(); });
-    source.addEventListener("reconnect", function () { setState("reconnecting"); });
-    source.onerror = function () {
-      failures += 1;
-      setState("reconnecting");
-      if (source.readyState === window.EventSource.CLOSED) {
-        // The server refused the stream (401, busy): find out why, poll meanwhile, try again.
-        source = null;
-        fetch(panel.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-          .then(function (response) {
-            if (endedResponse(response)) { sessionEnded(); return; }
-            startPolling();
-            setTimeout(connect, Math.min(30000, 2000 * failures));
-          })
-          .catch(function () {
-            setState("down");
-            setTimeout(connect, Math.min(30000, 2000 * failures));
-          });
-      } else if (failures > 3) {
-        startPolling();
-      }
-    };
-  }
   markUpdated();
   scanAlerts();
-  connect();
+  follow(panel, panel.dataset.events, "desk", swap, setState);
 })();

@@ -28,7 +28,8 @@ def test_desk_lists_the_offer_to_accept_with_its_countdown(client: FlaskClient, 
     page = client.get(f"/aid/requests/{request.public_id}")
     assert page.status_code == 200
     body = page.get_data(as_text=True)
-    assert 'data-line="L1"' in body and "<td>8 " in body and "<td>3</td>" in body
+    assert 'data-line="L1"' in body
+    assert 'data-stage="requested">8 ' in body and 'data-stage="offered">3<' in body
     auth.logout()
     auth.login("xz")
     assert "支援报价待接受" not in client.get("/").get_data(as_text=True)

@@ -141,3 +141,27 @@ def test_each_city_sees_and_may_press_only_its_own_buttons(client: FlaskClient, 
     done = db.session.get(AidCommitment, offer.id)
     assert (done.state, done.order_number) == ("authorised", "XZ-1")
     assert db.session.get(AidResource, pumps.id).reserved == Decimal(6)
+
+
+def test_the_linyi_flood_demo_starts_only_in_the_demo_and_for_linyi(
+    app, client: FlaskClient, auth, make_user
+) -> None:
+    from dataclasses import replace
+
+    from hub.mutual_aid import demo
+
+    make_user("ly", "linyi")
+    make_user("xz", "xuzhou")
+    auth.login("ly")
+    assert 'data-demo="linyi-flood"' not in client.get("/aid").get_data(as_text=True)
+    assert client.post("/aid/demo/linyi-flood", data={"csrf_token": auth.csrf("/aid")}).status_code == 404
+    app.extensions["hub_settings"] = replace(app.extensions["hub_settings"], demo=True)
+    assert 'data-demo="linyi-flood"' in client.get("/aid").get_data(as_text=True)
+    answer = client.post("/aid/demo/linyi-flood", data={"csrf_token": auth.csrf("/aid")})
+    assert answer.status_code == 302
+    request = db.session.scalars(sa.select(AidRequest)).one()
+    assert request.title == demo.TITLE and answer.location.endswith(f"/aid/requests/{request.public_id}")
+    auth.logout()
+    auth.login("xz")
+    assert 'data-demo="linyi-flood"' not in client.get("/aid").get_data(as_text=True)
+    assert client.post("/aid/demo/linyi-flood", data={"csrf_token": auth.csrf("/aid")}).status_code == 403
