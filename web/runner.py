@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app, settings_of
 from hub.config import Settings
-from hub.consultations.seed import seed_demo_conference
+from hub.consultations.seed import seed_demo_conference, seed_demo_flood
 from hub.extensions import db
 from hub.fleet.seed import PeerCredentials, seed_demo_fleet
 from hub.kernel import cities
@@ -179,6 +179,7 @@ class HubRunner:
                 self.peers = seed_demo_fleet(db.session)
                 seed_demo_registry(db.session)
                 seed_demo_conference(db.session)
+                seed_demo_flood(db.session)
             for city, (url, token) in self.partner_platforms.items():
                 partners.register(
                     db.session,
