@@ -349,6 +349,7 @@ def action_item_list() -> ResponseReturnValue:
         can_write=actor.can_write_incidents,
         overdue={i.id: action_items.days_overdue(i) for i in items if action_items.is_overdue(i)},
         deadlines={i.id: action_items.overdue_since(i) for i in items},
+        today=utcnow().astimezone(SHANGHAI).date(),
         now=utcnow(),
     )
 
