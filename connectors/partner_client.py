@@ -27,6 +27,7 @@ from typing import Literal, Self, overload
 from urllib.parse import quote
 
 import requests
+from pydantic import BaseModel
 
 from contracts.errors import ContractError, Problem
 from contracts.partner import (
@@ -39,6 +40,7 @@ from contracts.partner import (
     FeedKind,
     FeedPage,
     IncidentPage,
+    MeetingInvitationDelivery,
     Receipt,
     ResourcePage,
     VerificationRequestDelivery,
@@ -320,11 +322,19 @@ class PartnerClient:
 
     def deliver_verification_request(self, request: VerificationRequestDelivery) -> DeliveryAck:
         """Deliver a verification request (核报); the answer comes to the hub later."""
-        url, raw = self._call("POST", "/verification-requests", body=encode(request))
+        return self._deliver_without_receipt("/verification-requests", request, "a verification request")
+
+    def deliver_meeting_invitation(self, invitation: MeetingInvitationDelivery) -> DeliveryAck:
+        """Deliver a meeting invitation, its update or its cancellation; the answer comes later."""
+        return self._deliver_without_receipt("/meeting-invitations", invitation, "a meeting invitation")
+
+    def _deliver_without_receipt(self, path: str, delivery: BaseModel, what: str) -> DeliveryAck:
+        """Post a delivery whose answer comes later, so its ack must not carry a receipt."""
+        url, raw = self._call("POST", path, body=encode(delivery))
         ack = parse_ack(raw, url=url)
         if ack.receipt is not None:
             raise PartnerContractError(
-                f"{url}: an ack of a verification request carries a receipt",
+                f"{url}: an ack of {what} carries a receipt",
                 (Problem("receipt", "not allowed here"),),
                 url=url,
                 raw=raw,

@@ -31,6 +31,7 @@ What the platform accepts:
     POST /bulletins               BulletinDelivery             -> DeliveryAck
     POST /verification-requests   VerificationRequestDelivery  -> DeliveryAck (never a receipt)
     POST /receipts                Receipt                      -> DeliveryAck (never a receipt)
+    POST /meeting-invitations     MeetingInvitationDelivery    -> DeliveryAck (never a receipt)
 
 Deliveries are idempotent by their id: the hub repeats a delivery whose answer it did not get, so
 a platform answers a repeated id with the ack it gave the first time and does nothing more. A
@@ -39,7 +40,9 @@ officer acknowledges later and the platform posts the `Receipt` to the hub at `H
 and answers verification requests (核报) with a `VerificationAnswer` at `HUB_ANSWER_PATH`, both
 with the city's bearer token for the hub. `POST /receipts` carries receipts of the other cities to
 the issuing city's platform. `accepted: false` (with a reason) means the platform will never take
-the delivery (it is addressed to another city, say); sending it again changes nothing.
+the delivery (it is addressed to another city, say); sending it again changes nothing. A meeting
+invitation is idempotent by its id and its `sequence` (an update or cancellation raises it); the
+platform answers it for the city, or for the expert it names, at its `answer_path`.
 """
 
 from __future__ import annotations
@@ -84,6 +87,10 @@ MAX_MESSAGE_BYTES = 256 * 1024
 HUB_RECEIPT_PATH = "/api/v1/bulletins/{bulletin_id}/receipts"
 """Where a platform posts a `Receipt` to the hub, relative to the hub's base URL."""
 HUB_ANSWER_PATH = "/api/v1/verification-requests/{request_id}/answers"
+"""Where a platform answers a meeting invitation (accept, decline, delegate): the delivery's
+`answer_path` names it, for the city itself or for one of its experts."""
+HUB_INVITATION_ANSWER_PATH = "/api/v1/consultations/{meeting_id}/answer"
+HUB_EXPERT_ANSWER_PATH = "/api/v1/consultations/{meeting_id}/experts/{invitation_id}/answer"
 """Where a platform posts a `VerificationAnswer` to the hub, relative to the hub's base URL."""
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi" / "partner-platform.json"
@@ -468,6 +475,67 @@ class VerificationAnswer(_Contract):
     answered_at: AwareDatetime
 
 
+class InvitationMethod(StrEnum):
+    """The iTIP method of a meeting invitation (RFC 5546 §1.4): invite or update, or cancel."""
+
+    REQUEST = "REQUEST"
+    CANCEL = "CANCEL"
+
+
+class InvitedExpert(_Contract):
+    """The expert of the addressed city's registry whom an invitation asks for."""
+
+    resource_id: UUID
+    name: Title
+    speciality: Annotated[str, StringConstraints(pattern=r"^expert\.[a-z0-9_]+$", max_length=64)]
+
+
+# An iTIP message of one event with its time zone and a dozen attendees is a few kilobytes.
+CalendarText = Annotated[str, StringConstraints(min_length=1, max_length=64 * 1024), XmlChars]
+
+
+class MeetingInvitationDelivery(_Contract):
+    """An invitation to a joint consultation (会商) or conference meeting, for one invited city or
+    for one expert of its registry, with the iTIP message (RFC 5546) calendar programs take.
+
+    `id` names the invitation and stays the same for its updates and its cancellation; `sequence`
+    is the meeting's iCalendar SEQUENCE, so (`id`, `sequence`) names one delivery. The platform
+    posts the answer (`{"answer": "accept" | "decline" | "delegate", "delegate_name": …}`) to the
+    hub at `answer_path`.
+    """
+
+    schema_version: Literal[1] = 1
+    id: UUID
+    meeting_id: UUID
+    sequence: int = Field(ge=0)
+    method: InvitationMethod
+    city: CitySlug
+    organizer_city: CitySlug
+    chair_city: CitySlug
+    title: Title
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    location: Location = ""
+    video_link: Annotated[str, StringConstraints(max_length=500, pattern=r"^(https?|sips?):\S+$")] | None = (
+        None
+    )
+    expert: InvitedExpert | None = None
+    answer_path: Annotated[
+        str, StringConstraints(pattern=r"^/api/v1/consultations/[0-9a-f-]{36}/[a-z0-9/-]+$")
+    ]
+    calendar: CalendarText
+    exercise: ExerciseFlag = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Refuse a meeting that ends before it starts, and a calendar of another method."""
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if f"METHOD:{self.method.value}" not in self.calendar:
+            raise ValueError(f"calendar is not an iTIP {self.method.value} message")
+        return self
+
+
 class ErrorDetail(_Contract):
     """What went wrong: a stable code for programs, a message for people."""
 
@@ -535,6 +603,11 @@ def decode_verification_answer(raw: bytes | str) -> VerificationAnswer:
     return _decode(VerificationAnswer, raw, MAX_MESSAGE_BYTES)
 
 
+def decode_meeting_invitation(raw: bytes | str) -> MeetingInvitationDelivery:
+    """Read a delivered meeting invitation, or raise ContractError."""
+    return _decode(MeetingInvitationDelivery, raw, MAX_MESSAGE_BYTES)
+
+
 def decode_error(raw: bytes | str) -> ErrorBody:
     """Read an error answer, or raise ContractError."""
     return _decode(ErrorBody, raw, MAX_MESSAGE_BYTES)
@@ -548,6 +621,7 @@ _COMPONENTS: tuple[type[BaseModel], ...] = (
     ResourcePage,
     BulletinDelivery,
     VerificationRequestDelivery,
+    MeetingInvitationDelivery,
     Receipt,
     DeliveryAck,
     VerificationAnswer,
@@ -659,6 +733,16 @@ def partner_openapi() -> dict[str, Any]:
         f"Idempotent by `id`. The answer goes to the hub later, at `{HUB_ANSWER_PATH}`; the "
         "acknowledgment never carries a receipt.",
         VerificationRequestDelivery,
+    )
+    paths["/meeting-invitations"] = _post_operation(
+        "deliver_meeting_invitation",
+        "Take an invitation to a joint consultation (会商) or conference meeting, or its update or "
+        "cancellation",
+        "Idempotent by (`id`, `sequence`): an update or a cancellation of the same invitation comes "
+        "with the same `id` and a higher `sequence`. `calendar` is the iTIP message (METHOD:REQUEST "
+        "or METHOD:CANCEL) for the duty room's calendar. The answer goes to the hub later, at "
+        "`answer_path`; the acknowledgment never carries a receipt.",
+        MeetingInvitationDelivery,
     )
     paths["/receipts"] = _post_operation(
         "deliver_receipt",

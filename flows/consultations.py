@@ -12,9 +12,12 @@ import logging
 from datetime import datetime
 
 from prefect import flow, task
+from prefect.futures import wait
 
+from connectors.partner_client import PartnerError
 from flows.bookkeeping import REQUEST_HOOKS
-from flows.context import hub_session
+from flows.bulletins import worth_retrying
+from flows.context import hub_session, partner_client
 from hub.action_items import services as action_items
 from hub.consultations import services as consultations
 
@@ -37,11 +40,70 @@ def propose_consultation(incident_id: int, request_id: int | None = None) -> str
         return str(meeting.public_id) if meeting is not None else None
 
 
-@flow(name="deliver-invitations", **REQUEST_HOOKS)
-def deliver_invitations(meeting_id: int, request_id: int | None = None) -> int:
-    """Put a meeting's invitations on every invited city's desk; the undelivered ones only."""
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def put_on_desks(meeting_id: int) -> int:
+    """Put the meeting's undelivered invitations (cities and experts) on the desks; return how many."""
     with hub_session() as session:
         return consultations.deliver_invitations(session, meeting_id)
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
+def deliver_to_platform(kind: str, row_id: int) -> str:
+    """Deliver one invitation (REQUEST or CANCEL) to its city's platform, unless it holds it already."""
+    with hub_session() as session:
+        owed = consultations.invitation_delivery(session, kind, row_id)
+    if owed is None:
+        return "already"
+    city, delivery = owed
+    found = partner_client(city)
+    if found is None:
+        # No platform: the city answers on its desk in the hub, which already shows it.
+        with hub_session() as session:
+            consultations.record_platform_delivery(session, kind, row_id, delivery.sequence, None)
+        return "hub"
+    client, _ = found
+    try:
+        ack = client.deliver_meeting_invitation(delivery)
+    except PartnerError as exc:
+        with hub_session() as session:
+            consultations.record_platform_failure(session, kind, row_id, str(exc))
+        raise
+    finally:
+        client.close()
+    with hub_session() as session:
+        if not ack.accepted:
+            consultations.record_platform_failure(session, kind, row_id, f"refused: {ack.reason}")
+            return "refused"
+        consultations.record_platform_delivery(session, kind, row_id, delivery.sequence, ack.platform_ref)
+    return "delivered"
+
+
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
+def platform_deliveries_owed(meeting_id: int) -> list[tuple[str, int]]:
+    """Return the invitations the platforms do not hold at the meeting's current SEQUENCE."""
+    with hub_session() as session:
+        return consultations.platform_deliveries_owed(session, meeting_id)
+
+
+@flow(name="deliver-invitations", **REQUEST_HOOKS)
+def deliver_invitations(meeting_id: int, request_id: int | None = None) -> dict[str, int]:
+    """Put a meeting's invitations on every invited city's desk, then on the platforms, all at once.
+
+    The cities and the registry's experts are invited; an update or a cancellation (the meeting's
+    SEQUENCE raised) goes to the platforms that hold the invitation, as iTIP REQUEST or CANCEL.
+    """
+    outcomes: dict[str, int] = {"desk": put_on_desks(meeting_id)}
+    futures = [
+        deliver_to_platform.submit(kind, row_id) for kind, row_id in platform_deliveries_owed(meeting_id)
+    ]
+    wait(futures)
+    for future in futures:
+        key = future.result() if future.state.is_completed() else "failed"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    if outcomes.get("failed"):
+        # Kept as owed with the error; the scheduler asks for another round.
+        log.warning("meeting %s: %d invitations not taken by platforms yet", meeting_id, outcomes["failed"])
+    return outcomes
 
 
 @flow(name="remind-invitations", **REQUEST_HOOKS)

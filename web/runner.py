@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from hub.app import MIGRATIONS_DIR, checkpoint_wal, create_core_app, settings_of
 from hub.config import Settings
-from hub.consultations.seed import seed_demo_conference
+from hub.consultations.seed import seed_demo_conference, seed_demo_flood
 from hub.drills.seed import seed_demo_drills
 from hub.extensions import db
 from hub.fleet.seed import PeerCredentials, seed_demo_fleet
@@ -184,6 +184,7 @@ class HubRunner:
                 seed_flood_depots(db.session)
                 seed_demo_conference(db.session)
                 seed_demo_drills(db.session)
+                seed_demo_flood(db.session)
             for city, (url, token) in self.partner_platforms.items():
                 partners.register(
                     db.session,

@@ -70,6 +70,8 @@ from contracts.partner import (
     DeliveryAck,
     FeedItem,
     FeedKind,
+    InvitationMethod,
+    MeetingInvitationDelivery,
     PartnerIncident,
     PartnerWarning,
     Receipt,
@@ -79,6 +81,7 @@ from contracts.partner import (
     VerificationRequestDelivery,
     WarningStatus,
     decode_bulletin,
+    decode_meeting_invitation,
     decode_receipt,
     decode_verification_request,
     encode,
@@ -232,6 +235,9 @@ class SimStats:
     receipt_duplicates: int = 0
     receipts_posted: int = 0
     answers_posted: int = 0
+    meeting_invitations: int = 0
+    meeting_invitation_duplicates: int = 0
+    invitation_answers_posted: int = 0
     records: dict[str, int] = field(default_factory=dict)
 
 
@@ -376,6 +382,9 @@ class PartnerSimulator:
         self._bulletins: dict[UUID, tuple[BulletinDelivery, DeliveryAck]] = {}
         self._requests: dict[UUID, tuple[VerificationRequestDelivery, DeliveryAck]] = {}
         self._receipts: dict[tuple[UUID, str], tuple[Receipt, DeliveryAck]] = {}
+        self._invitations: dict[tuple[UUID, int], tuple[MeetingInvitationDelivery, DeliveryAck]] = {}
+        # When each invitation (id, sequence) arrived, for the benchmark.
+        self.invitation_arrivals: dict[tuple[UUID, int], datetime] = {}
         self.receipts_posted: list[Receipt] = []
         self.answers_posted: list[VerificationAnswer] = []
         self._generate(initial)
@@ -560,6 +569,11 @@ class PartnerSimulator:
         """Return the distinct verification requests received, in order of arrival."""
         with self._lock:
             return [request for request, _ in self._requests.values()]
+
+    def meeting_invitations(self) -> list[MeetingInvitationDelivery]:
+        """Return the distinct meeting invitations (each update and cancellation too), in order."""
+        with self._lock:
+            return [invitation for invitation, _ in self._invitations.values()]
 
     def receipts(self) -> list[Receipt]:
         """Return the distinct receipts of other cities received, in order of arrival."""
@@ -755,6 +769,7 @@ class PartnerSimulator:
             "/bulletins": self._take_bulletin,
             "/verification-requests": self._take_request,
             "/receipts": self._take_receipt,
+            "/meeting-invitations": self._take_invitation,
         }
         if path not in posts:
             raise _HttpError(HTTPStatus.NOT_FOUND, "not_found", f"no such resource: {path}")
@@ -837,6 +852,30 @@ class PartnerSimulator:
                     self._later(self.answer_delay, self._post_answer, request)
             self._requests[request.id] = (request, ack)
             self.stats.verification_requests += 1
+        return encode(ack)
+
+    def _take_invitation(self, raw: bytes) -> bytes:
+        invitation = decode_meeting_invitation(raw)
+        key = (invitation.id, invitation.sequence)
+        with self._lock:
+            known = self._invitations.get(key)
+            if known is not None:
+                return self._repeat(known, invitation, "meeting_invitation_duplicates")
+            reference = self._next_id("HS")
+            if invitation.city != self.city:
+                ack = DeliveryAck(accepted=False, platform_ref=reference, reason=f"邀请对象不是{self.name}")
+            else:
+                ack = DeliveryAck(accepted=True, platform_ref=reference)
+                answered = any(i.id == invitation.id for i, _ in self._invitations.values())
+                if (
+                    invitation.method is InvitationMethod.REQUEST
+                    and not answered
+                    and self.answer_delay is not None
+                ):
+                    self._later(self.answer_delay, self._post_invitation_answer, invitation)
+            self._invitations[key] = (invitation, ack)
+            self.invitation_arrivals[key] = datetime.now(UTC)
+            self.stats.meeting_invitations += 1
         return encode(ack)
 
     def _take_receipt(self, raw: bytes) -> bytes:
@@ -951,6 +990,13 @@ class PartnerSimulator:
             with self._lock:
                 self.answers_posted.append(answer)
                 self.stats.answers_posted += 1
+
+    def _post_invitation_answer(self, invitation: MeetingInvitationDelivery) -> None:
+        # The duty room accepts for the city, or for its expert, as duty officers do.
+        body = json.dumps({"answer": "accept", "note": f"{self.name}值班室确认参加"}).encode("utf-8")
+        if self._post_to_hub(invitation.answer_path, body):
+            with self._lock:
+                self.stats.invitation_answers_posted += 1
 
     def _post_to_hub(self, path: str, body: bytes) -> bool:
         """Post to the hub, retrying with back-off while it is away; return whether it took it."""

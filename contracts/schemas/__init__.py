@@ -26,6 +26,7 @@ from contracts.partner import (
     DeliveryAck,
     ErrorBody,
     IncidentPage,
+    MeetingInvitationDelivery,
     PartnerIncident,
     PartnerWarning,
     Receipt,
@@ -63,6 +64,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "partner-receipt": Receipt,
     "partner-verification-request": VerificationRequestDelivery,
     "partner-verification-answer": VerificationAnswer,
+    "partner-meeting-invitation": MeetingInvitationDelivery,
     "partner-error": ErrorBody,
 }
 

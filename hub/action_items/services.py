@@ -29,7 +29,7 @@ from hub.action_items import rules
 from hub.action_items.models import ActionItem, ActionItemEvent, ActionItemReminder
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
-from hub.kernel.errors import Forbidden, NotFound
+from hub.kernel.errors import Forbidden, InvalidInput, NotFound
 from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
@@ -386,3 +386,34 @@ def all_of(session: DbSession, *, origin: str) -> list[ActionItem]:
     return list(
         session.scalars(select(ActionItem).where(ActionItem.origin == origin).order_by(ActionItem.id))
     )
+
+
+# What an item's list shows: "open" (not closed), "overdue" (open past its due day), "closed".
+LIST_STATES = ("open", "overdue", "closed")
+
+
+def listing(
+    session: DbSession,
+    *,
+    owner_city_id: int | None = None,
+    chair_city_id: int | None = None,
+    state: str | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> list[ActionItem]:
+    """Return items by owner city, chair city and state, soonest due first (overdue ones lead)."""
+    query = select(ActionItem)
+    if owner_city_id is not None:
+        query = query.where(ActionItem.owner_city_id == owner_city_id)
+    if chair_city_id is not None:
+        query = query.where(ActionItem.chair_city_id == chair_city_id)
+    if state == "closed":
+        query = query.where(ActionItem.state == ActionItemState.CLOSED.value)
+    elif state in ("open", "overdue"):
+        query = query.where(ActionItem.state != ActionItemState.CLOSED.value)
+        if state == "overdue":
+            query = query.where(ActionItem.due_on < rules.local_day(now or utcnow()))
+    elif state is not None:
+        raise InvalidInput(f"state is one of {', '.join(LIST_STATES)}", reason="bad_state")
+    query = query.order_by(ActionItem.due_on, ActionItem.id).limit(limit)
+    return list(session.scalars(query.options(selectinload(ActionItem.events))))

@@ -23,6 +23,7 @@ CAPABILITY = Capability(
     },
     schedules=(
         Schedule("unanswered invitations", services.schedule_reminders),
+        Schedule("invitations platforms did not take", services.schedule_platform_retries),
         Schedule("quorum at the start", services.schedule_quorum),
         Schedule("conference planning", services.schedule_planning),
         Schedule("agenda deadline", services.schedule_agenda),

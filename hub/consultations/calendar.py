@@ -70,6 +70,16 @@ class Invitee:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpertInvitee:
+    """An expert of a city's registry invited for their speciality (CUTYPE=INDIVIDUAL)."""
+
+    invitation_id: UUID
+    name: str
+    city: str
+    partstat: Partstat = Partstat.NEEDS_ACTION
+
+
+@dataclass(frozen=True, slots=True)
 class CalendarMeeting:
     """A meeting as the calendar shows it; `sequence` is the one the hub stores with the meeting."""
 
@@ -86,6 +96,7 @@ class CalendarMeeting:
     location: str = ""
     video_link: str | None = None
     description: str = ""
+    experts: tuple[ExpertInvitee, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +166,10 @@ def series_uid(body_id: UUID) -> str:
 
 def _without_answers(meeting: CalendarMeeting) -> CalendarMeeting:
     invitees = tuple(sorted((replace(i, partstat=Partstat.NEEDS_ACTION) for i in meeting.invitees), key=str))
-    return replace(meeting, invitees=invitees, sequence=0, updated_at=datetime.min.replace(tzinfo=UTC))
+    experts = tuple(sorted((replace(e, partstat=Partstat.NEEDS_ACTION) for e in meeting.experts), key=str))
+    return replace(
+        meeting, invitees=invitees, experts=experts, sequence=0, updated_at=datetime.min.replace(tzinfo=UTC)
+    )
 
 
 def next_sequence(before: CalendarMeeting, after: CalendarMeeting) -> int:
@@ -251,6 +265,17 @@ def _event(meeting: CalendarMeeting, directory: CityDirectory, stamp: datetime) 
         if invitee.partstat is Partstat.NEEDS_ACTION and invitee.role is not AttendeeRole.OBSERVER:
             params["rsvp"] = "TRUE"
         event.add("attendee", _address(invitee.city, directory, **params))
+    for expert in meeting.experts:
+        address = vCalAddress(f"mailto:expert-{expert.invitation_id}@{directory.domain}")
+        address.params["CN"] = expert.name
+        address.params["CUTYPE"] = "INDIVIDUAL"
+        address.params["ROLE"] = AttendeeRole.OPTIONAL.value
+        address.params["PARTSTAT"] = expert.partstat.value
+        # The expert's city relays the invitation and the answer.
+        address.params["SENT-BY"] = directory.uri(expert.city)
+        if expert.partstat is Partstat.NEEDS_ACTION:
+            address.params["RSVP"] = "TRUE"
+        event.add("attendee", address)
     return event
 
 

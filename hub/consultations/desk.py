@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
-    """Consultations proposed to the city, invitations it has to answer, its overdue action items."""
+    """Consultations proposed to the city, invitations it (or its experts) must answer, overdue items."""
     items = [
         DeskItem("consultations/_urgent_proposal.html", meeting, meeting.starts_at)
         for meeting in services.proposals_for(session, city_id)
@@ -22,6 +22,10 @@ def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskIte
     items += [
         DeskItem("consultations/_urgent_invitation.html", invitation, invitation.meeting.starts_at)
         for invitation in services.invitations_to_answer(session, city_id)
+    ]
+    items += [
+        DeskItem("consultations/_urgent_expert_invitation.html", invitation, invitation.meeting.starts_at)
+        for invitation in services.experts_to_answer(session, city_id)
     ]
     items += [
         DeskItem("consultations/_urgent_action_item.html", item, action_items.overdue_since(item))

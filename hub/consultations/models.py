@@ -107,15 +107,34 @@ class Meeting(Model):
     attendance: Mapped[list[Attendance]] = relationship(
         back_populates="meeting", order_by=lambda: Attendance.city_id
     )
+    experts: Mapped[list[ExpertInvitation]] = relationship(
+        back_populates="meeting", order_by=lambda: ExpertInvitation.id
+    )
 
 
-class Invitation(Model):
-    """A city invited to a meeting, the delivery to its desk and its tracked answer."""
+class PlatformDelivery:
+    """Where the invitation stands on the invited city's own platform (the partner pipeline).
+
+    `platform_sequence` is the meeting's SEQUENCE the platform last took (REQUEST, or CANCEL once
+    the meeting is cancelled); the invitation is owed to the platform while it differs from the
+    meeting's. A city without a platform takes it in the hub: `platform_ref` stays empty.
+    """
+
+    platform_sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    platform_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    platform_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    platform_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Invitation(PlatformDelivery, Model):
+    """A city invited to a meeting, the delivery to its desk and platform, and its tracked answer."""
 
     __tablename__ = "meeting_invitations"
     __table_args__ = (UniqueConstraint("meeting_id", "city_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The invitation's id on the wire: the same for every update and the cancellation.
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
     reason: Mapped[str] = mapped_column(String(16))  # chair, affected, neighbour, member, invited
@@ -128,6 +147,37 @@ class Invitation(Model):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     meeting: Mapped[Meeting] = relationship(back_populates="invitations")
+    city: Mapped[City] = relationship(lazy="joined")
+
+
+class ExpertInvitation(PlatformDelivery, Model):
+    """An expert of the mutual-aid registry invited for their speciality, with a tracked answer.
+
+    The expert belongs to a city's registry; the invitation reaches that city's desk and platform,
+    and the city's duty officers pass on the expert's answer. Name and contact are kept as they
+    were at the invitation, so the meeting's record does not change when the registry does.
+    """
+
+    __tablename__ = "meeting_expert_invitations"
+    __table_args__ = (UniqueConstraint("meeting_id", "resource_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    # The registry entry's public id (the mutual-aid capability owns the row).
+    resource_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    speciality: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answer: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    delegate_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+    meeting: Mapped[Meeting] = relationship(back_populates="experts")
     city: Mapped[City] = relationship(lazy="joined")
 
 

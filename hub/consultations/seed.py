@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
+from contracts.common import IncidentCategory, IncidentLevel
 from contracts.consultations import (
     ActionItemClose,
     ActionItemCreate,
@@ -19,9 +20,12 @@ from contracts.consultations import (
     MinutesRevision,
     Resolution,
 )
+from contracts.incidents import IncidentCreate
 from hub.action_items import services as action_items
 from hub.consultations import services
 from hub.consultations.models import ConferenceBodyRow, Meeting
+from hub.incidents import services as incidents
+from hub.incidents.services import IncidentFilter
 from hub.kernel.actors import Actor
 from hub.kernel.models import City, Role
 from hub.kernel.types import DbSession, utcnow
@@ -143,3 +147,37 @@ def seed_demo_conference(session: DbSession, today: date | None = None) -> int:
         added += 1
     session.flush()
     return added
+
+
+DEMO_FLOOD_TITLE = "沂河临沂段洪水超警戒水位"
+
+
+def seed_demo_flood(session: DbSession, now: datetime | None = None) -> int | None:
+    """Record the demo's flood in Linyi at level III (one city, no consultation yet), once; return its id.
+
+    Raising it to level II (the incident page's level) makes the hub propose a consultation to
+    Linyi, inviting its neighbours and the flood and geology experts of their registries.
+    """
+    linyi = session.scalar(select(City).where(City.slug == "linyi"))
+    if linyi is None:
+        return None
+    known = incidents.list_incidents(
+        session, IncidentFilter(city="linyi", category=IncidentCategory.NATURAL), per_page=100
+    )
+    if any(i.title == DEMO_FLOOD_TITLE for i in known.items):
+        return None
+    now = now or utcnow()
+    incident = incidents.create_incident(
+        session,
+        _actor(linyi.id, "demo"),
+        IncidentCreate(
+            category=IncidentCategory.NATURAL,
+            level=IncidentLevel.III,
+            title=DEMO_FLOOD_TITLE,
+            description="沂河临沂站水位超警戒线0.6米，兰山区、河东区沿河低洼地带有积水，正组织巡堤查险。",
+            location="临沂市兰山区沂河临沂站",
+            occurred_at=now - timedelta(hours=1),
+            affected_cities=("linyi",),
+        ),
+    )
+    return incident.id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -30,6 +30,13 @@ from contracts.consultations import (
     Quorum,
     Resolution,
 )
+from contracts.partner import (
+    HUB_EXPERT_ANSWER_PATH,
+    HUB_INVITATION_ANSWER_PATH,
+    InvitationMethod,
+    InvitedExpert,
+    MeetingInvitationDelivery,
+)
 from hub.action_items import rules as action_rules
 from hub.action_items import services as action_items
 from hub.action_items.models import ActionItem
@@ -39,6 +46,7 @@ from hub.consultations.models import (
     AgendaItem,
     Attendance,
     ConferenceBodyRow,
+    ExpertInvitation,
     Invitation,
     Meeting,
     MinutesRevisionRow,
@@ -51,6 +59,7 @@ from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Reminder, Role
 from hub.kernel.types import DbSession, utcnow
+from hub.mutual_aid import experts as registry_experts
 
 if TYPE_CHECKING:
     from hub.config import Settings
@@ -70,6 +79,14 @@ CONSULT_AT_LEVEL = 2
 # half-way to the start if that comes sooner.
 REMIND_AFTER = timedelta(minutes=10)
 PROPOSED_LEAD = timedelta(hours=1)
+# The experts a consultation on an incident asks for, by the incident's category, when the
+# coordinator names none: the registry's expert types (contracts.resource_types).
+SPECIALITIES_BY_CATEGORY: dict[IncidentCategory, tuple[str, ...]] = {
+    IncidentCategory.NATURAL: ("expert.flood", "expert.geology"),
+    IncidentCategory.ACCIDENT: ("expert.hazchem", "expert.structural"),
+    IncidentCategory.PUBLIC_HEALTH: ("expert.medical",),
+    IncidentCategory.SOCIAL_SECURITY: (),
+}
 
 PROPOSED = "proposed"
 CALLED = "called"
@@ -89,6 +106,7 @@ def _snapshot(meeting: Meeting) -> dict[str, object]:
         "video_link": meeting.video_link,
         "chair": meeting.chair_city.slug if meeting.chair_city else None,
         "invited": sorted(i.city.slug for i in meeting.invitations),
+        "experts": sorted(str(e.resource_id) for e in meeting.experts),
         "sequence": meeting.sequence,
     }
 
@@ -198,6 +216,8 @@ def quorum_now(meeting: Meeting) -> rules.QuorumResult:
 
 # Calling ------------------------------------------------------------------------------------------
 
+_Invitee = TypeVar("_Invitee", Invitation, ExpertInvitation)
+
 
 def _invite(session: DbSession, meeting: Meeting, invitees: dict[int, str]) -> None:
     known = {i.city_id for i in meeting.invitations}
@@ -214,6 +234,28 @@ def _invite(session: DbSession, meeting: Meeting, invitees: dict[int, str]) -> N
         session.add(invitation)
     session.flush()
     session.refresh(meeting, ["invitations"])
+
+
+def _invite_experts(session: DbSession, meeting: Meeting) -> None:
+    """Invite the available experts of the meeting's specialities held by its invited cities."""
+    known = {e.resource_id for e in meeting.experts}
+    city_ids = [i.city_id for i in meeting.invitations]
+    for expert in registry_experts.available(session, meeting.expert_specialities, city_ids):
+        if expert.resource_id in known:
+            continue
+        session.add(
+            ExpertInvitation(
+                meeting=meeting,
+                resource_id=expert.resource_id,
+                city_id=expert.city_id,
+                speciality=expert.speciality,
+                name=expert.name[:200],
+                contact_phone=expert.contact_phone[:32],
+                note="",
+            )
+        )
+    session.flush()
+    session.refresh(meeting, ["experts"])
 
 
 def _incident_invitees(session: DbSession, incident_id: int) -> dict[int, str]:
@@ -273,6 +315,7 @@ def call(session: DbSession, actor: Actor, data: ConsultationCall) -> Meeting:
     session.add(meeting)
     session.flush()
     _invite(session, meeting, invitees)
+    _invite_experts(session, meeting)
     audit.record(session, actor, "meeting.called", "meeting", meeting.id, after=_snapshot(meeting))
     _request_delivery(session, meeting)
     return meeting
@@ -317,7 +360,7 @@ def propose_for_incident(session: DbSession, incident_id: int) -> Meeting | None
         organizer_city_id=incident.reporting_city_id,
         chair_city_id=incident.reporting_city_id,
         quorum=rules.MAJORITY.model_dump(),
-        expert_specialities=[],
+        expert_specialities=list(SPECIALITIES_BY_CATEGORY[IncidentCategory(incident.category)]),
         sequence=0,
         exercise=incident.exercise,
         created_at=now,
@@ -326,6 +369,7 @@ def propose_for_incident(session: DbSession, incident_id: int) -> Meeting | None
     session.add(meeting)
     session.flush()
     _invite(session, meeting, _incident_invitees(session, incident_id))
+    _invite_experts(session, meeting)
     audit.record(
         session,
         Actor.system("propose-consultation"),
@@ -393,6 +437,8 @@ def cancel(session: DbSession, actor: Actor, public_id: uuid.UUID, reason: str) 
         before=before,
         after={**_snapshot(meeting), "reason": reason},
     )
+    # The platforms that took the invitation get METHOD:CANCEL at the raised SEQUENCE.
+    _request_delivery(session, meeting)
     return meeting
 
 
@@ -406,7 +452,8 @@ def deliver_invitations(session: DbSession, meeting_id: int) -> int:
         return 0
     now = utcnow()
     delivered = 0
-    for invitation in meeting.invitations:
+    invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
+    for invitation in invitees:
         if invitation.delivered_at is None:
             invitation.delivered_at = now
             delivered += 1
@@ -430,6 +477,18 @@ def answer(session: DbSession, actor: Actor, public_id: uuid.UUID, data: Invitat
     invitation = invitation_of(meeting, city_id)
     if invitation is None:
         raise Forbidden("your city is not invited to this meeting")
+    _record_answer(session, actor, meeting, invitation, data, "meeting.answered")
+    return invitation
+
+
+def _record_answer(
+    session: DbSession,
+    actor: Actor,
+    meeting: Meeting,
+    invitation: Invitation | ExpertInvitation,
+    data: InvitationAnswer,
+    action: str,
+) -> None:
     if meeting.status not in LIVE:
         raise Conflict(f"the meeting is {meeting.status}; answers are closed")
     before: dict[str, object] = {"answer": invitation.answer, "delegate_name": invitation.delegate_name}
@@ -439,16 +498,10 @@ def answer(session: DbSession, actor: Actor, public_id: uuid.UUID, data: Invitat
     invitation.answered_at = utcnow()
     invitation.answered_by = actor.name
     session.flush()
-    audit.record(
-        session,
-        actor,
-        "meeting.answered",
-        "meeting",
-        meeting.id,
-        before=before,
-        after={"answer": invitation.answer, "delegate_name": invitation.delegate_name},
-    )
-    return invitation
+    after: dict[str, object] = {"answer": invitation.answer, "delegate_name": invitation.delegate_name}
+    if isinstance(invitation, ExpertInvitation):
+        after["expert"] = str(invitation.resource_id)
+    audit.record(session, actor, action, "meeting", meeting.id, before=before, after=after)
 
 
 def _remind_at(meeting: Meeting, invitation: Invitation) -> datetime | None:
@@ -505,13 +558,17 @@ def remind_unanswered(session: DbSession, meeting_id: int, now: datetime | None 
 
 def invitations_to_answer(session: DbSession, city_id: int) -> list[Invitation]:
     """Return the delivered invitations a city has not answered, soonest meeting first."""
+    return _unanswered(session, Invitation, city_id)
+
+
+def _unanswered(session: DbSession, model: type[_Invitee], city_id: int) -> list[_Invitee]:
     query = (
-        select(Invitation)
+        select(model)
         .join(Meeting)
         .where(
-            Invitation.city_id == city_id,
-            Invitation.answer.is_(None),
-            Invitation.delivered_at.is_not(None),
+            model.city_id == city_id,
+            model.answer.is_(None),
+            model.delivered_at.is_not(None),
             Meeting.status.in_(LIVE),
         )
         .order_by(Meeting.starts_at)
@@ -523,6 +580,153 @@ def proposals_for(session: DbSession, city_id: int) -> list[Meeting]:
     """Return the consultations proposed to a city that it has not called yet."""
     query = select(Meeting).where(Meeting.organizer_city_id == city_id, Meeting.status == PROPOSED)
     return list(session.scalars(query.order_by(Meeting.created_at)))
+
+
+def experts_to_answer(session: DbSession, city_id: int) -> list[ExpertInvitation]:
+    """Return the delivered invitations of the city's experts not answered yet, soonest first."""
+    return _unanswered(session, ExpertInvitation, city_id)
+
+
+def answer_for_expert(
+    session: DbSession, actor: Actor, public_id: uuid.UUID, invitation_id: uuid.UUID, data: InvitationAnswer
+) -> ExpertInvitation:
+    """Record an expert's answer, relayed by the duty officers of the city whose registry holds them."""
+    city_id = _require_writer(actor, "answer invitations")
+    meeting = get(session, public_id)
+    invitation = next((e for e in meeting.experts if e.public_id == invitation_id), None)
+    if invitation is None:
+        raise NotFound(f"no expert invitation {invitation_id} in meeting {public_id}")
+    if invitation.city_id != city_id:
+        raise Forbidden("only the expert's own city answers for them")
+    _record_answer(session, actor, meeting, invitation, data, "meeting.expert_answered")
+    return invitation
+
+
+# To the cities' platforms -------------------------------------------------------------------------
+
+CITY = "city"
+EXPERT = "expert"
+
+
+def _invitation_row(session: DbSession, kind: str, row_id: int) -> Invitation | ExpertInvitation:
+    row: Invitation | ExpertInvitation | None = (
+        session.get(Invitation, row_id) if kind == CITY else session.get(ExpertInvitation, row_id)
+    )
+    if row is None:
+        raise NotFound(f"no {kind} invitation {row_id}")
+    return row
+
+
+def _method(meeting: Meeting) -> InvitationMethod | None:
+    if meeting.status in LIVE:
+        return InvitationMethod.REQUEST
+    if meeting.status == CANCELLED:
+        return InvitationMethod.CANCEL
+    return None
+
+
+def platform_deliveries_owed(session: DbSession, meeting_id: int) -> list[tuple[str, int]]:
+    """Return (kind, row id) of the invitations the platforms do not hold at the meeting's SEQUENCE.
+
+    A called meeting owes every invitee its REQUEST; a cancelled one owes CANCEL only to those that
+    took a REQUEST before; a proposal or a closed meeting owes nothing.
+    """
+    meeting = get_by_id(session, meeting_id)
+    method = _method(meeting)
+    if method is None:
+        return []
+    owed: list[tuple[str, int]] = []
+    for kind, rows in ((CITY, meeting.invitations), (EXPERT, meeting.experts)):
+        for row in rows:
+            if row.platform_sequence == meeting.sequence:
+                continue
+            if method is InvitationMethod.CANCEL and row.platform_sequence is None:
+                continue
+            owed.append((kind, row.id))
+    return owed
+
+
+def _itip(meeting: Meeting, method: InvitationMethod) -> bytes:
+    # The message for a given SEQUENCE must be the same whenever it is sent again (the platform
+    # compares a repeated delivery with the first), so it shows no answers and is stamped with
+    # the meeting's last change, not the time of sending.
+    shown = calendar_meeting(meeting, with_answers=False)
+    if method is InvitationMethod.CANCEL:
+        return calendar.cancel(shown, now=meeting.updated_at)
+    return calendar.request(shown, now=meeting.updated_at)
+
+
+def invitation_delivery(
+    session: DbSession, kind: str, row_id: int
+) -> tuple[str, MeetingInvitationDelivery] | None:
+    """Return the addressed city and the delivery an invitation owes its platform, or None if it owes none."""
+    row = _invitation_row(session, kind, row_id)
+    meeting = row.meeting
+    method = _method(meeting)
+    if method is None or row.platform_sequence == meeting.sequence:
+        return None
+    if method is InvitationMethod.CANCEL and row.platform_sequence is None:
+        return None
+    if isinstance(row, ExpertInvitation):
+        answer_path = HUB_EXPERT_ANSWER_PATH.format(meeting_id=meeting.public_id, invitation_id=row.public_id)
+        expert = InvitedExpert(resource_id=row.resource_id, name=row.name, speciality=row.speciality)
+    else:
+        answer_path = HUB_INVITATION_ANSWER_PATH.format(meeting_id=meeting.public_id)
+        expert = None
+    delivery = MeetingInvitationDelivery(
+        id=row.public_id,
+        meeting_id=meeting.public_id,
+        sequence=meeting.sequence,
+        method=method,
+        city=row.city.slug,
+        organizer_city=meeting.organizer_city.slug,
+        chair_city=meeting.chair_city.slug,
+        title=meeting.title,
+        starts_at=meeting.starts_at,
+        ends_at=meeting.ends_at,
+        location=meeting.location,
+        video_link=meeting.video_link,
+        expert=expert,
+        answer_path=answer_path,
+        calendar=_itip(meeting, method).decode("utf-8"),
+        exercise=meeting.exercise,
+    )
+    return row.city.slug, delivery
+
+
+def record_platform_delivery(
+    session: DbSession, kind: str, row_id: int, sequence: int, platform_ref: str | None
+) -> bool:
+    """Note that the invitation's platform took SEQUENCE `sequence` (or that the city has none); once."""
+    row = _invitation_row(session, kind, row_id)
+    if row.platform_sequence is not None and row.platform_sequence >= sequence:
+        return False
+    row.platform_sequence = sequence
+    row.platform_delivered_at = utcnow()
+    row.platform_ref = platform_ref
+    row.platform_error = None
+    session.flush()
+    return True
+
+
+def record_platform_failure(session: DbSession, kind: str, row_id: int, error: str) -> None:
+    """Keep why the platform did not take the invitation; the next round tries again."""
+    row = _invitation_row(session, kind, row_id)
+    row.platform_error = error[:2_000]
+    session.flush()
+
+
+def undelivered_to_platforms(session: DbSession) -> list[tuple[int, uuid.UUID, int]]:
+    """Return (id, public id, SEQUENCE) of live or cancelled meetings with a failed platform delivery."""
+    failed = (
+        select(Invitation.meeting_id)
+        .where(Invitation.platform_error.is_not(None))
+        .union(select(ExpertInvitation.meeting_id).where(ExpertInvitation.platform_error.is_not(None)))
+    )
+    query = select(Meeting.id, Meeting.public_id, Meeting.sequence).where(
+        Meeting.status.in_((*LIVE, CANCELLED)), Meeting.id.in_(failed)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(query)]
 
 
 # The session --------------------------------------------------------------------------------------
@@ -907,6 +1111,21 @@ def schedule_reminders(session: DbSession, now: datetime, settings: Settings) ->
         )
 
 
+INVITATION_RETRY_MINUTES = 5
+
+
+def schedule_platform_retries(session: DbSession, now: datetime, settings: Settings) -> None:
+    """Ask for another round of the invitations a platform did not take, once per meeting and slot."""
+    slot = int(now.timestamp()) // (60 * INVITATION_RETRY_MINUTES)
+    for meeting_id, public_id, sequence in undelivered_to_platforms(session):
+        flow_requests.enqueue(
+            session,
+            INVITE,
+            key=f"{INVITE}:{public_id}:{sequence}:retry:{slot}",
+            parameters={"meeting_id": meeting_id},
+        )
+
+
 def schedule_quorum(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for the quorum check of each called meeting whose start has come, once per meeting."""
     query = select(Meeting.id, Meeting.public_id).where(
@@ -941,6 +1160,8 @@ def send_agenda(session: DbSession, meeting_id: int) -> bool:
     meeting.sequence += 1
     meeting.updated_at = meeting.agenda_sent_at
     session.flush()
+    # The invitees' calendars get the update (METHOD:REQUEST at the raised SEQUENCE).
+    _request_delivery(session, meeting)
     audit.record(
         session,
         Actor.system("send-agenda"),
@@ -954,6 +1175,20 @@ def send_agenda(session: DbSession, meeting_id: int) -> bool:
 
 
 # The regular conference ---------------------------------------------------------------------------
+
+
+def bodies(session: DbSession) -> list[ConferenceBodyRow]:
+    """Return the standing conference bodies, oldest first."""
+    query = select(ConferenceBodyRow).options(selectinload(ConferenceBodyRow.rotation_events))
+    return list(session.scalars(query.order_by(ConferenceBodyRow.id)))
+
+
+def get_body(session: DbSession, public_id: uuid.UUID) -> ConferenceBodyRow:
+    """Return a conference body by its public id, or fail."""
+    body = session.scalar(select(ConferenceBodyRow).where(ConferenceBodyRow.public_id == public_id))
+    if body is None:
+        raise NotFound(f"no conference body {public_id}")
+    return body
 
 
 def body_contract(body: ConferenceBodyRow) -> ConferenceBody:
@@ -1162,8 +1397,16 @@ _PARTSTAT = {
 }
 
 
-def calendar_meeting(meeting: Meeting) -> calendar.CalendarMeeting:
-    """Return the meeting as the calendar shows it."""
+def calendar_meeting(meeting: Meeting, *, with_answers: bool = True) -> calendar.CalendarMeeting:
+    """Return the meeting as the calendar shows it (an invitation shows it without the answers)."""
+
+    def partstat(answer: str | None) -> calendar.Partstat:
+        return (
+            _PARTSTAT.get(answer, calendar.Partstat.NEEDS_ACTION)
+            if with_answers
+            else calendar.Partstat.NEEDS_ACTION
+        )
+
     return calendar.CalendarMeeting(
         public_id=meeting.public_id,
         sequence=meeting.sequence,
@@ -1173,8 +1416,11 @@ def calendar_meeting(meeting: Meeting) -> calendar.CalendarMeeting:
         organizer_city=meeting.organizer_city.slug,
         chair_city=meeting.chair_city.slug,
         invitees=tuple(
-            calendar.Invitee(i.city.slug, partstat=_PARTSTAT.get(i.answer, calendar.Partstat.NEEDS_ACTION))
-            for i in meeting.invitations
+            calendar.Invitee(i.city.slug, partstat=partstat(i.answer)) for i in meeting.invitations
+        ),
+        experts=tuple(
+            calendar.ExpertInvitee(e.public_id, e.name, e.city.slug, partstat=partstat(e.answer))
+            for e in meeting.experts
         ),
         updated_at=meeting.updated_at,
         status=_STATUS[meeting.status],
@@ -1189,7 +1435,7 @@ def calendar_feed(session: DbSession, city: City | None = None, *, with_action_i
         select(Meeting)
         .where(Meeting.status != PROPOSED)
         .order_by(Meeting.starts_at)
-        .options(selectinload(Meeting.invitations))
+        .options(selectinload(Meeting.invitations), selectinload(Meeting.experts))
     )
     if city is not None:
         invited = select(Invitation.meeting_id).where(Invitation.city_id == city.id)

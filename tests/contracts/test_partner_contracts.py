@@ -67,6 +67,7 @@ INVALID = {
     "partner-resource.negative-quantity.json": "quantity: Input should be greater than or equal to 0",
     "partner-resource.string-quantity.json": "quantity: Value error, quantity must be a number",
     "partner-verification-request.asks-itself.json": "from_city and to_city must differ",
+    "partner-meeting-invitation.method-differs.json": "calendar is not an iTIP CANCEL message",
     "partner-warning-page.no-cursor.json": "next_cursor: required but missing",
     "partner-warning.expires-before-issue.json": "expires_at must be after issued_at",
     "partner-warning.purple.json": "colour: Input should be 'red', 'orange', 'yellow' or 'blue'",
@@ -230,6 +231,7 @@ def test_openapi_describes_feeds_deliveries_and_auth() -> None:
         "/bulletins",
         "/verification-requests",
         "/receipts",
+        "/meeting-invitations",
     }
     assert spec["security"] == [{"bearer": []}]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

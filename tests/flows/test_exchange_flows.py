@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import func, select
 
-from connectors.sims.partner import PartnerSimulator
 from contracts.bulletins import BulletinCreate, ReceiptCreate
 from contracts.verifications import VerificationCreate
 from flows.bulletins import distribute_bulletin, forward_receipts_flow
-from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
 from flows.partners import sync_partner, sync_partners
 from flows.scheduler import Scheduler
@@ -33,31 +30,6 @@ from tests.flows.test_mqtt_bridge import wait_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
-
-
-@pytest.fixture
-def flow_app(app: Flask) -> Iterator[Flask]:
-    use_app(app)
-    yield app
-    use_app(None)
-
-
-@pytest.fixture
-def platforms(flow_app, city) -> Iterator[Callable[..., PartnerSimulator]]:
-    started: list[PartnerSimulator] = []
-
-    def start(slug: str, **options: object) -> PartnerSimulator:
-        simulator = PartnerSimulator(slug, token=f"token-{slug}", seed=7, **options).start()  # type: ignore[arg-type]
-        started.append(simulator)
-        partners.register(
-            db.session, ADMIN, city(slug), simulator.url, f"token-{slug}", settings=settings_of(flow_app)
-        )
-        db.session.commit()
-        return simulator
-
-    yield start
-    for simulator in started:
-        simulator.stop()
 
 
 def _count(model: type, *where: object) -> int:

@@ -35,6 +35,7 @@ from web.consultations.schemas import (
     AgendaItemOut,
     AnswerOut,
     AttendanceOut,
+    ExpertAnswerOut,
     MeetingList,
     MeetingOut,
     MinutesSaved,
@@ -78,8 +79,26 @@ def _meeting(meeting: Meeting) -> MeetingOut:
                     delegate_name=i.delegate_name,
                     answered_at=i.answered_at,
                     reminded=i.reminded_at is not None,
+                    platform_sequence=i.platform_sequence,
+                    platform_delivered_at=i.platform_delivered_at,
                 )
                 for i in meeting.invitations
+            ],
+            experts=[
+                dict(
+                    id=e.public_id,
+                    resource_id=e.resource_id,
+                    city=e.city.slug,
+                    speciality=e.speciality,
+                    name=e.name,
+                    delivered_at=e.delivered_at,
+                    answer=e.answer,
+                    delegate_name=e.delegate_name,
+                    answered_at=e.answered_at,
+                    platform_sequence=e.platform_sequence,
+                    platform_delivered_at=e.platform_delivered_at,
+                )
+                for e in meeting.experts
             ],
         )
     )
@@ -129,6 +148,31 @@ def answer_invitation(public_id: uuid.UUID, body: InvitationAnswer) -> ResponseR
     db.session.commit()
     answer = AnswerOut.model_validate(
         {"city": invitation.city.slug, "answer": invitation.answer, "delegate_name": invitation.delegate_name}
+    )
+    return answer.model_dump(mode="json")
+
+
+@bp.post("/consultations/<uuid:public_id>/experts/<uuid:invitation_id>/answer")
+@api_auth
+@operation(
+    json=InvitationAnswer,
+    tags=TAGS,
+    HTTP_200=(ExpertAnswerOut, "Recorded"),
+    HTTP_409=(ErrorBody, "The meeting no longer takes answers"),
+)
+def answer_for_expert(
+    public_id: uuid.UUID, invitation_id: uuid.UUID, body: InvitationAnswer
+) -> ResponseReturnValue:
+    """Answer for an expert of the caller's city's registry invited to the meeting."""
+    invitation = consultations.answer_for_expert(db.session, current_actor(), public_id, invitation_id, body)
+    db.session.commit()
+    answer = ExpertAnswerOut.model_validate(
+        {
+            "id": invitation.public_id,
+            "name": invitation.name,
+            "answer": invitation.answer,
+            "delegate_name": invitation.delegate_name,
+        }
     )
     return answer.model_dump(mode="json")
 

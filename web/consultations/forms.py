@@ -51,9 +51,15 @@ class MinutesForm(FlaskForm):
 
 
 class ResolutionForm(FlaskForm):
-    """Record a resolution adopted by consensus, with an optional action item."""
+    """Record a resolution, by consensus or by the cities' votes, with an optional action item.
+
+    Each city's vote comes as `vote-<city>` (approve, reject, abstain, or empty when it did not vote).
+    """
 
     text = TextAreaField(_l("决议内容"), validators=[DataRequired(), Length(max=10_000)])
+    decision_mode = SelectField(
+        _l("决定方式"), choices=[("consensus", _l("协商一致")), ("vote", _l("表决"))], default="consensus"
+    )
     owner_city = SelectField(_l("责任城市"), validators=[Optional()])
     action_title = StringField(_l("督办事项"), validators=[Optional(), Length(max=200)])
     due_on = DateField(_l("办结期限"), validators=[Optional()])
@@ -61,3 +67,38 @@ class ResolutionForm(FlaskForm):
 
 class SignForm(FlaskForm):
     """Sign the minutes as the chair (网上签办)."""
+
+
+class CloseItemForm(FlaskForm):
+    """Close an action item as its owner city, with evidence (a note, and documents if any)."""
+
+    note = TextAreaField(_l("办结说明"), validators=[DataRequired(), Length(max=2_000)])
+    documents = TextAreaField(
+        _l("证明材料（每行一个链接或编号）"), validators=[Optional(), Length(max=10_000)]
+    )
+
+
+class ReopenItemForm(FlaskForm):
+    """Reopen a closed action item as the chair city, with a reason and maybe a new due day."""
+
+    reason = TextAreaField(_l("重新办理的理由"), validators=[DataRequired(), Length(max=2_000)])
+    due_on = DateField(_l("新的办结期限"), validators=[Optional()])
+
+
+class RollCallForm(FlaskForm):
+    """The chair's roll-call: the invited cities present."""
+
+    present = SelectMultipleField(_l("出席城市"), validators=[Optional()])
+
+
+class RotationChangeForm(FlaskForm):
+    """Record a skip or swap of the conference's rotation, with its reason."""
+
+    kind = SelectField(_l("变更"), choices=[("skip", _l("跳过")), ("swap", _l("对调"))])
+    seq = IntegerField(_l("会议届次"), validators=[DataRequired(), NumberRange(1, 10_000)])
+    role = SelectField(
+        _l("轮值内容"), choices=[("both", _l("承办与主持")), ("host", _l("承办")), ("chair", _l("主持"))]
+    )
+    city = SelectField(_l("城市"), validators=[DataRequired()])
+    with_city = SelectField(_l("对调城市"), validators=[Optional()])
+    reason = TextAreaField(_l("理由"), validators=[DataRequired(), Length(max=2_000)])

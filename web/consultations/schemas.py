@@ -28,6 +28,25 @@ class InvitationOut(Out):
     delegate_name: str | None
     answered_at: StoredTime | None
     reminded: bool
+    # The iCalendar SEQUENCE the city's own platform last took (None: not yet, or no platform).
+    platform_sequence: int | None = None
+    platform_delivered_at: StoredTime | None = None
+
+
+class ExpertInvitationOut(Out):
+    """An expert of a city's registry invited for their speciality, and the answer relayed for them."""
+
+    id: uuid.UUID
+    resource_id: uuid.UUID
+    city: str
+    speciality: str
+    name: str
+    delivered_at: StoredTime | None
+    answer: Answer | None
+    delegate_name: str | None
+    answered_at: StoredTime | None
+    platform_sequence: int | None = None
+    platform_delivered_at: StoredTime | None = None
 
 
 class MeetingOut(Out):
@@ -50,6 +69,7 @@ class MeetingOut(Out):
     minutes_bulletin_id: uuid.UUID | None = None
     public_bulletin_id: uuid.UUID | None = None
     invitations: list[InvitationOut]
+    experts: list[ExpertInvitationOut]
 
 
 class MeetingList(Out):
@@ -62,6 +82,15 @@ class AnswerOut(Out):
     """The caller's city's answer as recorded."""
 
     city: str
+    answer: Answer | None
+    delegate_name: str | None
+
+
+class ExpertAnswerOut(Out):
+    """An expert's answer as recorded."""
+
+    id: uuid.UUID
+    name: str
     answer: Answer | None
     delegate_name: str | None
 

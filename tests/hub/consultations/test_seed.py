@@ -6,12 +6,18 @@ from datetime import date
 
 from sqlalchemy import select
 
+from contracts.common import IncidentLevel
 from hub.action_items import services as action_items
 from hub.consultations import services as consultations
 from hub.consultations.models import ConferenceBodyRow, Meeting
-from hub.consultations.seed import seed_demo_conference
+from hub.consultations.seed import seed_demo_conference, seed_demo_flood
 from hub.extensions import db
-from hub.kernel.models import FlowRequest
+from hub.incidents import services as incidents
+from hub.incidents.services import IncidentChanges
+from hub.kernel import cities
+from hub.kernel.actors import Actor
+from hub.kernel.models import FlowRequest, Role
+from hub.mutual_aid.seed import seed_demo_registry
 
 
 def test_demo_conference_history_is_seeded_once(app) -> None:
@@ -42,3 +48,35 @@ def test_demo_conference_history_is_seeded_once(app) -> None:
 
 def test_demo_conference_seeds_on_any_day_of_the_month(app) -> None:
     assert seed_demo_conference(db.session, today=date(2027, 1, 31)) == 2
+
+
+def test_raising_the_demo_flood_in_linyi_to_level_ii_proposes_a_consultation_with_flood_experts(app) -> None:
+    seed_demo_registry(db.session)
+    incident_id = seed_demo_flood(db.session)
+    assert incident_id is not None
+    db.session.commit()
+    assert seed_demo_flood(db.session) is None
+    # At level III in one city it calls for no consultation.
+    assert consultations.request_proposal(db.session, incident_id) is False
+
+    linyi = cities.by_slug(db.session, "linyi")
+    incidents.update_incident(
+        db.session,
+        Actor("user", "linyi-coord", linyi.id, Role.COORDINATOR),
+        incident_id,
+        IncidentChanges(level=IncidentLevel.II),
+    )
+    db.session.commit()
+    # The level change asks for the notification flow, which asks for the proposal (flows/incidents.py).
+    notify = db.session.scalars(
+        select(FlowRequest.key).where(FlowRequest.key.like(f"{incidents.NOTIFY_NEIGHBOURS}:%:L2:%"))
+    ).all()
+    assert len(notify) == 1
+    assert consultations.request_proposal(db.session, incident_id) is True
+    meeting = consultations.propose_for_incident(db.session, incident_id)
+    assert meeting is not None and meeting.status == consultations.PROPOSED
+    assert meeting.organizer_city.slug == "linyi"
+    invited = {i.city.slug for i in meeting.invitations}
+    assert invited == {"linyi", *(n.slug for n in linyi.neighbours)}
+    experts = {(e.city.slug, e.speciality) for e in meeting.experts}
+    assert experts == {(slug, "expert.flood") for slug in invited}
