@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 
-from flask import Flask
+from flask import Flask, Response, g, stream_with_context
 
 from hub.extensions import db
+from hub.kernel import auth as auth_service
 from hub.kernel import desk
 from hub.runtime.periodic import Periodic
 
@@ -159,6 +160,34 @@ def sse(data: str, event: str | None = None) -> str:
     """Format one Server-Sent Event; every line of `data` becomes a data: line."""
     head = f"event: {event}\n" if event else ""
     return head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n"
+
+
+def session_stands(session_id: str) -> bool:
+    """Return whether a stream's log-in session still stands; if so, templates see its user.
+
+    Log-out elsewhere bumps the session generation: the cookie the stream came with is dead.
+    """
+    user = auth_service.user_for_session(db.session, session_id)
+    if user is None:
+        return False
+    g._login_user = user  # templates read current_user; give them this transaction's row
+    return True
+
+
+def event_stream(events: Iterator[str]) -> Response:
+    """Answer a stream of Server-Sent Events, uncached and unbuffered by proxies."""
+    return Response(
+        stream_with_context(events),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def session_ended() -> Response:
+    """Answer a live part or a stream whose session has ended: the page sends the person to log in."""
+    return Response(
+        "session ended\n", status=401, mimetype="text/plain", headers={"Cache-Control": "no-store"}
+    )
 
 
 def monotonic() -> float:

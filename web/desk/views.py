@@ -18,7 +18,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -41,10 +40,7 @@ def _live_context(city_id: int) -> dict[str, object]:
     return {"city": city, "desk": found, **found.context}
 
 
-def _session_ended() -> Response:
-    return Response(
-        "session ended\n", status=401, mimetype="text/plain", headers={"Cache-Control": "no-store"}
-    )
+_session_ended = desk_live.session_ended
 
 
 @bp.get("/")
@@ -123,11 +119,7 @@ def events() -> ResponseReturnValue:
         finally:
             watcher.close_stream()
 
-    return Response(
-        stream_with_context(stream()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return desk_live.event_stream(stream())
 
 
 @bp.post("/dashboard/acknowledge")
