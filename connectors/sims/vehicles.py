@@ -6,9 +6,13 @@ away. It speaks the topics and payloads of `contracts.mqtt`: a retained `Connect
 on every connect, offline as its last will, with a session counter raised before every connect),
 a retained `VehicleStatus`, `Telemetry` at `rate_hz`, and an `Ack` for every command.
 
-Driving: a vehicle tours the city centres it is given, at 60-90 km/h per leg; `speedup` multiplies
-how far it moves per second of wall time so a demo map visibly moves, while `speed_kmh` in its
-telemetry stays the plausible road speed. Touring keeps its status (standby: available, on patrol).
+Driving: a vehicle stands at its home on standby, at speed 0, until a command moves it. A goto
+drives to the point at a road speed drawn between 60 and 90 km/h, reporting the status en_route
+(with the command's note) on the way and on_scene ("arrived") on arrival; returning drives home
+and turns to standby there. `speedup` multiplies how far the vehicle moves per second of wall time
+so a demo map visibly moves, while `speed_kmh` in its telemetry stays the road speed; a vehicle
+that is not moving reports 0. Status and speed therefore always agree: only en_route and
+returning move.
 `seq` starts at 0 when the vehicle object is made and never goes back, so it rises within each
 session and across its reconnects; a restarted simulator starts again at 0 with a higher session.
 
@@ -17,14 +21,14 @@ Commands, in the order a vehicle answers them:
 - a payload that fails the Command contract is logged and not acknowledged (it has no usable id);
 - a command id already seen is a QoS 1 redelivery and is ignored: no second set of acks;
 - an expired command is acked `rejected` with reason "expired";
-- a command the vehicle cannot carry out (open_video with no url in the command and none
-  configured) is acked `rejected` with the reason, and never `received`;
-- otherwise `received` at once, then `done`:
-  goto sets course for the point, switches the status to en_route and acks `done` once the course
-  is set (arrival is reported by the status changing to on_scene, where the vehicle stays until
-  a set_status moves it on); set_status publishes the retained status (standby resumes the tour,
-  returning heads home, on_scene and out_of_service stop the vehicle); report_position publishes a
-  telemetry report at once; open_video acks `done`.
+- a command the vehicle cannot carry out is acked `rejected` with the reason, and never
+  `received`: open_video with no url in the command and none configured, set_status en_route
+  with nowhere to go (a goto sets the course);
+- otherwise `received` at once, then `done` once carried out:
+  goto is done on arrival, not before (a goto that another goto or a set_status overtakes on the
+  way is acked `rejected`, "superseded"); set_status publishes the retained status at once
+  (standby, on_scene and out_of_service stop the vehicle where it is, returning heads home);
+  report_position publishes a telemetry report at once; open_video acks `done`.
 
 The ids seen are remembered in memory only (the last 1,024), so a simulator
 restarted while a command is being redelivered answers it again; the hub dedupes acks by id.
@@ -267,7 +271,6 @@ class SimulatedVehicle:
     def __init__(
         self,
         spec: SimVehicleSpec,
-        cities: Mapping[str, LonLat],
         url: str,
         *,
         root: str = DEFAULT_ROOT,
@@ -290,8 +293,6 @@ class SimulatedVehicle:
             raise ValueError(f"telemetry qos must be 0 or 1, not {qos!r}")
         if protocol not in ("3.1.1", "5"):
             raise ValueError(f"protocol must be '3.1.1' or '5', not {protocol!r}")
-        if not cities:
-            raise ValueError("give at least one city centre to drive to")
         self.spec = spec
         self.period = 1.0 / rate_hz
         self.speedup = speedup
@@ -299,7 +300,6 @@ class SimulatedVehicle:
         self.protocol: MqttProtocol = protocol
         self.video_url = video_url
         self.stopped_reason: str | None = None
-        self._cities = dict(cities)
         self._host, self._port, tls = _parse_url(url)
         self._keepalive = keepalive
         self._topics = {
@@ -317,7 +317,8 @@ class SimulatedVehicle:
         self._lock = threading.RLock()
         self._position: LonLat = _clamp(spec.home)
         self._destination: LonLat | None = None
-        self._touring = True
+        # The goto command the vehicle is driving for: acked done on arrival.
+        self._goto: UUID | None = None
         self._leg_speed = 0.0
         self._heading = 0.0
         self._state = VehicleState.STANDBY
@@ -340,7 +341,6 @@ class SimulatedVehicle:
         self._own_scheduler = scheduler is None
         self._scheduler = scheduler or _Scheduler(f"sim-{spec.client_id}")
         self._client = self._make_client(tls, reconnect_min_delay, reconnect_max_delay)
-        self._next_leg()
 
     def __repr__(self) -> str:
         """Show the client id and whether the vehicle is connected."""
@@ -369,6 +369,12 @@ class SimulatedVehicle:
         """Return the vehicle's business status."""
         with self._lock:
             return self._state
+
+    @property
+    def speed_kmh(self) -> float:
+        """Return the road speed the vehicle reports: 0 unless it is driving somewhere."""
+        with self._lock:
+            return self._speed()
 
     @property
     def topics(self) -> Mapping[str, str]:
@@ -506,24 +512,19 @@ class SimulatedVehicle:
                 return
             self._publish_telemetry()
 
-    def _next_leg(self) -> None:
-        here = self._position
-        # Drive on to another city, never the one the vehicle is already at.
-        choices = [c for c in self._cities.values() if distance_km(here, c) > 1.0] or list(
-            self._cities.values()
-        )
-        self._set_course(self._rng.choice(choices), touring=True)
-
-    def _set_course(self, destination: LonLat, *, touring: bool) -> None:
+    def _set_course(self, destination: LonLat) -> None:
         self._destination = _clamp(destination)
-        self._touring = touring
         self._leg_speed = round(self._rng.uniform(MIN_SPEED_KMH, MAX_SPEED_KMH), 1)
         self._heading = round(_bearing(self._position, self._destination), 1)
+
+    def _stop(self) -> None:
+        self._destination = None
+        self._leg_speed = 0.0
 
     def _move(self) -> None:
         now = self._clock()
         elapsed, self._moved_at = now - self._moved_at, now
-        if self._destination is None or self._state in (VehicleState.ON_SCENE, VehicleState.OUT_OF_SERVICE):
+        if self._destination is None:
             return
         step_km = self._leg_speed * self.speedup * elapsed / 3600.0
         remaining = distance_km(self._position, self._destination)
@@ -540,22 +541,24 @@ class SimulatedVehicle:
         self._heading = round(_bearing(self._position, self._destination), 1)
 
     def _arrive(self) -> None:
-        if self._touring:
-            self._next_leg()
-            return
-        self._destination = None
+        self._stop()
         if self._state is VehicleState.RETURNING:
             self._set_status(VehicleState.STANDBY, "back at base")
-            self._next_leg()
-        else:
-            self._set_status(VehicleState.ON_SCENE, "arrived")
+            return
+        self._set_status(VehicleState.ON_SCENE, "arrived")
+        if self._goto is not None:
+            goto, self._goto = self._goto, None
+            self._ack(goto, AckStage.DONE)
+            logger.info("simulated vehicle %s: arrived for goto %s", self.spec.client_id, goto)
+
+    def _supersede(self, by: UUID) -> None:
+        """Reject the goto the vehicle was driving for: a newer command changed its course."""
+        if self._goto is not None:
+            goto, self._goto = self._goto, None
+            self._ack(goto, AckStage.REJECTED, f"superseded by command {by}")
 
     def _speed(self) -> float:
-        moving = self._destination is not None and self._state not in (
-            VehicleState.ON_SCENE,
-            VehicleState.OUT_OF_SERVICE,
-        )
-        return self._leg_speed if moving else 0.0
+        return self._leg_speed if self._destination is not None else 0.0
 
     def _publish_telemetry(self) -> None:
         lon, lat = self._position
@@ -608,13 +611,22 @@ class SimulatedVehicle:
             if isinstance(action, OpenVideoAction) and not (action.url or self.video_url):
                 self._ack(command.id, AckStage.REJECTED, "no video url configured")
                 return
+            wandering = isinstance(action, SetStatusAction) and action.status is VehicleState.EN_ROUTE
+            if wandering and self._goto is None:
+                self._ack(command.id, AckStage.REJECTED, "en_route needs a destination: send a goto")
+                return
             self._ack(command.id, AckStage.RECEIVED)
             self._move()
             if isinstance(action, GotoAction):
-                self._set_course((action.lon, action.lat), touring=False)
+                self._supersede(command.id)
+                self._set_course((action.lon, action.lat))
                 self._set_status(VehicleState.EN_ROUTE, action.note)
-            elif isinstance(action, SetStatusAction):
-                self._obey_status(action.status)
+                # Done on arrival (`_arrive`), not now.
+                self._goto = command.id
+                logger.info("simulated vehicle %s: driving for goto %s", self.spec.client_id, command.id)
+                return
+            if isinstance(action, SetStatusAction):
+                self._obey_status(action.status, command.id)
             elif isinstance(action, ReportPositionAction):
                 self._publish_telemetry()
             elif isinstance(action, OpenVideoAction):
@@ -624,19 +636,16 @@ class SimulatedVehicle:
             self._ack(command.id, AckStage.DONE)
         logger.info("simulated vehicle %s: carried out %s %s", self.spec.client_id, command.kind, command.id)
 
-    def _obey_status(self, state: VehicleState) -> None:
-        if state is VehicleState.STANDBY:
-            self._set_status(state)
-            self._next_leg()
-        elif state is VehicleState.RETURNING:
-            self._set_status(state)
-            self._set_course(self.spec.home, touring=False)
-        elif state is VehicleState.EN_ROUTE and self._destination is None:
-            # En route with nowhere to go: keep touring rather than stand still "en route".
-            self._set_status(state)
-            self._next_leg()
+    def _obey_status(self, state: VehicleState, command_id: UUID) -> None:
+        if state is VehicleState.EN_ROUTE:
+            # Already driving for a goto (checked before `received`): nothing changes.
+            return
+        self._supersede(command_id)
+        if state is VehicleState.RETURNING:
+            self._set_course(self.spec.home)
         else:
-            self._set_status(state)
+            self._stop()
+        self._set_status(state)
 
     # Paho callbacks (network thread) -----------------------------------------------------------
 
@@ -733,7 +742,6 @@ class Fleet:
     def __init__(
         self,
         specs: Iterable[SimVehicleSpec],
-        cities: Mapping[str, LonLat],
         url: str,
         *,
         root: str = DEFAULT_ROOT,
@@ -751,7 +759,6 @@ class Fleet:
         self.vehicles: tuple[SimulatedVehicle, ...] = tuple(
             SimulatedVehicle(
                 spec,
-                cities,
                 url,
                 root=root,
                 rate_hz=rate_hz,
@@ -1087,7 +1094,7 @@ def run_fleet_from_file(
     specs = load_vehicle_specs(credentials_json_path, cities)
     if count is not None:
         specs = specs[:count]
-    fleet = Fleet(specs, cities, url, **fleet_options).start()
+    fleet = Fleet(specs, url, **fleet_options).start()
     if chaos > 0:
         fleet.chaos(chaos)
     return fleet

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from contracts.mqtt import Ack, AckStage, Action, Command, command_topic, encode
+from contracts.mqtt import Ack, AckStage, Action, Command, CommandKind, command_topic, encode
 from hub.fleet import services as fleet
 from hub.fleet.models import CommandState, Vehicle, VehicleCommand
 from hub.kernel import audit
@@ -19,6 +19,9 @@ from hub.kernel.types import DbSession, affected_rows, utcnow
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_TTL = timedelta(hours=24)
 MIN_TTL = timedelta(seconds=10)
+# A goto is done when the vehicle arrives, which can be hours after it was received (a drive
+# across the region); its TTL bounds only its delivery. Past this, nobody expects it any more.
+GOTO_ARRIVAL_LIMIT = timedelta(hours=12)
 
 
 def _enqueue(session: DbSession, command: VehicleCommand, root: str) -> None:
@@ -144,7 +147,11 @@ def apply_ack(session: DbSession, vehicle: Vehicle, ack: Ack, *, exercise: bool 
 
 
 def expire(session: DbSession) -> int:
-    """Close commands whose time ran out: never received → expired, received → timed out."""
+    """Close commands whose time ran out: never received → expired, received → timed out.
+
+    A received goto times out only `GOTO_ARRIVAL_LIMIT` after it was received: the vehicle acks
+    it done on arrival, and driving there may outlast the command's TTL.
+    """
     now = utcnow()
     expired = affected_rows(
         session.execute(
@@ -156,7 +163,12 @@ def expire(session: DbSession) -> int:
     timed_out = affected_rows(
         session.execute(
             update(VehicleCommand)
-            .where(VehicleCommand.state == CommandState.RECEIVED, VehicleCommand.expires_at <= now)
+            .where(
+                VehicleCommand.state == CommandState.RECEIVED,
+                VehicleCommand.expires_at <= now,
+                (VehicleCommand.kind != CommandKind.GOTO.value)
+                | (VehicleCommand.state_at <= now - GOTO_ARRIVAL_LIMIT),
+            )
             .values(state=CommandState.TIMED_OUT, state_at=now)
         )
     )

@@ -1,7 +1,9 @@
-"""What the fleet puts on a city's desk: its command vehicles that went off the air."""
+"""What the fleet puts on a city's desk: its command vehicles that went off the air, and other
+cities' vehicles that have entered it (hub/fleet/borders.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, select
@@ -14,35 +16,60 @@ if TYPE_CHECKING:
     from hub.config import Settings
 
 
-def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
+def offline(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """The city's vehicles that were on the air and are not now; each going-off alerts once."""
     query = select(Vehicle).where(
         Vehicle.city_id == city_id, Vehicle.online.is_(False), Vehicle.online_changed_at.is_not(None)
     )
-    return [
-        DeskItem(
-            "fleet/_urgent.html",
-            vehicle,
-            key=f"fleet:offline:{vehicle.id}:{vehicle.session}",
-            alert=True,
-        )
-        for vehicle in session.scalars(query.order_by(Vehicle.online_changed_at))
-    ]
+    found = session.scalars(query.order_by(Vehicle.online_changed_at))
+    return [_alert("fleet/_urgent.html", v, f"fleet:offline:{v.id}:{v.session}") for v in found]
+
+
+def entered(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
+    """Other cities' vehicles now in the city; each entry alerts once, until acknowledged."""
+    query = select(Vehicle).where(Vehicle.area_city_id == city_id, Vehicle.city_id != city_id)
+    found = session.scalars(query.order_by(Vehicle.area_since))
+    return [_alert("fleet/_entered.html", v, f"fleet:entered:{v.id}:{_stamp(v.area_since)}") for v in found]
+
+
+def _alert(template: str, vehicle: Vehicle, key: str) -> DeskItem:
+    return DeskItem(template, vehicle, key=key, alert=True)
+
+
+def _stamp(at: datetime | None) -> int:
+    return int(at.timestamp()) if at is not None else 0
+
+
+def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
+    """The fleet's urgent items: its own vehicles off the air, then other cities' vehicles in it."""
+    return offline(session, city_id, settings) + entered(session, city_id, settings)
 
 
 def version(session: DbSession) -> dict[int | None, object]:
-    """Per city: how many of its vehicles are on the air, and the latest change of that."""
+    """Per city: its vehicles on the air and the latest change, and other cities' vehicles in it."""
     query = select(
         Vehicle.city_id,
         func.count(),
         func.sum(case((Vehicle.online.is_(True), 1), else_=0)),
         func.max(Vehicle.online_changed_at),
     ).group_by(Vehicle.city_id)
-    return {row[0]: tuple(row[1:]) for row in session.execute(query)}
+    found: dict[int | None, object] = {row[0]: tuple(row[1:]) for row in session.execute(query)}
+    visiting = (
+        select(Vehicle.area_city_id, func.count(), func.max(Vehicle.area_since))
+        .where(Vehicle.area_city_id.is_not(None), Vehicle.area_city_id != Vehicle.city_id)
+        .group_by(Vehicle.area_city_id)
+    )
+    for city_id, count, latest in session.execute(visiting):
+        found[city_id] = (found.get(city_id), count, latest)
+    return found
 
 
 def probe(session: DbSession) -> object:
-    """Vehicles going on and off the air are not audited: their latest change of state."""
+    """Vehicles going on and off the air or across borders are not audited: their latest changes."""
     return session.execute(
-        select(func.max(Vehicle.online_changed_at), func.sum(case((Vehicle.online.is_(True), 1), else_=0)))
+        select(
+            func.max(Vehicle.online_changed_at),
+            func.sum(case((Vehicle.online.is_(True), 1), else_=0)),
+            func.max(Vehicle.area_since),
+        )
     ).one()

@@ -25,7 +25,7 @@ from contracts.mqtt import (
     VehicleStatus,
     supersedes,
 )
-from hub.fleet import commands
+from hub.fleet import borders, commands
 from hub.fleet.models import LinkageEventLink, LinkageSystem, Vehicle, VehiclePosition
 from hub.incidents import services as incidents
 from hub.kernel import dead_letters
@@ -74,7 +74,7 @@ class _Peers:
             return {}
         rows = session.execute(
             select(City.slug, Vehicle.code, Vehicle.id)
-            .join(City)
+            .join(City, Vehicle.city_id == City.id)
             .where(City.slug.in_({city for city, _ in keys}), Vehicle.code.in_({code for _, code in keys}))
         )
         return {(slug, code): vehicle_id for slug, code, vehicle_id in rows if (slug, code) in keys}
@@ -87,7 +87,7 @@ class _Peers:
             return {}
         rows = session.scalars(
             select(model)
-            .join(City)
+            .join(City, model.city_id == City.id)
             .where(City.slug.in_({city for city, _ in keys}), model.code.in_({code for _, code in keys}))
         )
         return {(row.city.slug, row.code): row for row in rows if (row.city.slug, row.code) in keys}
@@ -164,6 +164,8 @@ class _Telemetry:
             self._write_postgresql(connection)
         else:
             self._write_sqlite(connection)
+        # From the latest positions as stored: a report older than the stored one moved nothing.
+        borders.settle(session, sorted(self.newest))
 
     def _write_sqlite(self, connection: Connection) -> None:
         # The column type's own conversion, so the stored text is what the ORM writes and reads.

@@ -51,8 +51,28 @@ class Vehicle(Model):
     # The vehicle's connection counter: a will from an older session must not undo a newer online.
     session: Mapped[int] = mapped_column(BigInteger, default=0)
     online_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The member city the vehicle counts as in (None: outside them), decided with hysteresis
+    # (hub/fleet/borders.py), and the time of the report that put it there; both None until
+    # its first position.
+    area_city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True, index=True)
+    area_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    city: Mapped[City] = relationship(lazy="joined")
+    city: Mapped[City] = relationship(lazy="joined", foreign_keys=[city_id])
+    area_city: Mapped[City | None] = relationship(lazy="joined", foreign_keys=[area_city_id])
+
+
+class VehicleCrossing(Model):
+    """A vehicle counted as entering another member city, or leaving the member cities."""
+
+    __tablename__ = "vehicle_crossings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), index=True)
+    from_city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True)
+    to_city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # the report's own time
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
 
 
 class VehiclePosition(Model):

@@ -133,7 +133,11 @@ def vehicle(session: DbSession, vehicle_id: int) -> Vehicle:
 
 def vehicle_by_code(session: DbSession, city_slug: str, code: str) -> Vehicle | None:
     """Return the vehicle known by its topic address, or None."""
-    return session.scalar(select(Vehicle).join(City).where(City.slug == city_slug, Vehicle.code == code))
+    return session.scalar(
+        select(Vehicle)
+        .join(City, Vehicle.city_id == City.id)
+        .where(City.slug == city_slug, Vehicle.code == code)
+    )
 
 
 def linkage_system_by_code(session: DbSession, city_slug: str, code: str) -> LinkageSystem | None:

@@ -7,6 +7,7 @@ few hundred metres, so it is proposed to a person, never decided alone.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -84,3 +85,67 @@ def member_city_at(longitude: float, latitude: float) -> str | None:
         if area.member and area.contains(longitude, latitude):
             return area.slug
     return None
+
+
+# Metres per degree: of latitude, and of longitude at the equator (shrinking with cos(latitude)).
+# Over the few kilometres that matter near a border, a flat projection errs by far less than the
+# outlines' own few hundred metres.
+_M_PER_DEG_LAT = 110_574.0
+_M_PER_DEG_LON = 111_320.0
+
+
+def _edge_distance_m(polygons: tuple[tuple[Ring, ...], ...], longitude: float, latitude: float) -> float:
+    """Return the distance in metres from the point to the nearest edge of the outlines."""
+    kx = _M_PER_DEG_LON * math.cos(math.radians(latitude))
+    ky = _M_PER_DEG_LAT
+    best = math.inf
+    for polygon in polygons:
+        for ring in polygon:
+            # Each vertex relative to the point, in metres: the point is the origin.
+            points = [((x - longitude) * kx, (y - latitude) * ky) for x, y in ring]
+            ax, ay = points[-1]
+            for bx, by in points:
+                dx, dy = bx - ax, by - ay
+                length = dx * dx + dy * dy
+                # The foot of the perpendicular from the origin, clamped to the segment.
+                t = 0.0 if length == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length))
+                px, py = ax + t * dx, ay + t * dy
+                best = min(best, px * px + py * py)
+                ax, ay = bx, by
+    return math.sqrt(best)
+
+
+def _bbox_distance_m(area: Area, longitude: float, latitude: float) -> float:
+    """Return a lower bound of the distance from the point to the area: to its bounding box."""
+    west, south, east, north = area.bbox
+    dx = max(west - longitude, 0.0, longitude - east) * _M_PER_DEG_LON * math.cos(math.radians(latitude))
+    dy = max(south - latitude, 0.0, latitude - north) * _M_PER_DEG_LAT
+    return math.hypot(dx, dy)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a point lies: the member city holding it (None outside them) and how far the nearest
+    border of a member city is, in metres."""
+
+    slug: str | None
+    clearance_m: float
+
+
+def place(longitude: float, latitude: float) -> Placement:
+    """Return the member city the point lies in and its distance to the nearest member border.
+
+    Inside a member city the nearest border is one of its own edges (the cities do not overlap);
+    outside them every member city is looked at, nearest bounding box first.
+    """
+    members = [area for area in areas() if area.member]
+    for area in members:
+        if area.contains(longitude, latitude):
+            return Placement(area.slug, _edge_distance_m(area.polygons, longitude, latitude))
+    best = math.inf
+    nearest_first = sorted(members, key=lambda area: _bbox_distance_m(area, longitude, latitude))
+    for area in nearest_first:
+        if _bbox_distance_m(area, longitude, latitude) >= best:
+            break
+        best = min(best, _edge_distance_m(area.polygons, longitude, latitude))
+    return Placement(None, best)

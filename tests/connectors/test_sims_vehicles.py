@@ -169,7 +169,7 @@ def vehicles(mosquitto_broker: ManagedMosquitto) -> Iterator[Callable[..., Simul
             "reconnect_max_delay": 0.5,
             "keepalive": 5,
         }
-        vehicle = SimulatedVehicle(spec, CITIES, mosquitto_broker.url, **(settings | options))
+        vehicle = SimulatedVehicle(spec, mosquitto_broker.url, **(settings | options))
         made.append(vehicle)
         return vehicle
 
@@ -181,22 +181,53 @@ def vehicles(mosquitto_broker: ManagedMosquitto) -> Iterator[Callable[..., Simul
 # Driving ---------------------------------------------------------------------------------------
 
 
-def test_drives_toward_a_city_at_road_speed_and_on_to_the_next() -> None:
+def _standing_vehicle(now: list[float]) -> SimulatedVehicle:
+    return SimulatedVehicle(SPEC, "mqtt://127.0.0.1:1", clock=lambda: now[0])
+
+
+def test_stands_still_on_standby() -> None:
     now = [0.0]
-    vehicle = SimulatedVehicle(SPEC, CITIES, "mqtt://127.0.0.1:1", clock=lambda: now[0])
-    start = vehicle.position
+    vehicle = _standing_vehicle(now)
+    now[0] = 3600.0
+    vehicle.tick()
+    assert vehicle.position == SPEC.home
+    assert (vehicle.status, vehicle.speed_kmh) == (VehicleState.STANDBY, 0.0)
+
+
+def test_a_goto_drives_there_at_road_speed_then_stands_on_scene() -> None:
+    now = [0.0]
+    vehicle = _standing_vehicle(now)
+    suqian = CITIES["suqian"]
+    goto = command(GotoAction(lat=suqian[1], lon=suqian[0], note="宿迁集结").model_dump())
+    vehicle._handle(goto)
+    assert (vehicle.status, 60.0 <= vehicle.speed_kmh <= 90.0) == (VehicleState.EN_ROUTE, True)
     now[0] = 1800.0  # half an hour at 60-90 km/h: 30-45 km toward Suqian, east-south-east
     vehicle.tick()
     lon, lat = vehicle.position
     assert 117.185 < lon < 118.275 and 33.963 < lat < 34.262
-    assert 30.0 <= distance_km(start, (lon, lat)) <= 45.0
-    now[0] = 3 * 3600.0  # long enough to arrive: it turns back toward Xuzhou, the only other city
+    assert 30.0 <= distance_km(SPEC.home, (lon, lat)) <= 45.0
+    assert vehicle.status is VehicleState.EN_ROUTE
+    now[0] = 3 * 3600.0  # long enough to arrive: it stops there
     vehicle.tick()
-    now[0] += 60.0
+    assert vehicle.position == suqian
+    assert (vehicle.status, vehicle.speed_kmh) == (VehicleState.ON_SCENE, 0.0)
+    now[0] += 3600.0
     vehicle.tick()
-    lon, lat = vehicle.position
-    assert 117.185 < lon < 118.275 and 33.963 < lat < 34.262
-    assert distance_km((lon, lat), CITIES["suqian"]) < 2.0
+    assert vehicle.position == suqian
+
+
+def test_returning_drives_home_and_stands_by_there() -> None:
+    now = [0.0]
+    vehicle = _standing_vehicle(now)
+    vehicle._handle(command(GotoAction(lat=34.1, lon=117.4).model_dump()))
+    now[0] = 3600.0
+    vehicle.tick()
+    assert vehicle.status is VehicleState.ON_SCENE
+    vehicle._handle(command(SetStatusAction(status=VehicleState.RETURNING).model_dump()))
+    assert vehicle.speed_kmh > 0
+    now[0] = 2 * 3600.0
+    vehicle.tick()
+    assert (vehicle.position, vehicle.status, vehicle.speed_kmh) == (SPEC.home, VehicleState.STANDBY, 0.0)
 
 
 # Reports ---------------------------------------------------------------------------------------
@@ -207,7 +238,7 @@ def test_reports_online_status_and_telemetry_at_its_rate(
     protocol: str, hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
 ) -> None:
     hub = hubs()
-    vehicle = vehicles(rate_hz=10.0, speedup=100.0, protocol=protocol).start()
+    vehicle = vehicles(rate_hz=10.0, protocol=protocol).start()
     vehicle.wait_connected(TIMEOUT)
     began = time.monotonic()
     hub.wait(lambda: len(hub.of(Telemetry)) >= 11, "eleven telemetry reports")
@@ -217,7 +248,9 @@ def test_reports_online_status_and_telemetry_at_its_rate(
     reports = hub.of(Telemetry)
     seqs = [report.seq for report in reports]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert all(r.vehicle == "xz-cmd-01" and 60.0 <= r.speed_kmh <= 90.0 for r in reports)
+    # On standby it stands at home.
+    assert all(r.vehicle == "xz-cmd-01" and r.speed_kmh == 0.0 for r in reports)
+    assert {(r.lon, r.lat) for r in reports} == {SPEC.home}
     assert all(-90 <= r.lat <= 90 and -180 <= r.lon <= 180 and 0 <= r.heading <= 360 for r in reports)
 
     # A hub that connects later learns state and status from the retained messages.
@@ -254,12 +287,13 @@ def test_obeys_commands_and_acks_received_then_done(
 
     goto = command({"kind": "goto", "lat": 34.0, "lon": 117.5, "note": "沂河堤防"})
     hub.send(goto)
-    hub.wait(lambda: hub.acks(goto.id) == [AckStage.RECEIVED, AckStage.DONE], "goto acked")
-    assert vehicle.status is VehicleState.EN_ROUTE
     hub.wait(
         lambda: any(s.state is VehicleState.EN_ROUTE and s.note == "沂河堤防" for s in hub.of(VehicleStatus)),
         "en_route status",
     )
+    # Received, but not done: the vehicle has not arrived (it never ticks here).
+    assert hub.acks(goto.id) == [AckStage.RECEIVED]
+    assert vehicle.status is VehicleState.EN_ROUTE
 
     report = command(ReportPositionAction().model_dump())
     hub.send(report)
@@ -272,17 +306,46 @@ def test_obeys_commands_and_acks_received_then_done(
     hub.send(out)
     hub.wait(lambda: hub.acks(out.id) == [AckStage.RECEIVED, AckStage.DONE], "set_status acked")
     assert hub.of(VehicleStatus)[-1].state is VehicleState.OUT_OF_SERVICE
+    # The goto it was driving for will never arrive: it says so.
+    assert hub.acks(goto.id) == [AckStage.RECEIVED, AckStage.REJECTED]
+    assert {ack.command_id: ack.reason for ack in hub.of(Ack)}[goto.id] == f"superseded by command {out.id}"
+    assert vehicle.speed_kmh == 0.0
 
 
 def test_goto_arrives_on_scene(hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]) -> None:
     hub = hubs()
-    vehicle = vehicles(rate_hz=20.0, speedup=100_000.0).start()
+    # About 25 km at 60-90 km/h, 3,000 times faster: 0.3-0.5 s of driving.
+    vehicle = vehicles(rate_hz=20.0, speedup=3_000.0).start()
     vehicle.wait_connected(TIMEOUT)
-    hub.send(command(GotoAction(lat=34.1, lon=117.4).model_dump()))
+    goto = command(GotoAction(lat=34.1, lon=117.4).model_dump())
+    hub.send(goto)
     hub.wait(lambda: vehicle.status is VehicleState.ON_SCENE, "arrival on scene")
     assert vehicle.position == (117.4, 34.1)
-    hub.wait(lambda: hub.of(VehicleStatus)[-1].state is VehicleState.ON_SCENE, "on_scene status")
-    hub.wait(lambda: any(t.speed_kmh == 0.0 for t in hub.of(Telemetry)), "a standing report")
+    hub.wait(lambda: hub.acks(goto.id) == [AckStage.RECEIVED, AckStage.DONE], "goto done on arrival")
+    states = [s.state for s in hub.of(VehicleStatus)]
+    assert states[-2:] == [VehicleState.EN_ROUTE, VehicleState.ON_SCENE]
+    # While en route it reported road speeds and moved; once there it stands at 0 km/h.
+    reports = hub.of(Telemetry)
+    moving = [t for t in reports if t.speed_kmh > 0]
+    assert moving and all(60.0 <= t.speed_kmh <= 90.0 for t in moving)
+    assert len({(t.lon, t.lat) for t in moving}) > 1
+    hub.wait(lambda: hub.of(Telemetry)[-1].speed_kmh == 0.0, "a standing report")
+    assert (hub.of(Telemetry)[-1].lon, hub.of(Telemetry)[-1].lat) == (117.4, 34.1)
+
+
+def test_en_route_without_a_destination_is_refused(
+    hubs: Callable[..., Hub], vehicles: Callable[..., SimulatedVehicle]
+) -> None:
+    hub = hubs()
+    vehicle = vehicles(rate_hz=RARELY).start()
+    vehicle.wait_connected(TIMEOUT)
+    wander = command(SetStatusAction(status=VehicleState.EN_ROUTE).model_dump())
+    hub.send(wander)
+    hub.wait(lambda: hub.acks(wander.id) == [AckStage.REJECTED], "en_route refused")
+    assert {ack.command_id: ack.reason for ack in hub.of(Ack)}[wander.id] == (
+        "en_route needs a destination: send a goto"
+    )
+    assert (vehicle.status, vehicle.speed_kmh) == (VehicleState.STANDBY, 0.0)
 
 
 def test_a_duplicate_command_is_acked_once(
@@ -383,7 +446,6 @@ def test_a_fleet_reports_drops_off_and_stops(
     hub = hubs()
     fleet = Fleet(
         _specs(3),
-        CITIES,
         mosquitto_broker.url,
         rate_hz=5.0,
         reconnect_min_delay=0.05,
@@ -444,9 +506,7 @@ def _fleet(broker: ManagedMosquitto) -> Fleet:
         SimVehicleSpec("xuzhou", "xz-01", None, None, CITIES["xuzhou"]),
         SimVehicleSpec("suqian", "sq-01", None, None, CITIES["suqian"]),
     ]
-    return Fleet(
-        specs, CITIES, broker.url, rate_hz=5.0, reconnect_min_delay=0.05, reconnect_max_delay=0.5, seed=3
-    )
+    return Fleet(specs, broker.url, rate_hz=5.0, reconnect_min_delay=0.05, reconnect_max_delay=0.5, seed=3)
 
 
 @pytest.fixture

@@ -169,6 +169,27 @@ def session_ended() -> Response:
     )
 
 
+def session_stands(session_id: str) -> bool:
+    """Return whether a stream's log-in session still stands; if so, templates see its user.
+
+    Log-out elsewhere bumps the session generation: the cookie the stream came with is dead.
+    """
+    user = auth_service.user_for_session(db.session, session_id)
+    if user is None:
+        return False
+    g._login_user = user  # templates read current_user; give them this transaction's row
+    return True
+
+
+def event_stream(events: Iterator[str]) -> Response:
+    """Answer a stream of Server-Sent Events, uncached and unbuffered by proxies."""
+    return Response(
+        stream_with_context(events),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
 def stream_response(
     city_id: int, session_id: str, render: Callable[[], str], event: str, *, only_changes: bool = False
 ) -> Response:
@@ -185,17 +206,9 @@ def stream_response(
     if not stream_watcher.open_stream():
         return Response("busy\n", status=503, mimetype="text/plain", headers={"Retry-After": "30"})
 
-    def still_logged_in() -> bool:
-        # Log-out elsewhere bumps the session generation; the cookie this stream came with is dead.
-        user = auth_service.user_for_session(db.session, session_id)
-        if user is None:
-            return False
-        g._login_user = user  # templates read current_user; give them this transaction's row
-        return True
-
     def rendered() -> str:
         try:
-            if not still_logged_in():
+            if not session_stands(session_id):
                 return sse("", "session-ended")
             return sse(render(), event)
         finally:
@@ -227,7 +240,7 @@ def stream_response(
                         yield sent
                     continue
                 try:
-                    alive = still_logged_in()
+                    alive = session_stands(session_id)
                 finally:
                     db.session.remove()
                 if not alive:
@@ -238,11 +251,7 @@ def stream_response(
         finally:
             stream_watcher.close_stream()
 
-    return Response(
-        stream_with_context(stream()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(stream())
 
 
 def monotonic() -> float:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import login_required
+from flask_login import current_user, login_required
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.mqtt import Action
@@ -19,6 +28,7 @@ from hub.fleet import services as fleet_service
 from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
 from web.auth import current_actor
+from web.desk import live as desk_live
 from web.errors import flash_refusal
 from web.fleet.forms import CommandForm, VehicleForm, command_kind_choices, vehicle_state_choices
 from web.i18n import city_choices
@@ -26,6 +36,8 @@ from web.kick import kick_broker, kick_mqtt
 
 bp = Blueprint("fleet", __name__, template_folder="templates")
 ACTION = TypeAdapter(Action)
+# A vehicle's page follows its position this often; going on or off the air wakes it at once.
+PUSH_POSITION_SECONDS = 2.0
 
 
 def _link_up() -> bool:
@@ -136,6 +148,75 @@ def detail(vehicle_id: int) -> ResponseReturnValue:
     actor = current_actor()
     can_command = actor.can_write_incidents and actor.city_id == context["vehicle"].city_id
     return render_template("fleet/detail.html", form=_command_form(), can_command=can_command, **context)
+
+
+def _vehicle_live_context(vehicle_id: int) -> dict[str, Any]:
+    return {
+        "vehicle": fleet_service.vehicle(db.session, vehicle_id),
+        "states": dict(vehicle_state_choices()),
+        "link_up": _link_up(),
+    }
+
+
+@bp.get("/vehicles/<int:vehicle_id>/live")
+def vehicle_live(vehicle_id: int) -> ResponseReturnValue:
+    """Return the live part of a vehicle's page (polled while no stream can be held)."""
+    if not current_user.is_authenticated:
+        return desk_live.session_ended()
+    return render_template("fleet/_vehicle_live.html", **_vehicle_live_context(vehicle_id))
+
+
+@bp.get("/vehicles/<int:vehicle_id>/events")
+def vehicle_events(vehicle_id: int) -> ResponseReturnValue:
+    """Push the live part of a vehicle's page whenever it changes (text/event-stream).
+
+    The desk's change detector wakes the stream at once when one of the city's vehicles goes on
+    or off the air; positions and status, which move every second, are looked at every
+    `PUSH_POSITION_SECONDS`. An event goes out only when the rendered part changed.
+    """
+    if not current_user.is_authenticated:
+        return desk_live.session_ended()
+    vehicle = fleet_service.vehicle(db.session, vehicle_id)
+    watcher = desk_live.watcher(current_app._get_current_object())  # type: ignore[attr-defined]
+    watcher.ensure_started()
+    if not watcher.open_stream():
+        return Response("busy\n", status=503, mimetype="text/plain", headers={"Retry-After": "30"})
+    city_id, session_id = vehicle.city_id, current_user.get_id()
+    db.session.remove()
+
+    def render() -> str | None:
+        """Return the part as it is now, or None when the session has ended."""
+        try:
+            if not desk_live.session_stands(session_id):
+                return None
+            return render_template("fleet/_vehicle_live.html", **_vehicle_live_context(vehicle_id))
+        finally:
+            db.session.remove()  # no transaction (nor SQLite snapshot) is held between renders
+
+    def stream() -> Iterator[str]:
+        try:
+            yield "retry: 2000\n\n"
+            seen = watcher.generation(city_id)
+            sent: str | None = None
+            ends = desk_live.monotonic() + desk_live.STREAM_SECONDS
+            quiet_since = desk_live.monotonic()
+            while not watcher.stopped and desk_live.monotonic() < ends:
+                html = render()
+                if html is None:
+                    yield desk_live.sse("", "session-ended")
+                    return
+                if html != sent:
+                    sent, quiet_since = html, desk_live.monotonic()
+                    yield desk_live.sse(html, "update")
+                elif desk_live.monotonic() - quiet_since >= desk_live.HEARTBEAT_SECONDS:
+                    quiet_since = desk_live.monotonic()
+                    yield ": keep-alive\n\n"
+                seen = watcher.wait(city_id, seen, PUSH_POSITION_SECONDS)
+            yield desk_live.sse("", "reconnect")
+        finally:
+            watcher.close_stream()
+
+    return desk_live.event_stream(stream())
 
 
 @bp.get("/vehicles/<int:vehicle_id>/commands")

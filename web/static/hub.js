@@ -303,3 +303,66 @@
   scanAlerts();
   follow(panel, panel.dataset.events, "desk", swap, setState);
 })();
+
+// Pushed panels other than the desk (a vehicle's page): Server-Sent Events named "update" carry
+// the panel's new content; while no stream can be held the panel polls data-src every data-poll
+// milliseconds and tries the stream again. A 401 sends the person to log in again.
+(function () {
+  "use strict";
+
+  document.querySelectorAll("[data-events]:not(#live)").forEach(function (panel) {
+    var source = null;
+    var pollTimer = null;
+    var failures = 0;
+
+    function swap(html) {
+      if (html !== panel.dataset.lastHtml) {
+        panel.innerHTML = html;
+        panel.dataset.lastHtml = html;
+      }
+      panel.dataset.refreshedAt = new Date().toISOString();
+    }
+    function ended() {
+      var here = window.location.pathname + window.location.search;
+      window.location.assign("/login?next=" + encodeURIComponent(here));
+    }
+    function poll() {
+      fetch(panel.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+        .then(function (response) {
+          if (response.status === 401) { ended(); throw new Error("session ended"); }
+          if (!response.ok) { throw new Error("refresh failed: " + response.status); }
+          return response.text();
+        })
+        .then(swap)
+        .catch(function (error) { panel.dataset.refreshError = String(error); panel.dataset.state = "down"; });
+    }
+    function startPolling() {
+      if (!pollTimer) { pollTimer = setInterval(poll, parseInt(panel.dataset.poll, 10) || 3000); }
+    }
+    function stopPolling() {
+      if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    }
+    function connect() {
+      if (!window.EventSource) { startPolling(); return; }
+      source = new window.EventSource(panel.dataset.events);
+      source.addEventListener("update", function (event) {
+        failures = 0;
+        stopPolling();
+        panel.dataset.state = "live";
+        swap(event.data);
+      });
+      source.addEventListener("session-ended", function () { source.close(); ended(); });
+      source.onerror = function () {
+        failures += 1;
+        panel.dataset.state = "reconnecting";
+        if (source.readyState === window.EventSource.CLOSED) {
+          source = null;
+          poll();
+          startPolling();
+          setTimeout(connect, Math.min(30000, 2000 * failures));
+        }
+      };
+    }
+    connect();
+  });
+})();
