@@ -1,7 +1,7 @@
 """aid extensions: the end the requesting city asks for when it asks to keep a resource longer
 
 Revision ID: c5d2e8a1f4b7
-Revises: a7c3e5f19b42
+Revises: e41b7c2d9a63
 Create Date: 2026-11-30 07:00:00.000000
 
 """
@@ -13,7 +13,7 @@ import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "c5d2e8a1f4b7"
-down_revision = "a7c3e5f19b42"
+down_revision = "e41b7c2d9a63"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 corrective actions a drill opens as action items with the plan they revise
 
 Revision ID: c4d7e2a9b815
-Revises: a7c3e5f19b42
+Revises: e1d5c3a9b7f4
 Create Date: 2026-11-30 07:00:00.000000
 
 """
@@ -14,7 +14,7 @@ import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "c4d7e2a9b815"
-down_revision = "a7c3e5f19b42"
+down_revision = "e1d5c3a9b7f4"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """vehicle areas: the member city a vehicle counts as in, and its crossings between cities
 
 Revision ID: c4f2a9e6d180
-Revises: a7c3e5f19b42
+Revises: c4f2a9e61d07
 Create Date: 2026-11-30 07:00:00.000000
 
 """
@@ -13,7 +13,7 @@ import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "c4f2a9e6d180"
-down_revision = "a7c3e5f19b42"
+down_revision = "c4f2a9e61d07"
 branch_labels = None
 depends_on = None
 

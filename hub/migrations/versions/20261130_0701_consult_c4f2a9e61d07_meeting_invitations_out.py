@@ -1,7 +1,7 @@
 """meeting invitations out: to the cities' platforms (iTIP) and to the registry's experts
 
 Revision ID: c4f2a9e61d07
-Revises: a7c3e5f19b42
+Revises: c5d2e8a1f4b7
 Create Date: 2026-11-30 07:01:00.000000
 
 """
@@ -15,7 +15,7 @@ import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "c4f2a9e61d07"
-down_revision = "a7c3e5f19b42"
+down_revision = "c5d2e8a1f4b7"
 branch_labels = None
 depends_on = None
 
