@@ -272,3 +272,10 @@ def test_log_in_never_redirects_off_site(client: FlaskClient, auth, make_user) -
         )
         assert response.headers["Location"] == "/", target
         auth.logout()
+
+
+def test_every_page_has_the_hubs_favicon(client: FlaskClient) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
