@@ -102,6 +102,28 @@ def set_active(session: DbSession, actor: Actor, user_id: int, active: bool) -> 
     return user
 
 
+def unlock(session: DbSession, actor: Actor, user_id: int) -> User:
+    """Lift a lock-out after failed log-ins before it runs out; an unlocked account is left as it is."""
+    _require_admin(actor)
+    user = get_user(session, user_id)
+    if user.locked_until is None and not user.failed_logins:
+        return user
+    before = _snapshot(user)
+    user.locked_until = None
+    user.failed_logins = 0
+    audit.record(
+        session,
+        actor,
+        "user.unlocked",
+        "user",
+        user.id,
+        before=before,
+        after=_snapshot(user),
+        city_id=user.city_id,
+    )
+    return user
+
+
 def reset_password(session: DbSession, actor: Actor, user_id: int, password: str) -> User:
     """Set a new password for a user and clear any lock-out."""
     _require_admin(actor)
