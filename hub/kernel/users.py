@@ -89,17 +89,17 @@ def set_active(session: DbSession, actor: Actor, user_id: int, active: bool) -> 
         user.failed_logins = 0
     else:
         end_sessions(user)
-    audit.record(
-        session,
-        actor,
-        "user.activated" if active else "user.deactivated",
-        "user",
-        user.id,
-        before=before,
-        after=_snapshot(user),
-        city_id=user.city_id,
-    )
+    _audit_change(session, actor, "user.activated" if active else "user.deactivated", user, before)
     return user
+
+
+def _audit_change(
+    session: DbSession, actor: Actor, action: str, user: User, before: dict[str, object]
+) -> None:
+    """Audit a change to an account, with its state before and after."""
+    audit.record(
+        session, actor, action, "user", user.id, before=before, after=_snapshot(user), city_id=user.city_id
+    )
 
 
 def unlock(session: DbSession, actor: Actor, user_id: int) -> User:
@@ -111,16 +111,7 @@ def unlock(session: DbSession, actor: Actor, user_id: int) -> User:
     before = _snapshot(user)
     user.locked_until = None
     user.failed_logins = 0
-    audit.record(
-        session,
-        actor,
-        "user.unlocked",
-        "user",
-        user.id,
-        before=before,
-        after=_snapshot(user),
-        city_id=user.city_id,
-    )
+    _audit_change(session, actor, "user.unlocked", user, before)
     return user
 
 
