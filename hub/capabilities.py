@@ -38,6 +38,7 @@ NAMES = (
     "partners",
     "mutual_aid",
     "drills",
+    "duty",
 )
 
 

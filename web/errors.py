@@ -57,6 +57,18 @@ HTML_MESSAGES = {
 # Refusals the pages say in the reader's language, by the reason the service gave; a
 # refusal not listed here is shown as the service worded it.
 REFUSALS = {
+    "csv_columns": _l("CSV 缺少以下列：%(columns)s。"),
+    "csv_too_long": _l("一次最多导入 %(max)d 行。"),
+    "csv_empty": _l("第 %(line)d 行 %(column)s 列不能为空；整份未导入。"),
+    "csv_too_long_text": _l("第 %(line)d 行 %(column)s 列过长；整份未导入。"),
+    "csv_date": _l("第 %(line)d 行 %(column)s 列不是日期（YYYY-MM-DD）；整份未导入。"),
+    "csv_shift": _l("第 %(line)d 行 %(column)s 列须为 day/night 或 白班/夜班；整份未导入。"),
+    "csv_kind": _l(
+        "第 %(line)d 行 %(column)s 列须为 desk/coordinator/leader 或 值班室/联络员/领导；整份未导入。"
+    ),
+    "csv_twice": _l("第 %(line)d 行与前面的行重复；整份未导入。"),
+    "csv_phone": _l("第 %(line)d 行 %(column)s 列不是电话号码；整份未导入。"),
+    "csv_no_phone": _l("第 %(line)d 行须至少填写电话或手机；整份未导入。"),
     "own_city_only": _l("只能为本市办理此事项。"),
     "occurred_in_future": _l("发生时间不能晚于当前时间。"),
     "incident_closed": _l("事件已结束，不再接受续报。"),

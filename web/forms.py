@@ -29,5 +29,11 @@ class UserForm(FlaskForm):
     role = SelectField(_l("角色"), validators=[DataRequired()])
 
 
+class PasswordResetForm(FlaskForm):
+    """Set a new password for a user (administrators)."""
+
+    password = PasswordField(_l("新密码"), validators=[DataRequired(), Length(min=10, max=256)])
+
+
 class EmptyForm(FlaskForm):
     """A form with only the CSRF token, for buttons that change state."""

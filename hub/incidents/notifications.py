@@ -48,14 +48,6 @@ def deliver(
     Return the notification and whether it is new.
     """
     city = cities.by_slug(session, city_slug)
-    query = select(Notification).where(
-        Notification.incident_id == incident_id,
-        Notification.city_id == city.id,
-        Notification.kind == INCIDENT_KIND,
-    )
-    existing = session.scalar(query)
-    if existing is not None:
-        return existing, False
     notification = Notification(
         incident_id=incident_id,
         city_id=city.id,
@@ -64,6 +56,22 @@ def deliver(
         created_at=utcnow(),
         flow_run_id=flow_run_id,
     )
+    details = {"incident_id": incident_id, "city": city_slug, "reason": reason}
+    return _store_once(session, notification, Actor.system("notify-neighbours"), details, mqtt_root)
+
+
+def _store_once(
+    session: DbSession, notification: Notification, actor: Actor, details: dict[str, object], mqtt_root: str
+) -> tuple[Notification, bool]:
+    """Store a notice unless its (incident, city, kind) is there already; alert and audit a new one."""
+    query = select(Notification).where(
+        Notification.incident_id == notification.incident_id,
+        Notification.city_id == notification.city_id,
+        Notification.kind == notification.kind,
+    )
+    existing = session.scalar(query)
+    if existing is not None:
+        return existing, False
     try:
         # A savepoint, so losing a race with a concurrent run keeps the caller's transaction.
         with session.begin_nested():
@@ -73,12 +81,12 @@ def deliver(
     _alert_linkage_systems(session, notification, mqtt_root)
     audit.record(
         session,
-        Actor.system("notify-neighbours"),
+        actor,
         "notification.created",
         "notification",
         notification.id,
-        city_id=city.id,
-        after={"incident_id": incident_id, "city": city_slug, "reason": reason},
+        city_id=notification.city_id,
+        after=details,
     )
     return notification, True
 
@@ -141,41 +149,18 @@ def deliver_update(
     if update is None:
         raise NotFound(f"no incident update {update_id}")
     city = cities.by_slug(session, city_slug)
-    kind = f"update:{update.id}"
-    query = select(Notification).where(
-        Notification.incident_id == update.incident_id,
-        Notification.city_id == city.id,
-        Notification.kind == kind,
-    )
-    existing = session.scalar(query)
-    if existing is not None:
-        return existing, False
     affected = any(c.id == city.id for c in update.incident.affected_cities)
     notification = Notification(
         incident_id=update.incident_id,
         city_id=city.id,
-        kind=kind,
+        kind=f"update:{update.id}",
         reason="affected" if affected else "neighbour",
         created_at=utcnow(),
         flow_run_id=flow_run_id,
         update_id=update.id,
     )
-    try:
-        with session.begin_nested():
-            session.add(notification)
-    except IntegrityError:
-        return session.scalars(query).one(), False
-    _alert_linkage_systems(session, notification, mqtt_root)
-    audit.record(
-        session,
-        Actor.system("notify-incident-update"),
-        "notification.created",
-        "notification",
-        notification.id,
-        city_id=city.id,
-        after={"incident_id": update.incident_id, "city": city_slug, "update": update.changes},
-    )
-    return notification, True
+    details = {"incident_id": update.incident_id, "city": city_slug, "update": update.changes}
+    return _store_once(session, notification, Actor.system(NOTIFY_UPDATE), details, mqtt_root)
 
 
 def _alert_linkage_systems(session: DbSession, notification: Notification, root: str) -> None:

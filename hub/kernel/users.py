@@ -89,16 +89,29 @@ def set_active(session: DbSession, actor: Actor, user_id: int, active: bool) -> 
         user.failed_logins = 0
     else:
         end_sessions(user)
+    _audit_change(session, actor, "user.activated" if active else "user.deactivated", user, before)
+    return user
+
+
+def _audit_change(
+    session: DbSession, actor: Actor, action: str, user: User, before: dict[str, object]
+) -> None:
+    """Audit a change to an account, with its state before and after."""
     audit.record(
-        session,
-        actor,
-        "user.activated" if active else "user.deactivated",
-        "user",
-        user.id,
-        before=before,
-        after=_snapshot(user),
-        city_id=user.city_id,
+        session, actor, action, "user", user.id, before=before, after=_snapshot(user), city_id=user.city_id
     )
+
+
+def unlock(session: DbSession, actor: Actor, user_id: int) -> User:
+    """Lift a lock-out after failed log-ins before it runs out; an unlocked account is left as it is."""
+    _require_admin(actor)
+    user = get_user(session, user_id)
+    if user.locked_until is None and not user.failed_logins:
+        return user
+    before = _snapshot(user)
+    user.locked_until = None
+    user.failed_logins = 0
+    _audit_change(session, actor, "user.unlocked", user, before)
     return user
 
 

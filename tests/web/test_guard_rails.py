@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from hub.daily_reports.models import DailyReport
 from hub.extensions import db
 from hub.kernel.models import AuditEntry, Role
+from hub.verifications.models import VerificationRequest
 
 
 def test_zero_report_page_asks_for_confirmation(client: FlaskClient, auth, make_user, make_incident) -> None:
@@ -100,3 +101,18 @@ def test_overdue_verification_is_red_at_once(client: FlaskClient, auth, make_use
     page = client.get("/verifications").get_data(as_text=True)
     assert page.count("逾期未答复") == 1
     assert page.count('class="due overdue"') == 1 and 'class="countdown"' in page
+
+
+def test_the_verification_form_starts_with_please_choose_and_refuses_an_empty_one(
+    client: FlaskClient, auth, make_user
+) -> None:
+    make_user("ly", "linyi")
+    auth.login("ly")
+    page = client.get("/verifications").get_data(as_text=True)
+    first_option = page.split('name="to_city"')[1].split("</option>")[0]
+    assert 'value=""' in first_option and "请选择" in first_option
+    assert ">发送</button>" in page
+    empty = client.post("/verifications", data={"csrf_token": auth.csrf("/verifications"), "to_city": ""})
+    text = empty.get_data(as_text=True)
+    assert empty.status_code == 422 and 'id="form-errors"' in text and "请补全标出的内容后再发送" in text
+    assert db.session.scalars(select(VerificationRequest)).all() == []

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from hub.extensions import db
 from hub.incidents import notifications
 from hub.incidents.models import Incident
-from hub.kernel.models import Role, User
+from hub.kernel.models import AuditEntry, Role, User
 
 
 def _form(auth, path: str, **fields: object) -> dict[str, object]:
@@ -272,3 +272,38 @@ def test_log_in_never_redirects_off_site(client: FlaskClient, auth, make_user) -
         )
         assert response.headers["Location"] == "/", target
         auth.logout()
+
+
+def test_every_page_has_the_hubs_favicon(client: FlaskClient) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
+
+
+def test_an_administrator_unlocks_an_account_and_resets_a_password(
+    client: FlaskClient, auth, make_user
+) -> None:
+    make_user("ly", "linyi")
+    make_user("root", "linyi", Role.ADMIN)
+    for _ in range(3):
+        auth.login("ly", "wrong-password")
+    assert auth.login("ly").status_code == 401  # locked out
+    auth.login("root")
+    users = client.get("/admin/users").get_data(as_text=True)
+    assert "解除锁定" in users
+    user_id = db.session.scalars(select(User.id).where(User.username == "ly")).one()
+    token = auth.csrf("/admin/users")
+    client.post(f"/admin/users/{user_id}/unlock", data={"csrf_token": token})
+    short = client.post(f"/admin/users/{user_id}/password", data={"csrf_token": token, "password": "short"})
+    assert "新密码至少 10 个字符" in client.get(short.headers["Location"]).get_data(as_text=True)
+    client.post(
+        f"/admin/users/{user_id}/password", data={"csrf_token": token, "password": "new-password-2026"}
+    )
+    actions = db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.entity_type == "user", AuditEntry.entity_id == user_id)
+    ).all()
+    assert "user.unlocked" in actions and "user.password_reset" in actions
+    auth.logout()
+    assert auth.login("ly").status_code == 401  # the old password no longer works
+    assert auth.login("ly", "new-password-2026").status_code == 302

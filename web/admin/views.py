@@ -18,7 +18,7 @@ from hub.kernel.models import Role
 from web import status as hub_status
 from web.auth import admin_required, current_actor
 from web.errors import flash_refusal
-from web.forms import EmptyForm, UserForm
+from web.forms import EmptyForm, PasswordResetForm, UserForm
 from web.i18n import city_choices
 from web.queries import page_number
 
@@ -99,6 +99,35 @@ def set_active(user_id: int) -> ResponseReturnValue:
             flash_refusal(exc)
         else:
             db.session.commit()
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/unlock")
+@admin_required
+def unlock(user_id: int) -> ResponseReturnValue:
+    """Lift an account's lock-out after failed log-ins (audited)."""
+    if EmptyForm().validate_on_submit():
+        user_service.unlock(db.session, current_actor(), user_id)
+        db.session.commit()
+        flash(_("已解除锁定。"), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@admin_required
+def reset_password(user_id: int) -> ResponseReturnValue:
+    """Set a new password for an account (audited); its sessions end and any lock-out is lifted."""
+    form = PasswordResetForm()
+    if not form.validate_on_submit():
+        flash(_("新密码至少 10 个字符。"), "error")
+        return redirect(url_for("admin.users"))
+    try:
+        user_service.reset_password(db.session, current_actor(), user_id, form.password.data or "")
+    except ServiceError as exc:
+        flash_refusal(exc)
+    else:
+        db.session.commit()
+        flash(_("密码已重置，该用户须用新密码重新登录。"), "success")
     return redirect(url_for("admin.users"))
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from pydantic import Field
 
 from hub.extensions import db
+from hub.kernel import audit as audit_service
 from hub.kernel import cities as city_service
-from hub.kernel.models import City
+from hub.kernel.errors import Forbidden
+from hub.kernel.models import AuditEntry, City
 from hub.runtime.status import Component
 from web import status as hub_status
-from web.api.models import CityList, CityOut, ComponentOut, StatusOut
+from web.api.models import CityList, CityOut, ComponentOut, Out, StatusOut, StoredTime
+from web.api.params import Query, QueryInt
 from web.api.spec import openapi_document, operation
-from web.auth import api_auth
+from web.auth import api_auth, current_actor
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -45,6 +51,66 @@ def list_cities() -> ResponseReturnValue:
 def get_city(slug: str) -> ResponseReturnValue:
     """Return one member city."""
     return _city(city_service.by_slug(db.session, slug)).model_dump(mode="json")
+
+
+class AuditEntryOut(Out):
+    """One change in the audit trail: who (person, platform or the hub), which city, when, what."""
+
+    id: int
+    at: StoredTime
+    actor_kind: str
+    actor: str
+    city: str | None
+    action: str
+    entity_type: str
+    entity_id: int | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditList(Out):
+    """Audit entries, newest first."""
+
+    items: list[AuditEntryOut]
+
+
+class AuditQuery(Query):
+    """Which page of the audit trail."""
+
+    limit: QueryInt = Field(100, ge=1, le=500)
+    offset: QueryInt = Field(0, ge=0)
+
+
+def _audit_entry(entry: AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(
+        id=entry.id,
+        at=entry.at,
+        actor_kind=entry.actor_kind,
+        actor=entry.actor,
+        city=entry.city.slug if entry.city else None,
+        action=entry.action,
+        entity_type=entry.entity_type,
+        entity_id=entry.entity_id,
+        before=entry.before,
+        after=entry.after,
+    )
+
+
+@bp.get("/audit")
+@api_auth
+@operation(query=AuditQuery, tags=("audit",), HTTP_200=(AuditList, "Newest first"))
+def list_audit(query: AuditQuery) -> ResponseReturnValue:
+    """List the audit trail: the caller's own city's entries (an administrator's: the region's)."""
+    actor = current_actor()
+    if not actor.is_admin and actor.city_id is None:
+        raise Forbidden("the audit trail is read for a city")
+    entries = audit_service.recent(
+        db.session,
+        city_id=None if actor.is_admin else actor.city_id,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return AuditList(items=[_audit_entry(e) for e in entries]).model_dump(mode="json")
 
 
 @bp.get("/openapi.json")

@@ -31,9 +31,11 @@ bp = Blueprint("verifications", __name__, template_folder="templates")
 
 def _verification_form() -> VerificationForm:
     form = VerificationForm()
-    form.to_city.choices = city_choices(
-        [c for c in city_service.all_cities(db.session) if c.id != current_user.city_id]
-    )
+    # No city is chosen for the person: the target must be picked, and an empty pick is refused.
+    form.to_city.choices = [
+        ("", _("请选择")),
+        *city_choices([c for c in city_service.all_cities(db.session) if c.id != current_user.city_id]),
+    ]
     return form
 
 
@@ -66,7 +68,7 @@ def verification_list() -> ResponseReturnValue:
         answer_form=AnswerForm(),
         requests=verifications.for_city(db.session, current_user.city_id),
         now=utcnow(),
-    )
+    ), 422 if form.is_submitted() else 200
 
 
 @bp.post("/verifications/<uuid:public_id>/answer")

@@ -1,4 +1,5 @@
-"""a person's signature apart from the platform's delivery; incident updates for the cities told
+"""a person's signature apart from the platform's delivery; incident updates for the cities told;
+the duty roster and the contact directory
 
 Revision ID: e1d5c3a9b7f4
 Revises: a7c3e5f19b42
@@ -49,8 +50,48 @@ def upgrade() -> None:
             ondelete="CASCADE",
         )
 
+    op.create_table(
+        "duty_shifts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("city_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("shift", sa.String(length=8), nullable=False),
+        sa.Column("officer", sa.String(length=64), nullable=False),
+        sa.Column("officer_phone", sa.String(length=32), nullable=False),
+        sa.Column("leader", sa.String(length=64), nullable=False),
+        sa.Column("leader_phone", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", hub.kernel.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_duty_shifts_city_id_cities")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_duty_shifts")),
+        sa.UniqueConstraint("city_id", "day", "shift", name=op.f("uq_duty_shifts_city_id_day_shift")),
+    )
+    with op.batch_alter_table("duty_shifts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_duty_shifts_city_id"), ["city_id"], unique=False)
+    op.create_table(
+        "contacts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("city_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("title", sa.String(length=64), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=False),
+        sa.Column("mobile", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", hub.kernel.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_contacts_city_id_cities")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
+        sa.UniqueConstraint("city_id", "kind", "name", name=op.f("uq_contacts_city_id_kind_name")),
+    )
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_contacts_city_id"), ["city_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contacts_city_id"))
+    op.drop_table("contacts")
+    with op.batch_alter_table("duty_shifts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_duty_shifts_city_id"))
+    op.drop_table("duty_shifts")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_notifications_update_id_incident_updates"), type_="foreignkey"
