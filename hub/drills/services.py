@@ -8,6 +8,8 @@ flushes and audits; none commits. Other capabilities are reached through their s
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -1021,6 +1023,117 @@ def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) ->
     session.flush()
     audit.record(session, Actor.system("drills"), "drill.aar_drafted", "drill", drill.id)
     return True
+
+
+# After-action report export --------------------------------------------------------------------
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, int | float) else "—"
+
+
+def _share(value: object) -> str:
+    return f"{value * 100:.0f}%" if isinstance(value, int | float) else "—"
+
+
+def aar_rows(drill: Drill) -> list[dict[str, object]]:
+    """Return the drafted report's figures per city and overall, as rows (empty before the draft)."""
+    if drill.aar is None:
+        return []
+    per_city = drill.aar.get("per_city")
+    overall = drill.aar.get("overall")
+    rows = [dict(r) for r in per_city if isinstance(r, dict)] if isinstance(per_city, list) else []
+    if isinstance(overall, dict):
+        rows.append({**overall, "city": None})
+    return rows
+
+
+def aar_csv(drill: Drill) -> bytes:
+    """Return the report's per-city figures as CSV (UTF-8 with BOM, as spreadsheets open it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["城市", "应响应", "已响应", "按时响应", "按时率", "中位数（秒）", "P90（秒）", "未响应"])
+    for row in aar_rows(drill):
+        writer.writerow(
+            [
+                row.get("city") or "合计",
+                row.get("measured"),
+                row.get("answered"),
+                row.get("in_time"),
+                _share(row.get("in_time_share")),
+                _seconds(row.get("median_s")),
+                _seconds(row.get("p90_s")),
+                row.get("unanswered"),
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def aar_markdown(session: DbSession, drill: Drill) -> str:
+    """Return the after-action report as Markdown: the drill, its timeline, the figures per city,
+    the flagged injects, the observations by objective and the corrective actions."""
+    plan = plan_of(drill)
+    local = rules.DISPLAY_TZ
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(local).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+    lines = [
+        f"# 演练评估报告：{drill.name}",
+        "",
+        f"- 演练编号：{drill.public_id}",
+        f"- 检验的预案：{'、'.join(plan.plans)}",
+        f"- 主控城市：{drill.controlling_city.name_zh}；参演城市：{'、'.join(plan.participating_cities)}",
+        f"- 开始：{when(drill.started_at)}；结束：{when(drill.ended_at)}（北京时间）",
+        "",
+        "## 时间线",
+        "",
+        "| # | 目标 | 渠道 | 注入内容 | 送达 | 首次响应 | 响应（秒） | 按时 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    measured = {m.number: m for m in measures(session, drill)}
+    for row in drill.injects:
+        m = measured.get(row.number)
+        on_time = {True: "是", False: "否"}.get(m.in_time, "—") if m and m.in_time is not None else "—"
+        text = row.message.replace("|", "｜").replace("\n", " ")
+        lines.append(
+            f"| {row.number} | {row.city.name_zh} | {InjectChannel(row.channel).label_zh} | {text} "
+            f"| {when(row.delivered_at)} | {when(m.first_action_at if m else None)} "
+            f"| {_seconds(m.response_s if m else None)} | {on_time} |"
+        )
+    lines += [
+        "",
+        "## 各市响应",
+        "",
+        "| 城市 | 应响应 | 已响应 | 按时率 | 中位数（秒） | P90（秒） |",
+        "|---|---|---|---|---|---|",
+    ]
+    for figures in aar_rows(drill):
+        lines.append(
+            f"| {figures.get('city') or '合计'} | {figures.get('measured')} | {figures.get('answered')} "
+            f"| {_share(figures.get('in_time_share'))} | {_seconds(figures.get('median_s'))} "
+            f"| {_seconds(figures.get('p90_s'))} |"
+        )
+    titles = {o.ref: o.title for o in plan.objectives}
+    lines += ["", "## 评估观察（按目标）", ""]
+    for observation in observations(session, drill.id):
+        head = (
+            f"{observation.objective} {titles.get(observation.objective, '')}".strip()
+            if observation.objective
+            else "总体"
+        )
+        rating = f"［{TaskRating(observation.rating).label_zh}］" if observation.rating else ""
+        task = f" {observation.critical_task}" if observation.critical_task else ""
+        by = f"（{observation.evaluator}，{when(observation.observed_at)}）"
+        lines.append(f"- **{head}**{task}{rating}：{observation.text}{by}")
+    lines += ["", "## 整改措施", ""]
+    for action in corrective_actions(session, drill):
+        item = action.item
+        lines.append(
+            f"- {item.title}：责任城市 {item.owner_city.name_zh}，完成时限 {item.due_on.isoformat()}，"
+            f"修订预案《{action.plan}》"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # Corrective actions ----------------------------------------------------------------------------

@@ -186,6 +186,7 @@ def _view(drill: Drill) -> dict[str, Any]:
         "observations": drills.observations(db.session, drill.id) if sees else [],
         "corrective_actions": drills.corrective_actions(db.session, drill) if ended else [],
         "corrective_form": _corrective_form(drill),
+        "cities": {c.slug: c for c in city_service.all_cities(db.session)},
     }
 
 
@@ -243,6 +244,37 @@ def drill_msel_export(drill_id: int) -> ResponseReturnValue:
         drills.export_msel(drill, "csv"),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-msel.csv"},
+    )
+
+
+def _reported(drill_id: int) -> Drill:
+    drill = drills.get(db.session, drill_id)
+    if drill.status != DrillStatus.ENDED or drill.aar is None:
+        abort(404)
+    return drill
+
+
+@bp.get("/drills/<int:drill_id>/aar.md")
+@login_required
+def drill_aar_markdown(drill_id: int) -> ResponseReturnValue:
+    """Download the after-action report as Markdown (after ENDEX, once drafted)."""
+    drill = _reported(drill_id)
+    return Response(
+        drills.aar_markdown(db.session, drill),
+        mimetype="text/markdown",
+        headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-aar.md"},
+    )
+
+
+@bp.get("/drills/<int:drill_id>/aar.csv")
+@login_required
+def drill_aar_csv(drill_id: int) -> ResponseReturnValue:
+    """Download the report's per-city response figures as CSV."""
+    drill = _reported(drill_id)
+    return Response(
+        drills.aar_csv(drill),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-aar.csv"},
     )
 
 
