@@ -44,6 +44,7 @@ from contracts.msel import decode_msel_csv, decode_msel_json, encode_msel_csv, e
 from hub.action_items import services as action_items
 from hub.action_items.models import ActionItem
 from hub.bulletins import services as bulletins
+from hub.consultations import calendar
 from hub.consultations import services as consultations
 from hub.drills import rules
 from hub.drills.models import (
@@ -1229,6 +1230,40 @@ def corrective_actions(
     for row in rows:
         item = action_items.get_by_id(session, row.action_item_id)
         found.append(CorrectiveAction(row.plan, row.objective, item, action_items.is_overdue(item, now)))
+    return found
+
+
+# Calendar --------------------------------------------------------------------------------------
+
+
+def calendar_events(session: DbSession, city: City | None = None) -> list[calendar.CalendarMeeting]:
+    """Return the approved drills (all, or those a city takes part in) as events of the conference
+    calendar: STARTEX to ENDEX, 【演练】 in the title, the controlling city organising and the
+    participating cities invited. A corrective action's VTODO relates to its drill's event."""
+    query = select(Drill).where(Drill.status != DrillStatus.DRAFT).order_by(Drill.startex, Drill.id)
+    found = []
+    for drill in session.scalars(query):
+        plan = plan_of(drill)
+        if city is not None and city.slug not in plan.participating_cities:
+            continue
+        controlling = drill.controlling_city.slug
+        found.append(
+            calendar.CalendarMeeting(
+                public_id=drill.public_id,
+                sequence=0,
+                title=exercise_title(drill.name),
+                starts_at=drill.startex,
+                ends_at=drill.endex,
+                organizer_city=controlling,
+                chair_city=controlling,
+                invitees=tuple(
+                    calendar.Invitee(slug, partstat=calendar.Partstat.ACCEPTED)
+                    for slug in plan.participating_cities
+                ),
+                updated_at=drill.approved_at or drill.created_at,
+                description=f"检验的预案：{'、'.join(plan.plans)}\n{plan.scenario}".strip(),
+            )
+        )
     return found
 
 
