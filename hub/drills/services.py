@@ -29,6 +29,7 @@ from contracts.drills import (
     DrillContext,
     DrillPlan,
     ExpectedAction,
+    HotwashCreate,
     Inject,
     InjectChannel,
     Msel,
@@ -50,6 +51,7 @@ from hub.drills import rules
 from hub.drills.models import (
     Drill,
     DrillCorrectiveAction,
+    DrillHotwash,
     DrillInject,
     DrillObservation,
     DrillResponse,
@@ -1026,6 +1028,46 @@ def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) ->
     return True
 
 
+# Hot wash --------------------------------------------------------------------------------------
+
+
+def add_hotwash(session: DbSession, actor: Actor, drill_id: int, data: HotwashCreate) -> DrillHotwash:
+    """Record a player's hot-wash form after ENDEX: a person of a participating city, once."""
+    drill = get(session, drill_id)
+    if actor.kind != "user" or actor.user_id is None or actor.city_id is None:
+        raise Forbidden("a hot-wash form is a person's own")
+    if drill.status != DrillStatus.ENDED:
+        raise Conflict("the hot wash follows ENDEX", reason="drill_not_ended")
+    city = cities.by_id(session, actor.city_id)
+    if city.slug not in plan_of(drill).participating_cities:
+        raise Forbidden("only the participating cities' people fill the hot wash")
+    done = select(DrillHotwash.id).where(
+        DrillHotwash.drill_id == drill.id, DrillHotwash.user_id == actor.user_id
+    )
+    if session.scalar(done) is not None:
+        raise Conflict("you have already filled the hot wash of this drill", reason="hotwash_filled")
+    form = DrillHotwash(
+        drill_id=drill.id,
+        user_id=actor.user_id,
+        city_id=city.id,
+        author=actor.name[:64],
+        self_rating=data.self_rating,
+        went_well=data.went_well,
+        to_improve=data.to_improve,
+        created_at=utcnow(),
+    )
+    session.add(form)
+    session.flush()
+    audit.record(session, actor, "drill.hotwash", "drill", drill.id, after={"self_rating": data.self_rating})
+    return form
+
+
+def hotwash_of(session: DbSession, drill_id: int) -> list[DrillHotwash]:
+    """Return the drill's hot-wash forms in the order they came."""
+    query = select(DrillHotwash).where(DrillHotwash.drill_id == drill_id).order_by(DrillHotwash.id)
+    return list(session.scalars(query))
+
+
 # After-action report export --------------------------------------------------------------------
 
 
@@ -1127,6 +1169,12 @@ def aar_markdown(session: DbSession, drill: Drill) -> str:
         task = f" {observation.critical_task}" if observation.critical_task else ""
         by = f"（{observation.evaluator}，{when(observation.observed_at)}）"
         lines.append(f"- **{head}**{task}{rating}：{observation.text}{by}")
+    lines += ["", "## 参演人员自评", ""]
+    for form in hotwash_of(session, drill.id):
+        lines.append(
+            f"- {form.city.name_zh} {form.author}（{form.self_rating}/5）：做得好：{form.went_well}；"
+            f"待改进：{form.to_improve}"
+        )
     lines += ["", "## 整改措施", ""]
     for action in corrective_actions(session, drill):
         item = action.item
