@@ -730,3 +730,21 @@ class CorrectiveActionCreate(_Contract):
     plan: Name
     # The objective whose area for improvement it answers, when it answers one.
     objective: Ref | None = None
+
+
+class HotwashCreate(_Contract):
+    """A player's hot wash (参演人员自评) right after ENDEX: how their city did, what went well,
+    what to improve; short, so that it is filled while the drill is fresh."""
+
+    schema_version: Literal[1] = 1
+    self_rating: Annotated[int, Strict(), Field(ge=1, le=5)]
+    went_well: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        AfterValidator(_printable),
+    ]
+    to_improve: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        AfterValidator(_printable),
+    ]

@@ -9,6 +9,7 @@ meeting of the conference) is a column here and a `Schedule` below, never a wait
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -1429,8 +1430,15 @@ def calendar_meeting(meeting: Meeting, *, with_answers: bool = True) -> calendar
     )
 
 
-def calendar_feed(session: DbSession, city: City | None = None, *, with_action_items: bool = True) -> bytes:
-    """Render the feed of every meeting (not proposals), or of one city's, with its action items."""
+def calendar_feed(
+    session: DbSession,
+    city: City | None = None,
+    *,
+    with_action_items: bool = True,
+    events: Iterable[calendar.CalendarMeeting] = (),
+) -> bytes:
+    """Render the feed of every meeting (not proposals), or of one city's, with its action items;
+    `events` are other dates of the same cities shown with them (drills, from their capability)."""
     query = (
         select(Meeting)
         .where(Meeting.status != PROPOSED)
@@ -1440,7 +1448,9 @@ def calendar_feed(session: DbSession, city: City | None = None, *, with_action_i
     if city is not None:
         invited = select(Invitation.meeting_id).where(Invitation.city_id == city.id)
         query = query.where(Meeting.id.in_(invited) | (Meeting.chair_city_id == city.id))
-    meetings = [calendar_meeting(m) for m in session.scalars(query)]
+    meetings = sorted(
+        [calendar_meeting(m) for m in session.scalars(query)] + list(events), key=lambda m: m.starts_at
+    )
     todos: list[calendar.CalendarActionItem] = []
     if with_action_items:
         items = (

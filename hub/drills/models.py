@@ -162,3 +162,23 @@ class DrillCorrectiveAction(Model):
     # The objective whose area for improvement it answers, when it answers one.
     objective: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DrillHotwash(Model):
+    """A player's hot-wash form (参演人员自评), filled right after ENDEX: one per person."""
+
+    __tablename__ = "drill_hotwash"
+    __table_args__ = (UniqueConstraint("drill_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    author: Mapped[str] = mapped_column(String(64))
+    # 1 (poorly) to 5 (very well): how well the person's own city did, in their own judgement.
+    self_rating: Mapped[int] = mapped_column(Integer)
+    went_well: Mapped[str] = mapped_column(Text)
+    to_improve: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    city: Mapped[City] = relationship(lazy="joined")

@@ -8,6 +8,8 @@ flushes and audits; none commits. Other capabilities are reached through their s
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from contracts.drills import (
     DrillContext,
     DrillPlan,
     ExpectedAction,
+    HotwashCreate,
     Inject,
     InjectChannel,
     Msel,
@@ -42,11 +45,13 @@ from contracts.msel import decode_msel_csv, decode_msel_json, encode_msel_csv, e
 from hub.action_items import services as action_items
 from hub.action_items.models import ActionItem
 from hub.bulletins import services as bulletins
+from hub.consultations import calendar
 from hub.consultations import services as consultations
 from hub.drills import rules
 from hub.drills.models import (
     Drill,
     DrillCorrectiveAction,
+    DrillHotwash,
     DrillInject,
     DrillObservation,
     DrillResponse,
@@ -1023,6 +1028,163 @@ def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) ->
     return True
 
 
+# Hot wash --------------------------------------------------------------------------------------
+
+
+def add_hotwash(session: DbSession, actor: Actor, drill_id: int, data: HotwashCreate) -> DrillHotwash:
+    """Record a player's hot-wash form after ENDEX: a person of a participating city, once."""
+    drill = get(session, drill_id)
+    if actor.kind != "user" or actor.user_id is None or actor.city_id is None:
+        raise Forbidden("a hot-wash form is a person's own")
+    if drill.status != DrillStatus.ENDED:
+        raise Conflict("the hot wash follows ENDEX", reason="drill_not_ended")
+    city = cities.by_id(session, actor.city_id)
+    if city.slug not in plan_of(drill).participating_cities:
+        raise Forbidden("only the participating cities' people fill the hot wash")
+    done = select(DrillHotwash.id).where(
+        DrillHotwash.drill_id == drill.id, DrillHotwash.user_id == actor.user_id
+    )
+    if session.scalar(done) is not None:
+        raise Conflict("you have already filled the hot wash of this drill", reason="hotwash_filled")
+    form = DrillHotwash(
+        drill_id=drill.id,
+        user_id=actor.user_id,
+        city_id=city.id,
+        author=actor.name[:64],
+        self_rating=data.self_rating,
+        went_well=data.went_well,
+        to_improve=data.to_improve,
+        created_at=utcnow(),
+    )
+    session.add(form)
+    session.flush()
+    audit.record(session, actor, "drill.hotwash", "drill", drill.id, after={"self_rating": data.self_rating})
+    return form
+
+
+def hotwash_of(session: DbSession, drill_id: int) -> list[DrillHotwash]:
+    """Return the drill's hot-wash forms in the order they came."""
+    query = select(DrillHotwash).where(DrillHotwash.drill_id == drill_id).order_by(DrillHotwash.id)
+    return list(session.scalars(query))
+
+
+# After-action report export --------------------------------------------------------------------
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.0f}" if isinstance(value, int | float) else "—"
+
+
+def _share(value: object) -> str:
+    return f"{value * 100:.0f}%" if isinstance(value, int | float) else "—"
+
+
+def aar_rows(drill: Drill) -> list[dict[str, object]]:
+    """Return the drafted report's figures per city and overall, as rows (empty before the draft)."""
+    if drill.aar is None:
+        return []
+    per_city = drill.aar.get("per_city")
+    overall = drill.aar.get("overall")
+    rows = [dict(r) for r in per_city if isinstance(r, dict)] if isinstance(per_city, list) else []
+    if isinstance(overall, dict):
+        rows.append({**overall, "city": None})
+    return rows
+
+
+def aar_csv(drill: Drill) -> bytes:
+    """Return the report's per-city figures as CSV (UTF-8 with BOM, as spreadsheets open it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["城市", "应响应", "已响应", "按时响应", "按时率", "中位数（秒）", "P90（秒）", "未响应"])
+    for row in aar_rows(drill):
+        writer.writerow(
+            [
+                row.get("city") or "合计",
+                row.get("measured"),
+                row.get("answered"),
+                row.get("in_time"),
+                _share(row.get("in_time_share")),
+                _seconds(row.get("median_s")),
+                _seconds(row.get("p90_s")),
+                row.get("unanswered"),
+            ]
+        )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def aar_markdown(session: DbSession, drill: Drill) -> str:
+    """Return the after-action report as Markdown: the drill, its timeline, the figures per city,
+    the flagged injects, the observations by objective and the corrective actions."""
+    plan = plan_of(drill)
+    local = rules.DISPLAY_TZ
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(local).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+    lines = [
+        f"# 演练评估报告：{drill.name}",
+        "",
+        f"- 演练编号：{drill.public_id}",
+        f"- 检验的预案：{'、'.join(plan.plans)}",
+        f"- 主控城市：{drill.controlling_city.name_zh}；参演城市：{'、'.join(plan.participating_cities)}",
+        f"- 开始：{when(drill.started_at)}；结束：{when(drill.ended_at)}（北京时间）",
+        "",
+        "## 时间线",
+        "",
+        "| # | 目标 | 渠道 | 注入内容 | 送达 | 首次响应 | 响应（秒） | 按时 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    measured = {m.number: m for m in measures(session, drill)}
+    for row in drill.injects:
+        m = measured.get(row.number)
+        on_time = {True: "是", False: "否"}.get(m.in_time, "—") if m and m.in_time is not None else "—"
+        text = row.message.replace("|", "｜").replace("\n", " ")
+        lines.append(
+            f"| {row.number} | {row.city.name_zh} | {InjectChannel(row.channel).label_zh} | {text} "
+            f"| {when(row.delivered_at)} | {when(m.first_action_at if m else None)} "
+            f"| {_seconds(m.response_s if m else None)} | {on_time} |"
+        )
+    lines += [
+        "",
+        "## 各市响应",
+        "",
+        "| 城市 | 应响应 | 已响应 | 按时率 | 中位数（秒） | P90（秒） |",
+        "|---|---|---|---|---|---|",
+    ]
+    for figures in aar_rows(drill):
+        lines.append(
+            f"| {figures.get('city') or '合计'} | {figures.get('measured')} | {figures.get('answered')} "
+            f"| {_share(figures.get('in_time_share'))} | {_seconds(figures.get('median_s'))} "
+            f"| {_seconds(figures.get('p90_s'))} |"
+        )
+    titles = {o.ref: o.title for o in plan.objectives}
+    lines += ["", "## 评估观察（按目标）", ""]
+    for observation in observations(session, drill.id):
+        head = (
+            f"{observation.objective} {titles.get(observation.objective, '')}".strip()
+            if observation.objective
+            else "总体"
+        )
+        rating = f"［{TaskRating(observation.rating).label_zh}］" if observation.rating else ""
+        task = f" {observation.critical_task}" if observation.critical_task else ""
+        by = f"（{observation.evaluator}，{when(observation.observed_at)}）"
+        lines.append(f"- **{head}**{task}{rating}：{observation.text}{by}")
+    lines += ["", "## 参演人员自评", ""]
+    for form in hotwash_of(session, drill.id):
+        lines.append(
+            f"- {form.city.name_zh} {form.author}（{form.self_rating}/5）：做得好：{form.went_well}；"
+            f"待改进：{form.to_improve}"
+        )
+    lines += ["", "## 整改措施", ""]
+    for action in corrective_actions(session, drill):
+        item = action.item
+        lines.append(
+            f"- {item.title}：责任城市 {item.owner_city.name_zh}，完成时限 {item.due_on.isoformat()}，"
+            f"修订预案《{action.plan}》"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # Corrective actions ----------------------------------------------------------------------------
 
 CORRECTIVE_ORIGIN = "drill"
@@ -1116,6 +1278,40 @@ def corrective_actions(
     for row in rows:
         item = action_items.get_by_id(session, row.action_item_id)
         found.append(CorrectiveAction(row.plan, row.objective, item, action_items.is_overdue(item, now)))
+    return found
+
+
+# Calendar --------------------------------------------------------------------------------------
+
+
+def calendar_events(session: DbSession, city: City | None = None) -> list[calendar.CalendarMeeting]:
+    """Return the approved drills (all, or those a city takes part in) as events of the conference
+    calendar: STARTEX to ENDEX, 【演练】 in the title, the controlling city organising and the
+    participating cities invited. A corrective action's VTODO relates to its drill's event."""
+    query = select(Drill).where(Drill.status != DrillStatus.DRAFT).order_by(Drill.startex, Drill.id)
+    found = []
+    for drill in session.scalars(query):
+        plan = plan_of(drill)
+        if city is not None and city.slug not in plan.participating_cities:
+            continue
+        controlling = drill.controlling_city.slug
+        found.append(
+            calendar.CalendarMeeting(
+                public_id=drill.public_id,
+                sequence=0,
+                title=exercise_title(drill.name),
+                starts_at=drill.startex,
+                ends_at=drill.endex,
+                organizer_city=controlling,
+                chair_city=controlling,
+                invitees=tuple(
+                    calendar.Invitee(slug, partstat=calendar.Partstat.ACCEPTED)
+                    for slug in plan.participating_cities
+                ),
+                updated_at=drill.approved_at or drill.created_at,
+                description=f"检验的预案：{'、'.join(plan.plans)}\n{plan.scenario}".strip(),
+            )
+        )
     return found
 
 

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from hub.action_items import rules as action_rules
+from hub.drills import seed
 from hub.drills.models import Drill
+from hub.extensions import db
 from hub.kernel.models import Role
 from hub.kernel.types import utcnow
 from tests.hub.drills.conftest import controller, make_drill, played_to_endex
@@ -54,3 +57,24 @@ def test_an_evaluator_sets_a_corrective_action_and_the_programme_shows_it(
     expect(xuzhou).to_contain_text("未达标，还需完成 1 次")
     expect(page.locator("#programme tr[data-city='heze']")).to_contain_text("无计划")
     shoot(page, "drill-programme.png")
+
+
+def test_the_demo_drill_report_reads_with_its_chart(
+    live_hub: str,
+    make_user: Callable[..., Any],
+    new_page: Callable[[], Any],
+    login: Callable[..., None],
+    shoot: Callable[[Any, str], Path],
+) -> None:
+    seed.seed_demo_drills(db.session)
+    db.session.commit()
+    held = db.session.scalars(select(Drill).where(Drill.name == seed.HELD_NAME)).one()
+    make_user("linyi-duty", "linyi", Role.DUTY_OFFICER)
+    page = new_page()
+    login(page, "linyi-duty")
+    page.goto(f"{live_hub}/drills/{held.id}#aar")
+    chart = page.locator("#aar figure.aar-chart svg")
+    expect(chart).to_be_visible()
+    expect(chart).to_contain_text("徐州市")
+    expect(page.locator("#corrective-actions")).to_contain_text("夜间值班席位双人值守")
+    shoot(page, "drill-aar.png")

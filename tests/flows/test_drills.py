@@ -45,6 +45,16 @@ def _drill(make_user: Callable[..., User], *, scale: float, start_in: timedelta,
     return drill
 
 
+def wait_for_report(drill_id: int, seconds: float) -> None:
+    """Wait until the drill's report is drafted, or `seconds` have passed (the caller checks)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        if db.session.get(Drill, drill_id).aar is not None:
+            return
+        time.sleep(0.2)
+
+
 def test_repeated_step_flows_do_each_step_once(flow_app: Flask, make_user: Callable[..., User]) -> None:
     drill = _drill(make_user, scale=1, start_in=timedelta(seconds=-1))
     assert drill_startex(drill.id) is True
@@ -64,12 +74,7 @@ def test_a_scaled_drill_plays_to_its_aar_through_the_scheduler(
     dispatcher.start()
     scheduler.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            db.session.expire_all()
-            if db.session.get(Drill, drill.id).aar is not None:
-                break
-            time.sleep(0.2)
+        wait_for_report(drill.id, 60)
     finally:
         scheduler.stop()
         dispatcher.stop()

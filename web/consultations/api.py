@@ -25,6 +25,7 @@ from hub.action_items import services as action_items
 from hub.consultations import rules as consultation_rules
 from hub.consultations import services as consultations
 from hub.consultations.models import Meeting
+from hub.drills import services as drills
 from hub.extensions import db
 from hub.kernel import cities as city_service
 from hub.kernel.errors import NotFound
@@ -337,17 +338,20 @@ def action_item_reopen(public_id: uuid.UUID, body: ActionItemReopen) -> Response
 @api_auth
 @operation(tags=TAGS, HTTP_200=(None, "iCalendar (RFC 5545)"), xml_answer=("200", "text/calendar"))
 def calendar_feed() -> ResponseReturnValue:
-    """Return every meeting (cancelled ones marked so) and the open action items as iCalendar."""
-    return Response(consultations.calendar_feed(db.session), content_type=ICS)
+    """Return every meeting (cancelled ones marked so), the scheduled drills and the open action
+    items as iCalendar."""
+    feed = consultations.calendar_feed(db.session, events=drills.calendar_events(db.session))
+    return Response(feed, content_type=ICS)
 
 
 @bp.get("/consultations/calendar/<city>.ics")
 @api_auth
 @operation(tags=TAGS, HTTP_200=(None, "iCalendar (RFC 5545)"), xml_answer=("200", "text/calendar"))
 def city_calendar_feed(city: str) -> ResponseReturnValue:
-    """Return one city's meetings and its action items as iCalendar."""
+    """Return one city's meetings, the drills it takes part in and its action items as iCalendar."""
     found = city_service.by_slug(db.session, city)
-    return Response(consultations.calendar_feed(db.session, found), content_type=ICS)
+    feed = consultations.calendar_feed(db.session, found, events=drills.calendar_events(db.session, found))
+    return Response(feed, content_type=ICS)
 
 
 @bp.get("/consultations/assessment/<int:year>.csv")

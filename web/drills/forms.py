@@ -107,3 +107,15 @@ class CorrectiveActionForm(FlaskForm):
     plan = SelectField(_l("修订的预案"), validators=[DataRequired()])
     objective = SelectField(_l("对应目标"), validators=[Optional()])
     detail = TextAreaField(_l("整改要求"), validators=[Optional(), Length(max=10000)])
+
+
+class HotwashForm(FlaskForm):
+    """A player's hot wash after ENDEX: a self-rating and two short answers."""
+
+    self_rating = SelectField(
+        _l("本市表现自评"),
+        choices=[("5", "5"), ("4", "4"), ("3", "3"), ("2", "2"), ("1", "1")],
+        validators=[DataRequired()],
+    )
+    went_well = TextAreaField(_l("做得好的"), validators=[DataRequired(), Length(max=2000)])
+    to_improve = TextAreaField(_l("需要改进的"), validators=[DataRequired(), Length(max=2000)])

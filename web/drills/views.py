@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,9 +11,16 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from pydantic import ValidationError
 
-from contracts.drills import CorrectiveActionCreate, DrillPlan, ExpectedAction, ObservationCreate
+from contracts.drills import (
+    CorrectiveActionCreate,
+    DrillPlan,
+    ExpectedAction,
+    HotwashCreate,
+    ObservationCreate,
+)
 from contracts.errors import ContractError
 from hub.app import settings_of
 from hub.drills import services as drills
@@ -20,6 +28,7 @@ from hub.drills.models import Drill, DrillStatus
 from hub.drills.rules import DRILL_RATE_TARGET_PERCENT
 from hub.extensions import db
 from hub.kernel import cities as city_service
+from hub.kernel.actors import Actor
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
 from web.auth import current_actor
@@ -27,6 +36,7 @@ from web.drills.forms import (
     ActionForm,
     CorrectiveActionForm,
     DrillForm,
+    HotwashForm,
     MselForm,
     ObservationForm,
     SkipForm,
@@ -186,7 +196,16 @@ def _view(drill: Drill) -> dict[str, Any]:
         "observations": drills.observations(db.session, drill.id) if sees else [],
         "corrective_actions": drills.corrective_actions(db.session, drill) if ended else [],
         "corrective_form": _corrective_form(drill),
+        "cities": {c.slug: c for c in city_service.all_cities(db.session)},
+        "hotwash": drills.hotwash_of(db.session, drill.id) if ended else [],
+        "hotwash_form": HotwashForm(),
+        "plays": own_slug(actor) in drills.plan_of(drill).participating_cities,
     }
+
+
+def own_slug(actor: Actor) -> str | None:
+    """Return the slug of the actor's city, if it has one."""
+    return city_service.by_id(db.session, actor.city_id).slug if actor.city_id is not None else None
 
 
 def _corrective_form(drill: Drill) -> CorrectiveActionForm:
@@ -243,6 +262,37 @@ def drill_msel_export(drill_id: int) -> ResponseReturnValue:
         drills.export_msel(drill, "csv"),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-msel.csv"},
+    )
+
+
+def _reported(drill_id: int) -> Drill:
+    drill = drills.get(db.session, drill_id)
+    if drill.status != DrillStatus.ENDED or drill.aar is None:
+        abort(404)
+    return drill
+
+
+@bp.get("/drills/<int:drill_id>/aar.md")
+@login_required
+def drill_aar_markdown(drill_id: int) -> ResponseReturnValue:
+    """Download the after-action report as Markdown (after ENDEX, once drafted)."""
+    drill = _reported(drill_id)
+    return Response(
+        drills.aar_markdown(db.session, drill),
+        mimetype="text/markdown",
+        headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-aar.md"},
+    )
+
+
+@bp.get("/drills/<int:drill_id>/aar.csv")
+@login_required
+def drill_aar_csv(drill_id: int) -> ResponseReturnValue:
+    """Download the report's per-city response figures as CSV."""
+    drill = _reported(drill_id)
+    return Response(
+        drills.aar_csv(drill),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-aar.csv"},
     )
 
 
@@ -323,24 +373,19 @@ def inject_read(drill_id: int, number: int) -> ResponseReturnValue:
 def drill_observation(drill_id: int) -> ResponseReturnValue:
     """Record an evaluator's observation (evaluators and controllers)."""
     form = _observation_form()
-    if form.validate_on_submit():
+
+    def act() -> None:
         objective, _sep, task = (form.task.data or "").strip().partition(" ")
-        try:
-            data = ObservationCreate(
-                objective=objective or None,
-                critical_task=task.strip() or None,
-                rating=form.rating.data or None,
-                text=form.text.data or "",
-                observed_at=utcnow(),
-            )
-            drills.add_observation(db.session, current_actor(), drill_id, data)
-        except ValidationError as exc:
-            flash_validation(exc, form)
-        except ServiceError as exc:
-            flash_refusal(exc)
-        else:
-            db.session.commit()
-            flash(_("观察记录已保存。"), "success")
+        data = ObservationCreate(
+            objective=objective or None,
+            critical_task=task.strip() or None,
+            rating=form.rating.data or None,
+            text=form.text.data or "",
+            observed_at=utcnow(),
+        )
+        drills.add_observation(db.session, current_actor(), drill_id, data)
+
+    _submit(form, act, _("观察记录已保存。"))
     return redirect(url_for("drills.drill_detail", drill_id=drill_id))
 
 
@@ -350,26 +395,53 @@ def drill_corrective_action(drill_id: int) -> ResponseReturnValue:
     """Open a corrective action after ENDEX (evaluators and controllers), followed as an action item."""
     drill = drills.get(db.session, drill_id)
     form = _corrective_form(drill)
-    if form.validate_on_submit():
-        try:
-            data = CorrectiveActionCreate(
-                owner_city=form.owner_city.data or "",
-                title=form.title.data or "",
-                detail=form.detail.data or "",
-                due_on=form.due_on.data,
-                plan=form.plan.data or "",
-                objective=form.objective.data or None,
-            )
-            drills.add_corrective_action(db.session, current_actor(), drill_id, data)
-        except ValidationError as exc:
-            flash_validation(exc, form)
-        except ServiceError as exc:
-            flash_refusal(exc)
-        else:
-            db.session.commit()
-            flash(_("整改事项已立项督办。"), "success")
-    else:
+
+    def act() -> None:
+        data = CorrectiveActionCreate(
+            owner_city=form.owner_city.data or "",
+            title=form.title.data or "",
+            detail=form.detail.data or "",
+            due_on=form.due_on.data,
+            plan=form.plan.data or "",
+            objective=form.objective.data or None,
+        )
+        drills.add_corrective_action(db.session, current_actor(), drill_id, data)
+
+    _submit(form, act, _("整改事项已立项督办。"))
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#corrective-actions")
+
+
+@bp.post("/drills/<int:drill_id>/hotwash")
+@login_required
+def drill_hotwash(drill_id: int) -> ResponseReturnValue:
+    """Fill the hot-wash form after ENDEX (people of the participating cities, once each)."""
+    form = HotwashForm()
+
+    def act() -> None:
+        data = HotwashCreate(
+            self_rating=int(form.self_rating.data or 0),
+            went_well=form.went_well.data or "",
+            to_improve=form.to_improve.data or "",
+        )
+        drills.add_hotwash(db.session, current_actor(), drill_id, data)
+
+    _submit(form, act, _("自评已提交，谢谢。"))
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#hotwash")
+
+
+def _submit(form: FlaskForm, act: Callable[[], None], done: str) -> None:
+    """Run a form's one service call: commit and say `done`, or show why it was refused."""
+    if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
                 flash(str(error), "error")
-    return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#corrective-actions")
+        return
+    try:
+        act()
+    except ValidationError as exc:
+        flash_validation(exc, form)
+    except ServiceError as exc:
+        flash_refusal(exc)
+    else:
+        db.session.commit()
+        flash(done, "success")

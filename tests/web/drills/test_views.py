@@ -82,13 +82,13 @@ def test_controllers_start_and_pause_and_players_see_no_expected_actions(
     db.session.commit()
     assert client.post(f"{page}/pause", data=_form(auth, page)).status_code == 302
     controller_view = client.get(page).get_data(as_text=True)
-    assert "notice_read" in controller_view and "继续" in controller_view
+    assert "阅知 ≤ 600 s" in controller_view and "继续" in controller_view
     auth.logout()
 
     auth.login("player")
     player_view = client.get(page).get_data(as_text=True)
     assert "上游水位超警戒" in player_view
-    assert "notice_read" not in player_view and "临沂河段出现管涌" not in player_view
+    assert "阅知 ≤" not in player_view and "临沂河段出现管涌" not in player_view
     assert 'id="controls"' not in player_view
     assert client.post(f"{page}/resume", data=_form(auth, page)).status_code == 403
     client.post(f"{page}/injects/1/read", data=_form(auth, page))
@@ -103,7 +103,7 @@ def test_controllers_start_and_pause_and_players_see_no_expected_actions(
     db.session.commit()
     auth.login("player")
     after = client.get(page).get_data(as_text=True)
-    assert "notice_read" in after and 'id="aar"' in after
+    assert "阅知 ≤ 600 s" in after and 'id="aar"' in after
 
 
 def test_a_delivered_exercise_notice_shows_on_the_players_desk(
