@@ -156,8 +156,14 @@ def ranking(app: Flask, trials: int) -> list[tuple[str, object]]:
     ]
 
 
-def race(app: Flask, seconds: float, rate: int = 50, on_hand: int = 10) -> list[tuple[str, object]]:
-    """Offer `rate` acceptances a second on one resource of `on_hand` units; return the figures."""
+def race(
+    app: Flask, seconds: float, rate: int = 50, on_hand: int = 10
+) -> tuple[list[tuple[str, object]], bool]:
+    """Offer `rate` acceptances a second on one resource of `on_hand` units.
+
+    Return the figures, and whether the ledger held: never more than `on_hand` reserved, the
+    ledger equal to the live holds at the end, and no acceptance failing other than with a 409.
+    """
     attempts_wanted = int(seconds * rate)
     with app.app_context():
         owner, requester = _actor(db.session, "xuzhou"), _actor(db.session, "linyi")
@@ -251,6 +257,7 @@ def race(app: Flask, seconds: float, rate: int = 50, on_hand: int = 10) -> list[
         consistent = resource.reserved == Decimal(live or 0)
         db.session.remove()
     ms = 1000
+    held = most <= on_hand and consistent and failed == 0
     return [
         ("attempts (wanted / made)", f"{attempts_wanted} / {len(latencies)}"),
         ("attempts a second achieved", f"{len(latencies) / elapsed:.1f}"),
@@ -261,7 +268,7 @@ def race(app: Flask, seconds: float, rate: int = 50, on_hand: int = 10) -> list[
         ),
         ("most ever reserved (of 10)", most),
         ("ledger equals live holds at the end", "yes" if consistent else "NO"),
-    ]
+    ], held
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,11 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             [("written in (s)", f"{took:.1f}")],
         )
         print_table("Ranking a five-line request", ranking(app, trials))
-        print_table(f"50 acceptances a second on 10 units for {seconds:.0f} s", race(app, seconds))
+        figures, held = race(app, seconds)
+        print_table(f"50 acceptances a second on 10 units for {seconds:.0f} s", figures)
         with app.app_context():
             db.session.remove()
             db.engines[None].dispose()
-    return 0
+    if not held:
+        print("FAILED: the ledger of the scarce resource did not hold", file=sys.stderr)
+    return 0 if held else 1
 
 
 if __name__ == "__main__":
