@@ -2,8 +2,9 @@
 
 From threads (each with its own app context, session and connection) and from separate processes
 (spawned once, each with its own engine on the same database and ten threads per round). The
-issue asks for 100 rounds: `HUB_TEST_AID_ROUNDS=100` plays them (about 25 minutes on SQLite on a
-busy 2-core machine); the suite's own run plays 5 rounds of each kind. The same test runs on
+issue asks for 100 rounds: `HUB_TEST_AID_ROUNDS=100` plays them (10 rounds of each kind took
+170 s on SQLite on a 2-core machine under heavy shared load, so 100 take about half an hour
+there); the suite's own run plays 5 rounds of each kind. The same test runs on
 PostgreSQL with HUB_TEST_DATABASE_URL.
 """
 
