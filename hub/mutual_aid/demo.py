@@ -17,7 +17,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -44,6 +44,7 @@ PLAY = "aid-demo-partners"
 TITLE = "沂河临沂城区段洪水：请求排涝泵和冲锋舟"
 PARTNERS = ("xuzhou", "zaozhuang", "lianyungang")
 PACE = timedelta(seconds=15)
+ZERO = Decimal(0)
 SLOT_SECONDS = 10
 EXTENSION = timedelta(hours=24)
 SCENE = ReportTo(place="临沂市河东区沂河东岸抢险现场", point=GeoPoint(lat=35.08, lon=118.40))
@@ -257,6 +258,9 @@ def schedule_partners(session: DbSession, now: datetime, settings: Settings) -> 
     flow_requests.enqueue(session, PLAY, key=f"aid-demo:partners:{slot}", parameters={})
 
 
+_DEPOT_IDS = frozenset(d.external_id for d in FLOOD_DEPOTS)
+
+
 def _best_entry(session: DbSession, city_id: int, wanted: TypeRef) -> AidResource | None:
     entries = session.scalars(
         select(AidResource).where(AidResource.owner_city_id == city_id, AidResource.status == "available")
@@ -267,7 +271,8 @@ def _best_entry(session: DbSession, city_id: int, wanted: TypeRef) -> AidResourc
         if e.available > 0
         and satisfies(TypeRef(e.type_code, Grade(e.grade) if e.grade is not None else None), wanted)
     ]
-    return max(fitting, key=lambda e: (e.available, -e.id), default=None)
+    # The depot near Linyi first, then the largest stock.
+    return max(fitting, key=lambda e: (e.external_id in _DEPOT_IDS, e.available, -e.id), default=None)
 
 
 def _order_number(city: City, commitment: AidCommitment) -> str:
@@ -279,20 +284,23 @@ def _order_number(city: City, commitment: AidCommitment) -> str:
 def _answer(session: DbSession, ask: AidAsk, request: AidRequest) -> list[str]:
     actor = _actor(ask.city, f"demo-{ask.city.slug}")
     moves = []
+    progress = {p.line.id: p for p in services.progress(session, request)}
     for line in request.lines:
         wanted = TypeRef(line.type_code, Grade(line.min_grade) if line.min_grade is not None else None)
         entry = _best_entry(session, ask.city_id, wanted)
-        if entry is not None:
-            moves.append(
-                _try(
-                    session,
-                    f"{ask.city.slug} offers {entry.external_id}",
-                    services.offer_package,
-                    actor,
-                    line.id,
-                    entry.id,
-                )
-            )
+        p = progress[line.id]
+        short = line.quantity - p.offered - p.committed - p.en_route - p.on_scene
+        # Each neighbour offers its share, so that all three are seen to help.
+        share = min(
+            short,
+            (line.quantity / len(PARTNERS)).to_integral_value(rounding=ROUND_CEILING),
+            entry.available if entry else ZERO,
+        )
+        if entry is not None and share > 0:
+            quantity = Decimal(1) if entry.bookable else share
+            what = f"{ask.city.slug} offers {quantity.normalize()} of {entry.external_id}"
+            moves.append(_try(session, what, services.make_offer, actor, line.id, entry.id, quantity))
+            progress = {p.line.id: p for p in services.progress(session, request)}
     if not any(moves):
         moves.append(_try(session, f"{ask.city.slug} declines", services.decline_ask, actor, request.id))
     return [m for m in moves if m]

@@ -56,6 +56,11 @@ def test_the_linyi_flood_is_answered_by_the_three_neighbours(app, make_user, set
     assert done and all(city in "".join(done) for city in demo.PARTNERS)
     progress = {p.line.line_id: p for p in services.progress(db.session, request)}
     assert progress["L1"].offered == Decimal(20) and progress["L2"].offered == Decimal(12)
+    # Each neighbour offers its share of each line, its depot near Linyi first.
+    assert {key.split(":")[0] for key in _states(request.id)} == set(demo.PARTNERS)
+    assert len(_states(request.id)) == 6
+    offered = db.session.scalars(sa.select(AidCommitment).where(AidCommitment.request_id == request.id))
+    assert {c.resource.external_id for c in offered} == {d.external_id for d in demo.FLOOD_DEPOTS}
     assert demo.play_partners(db.session, now=later) == []  # nothing twice
 
     # Linyi accepts everything; the owners authorise, then dispatch, each after the pace.
