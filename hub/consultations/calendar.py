@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -330,15 +331,45 @@ def feed(
     planned: PlannedSeries | None = None,
 ) -> bytes:
     """Render a subscription feed: every meeting (cancelled ones marked so), optional VTODOs and plan."""
-    directory = directory or CityDirectory()
     cal = _calendar(None, name)
-    for meeting in meetings:
-        cal.add_component(_event(meeting, directory, meeting.updated_at))
+    if directory is not None:
+        for meeting in meetings:
+            cal.add_component(_event(meeting, directory, meeting.updated_at))
+        if planned is not None:
+            cal.add_component(_series(planned, directory))
+        for item in action_items:
+            cal.add_component(_todo(item, directory))
+        return _serialise(cal)
+    # With the hub's own directory each component depends on its record alone, so a component
+    # rendered once is kept and reused until the record changes (a new record is a new key).
+    # Rendering is mostly icalendar's line folding; a feed polled again renders nothing twice.
     if planned is not None:
-        cal.add_component(_series(planned, directory))
-    for item in action_items:
-        cal.add_component(_todo(item, directory))
-    return _serialise(cal)
+        cal.add_component(_series(planned, CityDirectory()))
+    head = _serialise(cal)
+    end = b"END:VCALENDAR\r\n"
+    if not head.endswith(end):
+        raise AssertionError("icalendar ended the calendar unexpectedly")
+    parts = [head[: -len(end)]]
+    parts.extend(_rendered_event(meeting) for meeting in meetings)
+    parts.extend(_rendered_todo(item) for item in action_items)
+    parts.append(end)
+    return b"".join(parts)
+
+
+RENDERED_CACHE = 8_192
+"""How many rendered meetings (and as many action items) a process keeps, about 2 KiB each."""
+
+
+@lru_cache(maxsize=RENDERED_CACHE)
+def _rendered_event(meeting: CalendarMeeting) -> bytes:
+    rendered: bytes = _event(meeting, CityDirectory(), meeting.updated_at).to_ical()
+    return rendered
+
+
+@lru_cache(maxsize=RENDERED_CACHE)
+def _rendered_todo(item: CalendarActionItem) -> bytes:
+    rendered: bytes = _todo(item, CityDirectory()).to_ical()
+    return rendered
 
 
 def request(meeting: CalendarMeeting, *, now: datetime, directory: CityDirectory | None = None) -> bytes:

@@ -1430,6 +1430,85 @@ def calendar_meeting(meeting: Meeting, *, with_answers: bool = True) -> calendar
     )
 
 
+def _calendar_meetings(session: DbSession, city: City | None) -> list[calendar.CalendarMeeting]:
+    """Return the feed's meetings as the calendar shows them, read as plain rows.
+
+    The same as `calendar_meeting` of each meeting, without building ORM objects: a feed of five
+    years holds thousands of invitations, and reading them as tuples takes a fraction of the time.
+    """
+    chosen = select(Meeting.id).where(Meeting.status != PROPOSED)
+    if city is not None:
+        invited = select(Invitation.meeting_id).where(Invitation.city_id == city.id)
+        chosen = chosen.where(Meeting.id.in_(invited) | (Meeting.chair_city_id == city.id))
+    ids = chosen
+    slugs = {c.id: c.slug for c in cities.all_cities(session)}
+    invitees: dict[int, list[calendar.Invitee]] = {}
+    for meeting_id, city_id, answered in session.execute(
+        select(Invitation.meeting_id, Invitation.city_id, Invitation.answer)
+        .where(Invitation.meeting_id.in_(ids))
+        .order_by(Invitation.meeting_id, Invitation.city_id)
+    ):
+        invitees.setdefault(meeting_id, []).append(
+            calendar.Invitee(slugs[city_id], partstat=_PARTSTAT.get(answered, calendar.Partstat.NEEDS_ACTION))
+        )
+    experts: dict[int, list[calendar.ExpertInvitee]] = {}
+    for meeting_id, public_id, name, city_id, answered in session.execute(
+        select(
+            ExpertInvitation.meeting_id,
+            ExpertInvitation.public_id,
+            ExpertInvitation.name,
+            ExpertInvitation.city_id,
+            ExpertInvitation.answer,
+        )
+        .where(ExpertInvitation.meeting_id.in_(ids))
+        .order_by(ExpertInvitation.meeting_id, ExpertInvitation.id)
+    ):
+        experts.setdefault(meeting_id, []).append(
+            calendar.ExpertInvitee(
+                public_id,
+                name,
+                slugs[city_id],
+                partstat=_PARTSTAT.get(answered, calendar.Partstat.NEEDS_ACTION),
+            )
+        )
+    rows = session.execute(
+        select(
+            Meeting.id,
+            Meeting.public_id,
+            Meeting.sequence,
+            Meeting.title,
+            Meeting.starts_at,
+            Meeting.ends_at,
+            Meeting.organizer_city_id,
+            Meeting.chair_city_id,
+            Meeting.updated_at,
+            Meeting.status,
+            Meeting.location,
+            Meeting.video_link,
+        )
+        .where(Meeting.id.in_(ids))
+        .order_by(Meeting.starts_at, Meeting.id)
+    )
+    return [
+        calendar.CalendarMeeting(
+            public_id=row.public_id,
+            sequence=row.sequence,
+            title=row.title,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            organizer_city=slugs[row.organizer_city_id],
+            chair_city=slugs[row.chair_city_id],
+            invitees=tuple(invitees.get(row.id, ())),
+            updated_at=row.updated_at,
+            status=_STATUS[row.status],
+            location=row.location,
+            video_link=row.video_link,
+            experts=tuple(experts.get(row.id, ())),
+        )
+        for row in rows
+    ]
+
+
 def calendar_feed(
     session: DbSession,
     city: City | None = None,
@@ -1439,18 +1518,7 @@ def calendar_feed(
 ) -> bytes:
     """Render the feed of every meeting (not proposals), or of one city's, with its action items;
     `events` are other dates of the same cities shown with them (drills, from their capability)."""
-    query = (
-        select(Meeting)
-        .where(Meeting.status != PROPOSED)
-        .order_by(Meeting.starts_at)
-        .options(selectinload(Meeting.invitations), selectinload(Meeting.experts))
-    )
-    if city is not None:
-        invited = select(Invitation.meeting_id).where(Invitation.city_id == city.id)
-        query = query.where(Meeting.id.in_(invited) | (Meeting.chair_city_id == city.id))
-    meetings = sorted(
-        [calendar_meeting(m) for m in session.scalars(query)] + list(events), key=lambda m: m.starts_at
-    )
+    meetings = sorted(_calendar_meetings(session, city) + list(events), key=lambda m: m.starts_at)
     todos: list[calendar.CalendarActionItem] = []
     if with_action_items:
         items = (

@@ -203,3 +203,32 @@ def test_planned_series_expands_to_the_rules_dates() -> None:
 def test_naive_times_are_refused(meeting: CalendarMeeting) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         feed([replace(meeting, starts_at=datetime(2026, 6, 18, 9))], name="x")
+
+
+def test_a_feed_rendered_from_kept_components_is_the_same_and_follows_every_change(
+    meeting: CalendarMeeting,
+) -> None:
+    item = CalendarActionItem(
+        public_id=ITEM_ID,
+        sequence=0,
+        title="报送防汛物资清单",
+        owner_city="linyi",
+        chair_city="jining",
+        due_on=date(2026, 7, 1),
+        state=ActionItemState.OPEN,
+        updated_at=UPDATED,
+        meeting_id=MEETING_ID,
+    )
+    fresh = feed([meeting], [item], name="淮海联席会商", directory=CityDirectory())
+    assert feed([meeting], [item], name="淮海联席会商") == fresh
+    assert feed([meeting], [item], name="淮海联席会商") == fresh  # from what was kept
+    # An answer changes no SEQUENCE, but the feed shows it at once.
+    answered = replace(
+        meeting, invitees=(*meeting.invitees[:2], Invitee("xuzhou", partstat=Partstat.DECLINED))
+    )
+    (event,) = events(parse(feed([answered], [item], name="淮海联席会商")))
+    partstats = {str(a): a.params["PARTSTAT"] for a in event.get("ATTENDEE")}
+    assert partstats["mailto:xuzhou@cities.huaihai-hub.invalid"] == "DECLINED"
+    closed = replace(item, state=ActionItemState.CLOSED, closed_at=UPDATED + timedelta(days=3), sequence=1)
+    (todo,) = parse(feed([meeting], [closed], name="淮海联席会商")).walk("VTODO")
+    assert str(todo["STATUS"]) == "COMPLETED"

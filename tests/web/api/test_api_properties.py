@@ -103,11 +103,23 @@ def existing(
     )
     token = make_token("xuzhou")
     xuzhou = _auth(token)
+    expert = client.put(
+        "/api/v1/aid/registry/expert-1",
+        json=entry(external_id="expert-1", type_code="expert.flood").model_dump(mode="json"),
+        headers=xuzhou,
+    )
+    assert expert.status_code == 200
     meeting = client.post(
         "/api/v1/consultations",
         headers=xuzhou,
-        json={"title": "沂河汛情会商", "starts_at": soon.isoformat(), "invited_cities": ["linyi"]},
+        json={
+            "title": "沂河汛情会商",
+            "starts_at": soon.isoformat(),
+            "invited_cities": ["linyi"],
+            "expert_specialities": ["expert.flood"],
+        },
     )
+    assert meeting.json["experts"], "the call invites xuzhou's flood expert"
     resolution = client.post(
         f"/api/v1/consultations/{meeting.json['id']}/resolutions",
         headers=xuzhou,
@@ -158,6 +170,10 @@ def existing(
         "/verification": {"public_id": verification.json["id"]},
         "/consultations/calendar": {"city": "xuzhou"},
         "/consultations/assessment": {"year": str(soon.year)},
+        "/consultations/{public_id}/experts": {
+            "public_id": meeting.json["id"],
+            "invitation_id": meeting.json["experts"][0]["id"],
+        },
         "/consultations": {"public_id": meeting.json["id"]},
         "/action-items": {"public_id": resolution.json["action_items"][0]["id"]},
         "/cities": {"slug": "xuzhou"},
