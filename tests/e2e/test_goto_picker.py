@@ -1,9 +1,9 @@
-"""The "go to" command picks its place on the map, in a real browser, and sends those coordinates."""
+"""Places picked on the map, in a real browser: the "go to" command's destination and an aid
+request's report-to place; the line beside the map says which city the point lies in."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,34 +25,41 @@ pytestmark = pytest.mark.e2e
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
 
 
+def _pick(
+    page: Any, name: str, slug: str, point: tuple[float, float], fields: tuple[str, str]
+) -> tuple[float, float]:
+    """Click the point on map `name`; check the city proposed and return the coordinates filled in."""
+    picker = page.locator(f"#map-{name}")
+    expect(picker).to_have_attribute("data-drawn", "10")
+    where = page.evaluate(
+        "([name, lat, lon]) => window.hubMaps[name].map.latLngToContainerPoint([lat, lon])", [name, *point]
+    )
+    picker.click(position={"x": where["x"], "y": where["y"]})
+    expect(picker).to_have_attribute("data-picked-city", slug)
+    picked = (float(page.locator(fields[0]).input_value()), float(page.locator(fields[1]).input_value()))
+    # A click lands on a pixel: within a few hundred metres of the point aimed at.
+    assert abs(picked[0] - point[0]) < 0.02 and abs(picked[1] - point[1]) < 0.02
+    assert geography.member_city_at(picked[1], picked[0]) == slug
+    return picked
+
+
 def test_a_goto_destination_picked_on_the_map_is_what_the_vehicle_is_sent(
     live_hub: str,
     make_user: Callable[..., Any],
     city: Callable[[str], Any],
     watched: Watch,
-    login: Callable[..., None],
-    shoot: Callable[[Any, str], Path],
+    login: Any,
+    shoot: Any,
 ) -> None:
     vehicle, _ = fleet.register_vehicle(db.session, ADMIN, city("linyi"), "v01", "临沂1号指挥车")
     db.session.commit()
     make_user("linyi-coord", "linyi", Role.COORDINATOR)
-    lat, lon = _point_in("linyi", city)
     page = watched.page
     login(page, "linyi-coord")
     page.goto(f"{live_hub}/vehicles/{vehicle.id}")
-    picker = page.locator("#map-goto")
-    expect(picker).to_have_attribute("data-drawn", "10")
-    where = page.evaluate(
-        "([lat, lon]) => window.hubMaps.goto.map.latLngToContainerPoint([lat, lon])", [lat, lon]
-    )
-    picker.click(position={"x": where["x"], "y": where["y"]})
-    expect(picker).to_have_attribute("data-picked-city", "linyi")
+    picked = _pick(page, "goto", "linyi", _point_in("linyi", city), ("#latitude", "#longitude"))
     # No affected-cities box on this form: the line beside the map only says where the point is.
     expect(page.locator(".map-picked")).to_have_text("位于临沂市。")
-    picked_lat = float(page.get_by_label("纬度").input_value())
-    picked_lon = float(page.get_by_label("经度").input_value())
-    assert abs(picked_lat - lat) < 0.02 and abs(picked_lon - lon) < 0.02
-    assert geography.member_city_at(picked_lon, picked_lat) == "linyi"
 
     page.locator("select#kind").select_option(label="前往指定地点")
     page.get_by_label("说明").fill("前往兰山区集结")
@@ -64,5 +71,24 @@ def test_a_goto_destination_picked_on_the_map_is_what_the_vehicle_is_sent(
     db.session.expire_all()
     command = db.session.scalars(sa.select(VehicleCommand)).one()
     assert command.kind == "goto"
-    assert (command.arguments["lat"], command.arguments["lon"]) == pytest.approx((picked_lat, picked_lon))
+    assert (command.arguments["lat"], command.arguments["lon"]) == pytest.approx(picked)
+    watched.check()
+
+
+def test_an_aid_request_picks_its_report_to_place_on_the_map(
+    live_hub: str,
+    make_user: Callable[..., Any],
+    city: Callable[[str], Any],
+    watched: Watch,
+    login: Any,
+    shoot: Any,
+) -> None:
+    make_user("suqian-coord", "suqian", Role.COORDINATOR)
+    page = watched.page
+    login(page, "suqian-coord")
+    page.goto(f"{live_hub}/aid/requests/new")
+    _pick(page, "report-to", "suqian", _point_in("suqian", city), ("#report_to_lat", "#report_to_lon"))
+    expect(page.locator(".map-picked")).to_have_text("位于宿迁市。")
+    page.locator("#map-report-to").scroll_into_view_if_needed()
+    shoot(page, "aid-request-picker.png")
     watched.check()
