@@ -8,11 +8,11 @@ a retained `VehicleStatus`, `Telemetry` at `rate_hz`, and an `Ack` for every com
 
 Driving: a vehicle stands at its home on standby, at speed 0, until a command moves it. A goto
 drives to the point at a road speed drawn between 60 and 90 km/h, reporting the status en_route
-(with the command's note) on the way and on_scene ("arrived") on arrival; returning drives home
-and turns to standby there. `speedup` multiplies how far the vehicle moves per second of wall time
-so a demo map visibly moves, while `speed_kmh` in its telemetry stays the road speed; a vehicle
-that is not moving reports 0. Status and speed therefore always agree: only en_route and
-returning move.
+(with the command's note) on the way and on_scene ("已到达", as a crew would type it) on arrival;
+returning drives home and turns to standby there. `speedup` multiplies how far the vehicle
+moves per second of wall time so a demo map visibly moves, while `speed_kmh` in its telemetry
+stays the road speed; a vehicle that is not moving reports 0. Status and speed therefore always
+agree: only en_route and returning move.
 `seq` starts at 0 when the vehicle object is made and never goes back, so it rises within each
 session and across its reconnects; a restarted simulator starts again at 0 with a higher session.
 
@@ -543,9 +543,9 @@ class SimulatedVehicle:
     def _arrive(self) -> None:
         self._stop()
         if self._state is VehicleState.RETURNING:
-            self._set_status(VehicleState.STANDBY, "back at base")
+            self._set_status(VehicleState.STANDBY, "已返回驻地")
             return
-        self._set_status(VehicleState.ON_SCENE, "arrived")
+        self._set_status(VehicleState.ON_SCENE, "已到达")
         if self._goto is not None:
             goto, self._goto = self._goto, None
             self._ack(goto, AckStage.DONE)

@@ -802,7 +802,11 @@ def _channel_actions(session: DbSession, drill: Drill) -> list[rules.ActionRecor
         if command.state in ("received", "done"):
             actions.append(
                 rules.ActionRecord(
-                    row.city.slug, ExpectedAction.COMMAND_ACKED, command.state_at, row.number, row.vehicle
+                    row.city.slug,
+                    ExpectedAction.COMMAND_ACKED,
+                    command.acked_at or command.state_at,
+                    row.number,
+                    row.vehicle,
                 )
             )
     return actions

@@ -143,6 +143,8 @@ def apply_ack(session: DbSession, vehicle: Vehicle, ack: Ack, *, exercise: bool 
     command.state = target
     command.state_at = ack.at
     command.reason = ack.reason
+    if command.acked_at is None:
+        command.acked_at = ack.at
     return "applied"
 
 

@@ -124,6 +124,9 @@ class VehicleCommand(Model):
     state: Mapped[str] = mapped_column(String(16), default=CommandState.PENDING, index=True)
     state_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The vehicle's first answer (received, or done or rejected without one): a goto's done comes
+    # on arrival, long after, so `state_at` alone cannot say how quickly the crew answered.
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     publish_count: Mapped[int] = mapped_column(Integer, default=0)
     # A drill's command: published under the exercise root, and expired at its ENDEX.

@@ -92,60 +92,95 @@ def member_city_at(longitude: float, latitude: float) -> str | None:
 # outlines' own few hundred metres.
 _M_PER_DEG_LAT = 110_574.0
 _M_PER_DEG_LON = 111_320.0
+# Edges are filed in square cells of this many degrees (about 2 km), so that a lookup reads the
+# few dozen edges near the point instead of the region's ten thousand.
+_CELL = 0.02
+# Beyond this the distance to the nearest border is reported as this: far enough for any use.
+CLEARANCE_CAP_M = 20_000.0
 
-
-def _edge_distance_m(polygons: tuple[tuple[Ring, ...], ...], longitude: float, latitude: float) -> float:
-    """Return the distance in metres from the point to the nearest edge of the outlines."""
-    kx = _M_PER_DEG_LON * math.cos(math.radians(latitude))
-    ky = _M_PER_DEG_LAT
-    best = math.inf
-    for polygon in polygons:
-        for ring in polygon:
-            # Each vertex relative to the point, in metres: the point is the origin.
-            points = [((x - longitude) * kx, (y - latitude) * ky) for x, y in ring]
-            ax, ay = points[-1]
-            for bx, by in points:
-                dx, dy = bx - ax, by - ay
-                length = dx * dx + dy * dy
-                # The foot of the perpendicular from the origin, clamped to the segment.
-                t = 0.0 if length == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length))
-                px, py = ax + t * dx, ay + t * dy
-                best = min(best, px * px + py * py)
-                ax, ay = bx, by
-    return math.sqrt(best)
-
-
-def _bbox_distance_m(area: Area, longitude: float, latitude: float) -> float:
-    """Return a lower bound of the distance from the point to the area: to its bounding box."""
-    west, south, east, north = area.bbox
-    dx = max(west - longitude, 0.0, longitude - east) * _M_PER_DEG_LON * math.cos(math.radians(latitude))
-    dy = max(south - latitude, 0.0, latitude - north) * _M_PER_DEG_LAT
-    return math.hypot(dx, dy)
+Segment = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
 class Placement:
     """Where a point lies: the member city holding it (None outside them) and how far the nearest
-    border of a member city is, in metres."""
+    border of a member city is, in metres (at most `CLEARANCE_CAP_M`)."""
 
     slug: str | None
     clearance_m: float
 
 
-def place(longitude: float, latitude: float) -> Placement:
-    """Return the member city the point lies in and its distance to the nearest member border.
+class _EdgeIndex:
+    """The member cities' edges by latitude band (to test containment) and by cell (distance)."""
 
-    Inside a member city the nearest border is one of its own edges (the cities do not overlap);
-    outside them every member city is looked at, nearest bounding box first.
-    """
-    members = [area for area in areas() if area.member]
-    for area in members:
-        if area.contains(longitude, latitude):
-            return Placement(area.slug, _edge_distance_m(area.polygons, longitude, latitude))
-    best = math.inf
-    nearest_first = sorted(members, key=lambda area: _bbox_distance_m(area, longitude, latitude))
-    for area in nearest_first:
-        if _bbox_distance_m(area, longitude, latitude) >= best:
-            break
-        best = min(best, _edge_distance_m(area.polygons, longitude, latitude))
-    return Placement(None, best)
+    def __init__(self, members: tuple[Area, ...]) -> None:
+        self.members = members
+        self.bands: list[dict[int, list[Segment]]] = []
+        self.cells: dict[tuple[int, int], list[Segment]] = {}
+        for area in members:
+            bands: dict[int, list[Segment]] = {}
+            for polygon in area.polygons:
+                for ring in polygon:
+                    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+                        segment = (x1, y1, x2, y2)
+                        for band in range(_cell(min(y1, y2)), _cell(max(y1, y2)) + 1):
+                            bands.setdefault(band, []).append(segment)
+                        for ix in range(_cell(min(x1, x2)), _cell(max(x1, x2)) + 1):
+                            for iy in range(_cell(min(y1, y2)), _cell(max(y1, y2)) + 1):
+                                self.cells.setdefault((ix, iy), []).append(segment)
+            self.bands.append(bands)
+
+    def member_at(self, x: float, y: float) -> Area | None:
+        """Return the member city holding the point (even-odd rule over its band's edges)."""
+        band = _cell(y)
+        for area, bands in zip(self.members, self.bands, strict=True):
+            west, south, east, north = area.bbox
+            if not (west <= x <= east and south <= y <= north):
+                continue
+            inside = False
+            for x1, y1, x2, y2 in bands.get(band, ()):
+                if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+                    inside = not inside
+            if inside:
+                return area
+        return None
+
+    def clearance_m(self, x: float, y: float) -> float:
+        """Return the distance to the nearest member edge, searching cells in widening rings."""
+        kx = _M_PER_DEG_LON * math.cos(math.radians(y))
+        cell_m = _CELL * min(kx, _M_PER_DEG_LAT)
+        cx, cy = _cell(x), _cell(y)
+        best = CLEARANCE_CAP_M**2
+        ring = 0
+        # An edge filed in a cell of ring r (r cells out, square rings) is at least r - 1 cells
+        # away from the point: once that is beyond the best found, no further ring can beat it.
+        while ring * cell_m < CLEARANCE_CAP_M and not (ring > 0 and ((ring - 1) * cell_m) ** 2 >= best):
+            for ix in range(cx - ring, cx + ring + 1):
+                for iy in range(cy - ring, cy + ring + 1):
+                    if max(abs(ix - cx), abs(iy - cy)) != ring:
+                        continue
+                    for x1, y1, x2, y2 in self.cells.get((ix, iy), ()):
+                        ax, ay = (x1 - x) * kx, (y1 - y) * _M_PER_DEG_LAT
+                        dx, dy = (x2 - x1) * kx, (y2 - y1) * _M_PER_DEG_LAT
+                        length = dx * dx + dy * dy
+                        t = 0.0 if length == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length))
+                        px, py = ax + t * dx, ay + t * dy
+                        best = min(best, px * px + py * py)
+            ring += 1
+        return math.sqrt(best)
+
+
+def _cell(value: float) -> int:
+    return math.floor(value / _CELL)
+
+
+@cache
+def _index() -> _EdgeIndex:
+    return _EdgeIndex(tuple(area for area in areas() if area.member))
+
+
+def place(longitude: float, latitude: float) -> Placement:
+    """Return the member city the point lies in and its distance to the nearest member border."""
+    index = _index()
+    area = index.member_at(longitude, latitude)
+    return Placement(area.slug if area else None, index.clearance_m(longitude, latitude))

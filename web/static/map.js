@@ -180,7 +180,7 @@
         var box = node.dataset.pickerCities && document.getElementById(node.dataset.pickerCities);
         var check = box && box.querySelector("input[type=checkbox][value='" + answer.city + "']");
         if (check) { check.checked = true; }
-        note.textContent = fmt(state.labels.inside, { city: answer.name });
+        note.textContent = fmt(box ? state.labels.inside : state.labels.located, { city: answer.name });
         node.dataset.pickedCity = answer.city;
       }).catch(function () { note.textContent = state.labels.pick_hint; });
     }

@@ -1,4 +1,5 @@
-"""vehicle areas: the member city a vehicle counts as in, and its crossings between cities
+"""vehicle areas: the member city a vehicle counts as in, and its crossings between cities;
+when a vehicle first answered a command
 
 Revision ID: c4f2a9e6d180
 Revises: c4f2a9e61d07
@@ -26,6 +27,8 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             batch_op.f("fk_vehicles_area_city_id_cities"), "cities", ["area_city_id"], ["id"]
         )
+    with op.batch_alter_table("vehicle_commands", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("acked_at", hub.kernel.types.UTCDateTime(), nullable=True))
     op.create_table(
         "vehicle_crossings",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -59,6 +62,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_vehicle_crossings_vehicle_id"))
         batch_op.drop_index(batch_op.f("ix_vehicle_crossings_to_city_id"))
     op.drop_table("vehicle_crossings")
+    with op.batch_alter_table("vehicle_commands", schema=None) as batch_op:
+        batch_op.drop_column("acked_at")
     with op.batch_alter_table("vehicles", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_vehicles_area_city_id_cities"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_vehicles_area_city_id"))

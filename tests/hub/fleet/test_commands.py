@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts.mqtt import GotoAction, SetStatusAction, VehicleState
+from contracts.mqtt import Ack, AckStage, GotoAction, SetStatusAction, VehicleState
 from hub.extensions import db
 from hub.fleet import commands
 from hub.fleet import services as fleet
@@ -50,3 +50,16 @@ def test_a_received_goto_outlasts_its_ttl_until_the_arrival_limit(vehicle, make_
     assert driving.state == CommandState.RECEIVED
     assert lost.state == CommandState.TIMED_OUT
     assert status.state == CommandState.TIMED_OUT
+
+
+def test_the_first_answer_is_kept_when_a_goto_is_done_on_arrival(vehicle, make_user) -> None:
+    coordinator = Actor.for_user(make_user("ly", "linyi"))
+    goto = commands.send_command(
+        db.session, coordinator, vehicle.id, GotoAction(lat=35.0, lon=118.0), root=ROOT
+    )
+    received = datetime.now(UTC).replace(microsecond=0)
+    arrived = received + timedelta(minutes=40)
+    for stage, at in ((AckStage.RECEIVED, received), (AckStage.DONE, arrived)):
+        commands.apply_ack(db.session, vehicle, Ack(command_id=goto.command_id, stage=stage, at=at))
+    db.session.commit()
+    assert (goto.state, goto.state_at, goto.acked_at) == (CommandState.DONE, arrived, received)
