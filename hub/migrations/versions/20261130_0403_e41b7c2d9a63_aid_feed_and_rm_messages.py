@@ -7,7 +7,7 @@ in the hub ("hub"); `aid_rm_messages` keeps every imported EDXL-RM message by it
 MessageID, so that a message sent again is applied once.
 
 Revision ID: e41b7c2d9a63
-Revises: c4d7e2a9b815
+Revises: d2b8f4c6a913
 Create Date: 2026-11-30 07:05:00.000000
 
 """
@@ -19,7 +19,7 @@ import hub.kernel.types
 
 # revision identifiers, used by Alembic.
 revision = "e41b7c2d9a63"
-down_revision = "c4d7e2a9b815"
+down_revision = "d2b8f4c6a913"
 branch_labels = None
 depends_on = None
 
