@@ -114,6 +114,8 @@ def close_request_if_done(aid_request_id: int) -> bool:
 def close_request(aid_request_id: int, request_id: int | None = None) -> bool:
     """Close a finished request; nothing if something moved on it meanwhile."""
     return close_request_if_done(aid_request_id)
+
+
 def play_partners() -> list[str]:
     """Take the demo neighbours' moves that are due on the open Linyi flood requests."""
     with hub_session() as session:

@@ -48,7 +48,7 @@ class Settings:
     position_thin_after_days: int = 3
     # The managed Prefect server deletes finished flow runs (with their task runs and logs) and
     # events older than this, by its own database vacuum service.
-    prefect_retention_days: int = 7
+    prefect_retention_days: int = 2
     # Writes are refused with a clear message while the instance folder has less free space.
     min_free_disk_mb: int = 64
 
@@ -189,7 +189,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         retention_reminders_days=_days(env, "HUB_RETENTION_REMINDERS_DAYS", 90),
         retention_dead_letters_days=_days(env, "HUB_RETENTION_DEAD_LETTERS_DAYS", 30),
         position_thin_after_days=_days(env, "HUB_POSITION_THIN_AFTER_DAYS", 3),
-        prefect_retention_days=_days(env, "HUB_PREFECT_RETENTION_DAYS", 7),
+        prefect_retention_days=_days(env, "HUB_PREFECT_RETENTION_DAYS", 2),
         min_free_disk_mb=_whole(env, "HUB_MIN_FREE_DISK_MB", 64),
         clock_skew_seconds=int(env.get("HUB_CLOCK_SKEW_SECONDS", "300")),
         daily_report_due=env.get("HUB_DAILY_REPORT_DUE", "17:00"),

@@ -62,7 +62,7 @@ class ManagedPrefectServer:
         port: int | None = None,
         *,
         env: Mapping[str, str] | None = None,
-        retention: timedelta = timedelta(days=7),
+        retention: timedelta = timedelta(days=2),
         ready_timeout: float = 180.0,
         stop_timeout: float = 15.0,
     ) -> None:
