@@ -12,10 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connectors.sims.partner import PartnerSimulator
+from contracts.bulletins import ReceiptCreate
 from contracts.cap import parse_cap
 from contracts.drills import EXERCISE_PREFIX, DrillPlan, ExpectedAction
 from flows.drills import drill_inject, drill_startex
 from hub.app import settings_of
+from hub.bulletins import services as bulletins
 from hub.drills import services
 from hub.drills.models import Drill
 from hub.extensions import db
@@ -82,9 +84,17 @@ def test_a_platform_inject_reaches_the_platform_marked_and_its_receipt_is_measur
 
     db.session.expire_all()
     drill = db.session.get(Drill, drill.id)
+    # The platform's answer is delivery, not a signature: nothing is answered yet.
+    assert {m.number: m for m in services.measures(db.session, drill)}[1].first_action_at is None
+    # A person of Linyi signs; the answer is measured from the platform's acceptance to that.
+    signer = Actor.for_user(make_user("linyi-duty", "linyi"))
+    receipt = ReceiptCreate(acknowledged_by="临沂值班员")
+    bulletins.record_receipt(db.session, signer, uuid.UUID(_bulletin_id(drill, 1)), receipt)
+    db.session.commit()
+    db.session.expire_all()
+    drill = db.session.get(Drill, drill.id)
     platform = services.platform_deliveries(db.session, drill)[1]
     measured = {m.number: m for m in services.measures(db.session, drill)}[1]
-    # The simulator signs at once: measured from the platform's acceptance to its receipt.
     assert measured.delivered_at == platform[2] is not None
     assert measured.expected_action is ExpectedAction.RECEIPT_SIGNED
     assert measured.first_action_at is not None and measured.in_time is True
