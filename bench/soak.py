@@ -160,7 +160,7 @@ def main() -> None:
                 start_new_session=True,
             )
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 600  # a loaded machine starts the demo slowly
             while "Stop with Ctrl+C" not in log_path.read_text(errors="replace"):
                 if hub.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(
