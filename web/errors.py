@@ -69,6 +69,7 @@ REFUSALS = {
     "csv_twice": _l("第 %(line)d 行与前面的行重复；整份未导入。"),
     "csv_phone": _l("第 %(line)d 行 %(column)s 列不是电话号码；整份未导入。"),
     "csv_no_phone": _l("第 %(line)d 行须至少填写电话或手机；整份未导入。"),
+    "csv_control_character": _l("第 %(line)d 行 %(column)s 列含有不允许的控制字符；整份未导入。"),
     "own_city_only": _l("只能为本市办理此事项。"),
     "occurred_in_future": _l("发生时间不能晚于当前时间。"),
     "incident_closed": _l("事件已结束，不再接受续报。"),

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from contracts.common import NOT_XML_TEXT
 from hub.duty.models import Contact, DutyShift
 from hub.kernel import audit, cities
 from hub.kernel.actors import Actor
@@ -121,6 +122,7 @@ PROBLEMS = {
     "csv_twice": "named twice in the file",
     "csv_phone": "not a telephone number",
     "csv_no_phone": "a contact needs a telephone or a mobile number",
+    "csv_control_character": "holds a control character",
 }
 
 
@@ -136,6 +138,9 @@ def _text(line: int, row: dict[str, str], column: str, *, required: bool) -> str
         raise _bad(line, column, "csv_empty")
     if len(value) > MAX_TEXT:
         raise _bad(line, column, "csv_too_long_text")
+    if NOT_XML_TEXT.search(value):
+        # The same rule as every contract's text (and PostgreSQL cannot store NUL at all).
+        raise _bad(line, column, "csv_control_character")
     return value
 
 

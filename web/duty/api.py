@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.common import XmlChars
 from hub.duty import services as duty
 from hub.duty.models import Contact, DutyShift
 from hub.extensions import db
@@ -71,10 +72,10 @@ class ShiftIn(BaseModel):
 
     date: date
     shift: Literal["day", "night"]
-    officer: str = Field(min_length=1, max_length=64)
-    officer_phone: str = Field("", max_length=32)
-    leader: str = Field(min_length=1, max_length=64)
-    leader_phone: str = Field("", max_length=32)
+    officer: Annotated[str, Field(min_length=1, max_length=64), XmlChars]
+    officer_phone: Annotated[str, Field(max_length=32), XmlChars] = ""
+    leader: Annotated[str, Field(min_length=1, max_length=64), XmlChars]
+    leader_phone: Annotated[str, Field(max_length=32), XmlChars] = ""
 
 
 class RosterIn(BaseModel):
@@ -91,10 +92,10 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["desk", "coordinator", "leader"]
-    name: str = Field(min_length=1, max_length=64)
-    title: str = Field("", max_length=64)
-    phone: str = Field("", max_length=32)
-    mobile: str = Field("", max_length=32)
+    name: Annotated[str, Field(min_length=1, max_length=64), XmlChars]
+    title: Annotated[str, Field(max_length=64), XmlChars] = ""
+    phone: Annotated[str, Field(max_length=32), XmlChars] = ""
+    mobile: Annotated[str, Field(max_length=32), XmlChars] = ""
 
 
 class DirectoryIn(BaseModel):

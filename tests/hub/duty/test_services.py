@@ -70,6 +70,7 @@ def test_a_roster_imports_replaces_and_exports_the_same_columns(make_user) -> No
         (ROSTER + "2026-12-02,day,,,刘建国,\n", "csv_empty", 5),
         (ROSTER + "2026-11-30,day,王磊,,刘建国,\n", "csv_twice", 5),
         (ROSTER + "2026-12-02,day,王磊,call me,刘建国,\n", "csv_phone", 5),
+        (ROSTER + "2026-12-02,day,王\x00磊,,刘建国,\n", "csv_control_character", 5),
     ],
 )
 def test_a_bad_row_refuses_the_whole_file_and_says_where(

@@ -93,6 +93,11 @@ def test_the_api_reads_and_puts_the_roster_and_the_directory(client: FlaskClient
     assert [(s["city"], s["officer"], s["leader"]) for s in now] == [("linyi", "王磊", "刘建国")]
     roster = client.get("/api/v1/duty/roster?days=1", headers=headers).json["items"]
     assert roster[0]["shift"] == shift
+    # A control character (NUL, which PostgreSQL cannot even store) is refused, and nothing kept.
+    nul = {"items": [{"date": day.isoformat(), "shift": shift, "officer": "王\u0000磊", "leader": "刘建国"}]}
+    refused = client.put("/api/v1/duty/roster", json=nul, headers=headers)
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "invalid_input"
+    assert client.get("/api/v1/duty/roster?days=1", headers=headers).json["items"][0]["officer"] == "王磊"
     refused = client.put(
         "/api/v1/directory",
         json={"items": [{"kind": "leader", "name": "周强"}]},
