@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Literal
 
@@ -160,16 +161,19 @@ def get_roster(query: RosterQuery) -> ResponseReturnValue:
     return ShiftList(items=[_shift(s) for s in rows]).model_dump(mode="json")
 
 
+def _numbered_rows(items: Sequence[BaseModel]) -> list[tuple[int, dict[str, str]]]:
+    """Give API items the shape of CSV rows (numbered from 1, text values) the services check."""
+    return [
+        (n, {k: str(v) for k, v in item.model_dump(mode="json").items()}) for n, item in enumerate(items, 1)
+    ]
+
+
 @bp.put("/duty/roster")
 @api_auth
 @operation(json=RosterIn, tags=TAGS, HTTP_200=(ImportedOut, "Put in place"))
 def put_roster(body: RosterIn) -> ResponseReturnValue:
     """Put shifts on the caller's city's roster; a bad one refuses them all."""
-    rows = [
-        (n, {k: str(v) for k, v in item.model_dump(mode="json").items()})
-        for n, item in enumerate(body.items, 1)
-    ]
-    count = duty.put_roster(db.session, current_actor(), rows)
+    count = duty.put_roster(db.session, current_actor(), _numbered_rows(body.items))
     db.session.commit()
     return ImportedOut(count=count).model_dump(mode="json")
 
@@ -189,10 +193,6 @@ def get_directory(query: DirectoryQuery) -> ResponseReturnValue:
 @operation(json=DirectoryIn, tags=TAGS, HTTP_200=(ImportedOut, "Put in place"))
 def put_directory(body: DirectoryIn) -> ResponseReturnValue:
     """Put contacts in the caller's city's directory; a bad one refuses them all."""
-    rows = [
-        (n, {k: str(v) for k, v in item.model_dump(mode="json").items()})
-        for n, item in enumerate(body.items, 1)
-    ]
-    count = duty.put_directory(db.session, current_actor(), rows)
+    count = duty.put_directory(db.session, current_actor(), _numbered_rows(body.items))
     db.session.commit()
     return ImportedOut(count=count).model_dump(mode="json")
