@@ -32,7 +32,8 @@ def platforms(flow_app: Flask, city: Callable[[str], object]) -> Iterator[Callab
     started: list[PartnerSimulator] = []
 
     def start(slug: str, **options: object) -> PartnerSimulator:
-        simulator = PartnerSimulator(slug, token=f"token-{slug}", seed=7, **options).start()  # type: ignore[arg-type]
+        options.setdefault("seed", 7)
+        simulator = PartnerSimulator(slug, token=f"token-{slug}", **options).start()  # type: ignore[arg-type]
         started.append(simulator)
         partners.register(
             db.session, ADMIN, city(slug), simulator.url, f"token-{slug}", settings=settings_of(flow_app)
