@@ -19,6 +19,7 @@ from flows import consultations as consultation_flows
 from flows.scheduler import Scheduler
 from hub.consultations import calendar
 from hub.consultations import services as consultations
+from hub.consultations.services import INVITATION_RETRY_MINUTES
 from hub.consultations.models import ExpertInvitation, Meeting
 from hub.extensions import db
 from hub.kernel import cities
@@ -175,7 +176,9 @@ def test_a_platform_down_is_tried_again_by_the_scheduler_and_gets_the_invitation
 
     xuzhou.fail(count=0)
     scheduler = Scheduler(settings, wake=_Quiet())
-    now = datetime.now(UTC)
+    # The start of a retry slot, so that five seconds later is surely the same slot.
+    slot_seconds = 60 * INVITATION_RETRY_MINUTES
+    now = datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) // slot_seconds * slot_seconds, UTC)
     scheduler.tick(now)
     scheduler.tick(now + timedelta(seconds=5))  # the same slot: no second request
     retry = _invite_request(meeting)
