@@ -20,21 +20,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from _common import machine, make_hub_app, print_table, register_vehicles
+from _history import ROOT, RegionWriter
 from flask import Flask
 
-from contracts.bulletins import BulletinCreate
-from contracts.common import IncidentCategory, IncidentLevel
-from contracts.incidents import FollowUpCreate, IncidentCreate
 from contracts.mqtt import Telemetry, decode_message, encode, telemetry_topic
-from hub.bulletins import services as bulletins
 from hub.extensions import db
 from hub.fleet import ingest
-from hub.incidents import notifications
-from hub.incidents import services as incidents
-from hub.kernel.actors import Actor
-from hub.kernel.models import City, Role
 
-ROOT = "hh"
 DAY = 86_400
 
 
@@ -117,64 +109,15 @@ def main() -> None:
             ingest.apply_batch(db.session, batch, root=ROOT)
 
         with app.app_context():
-            cities = {c.slug: c for c in db.session.scalars(sa.select(City))}
-            coordinators = {
-                slug: Actor("user", f"bench-{slug}", city.id, Role.COORDINATOR)
-                for slug, city in cities.items()
-            }
-        slugs = sorted(coordinators)
+            writer = RegionWriter(db.session)
 
         def incidents_with_reports(indexes: range) -> None:
             for index in indexes:
-                incident(index)
+                writer.incident(index)
 
         def bulletins_to_three(indexes: range) -> None:
             for index in indexes:
-                bulletin(index)
-
-        def incident(index: int) -> None:
-            reporting = slugs[index % len(slugs)]
-            neighbour = slugs[(index + 1) % len(slugs)]
-            created = incidents.create_incident(
-                db.session,
-                coordinators[reporting],
-                IncidentCreate(
-                    category=IncidentCategory.NATURAL,
-                    level=IncidentLevel.III,
-                    title=f"沂河水位上涨 {index}",
-                    description="沂河临沂段水位持续上涨，沿河低洼地带已组织群众转移。" * 3,
-                    location="临沂市兰山区沂河路",
-                    occurred_at=datetime.now(UTC) - timedelta(hours=1),
-                    affected_cities=(reporting, neighbour),
-                ),
-            )
-            incidents.add_report(
-                db.session,
-                coordinators[reporting],
-                created.id,
-                FollowUpCreate(body="水位已回落 0.3 米，转移群众 1,200 人，无人员伤亡。"),
-            )
-            for slug in (neighbour, slugs[(index + 2) % len(slugs)]):
-                notifications.deliver(
-                    db.session, created.id, slug, "neighbour", flow_run_id=None, mqtt_root=ROOT
-                )
-
-        def bulletin(index: int) -> None:
-            issuer = slugs[index % len(slugs)]
-            addressed = tuple(slugs[(index + k) % len(slugs)] for k in (1, 2, 3))
-            bulletins.issue(
-                db.session,
-                coordinators[issuer],
-                BulletinCreate(
-                    category=IncidentCategory.NATURAL,
-                    area="沂河沿线",
-                    title=f"关于做好强降雨防范工作的通报 {index}",
-                    text="预计未来 24 小时沂河流域有大到暴雨，请各市做好防范。" * 4,
-                    addressed_cities=addressed,
-                    receipt_deadline=datetime.now(UTC) + timedelta(hours=2),
-                ),
-                mqtt_root=ROOT,
-            )
+                writer.bulletin(index)
 
         per_position = measure(app, args.positions, positions, batch=500)
         per_incident = measure(app, args.incidents, incidents_with_reports, batch=100)

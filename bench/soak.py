@@ -2,11 +2,15 @@
 for a while and report, per hour of operation, how each table and file grows, the resident
 memory of each process, and the desk's p95 at the start and at the end.
 
-The clock is real: `--minutes 60` is an hour of operation. What it does not show is the
-equivalent of 30 days (retention and thinning only start after days); the sizing table
-(`bench/sizing.py`) covers that by arithmetic.
+The clock is real: `--minutes 60` is an hour of operation. `--history-days 30` gives the demo
+the equivalent of 30 days first: once it runs, a month of history is written into its database
+as the hub keeps it (positions of its vehicles at 1 Hz for the last three days and one a minute
+before, with an hour past the thinning age and a day past the retention still to do; incidents
+and bulletins at a busy region's rate, closed and signed), the pages are timed before and after,
+and the hourly maintenance (thinning, position retention, the retention job) is timed on it.
 
     python bench/soak.py --minutes 20 --sample-every 60
+    python bench/soak.py --minutes 10 --history-days 30
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import _history as history
 import requests
-from _common import percentile, print_table
+from _common import machine, percentile, print_table
 
 from hub.kernel.seed import DEMO_PASSWORD
 from hub.runtime import free_port
+
+# The pages a duty officer keeps open, timed before and after the history is written.
+PAGES = ("/", "/incidents/", "/bulletins", "/vehicles")
 
 TABLES = (
     "vehicle_positions",
@@ -126,11 +134,11 @@ def _files(instance: Path) -> dict[str, int]:
     return sizes
 
 
-def _desk_p95(session: requests.Session, base: str, count: int) -> float:
+def _page_p95(session: requests.Session, url: str, count: int) -> float:
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        response = session.get(f"{base}/", timeout=30)
+        response = session.get(url, timeout=30)
         response.raise_for_status()
         times.append((time.perf_counter() - started) * 1000)
     return percentile(times, 0.95)
@@ -143,6 +151,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--sample-every", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--desk-requests", type=int, default=100)
+    parser.add_argument(
+        "--history-days", type=int, default=0, help="write this many days of history first (e.g. 30)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="hub-soak-") as folder:
@@ -177,9 +188,14 @@ def main() -> None:
             )
             time.sleep(min(60.0, args.sample_every))  # let the simulators connect and settle
             database = instance / "hub.sqlite3"
+            if args.history_days:
+                fresh = _pages(session, base, args.desk_requests)
+                written, maintenance = history.write_month(instance, args.history_days)
+                aged = _pages(session, base, args.desk_requests)
+            # Growth is measured from here: the real-clock part, after any history.
             started = time.monotonic()
             first_rows, first_files, first_runs = _rows(database), _files(instance), _prefect_runs(instance)
-            desk_start = _desk_p95(session, base, args.desk_requests)
+            desk_start = _page_p95(session, f"{base}/", args.desk_requests)
             samples = [(0.0, _memory(hub.pid))]
             while time.monotonic() - started < args.minutes * 60:
                 time.sleep(args.sample_every)
@@ -190,7 +206,7 @@ def main() -> None:
                     )
             elapsed_h = (time.monotonic() - started) / 3600
             last_rows, last_files, last_runs = _rows(database), _files(instance), _prefect_runs(instance)
-            desk_end = _desk_p95(session, base, args.desk_requests)
+            desk_end = _page_p95(session, f"{base}/", args.desk_requests)
         finally:
             if hub.poll() is None:
                 hub.send_signal(signal.SIGINT)  # the hub stops everything it started
@@ -236,6 +252,24 @@ def main() -> None:
         "Desk (GET /) p95",
         [("at the start", f"{desk_start:.1f} ms"), ("at the end", f"{desk_end:.1f} ms")],
     )
+    if args.history_days:
+        print_table(f"History written ({args.history_days} days)", list(written.items()))
+        print_table(
+            "Pages p95: fresh demo → with the history (ratio)",
+            [
+                (path, f"{fresh[path]:.1f} ms → {aged[path]:.1f} ms ({aged[path] / fresh[path]:.2f}×)")
+                for path in PAGES
+            ],
+        )
+        print_table("Hourly maintenance on the aged database", list(maintenance.items()))
+    print_table(
+        "Machine", [*machine(mqtt=False), ("load average", " ".join(f"{v:.1f}" for v in os.getloadavg()))]
+    )
+
+
+def _pages(session: requests.Session, base: str, count: int) -> dict[str, float]:
+    """Return the p95 of each page in PAGES, in milliseconds."""
+    return {path: _page_p95(session, base + path, count) for path in PAGES}
 
 
 if __name__ == "__main__":
