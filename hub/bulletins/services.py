@@ -247,6 +247,7 @@ def visible_list(
         query = query.where(Bulletin.cancelled_at.is_(None)).where(
             or_(Bulletin.expires_at.is_(None), Bulletin.expires_at > now)
         )
+    query = query.options(selectinload(Bulletin.recipients))  # the lists show who it went to
     return list(session.scalars(query.order_by(Bulletin.id.desc()).limit(limit)))
 
 
