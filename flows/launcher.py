@@ -1,4 +1,9 @@
-"""The one seam through which the hub starts flows: locally, or through a Prefect deployment."""
+"""The one seam through which the hub starts flows: locally, or through a Prefect deployment.
+
+The dispatcher claims pending requests for its node and starts their runs; its watchdog puts
+back in the queue the started requests whose node died or whose run stopped beating
+(`flow_requests.requeue_orphaned`), whichever process or Prefect worker ran them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from typing import Protocol
 
 from flows.context import hub_session
 from flows.registry import DEPLOYMENT_NAME, flows
-from hub.kernel import flow_requests
+from hub.kernel import flow_requests, nodes
+from hub.kernel.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +24,9 @@ log = logging.getLogger(__name__)
 class Launcher(Protocol):
     """Starts one flow run for a claimed request."""
 
-    def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None: ...
+    def launch(
+        self, request_id: int, attempt: int, flow_name: str, parameters: dict[str, object]
+    ) -> None: ...
 
     def shutdown(self) -> None: ...
 
@@ -29,7 +37,7 @@ class LocalLauncher:
     def __init__(self, workers: int = 4) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub-flow")
 
-    def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
+    def launch(self, request_id: int, attempt: int, flow_name: str, parameters: dict[str, object]) -> None:
         """Submit the flow to the pool; its hooks record how it ended."""
         self._pool.submit(self._run, request_id, flow_name, parameters)
 
@@ -49,8 +57,11 @@ class LocalLauncher:
 class DeploymentLauncher:
     """Hand flows to Prefect deployments served by `hub flows serve` or workers elsewhere."""
 
-    def launch(self, request_id: int, flow_name: str, parameters: dict[str, object]) -> None:
-        """Create a deployment run and return at once; the run's hooks record how it ended."""
+    def launch(self, request_id: int, attempt: int, flow_name: str, parameters: dict[str, object]) -> None:
+        """Create a deployment run and return at once; the run's hooks record how it ended.
+
+        One run per attempt: a request the watchdog requeued gets a new run, not the dead one.
+        """
         from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
 
@@ -58,7 +69,7 @@ class DeploymentLauncher:
             f"{flow_name}/{DEPLOYMENT_NAME}",
             parameters={**parameters, "request_id": request_id},
             timeout=0,
-            idempotency_key=f"hub-request-{request_id}",
+            idempotency_key=f"hub-request-{request_id}-{attempt}",
             # The dispatcher thread wants the run itself, even if a loop runs nearby.
             _sync=True,  # type: ignore[call-arg]  # Prefect's async dispatch takes it; its signature omits it
         )
@@ -71,13 +82,30 @@ class DeploymentLauncher:
         """Nothing to wait for: the runs live in Prefect."""
 
 
+# How often a dispatcher with a node looks for orphaned requests.
+WATCH_SECONDS = 10.0
+
+
 class FlowDispatcher:
     """Start pending flow requests from the outbox, at once when woken and on a slow poll."""
 
-    def __init__(self, launcher: Launcher, *, poll_seconds: float = 2.0, max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        *,
+        poll_seconds: float = 2.0,
+        max_attempts: int = 5,
+        node: str | None = None,
+        watch_every: float = WATCH_SECONDS,
+    ) -> None:
         self.launcher = launcher
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
+        # The registered hub node this dispatcher claims for; without one there is no watchdog
+        # (its claims could not be told from a dead node's), only the recovery at start.
+        self.node = node
+        self.watch_every = watch_every
+        self._next_watch = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,12 +113,9 @@ class FlowDispatcher:
         self.last_loop: float | None = None
 
     def start(self, *, recover: bool = True) -> None:
-        """Start dispatching; with `recover`, requeue requests a crashed hub left half-run."""
-        if recover:
-            with hub_session() as session:
-                count = flow_requests.requeue_interrupted(session)
-            if count:
-                log.warning("requeued %d flow requests left unfinished by a previous run", count)
+        """Start dispatching; with `recover` or a node, first requeue what dead processes left."""
+        if recover or self.node is not None:
+            self.watch()
         self._thread = threading.Thread(target=self._loop, name="hub-flow-dispatcher", daemon=True)
         self._thread.start()
 
@@ -106,6 +131,14 @@ class FlowDispatcher:
             self._thread.join(timeout=10)
         self.launcher.shutdown()
 
+    def watch(self) -> list[int]:
+        """Requeue the started requests no live node or run carries; return their ids."""
+        with hub_session() as session:
+            requeued = flow_requests.requeue_orphaned(session, utcnow(), nodes.live_names(session))
+        if requeued:
+            log.warning("requeued flow requests %s: their process or run is gone", requeued)
+        return requeued
+
     def dispatch_once(self) -> int:
         """Start every pending request; return how many were started."""
         with hub_session() as session:
@@ -114,12 +147,12 @@ class FlowDispatcher:
         started = 0
         for request_id in ids:
             with hub_session() as session:
-                request = flow_requests.claim(session, request_id)
+                request = flow_requests.claim(session, request_id, self.node)
                 if request is None:
                     continue
-                flow_name, parameters = request.flow_name, dict(request.parameters)
+                flow_name, parameters, attempt = request.flow_name, dict(request.parameters), request.attempts
             try:
-                self.launcher.launch(request_id, flow_name, parameters)
+                self.launcher.launch(request_id, attempt, flow_name, parameters)
             except Exception as exc:
                 log.exception("could not start flow %s for request %s", flow_name, request_id)
                 with hub_session() as session:
@@ -141,6 +174,9 @@ class FlowDispatcher:
             if self._stop.is_set():
                 break
             try:
+                if self.node is not None and time.monotonic() >= self._next_watch:
+                    self._next_watch = time.monotonic() + self.watch_every
+                    self.watch()
                 self.dispatch_once()
             except Exception:
                 # The database may be briefly unavailable; the next round tries again.

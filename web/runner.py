@@ -254,6 +254,7 @@ class HubRunner:
         from flows.launcher import DeploymentLauncher, FlowDispatcher, Launcher, LocalLauncher
         from flows.mqtt_bridge import MqttBridge
         from flows.prefect_settings import disable_flow_heartbeats, drain_prefect_workers
+        from flows.presence import NodePresence
         from flows.scheduler import Scheduler
         from web.app import create_app
 
@@ -269,8 +270,10 @@ class HubRunner:
             checkpointer = wal_checkpointer(app).start()
             self._on_stop("the SQLite checkpoints", checkpointer.stop)
 
+        presence = NodePresence("hub", ["web", "dispatcher", "scheduler", "mqtt"]).start()
+        self._on_stop("the node's presence", presence.stop)
         launcher: Launcher = LocalLauncher() if settings.flow_mode == "local" else DeploymentLauncher()
-        dispatcher = FlowDispatcher(launcher)
+        dispatcher = FlowDispatcher(launcher, node=presence.name)
         dispatcher.start(recover=settings.flow_mode == "local")
         self._on_stop("the flow dispatcher", dispatcher.stop)
         app.extensions["flow_kicker"] = dispatcher

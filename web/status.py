@@ -7,6 +7,8 @@ from flask import Flask, current_app
 from hub.app import settings_of
 from hub.config import Settings
 from hub.extensions import db
+from hub.kernel import nodes as node_registry
+from hub.kernel.nodes import NodeState
 from hub.kernel.storage import free_bytes
 from hub.runtime.status import Component, StatusBoard
 
@@ -25,6 +27,11 @@ def components() -> list[Component]:
         board.register("disk", "disk", lambda: disk_check(settings))
         board.refresh()
     return board.components()
+
+
+def nodes() -> list[NodeState]:
+    """Return the hub's processes seen in the last day, the running ones first."""
+    return node_registry.states(db.session)
 
 
 def _database() -> tuple[bool, str]:

@@ -197,6 +197,28 @@ class FlowRequest(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The hub node whose dispatcher claimed the request, and the last sign of life of the run
+    # carrying it: the watchdog requeues a started request when either has gone quiet.
+    claimed_by: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class HubNode(Model):
+    """One running hub process (web, dispatcher, scheduler, ingest worker), seen by every other.
+
+    Each process writes its row when it starts and its `last_seen_at` every few seconds; a node
+    whose row has gone quiet is dead to the others, which take over what it had claimed.
+    """
+
+    __tablename__ = "hub_nodes"
+
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class MqttOutbox(Model):

@@ -1,23 +1,24 @@
 """Prune what the hub no longer needs, so that no kernel table grows without bound.
 
 Kept for a number of days each (settings `retention_*_days`): finished flow requests (done or
-failed), published MQTT outbox rows, reminders (a row is written when the reminder is sent) and
-dead letters. Pending and started flow requests and unpublished outbox rows are never pruned,
-however old: they are work still to do.
+failed), published MQTT outbox rows, reminders (a row is written when the reminder is sent),
+dead letters, and hub nodes not seen for as long as finished flow requests are kept. Pending
+and started flow requests and unpublished outbox rows are never pruned, however old: they are
+work still to do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from hub.kernel import flow_requests
-from hub.kernel.models import DeadLetter, FlowRequest, FlowRequestStatus, MqttOutbox, Reminder
+from hub.kernel.models import DeadLetter, FlowRequest, FlowRequestStatus, HubNode, MqttOutbox, Reminder
 from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class RetentionPolicy:
 
 def _prunable(
     now: datetime, policy: RetentionPolicy
-) -> dict[str, tuple[InstrumentedAttribute[int], ColumnElement[bool]]]:
+) -> dict[str, tuple[InstrumentedAttribute[Any], ColumnElement[bool]]]:
     """Return, by table name, its id column and the condition its prunable rows meet."""
     finished = (FlowRequestStatus.DONE, FlowRequestStatus.FAILED)
     return {
@@ -69,6 +70,7 @@ def _prunable(
         "mqtt_outbox": (MqttOutbox.id, MqttOutbox.published_at < now - policy.mqtt_outbox),
         "reminders": (Reminder.id, Reminder.created_at < now - policy.reminders),
         "dead_letters": (DeadLetter.id, DeadLetter.received_at < now - policy.dead_letters),
+        "hub_nodes": (HubNode.name, HubNode.last_seen_at < now - policy.flow_requests),
     }
 
 

@@ -39,4 +39,4 @@ def test_deployment_mode_creates_one_run_with_the_request(flow_app, make_inciden
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(request.flow_run_id)
     assert run.parameters == {"incident_id": incident.id, "request_id": request.id}
-    assert run.idempotency_key == f"hub-request-{request.id}"
+    assert run.idempotency_key == f"hub-request-{request.id}-1"

@@ -41,7 +41,13 @@ def _old_rows(count: int) -> None:
 
 def test_flow_prunes_every_table_and_reports_the_counts(flow_app) -> None:
     _old_rows(3)
-    assert prune_retention() == {"flow_requests": 0, "mqtt_outbox": 3, "reminders": 0, "dead_letters": 3}
+    assert prune_retention() == {
+        "flow_requests": 0,
+        "mqtt_outbox": 3,
+        "reminders": 0,
+        "dead_letters": 3,
+        "hub_nodes": 0,
+    }
     db.session.expire_all()
     assert [row.published_at for row in db.session.scalars(select(MqttOutbox))] == [None]
     assert db.session.scalars(select(DeadLetter)).all() == []

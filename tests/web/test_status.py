@@ -58,3 +58,31 @@ def _board_with_link(*, up: bool):
     board.register("mqtt-link", "link", lambda: (up, "mqtt://127.0.0.1:1"))
     board.refresh()
     return board
+
+
+def test_status_page_and_api_list_the_hub_processes_alive_stopped_and_silent(
+    app: Flask, client: FlaskClient, auth, make_user
+) -> None:
+    from datetime import timedelta
+
+    from hub.extensions import db
+    from hub.kernel import nodes
+    from hub.kernel.types import utcnow
+
+    nodes.register(db.session, "web-a", ["web", "dispatcher"])
+    nodes.register(db.session, "web-b", ["web"])
+    nodes.stop(db.session, "web-b")
+    silent = nodes.register(db.session, "worker-c", ["ingest"])
+    silent.host, silent.last_seen_at = "another-host", utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    page = client.get("/status").get_data(as_text=True)
+    assert 'data-node="web-a"' in page and "运行中" in page and "已停止" in page and "失联" in page
+    listed = {n["name"]: n for n in client.get("/api/v1/status").get_json()["nodes"]}
+    assert {name: n["alive"] for name, n in listed.items()} == {
+        "web-a": True,
+        "web-b": False,
+        "worker-c": False,
+    }
+    assert listed["web-a"]["roles"] == ["web", "dispatcher"] and listed["web-b"]["stopped_at"]

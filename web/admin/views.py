@@ -144,4 +144,4 @@ def dead_letter_list() -> ResponseReturnValue:
 @login_required
 def status() -> ResponseReturnValue:
     """Show each part of the running hub, up or down, and when it was last seen up."""
-    return render_template("status.html", components=hub_status.components())
+    return render_template("status.html", components=hub_status.components(), nodes=hub_status.nodes())

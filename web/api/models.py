@@ -67,8 +67,23 @@ class ComponentOut(Out):
     last_seen: StoredTime | None
 
 
+class NodeOut(Out):
+    """One process of the hub (this one or another), as every process sees it."""
+
+    name: str
+    roles: list[str]
+    host: str
+    pid: int
+    started_at: StoredTime
+    last_seen_at: StoredTime
+    stopped_at: StoredTime | None
+    alive: bool
+
+
 class StatusOut(Out):
-    """The parts of the running hub; `ok` when every one listed is up."""
+    """The parts of the running hub; `ok` when every one listed is up. `nodes`: the hub's
+    processes seen in the last day, alive or not (the readiness answer leaves them out)."""
 
     ok: bool
     components: list[ComponentOut]
+    nodes: list[NodeOut] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
@@ -15,7 +16,7 @@ from hub.kernel.errors import Forbidden
 from hub.kernel.models import AuditEntry, City
 from hub.runtime.status import Component
 from web import status as hub_status
-from web.api.models import CityList, CityOut, ComponentOut, Out, StatusOut, StoredTime
+from web.api.models import CityList, CityOut, ComponentOut, NodeOut, Out, StatusOut, StoredTime
 from web.api.params import Query, QueryInt
 from web.api.spec import openapi_document, operation
 from web.auth import api_auth, current_actor
@@ -137,9 +138,11 @@ def _component(component: Component) -> ComponentOut:
 def status() -> ResponseReturnValue:
     """Each part of the running hub, for monitoring; `ok` when every part is up."""
     parts = hub_status.components()
-    return StatusOut(ok=all(p.up for p in parts), components=[_component(p) for p in parts]).model_dump(
-        mode="json"
-    )
+    return StatusOut(
+        ok=all(p.up for p in parts),
+        components=[_component(p) for p in parts],
+        nodes=[NodeOut.model_validate(asdict(node)) for node in hub_status.nodes()],
+    ).model_dump(mode="json")
 
 
 @bp.get("/ready")

@@ -10,7 +10,7 @@ from hub.capabilities import flow_names, schedules
 from hub.config import Settings
 from hub.extensions import db
 from hub.kernel import retention
-from hub.kernel.models import DeadLetter, FlowRequest, FlowRequestStatus, MqttOutbox, Reminder
+from hub.kernel.models import DeadLetter, FlowRequest, FlowRequestStatus, HubNode, MqttOutbox, Reminder
 from hub.kernel.retention import RetentionPolicy
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
@@ -61,6 +61,14 @@ def _dead_letter(age: timedelta) -> DeadLetter:
     return row
 
 
+def _node(name: str, quiet_for: timedelta) -> HubNode:
+    row = HubNode(
+        name=name, roles=["web"], host="h", pid=1, started_at=NOW - quiet_for, last_seen_at=NOW - quiet_for
+    )
+    db.session.add(row)
+    return row
+
+
 def _count(model: type) -> int:
     return db.session.scalar(select(func.count()).select_from(model)) or 0
 
@@ -82,6 +90,8 @@ def test_old_finished_rows_go_and_young_or_unfinished_ones_stay(city) -> None:
     kept_reminder = _reminder(xuzhou, 2, timedelta(days=89))
     _dead_letter(timedelta(days=31))
     kept_letter = _dead_letter(timedelta(days=29))
+    _node("gone", old)
+    _node("restarted-last-week", young)
     db.session.commit()
     kept_request_ids = sorted(r.id for r in kept_requests)
     kept_outbox_ids = sorted(r.id for r in kept_outbox)
@@ -90,11 +100,18 @@ def test_old_finished_rows_go_and_young_or_unfinished_ones_stay(city) -> None:
     removed = retention.prune(db.session, NOW, POLICY)
     db.session.commit()
 
-    assert removed == {"flow_requests": 3, "mqtt_outbox": 1, "reminders": 1, "dead_letters": 1}
+    assert removed == {
+        "flow_requests": 3,
+        "mqtt_outbox": 1,
+        "reminders": 1,
+        "dead_letters": 1,
+        "hub_nodes": 1,
+    }
     assert sorted(db.session.scalars(select(FlowRequest.id))) == kept_request_ids
     assert sorted(db.session.scalars(select(MqttOutbox.id))) == kept_outbox_ids
     assert list(db.session.scalars(select(Reminder.id))) == [kept_reminder_id]
     assert list(db.session.scalars(select(DeadLetter.id))) == [kept_letter_id]
+    assert list(db.session.scalars(select(HubNode.name))) == ["restarted-last-week"]
     assert retention.prune(db.session, NOW, POLICY) == dict.fromkeys(removed, 0)
 
 
