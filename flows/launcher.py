@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Protocol
 
 from flows.context import hub_session
@@ -27,6 +28,8 @@ class Launcher(Protocol):
     def launch(
         self, request_id: int, attempt: int, flow_name: str, parameters: dict[str, object]
     ) -> None: ...
+
+    def abandon(self, flow_run_id: str) -> None: ...
 
     def shutdown(self) -> None: ...
 
@@ -48,6 +51,9 @@ class LocalLauncher:
         except Exception:
             # The flow's failure hook has recorded the error on the request; the dispatcher retries.
             log.exception("flow %s for request %s failed", flow_name, request_id)
+
+    def abandon(self, flow_run_id: str) -> None:
+        """Nothing to do: a local run dies with its process, and Prefect's record of it is kept."""
 
     def shutdown(self) -> None:
         """Wait for running flows to end."""
@@ -78,6 +84,16 @@ class DeploymentLauncher:
         with hub_session() as session:
             flow_requests.set_flow_run(session, request_id, str(run.id))
 
+    def abandon(self, flow_run_id: str) -> None:
+        """Mark a run whose worker died as crashed in Prefect, where it would stay Running."""
+        from prefect.client.orchestration import get_client
+        from prefect.states import Crashed
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(
+                flow_run_id, Crashed(message="the hub's watchdog heard nothing from it"), force=True
+            )
+
     def shutdown(self) -> None:
         """Nothing to wait for: the runs live in Prefect."""
 
@@ -97,6 +113,7 @@ class FlowDispatcher:
         max_attempts: int = 5,
         node: str | None = None,
         watch_every: float = WATCH_SECONDS,
+        run_quiet_after: timedelta = flow_requests.RUN_QUIET_AFTER,
     ) -> None:
         self.launcher = launcher
         self.poll_seconds = poll_seconds
@@ -105,6 +122,7 @@ class FlowDispatcher:
         # (its claims could not be told from a dead node's), only the recovery at start.
         self.node = node
         self.watch_every = watch_every
+        self.run_quiet_after = run_quiet_after
         self._next_watch = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -134,10 +152,18 @@ class FlowDispatcher:
     def watch(self) -> list[int]:
         """Requeue the started requests no live node or run carries; return their ids."""
         with hub_session() as session:
-            requeued = flow_requests.requeue_orphaned(session, utcnow(), nodes.live_names(session))
+            requeued = flow_requests.requeue_orphaned(
+                session, utcnow(), nodes.live_names(session), self.run_quiet_after
+            )
         if requeued:
-            log.warning("requeued flow requests %s: their process or run is gone", requeued)
-        return requeued
+            log.warning("requeued flow requests %s: their process or run is gone", sorted(requeued))
+        for flow_run_id in filter(None, requeued.values()):
+            try:
+                self.launcher.abandon(flow_run_id)
+            except Exception:
+                # Only Prefect's record is at stake: the request runs again either way.
+                log.exception("could not mark flow run %s crashed", flow_run_id)
+        return sorted(requeued)
 
     def dispatch_once(self) -> int:
         """Start every pending request; return how many were started."""

@@ -142,8 +142,11 @@ RUN_BEAT_SECONDS = 10.0
 RUN_QUIET_AFTER = timedelta(seconds=60)
 
 
-def requeue_orphaned(session: DbSession, now: datetime, live_nodes: set[str]) -> list[int]:
-    """Put back in the queue the started requests nobody carries any more; return their ids.
+def requeue_orphaned(
+    session: DbSession, now: datetime, live_nodes: set[str], quiet_after: timedelta = RUN_QUIET_AFTER
+) -> dict[int, str | None]:
+    """Put back in the queue the started requests nobody carries any more; return their ids, each
+    with the flow run that had taken it (which will never end by itself).
 
     Orphaned: held by a node that is not alive, or taken by a run that stopped beating, or
     neither held nor taken (left by a hub older than the watchdog).
@@ -152,11 +155,15 @@ def requeue_orphaned(session: DbSession, now: datetime, live_nodes: set[str]) ->
         FlowRequest.status == FlowRequestStatus.STARTED,
         or_(
             and_(FlowRequest.claimed_by.is_not(None), FlowRequest.claimed_by.not_in(live_nodes or {""})),
-            FlowRequest.heartbeat_at < now - RUN_QUIET_AFTER,
+            FlowRequest.heartbeat_at < now - quiet_after,
             and_(FlowRequest.claimed_by.is_(None), FlowRequest.heartbeat_at.is_(None)),
         ),
     )
-    ids = list(session.scalars(select(FlowRequest.id).where(orphaned)))
+    found = {
+        row.id: row.flow_run_id
+        for row in session.execute(select(FlowRequest.id, FlowRequest.flow_run_id).where(orphaned))
+    }
+    ids = list(found)
     if ids:
         # The same condition again, so a run that took or beat meanwhile keeps its request.
         session.execute(
@@ -165,7 +172,7 @@ def requeue_orphaned(session: DbSession, now: datetime, live_nodes: set[str]) ->
             .values(status=FlowRequestStatus.PENDING, claimed_by=None, flow_run_id=None, heartbeat_at=None)
             .execution_options(synchronize_session=False)
         )
-    return ids
+    return found
 
 
 RETRY_BACKOFF = timedelta(seconds=30)

@@ -94,12 +94,12 @@ def test_a_run_that_stops_beating_loses_its_request_and_its_late_end_changes_not
     assert flow_requests.take(db.session, request_id, "run-1", None)
     db.session.commit()
     now = datetime.now(UTC)
-    assert flow_requests.requeue_orphaned(db.session, now, {live}) == []
+    assert flow_requests.requeue_orphaned(db.session, now, {live}) == {}
     flow_requests.beat(db.session, ["run-1"])
-    assert flow_requests.requeue_orphaned(db.session, now + flow_requests.RUN_QUIET_AFTER / 2, {live}) == []
-    assert flow_requests.requeue_orphaned(db.session, now + flow_requests.RUN_QUIET_AFTER * 2, {live}) == [
-        request_id
-    ]
+    assert flow_requests.requeue_orphaned(db.session, now + flow_requests.RUN_QUIET_AFTER / 2, {live}) == {}
+    assert flow_requests.requeue_orphaned(db.session, now + flow_requests.RUN_QUIET_AFTER * 2, {live}) == {
+        request_id: "run-1"
+    }
     db.session.commit()
     # The worker was only cut off, not dead: its end comes after the request went back.
     assert not flow_requests.finish(db.session, request_id, flow_run_id="run-1")
@@ -204,3 +204,109 @@ def test_a_hub_process_killed_mid_flow_leaves_its_request_to_the_next_which_fini
                     process.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def _flow_server(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`hub flows serve` in a process group of its own, as a Prefect worker host would run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
+    env.update(
+        HUB_DATABASE_URL=settings.database_url or "",
+        HUB_INSTANCE_PATH=str(settings.instance_path / "flow-server"),
+        HUB_SECRET_KEY=settings.secret_key,
+        HUB_ENCRYPTION_KEY=settings.encryption_key,
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        PREFECT_RUNNER_POLL_FREQUENCY="1",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "web", "flows", "serve"],
+        cwd=REPOSITORY,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _deployment_served() -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.registry import DEPLOYMENT_NAME
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(f"{verifications.DELIVER}/{DEPLOYMENT_NAME}")
+        except ObjectNotFound:
+            return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_prefect_worker_killed_mid_flow_is_noticed_by_its_silence_and_the_request_runs_again(
+    platforms, make_user: Callable[..., User], settings: Settings, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    from flows.launcher import DeploymentLauncher, FlowDispatcher
+    from flows.presence import NodePresence
+
+    xuzhou = platforms("xuzhou")
+    xuzhou.slow(120)  # the delivery hangs: the worker is killed in the middle of it
+    log = tmp_path / "flow-server.log"
+    presence = NodePresence("test-dispatcher", ["dispatcher"]).start()
+    # The run's silence is noticed after 30 s here (60 s in the hub), well past its 10 s beat.
+    dispatcher = FlowDispatcher(
+        DeploymentLauncher(), node=presence.name, watch_every=1.0, run_quiet_after=timedelta(seconds=30)
+    )
+    worker = _flow_server(settings, log)
+    try:
+        verification = verifications.create(
+            db.session,
+            Actor.for_user(make_user("ly", "linyi")),
+            VerificationCreate(
+                to_city="xuzhou",
+                subject="核实邳州段险情",
+                question="请核实邳州段堤防是否管涌。",
+                deadline=datetime.now(UTC) + timedelta(hours=1),
+            ),
+        )
+        db.session.commit()
+        request_id = db.session.scalars(
+            select(FlowRequest.id).where(FlowRequest.flow_name == verifications.DELIVER)
+        ).one()
+        _wait(_deployment_served, "the flow server to serve the deployments")
+        dispatcher.start(recover=False)
+
+        def taken_by_the_worker() -> bool:
+            db.session.expire_all()
+            row = db.session.get(FlowRequest, request_id)
+            return row.heartbeat_at is not None and row.claimed_by is None
+
+        _wait(taken_by_the_worker, "the served run to take the request")
+        first_run = db.session.get(FlowRequest, request_id).flow_run_id
+        os.killpg(worker.pid, signal.SIGKILL)  # the runner and the flow's process with it
+        worker.wait(timeout=10)
+        xuzhou.slow(0)
+        worker = _flow_server(settings, log)
+
+        def done() -> bool:
+            return _status(request_id) == FlowRequestStatus.DONE
+
+        _wait(done, "the request to run again on the new worker and finish", seconds=START_S + 60)
+        finished = db.session.get(FlowRequest, request_id)
+        assert finished.attempts == 2 and finished.flow_run_id != first_run and finished.last_error is None
+        assert db.session.get(VerificationRequest, verification.id).delivered_at is not None
+        assert {r.id for r in xuzhou.verification_requests()} == {verification.public_id}
+        with get_client(sync_client=True) as client:  # not left "Running" in Prefect for ever
+            assert client.read_flow_run(first_run).state.type == StateType.CRASHED
+    finally:
+        dispatcher.stop()
+        presence.stop()
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
