@@ -310,3 +310,23 @@ def test_a_prefect_worker_killed_mid_flow_is_noticed_by_its_silence_and_the_requ
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_two_prefect_runs_for_one_request_have_one_effect_and_the_first_ends_it(
+    flow_app, make_incident
+) -> None:
+    from flows.incidents import notify_neighbours
+    from hub.incidents.models import Notification
+
+    incident = make_incident("linyi", "II")
+    request = db.session.scalars(select(FlowRequest)).one()
+    # Two runs carrying the same request, as a duplicated trigger or a second worker would start.
+    first = notify_neighbours(incident.id, request_id=request.id)
+    second = notify_neighbours(incident.id, request_id=request.id)
+    assert first == {"recipients": 4, "created": 4} and second == {"recipients": 4, "created": 0}
+    db.session.expire_all()
+    notified = db.session.scalars(select(Notification).where(Notification.incident_id == incident.id)).all()
+    assert len(notified) == len({n.city_id for n in notified}) == 4
+    done = db.session.get(FlowRequest, request.id)
+    assert (done.status, done.attempts) == (FlowRequestStatus.DONE, 1)
