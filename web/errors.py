@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from flask import Flask, flash, jsonify, render_template, request
+from flask import Flask, flash, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import AnonymousUserMixin
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from contracts.errors import ContractError
@@ -36,6 +37,7 @@ HTTP_CODES = {
     422: "invalid_input",
     429: "too_many_requests",
     500: "internal_error",
+    503: "database_unavailable",
     507: "storage_full",
 }
 
@@ -51,6 +53,7 @@ HTML_MESSAGES = {
     422: _l("输入有误，请检查后重试。"),
     429: _l("请求过于频繁，请稍后重试。"),
     500: _l("服务器内部错误，已记录。请稍后重试。"),
+    503: _l("数据库暂时无法连接，本次操作未执行（已保存的内容不受影响）。请稍后重试。"),
     507: _l("服务器存储空间已满，本次提交未保存（已保存的内容不受影响）。请通知运维人员清理空间后重试。"),
 }
 
@@ -241,8 +244,38 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception) -> ResponseReturnValue:
         if is_storage_full(exc):
             return storage_full()
+        if _database_unreachable(exc):
+            return database_unavailable(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", _("服务器内部错误，已记录。请稍后重试。"))
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    """Tell whether the database could not be reached (down, restarting, its connection cut)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError) and any(
+        sign in str(exc.orig)
+        for sign in ("could not connect", "connection", "terminating", "the database system is")
+    )
+
+
+def database_unavailable(exc: Exception) -> ResponseReturnValue:
+    """Refuse a request while the database is away; the pool reconnects when it is back."""
+    log.error("refused %s %s: the database is unreachable: %s", request.method, request.path, exc)
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        log.warning("the session's connection was already gone; nothing to roll back")
+    headers = {"Retry-After": "5"}
+    message = str(HTML_MESSAGES[503])
+    if wants_json():
+        return jsonify(ErrorBody.of("database_unavailable", message, None)), 503, headers
+    if "_login_user" not in g:
+        # The user could not be loaded either: the page must not try again while it renders.
+        g._login_user = AnonymousUserMixin()
+    page = render_template("error.html", status=503, code="database_unavailable", message=message)
+    return page, 503, headers
 
 
 def storage_full() -> ResponseReturnValue:
