@@ -40,13 +40,6 @@ def propose_consultation(incident_id: int, request_id: int | None = None) -> str
         return str(meeting.public_id) if meeting is not None else None
 
 
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
-def put_on_desks(meeting_id: int) -> int:
-    """Put the meeting's undelivered invitations (cities and experts) on the desks; return how many."""
-    with hub_session() as session:
-        return consultations.deliver_invitations(session, meeting_id)
-
-
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
 def deliver_to_platform(kind: str, row_id: int) -> str:
     """Deliver one invitation (REQUEST or CANCEL) to its city's platform, unless it holds it already."""
@@ -87,12 +80,13 @@ def platform_deliveries_owed(meeting_id: int) -> list[tuple[str, int]]:
 
 @flow(name="deliver-invitations", **REQUEST_HOOKS)
 def deliver_invitations(meeting_id: int, request_id: int | None = None) -> dict[str, int]:
-    """Put a meeting's invitations on every invited city's desk, then on the platforms, all at once.
+    """Deliver a meeting's invitations to the invited cities' platforms, all at once.
 
-    The cities and the registry's experts are invited; an update or a cancellation (the meeting's
+    The desks already hold them: the transaction that called the meeting put them there. The
+    cities and the registry's experts are invited; an update or a cancellation (the meeting's
     SEQUENCE raised) goes to the platforms that hold the invitation, as iTIP REQUEST or CANCEL.
     """
-    outcomes: dict[str, int] = {"desk": put_on_desks(meeting_id)}
+    outcomes: dict[str, int] = {}
     futures = [
         deliver_to_platform.submit(kind, row_id) for kind, row_id in platform_deliveries_owed(meeting_id)
     ]

@@ -318,6 +318,7 @@ def call(session: DbSession, actor: Actor, data: ConsultationCall) -> Meeting:
     _invite(session, meeting, invitees)
     _invite_experts(session, meeting)
     audit.record(session, actor, "meeting.called", "meeting", meeting.id, after=_snapshot(meeting))
+    _put_on_desks(session, actor, meeting, now)
     _request_delivery(session, meeting)
     return meeting
 
@@ -412,6 +413,7 @@ def confirm_proposal(
     audit.record(
         session, actor, "meeting.called", "meeting", meeting.id, before=before, after=_snapshot(meeting)
     )
+    _put_on_desks(session, actor, meeting, now)
     _request_delivery(session, meeting)
     return meeting
 
@@ -446,12 +448,14 @@ def cancel(session: DbSession, actor: Actor, public_id: uuid.UUID, reason: str) 
 # Invitations --------------------------------------------------------------------------------------
 
 
-def deliver_invitations(session: DbSession, meeting_id: int) -> int:
-    """Put the meeting's undelivered invitations on the cities' desks; return how many were new."""
-    meeting = get_by_id(session, meeting_id)
-    if meeting.status not in LIVE:
-        return 0
-    now = utcnow()
+def _put_on_desks(session: DbSession, actor: Actor, meeting: Meeting, now: datetime) -> int:
+    """Put the called meeting's invitations not yet delivered on the desks; return how many.
+
+    The desks (the invited cities', and for an expert the desk of the city whose registry holds
+    them) read these very rows, so marking them in the transaction that calls the meeting is the
+    delivery: the invitation is there the moment the call commits, with no flow in between. Only
+    the platforms are left to the `deliver-invitations` flow.
+    """
     delivered = 0
     invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
     for invitation in invitees:
@@ -459,9 +463,10 @@ def deliver_invitations(session: DbSession, meeting_id: int) -> int:
             invitation.delivered_at = now
             delivered += 1
     if delivered:
+        session.flush()
         audit.record(
             session,
-            Actor.system("deliver-invitations"),
+            actor,
             "meeting.invitations_delivered",
             "meeting",
             meeting.id,
@@ -1338,15 +1343,17 @@ def create_regular_meeting(session: DbSession, body_id: int, seq: int) -> Meetin
     body.revision += 1
     body.updated_at = now
     session.flush()
+    planner = Actor.system("plan-conference")
     audit.record(
         session,
-        Actor.system("plan-conference"),
+        planner,
         "meeting.created",
         "meeting",
         meeting.id,
         after={**_snapshot(meeting), "seq": seq, "host": host.slug},
         city_id=host.id,
     )
+    _put_on_desks(session, planner, meeting, now)
     _request_delivery(session, meeting)
     return meeting
 

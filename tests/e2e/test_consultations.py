@@ -58,7 +58,6 @@ def test_the_chair_takes_the_roll_call_and_puts_a_resolution_to_the_vote(
             expert_specialities=("expert.flood",),
         ),
     )
-    consultations.deliver_invitations(db.session, meeting.id)
     db.session.commit()
 
     login(page, "linyi-coord")

@@ -55,11 +55,15 @@ def _actor(make_user, slug: str, role: Role = Role.COORDINATOR) -> Actor:
 def test_call_invites_the_listed_cities_and_the_organizer_and_queues_delivery(called) -> None:
     assert called.status == consultations.CALLED
     assert sorted(i.city.slug for i in called.invitations) == ["jining", "linyi", "xuzhou", "zaozhuang"]
-    assert all(i.delivered_at is None for i in called.invitations)
+    # On the desks with the call's commit; the flow asked for is the platforms' part.
+    assert all(i.delivered_at == called.called_at for i in called.invitations)
     request = db.session.scalars(select(FlowRequest)).one()
     assert request.flow_name == consultations.INVITE
     assert request.parameters == {"meeting_id": called.id}
-    assert db.session.scalars(select(AuditEntry.action)).all()[-1] == "meeting.called"
+    assert db.session.scalars(select(AuditEntry.action)).all()[-2:] == [
+        "meeting.called",
+        "meeting.invitations_delivered",
+    ]
 
 
 def test_only_coordinators_call(make_user) -> None:
@@ -80,17 +84,16 @@ def test_call_on_an_incident_adds_affected_and_neighbouring_cities(linyi, make_i
     assert {"xuzhou", "zaozhuang", "jining", "lianyungang"} <= set(invited)
 
 
-def test_deliver_is_once_and_puts_invitations_on_the_desk(called, make_user) -> None:
-    assert consultations.deliver_invitations(db.session, called.id) == 4
-    assert consultations.deliver_invitations(db.session, called.id) == 0
+def test_the_call_puts_the_invitations_on_the_desks_in_its_own_transaction(called, make_user) -> None:
     xuzhou = _actor(make_user, "xuzhou")
+    # No flow has run: the desk reads the rows the call committed.
+    assert db.session.scalar(select(FlowRequest.started_at)) is None
     assert [i.meeting_id for i in consultations.invitations_to_answer(db.session, xuzhou.city_id)] == [
         called.id
     ]
 
 
 def test_answer_own_city_only_and_tracked(called, make_user) -> None:
-    consultations.deliver_invitations(db.session, called.id)
     xuzhou = _actor(make_user, "xuzhou")
     invitation = consultations.answer(
         db.session, xuzhou, called.public_id, InvitationAnswer(answer="delegate", delegate_name="王主任")
@@ -116,7 +119,6 @@ def test_answer_own_city_only_and_tracked(called, make_user) -> None:
 
 
 def test_reminders_go_once_to_silent_cities(called, make_user) -> None:
-    consultations.deliver_invitations(db.session, called.id)
     consultations.answer(
         db.session, _actor(make_user, "xuzhou"), called.public_id, InvitationAnswer(answer="accept")
     )
@@ -132,7 +134,6 @@ def test_reminders_go_once_to_silent_cities(called, make_user) -> None:
 
 
 def test_quorum_at_the_start(called, make_user) -> None:
-    consultations.deliver_invitations(db.session, called.id)
     consultations.answer(
         db.session, _actor(make_user, "xuzhou"), called.public_id, InvitationAnswer(answer="accept")
     )
@@ -245,10 +246,17 @@ def test_a_qualifying_incident_is_proposed_once_to_its_city(make_incident) -> No
 def test_the_organizer_calls_a_proposal(make_incident, make_user) -> None:
     incident = make_incident("linyi", "II")
     meeting = consultations.propose_for_incident(db.session, incident.id)
+    neighbour = _actor(make_user, "xuzhou")
+    # A proposal is the organizer's to call: the invited cities' desks do not show it yet.
+    assert all(i.delivered_at is None for i in meeting.invitations)
+    assert consultations.invitations_to_answer(db.session, neighbour.city_id) == []
     with pytest.raises(Forbidden):
-        consultations.confirm_proposal(db.session, _actor(make_user, "xuzhou"), meeting.public_id)
+        consultations.confirm_proposal(db.session, neighbour, meeting.public_id)
     consultations.confirm_proposal(db.session, _actor(make_user, "linyi"), meeting.public_id)
     assert meeting.status == consultations.CALLED
+    assert [i.meeting_id for i in consultations.invitations_to_answer(db.session, neighbour.city_id)] == [
+        meeting.id
+    ]
     assert (
         db.session.scalar(select(FlowRequest).where(FlowRequest.flow_name == consultations.INVITE))
         is not None
@@ -296,6 +304,7 @@ def test_conference_planning_creates_the_next_meeting_once(make_user, city) -> N
     meeting = consultations.create_regular_meeting(db.session, **request.parameters)
     assert meeting is not None and meeting.seq == 1 and meeting.chair_city.slug == "xuzhou"
     assert len(meeting.invitations) == 10
+    assert all(i.delivered_at == meeting.created_at for i in meeting.invitations)
     assert meeting.agenda_deadline == rules.agenda_deadline(meeting.starts_at, 7)
     assert consultations.create_regular_meeting(db.session, **request.parameters) is None
 
@@ -362,7 +371,6 @@ def test_cancel_raises_the_sequence(called, linyi) -> None:
 
 
 def test_assessment_counts_held_meetings_and_attendance(called, linyi, make_user) -> None:
-    consultations.deliver_invitations(db.session, called.id)
     consultations.answer(
         db.session, _actor(make_user, "xuzhou"), called.public_id, InvitationAnswer(answer="accept")
     )

@@ -32,7 +32,6 @@ def _meeting(make_user, *invited: str, experts: tuple[str, ...] = ()) -> Meeting
             expert_specialities=experts,
         ),
     )
-    consultations.deliver_invitations(db.session, meeting.id)
     db.session.commit()
     return meeting
 
