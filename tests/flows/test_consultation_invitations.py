@@ -6,6 +6,7 @@ read back with the `icalendar` package.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from contracts.consultations import ConsultationCall
 from contracts.partner import InvitationMethod, MeetingInvitationDelivery
 from flows import consultations as consultation_flows
 from flows.scheduler import Scheduler
+from hub.app import settings_of
 from hub.consultations import calendar
 from hub.consultations import services as consultations
 from hub.consultations.models import ExpertInvitation, Meeting
@@ -26,6 +28,7 @@ from hub.kernel import cities
 from hub.kernel.actors import Actor
 from hub.kernel.models import FlowRequest, Role
 from hub.mutual_aid import services as registry
+from hub.partners import services as partners
 from tests.hub.mutual_aid.factories import entry
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -162,6 +165,29 @@ def test_a_cancellation_before_any_platform_took_the_invitation_sends_nothing(pl
     db.session.commit()
     assert consultation_flows.deliver_invitations(**_invite_request(meeting)) == {}
     assert xuzhou.meeting_invitations() == []
+
+
+def test_a_platform_that_refuses_for_good_is_asked_once_and_the_others_still_get_theirs(
+    platforms, make_user, flow_app, city, caplog: pytest.LogCaptureFixture
+) -> None:
+    xuzhou, heze = platforms("xuzhou"), platforms("heze")
+    # The hub holds a token xuzhou's platform does not know: 401, which asking again cannot cure.
+    partners.register(
+        db.session, ADMIN, city("xuzhou"), xuzhou.url, "not-the-token", settings=settings_of(flow_app)
+    )
+    db.session.commit()
+    meeting = _call(make_user, "xuzhou", "heze", specialities=())
+    caplog.set_level(logging.WARNING, logger="connectors.partner_client")
+    outcome = consultation_flows.deliver_invitations(**_invite_request(meeting))
+    assert outcome == {"failed": 1, "delivered": 1, "hub": 1}
+    refusals = [
+        r for r in caplog.records if r.name == "connectors.partner_client" and "401" in r.getMessage()
+    ]
+    assert len(refusals) == 1  # no retry of a permanent refusal
+    assert xuzhou.meeting_invitations() == [] and len(heze.meeting_invitations()) == 1
+    db.session.expire_all()
+    (refused,) = [i for i in db.session.get(Meeting, meeting.id).invitations if i.city.slug == "xuzhou"]
+    assert refused.platform_error and refused.platform_sequence is None
 
 
 @pytest.mark.slow  # the delivery task's retries run their real delays
