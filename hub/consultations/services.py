@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from contracts.bulletins import BulletinCreate
@@ -88,6 +88,10 @@ SPECIALITIES_BY_CATEGORY: dict[IncidentCategory, tuple[str, ...]] = {
     IncidentCategory.PUBLIC_HEALTH: ("expert.medical",),
     IncidentCategory.SOCIAL_SECURITY: (),
 }
+
+# The kinds of the kernel's reminder rows this capability writes.
+CITY_REMINDER = "invitation"
+EXPERT_REMINDER = "expert_invitation"
 
 PROPOSED = "proposed"
 CALLED = "called"
@@ -209,10 +213,25 @@ def represented(meeting: Meeting) -> set[str]:
 
 
 def quorum_now(meeting: Meeting) -> rules.QuorumResult:
-    """Return where the quorum stands with the answers and roll-call so far."""
+    """Return where the quorum stands with the answers and roll-call so far.
+
+    Only the invited cities count: the quorum rule is a share of the member cities, who decide
+    and vote on the resolutions. The experts advise and vote on nothing, and an expert belongs to a
+    city's registry, so counting them would let one city's experts make up for absent cities.
+    `experts_attending` gives their figure, shown beside the quorum.
+    """
     return rules.quorum(
         [i.city.slug for i in meeting.invitations], represented(meeting), _quorum_rule(meeting)
     )
+
+
+def experts_attending(meeting: Meeting) -> tuple[int, int]:
+    """Return how many invited experts will be there (accepted, or sent a delegate) and how many were invited.
+
+    Shown beside the quorum and recorded when the session opens; never counted in it (see `quorum_now`).
+    """
+    attending = sum(1 for e in meeting.experts if e.answer is not None and Answer(e.answer).attends)
+    return attending, len(meeting.experts)
 
 
 # Calling ------------------------------------------------------------------------------------------
@@ -510,52 +529,64 @@ def _record_answer(
     audit.record(session, actor, action, "meeting", meeting.id, before=before, after=after)
 
 
-def _remind_at(meeting: Meeting, invitation: Invitation) -> datetime | None:
+def _remind_at(meeting: Meeting, invitation: Invitation | ExpertInvitation) -> datetime | None:
     if invitation.delivered_at is None:
         return None
     halfway = invitation.delivered_at + (meeting.starts_at - invitation.delivered_at) / 2
     return min(invitation.delivered_at + REMIND_AFTER, halfway)
 
 
-def unanswered_due(session: DbSession, now: datetime) -> list[tuple[int, uuid.UUID]]:
-    """Return (id, public id) of live meetings with a silent city whose reminder time has come."""
-    # A subquery rather than DISTINCT: PostgreSQL cannot compare the meeting's JSON column.
-    silent = select(Invitation.meeting_id).where(
-        Invitation.answer.is_(None),
-        Invitation.reminded_at.is_(None),
-        Invitation.delivered_at.is_not(None),
+def _owes_reminder(meeting: Meeting, invitation: Invitation | ExpertInvitation, now: datetime) -> bool:
+    at = _remind_at(meeting, invitation)
+    return invitation.answer is None and invitation.reminded_at is None and at is not None and at <= now
+
+
+def _silent(model: type[_Invitee]) -> Select[int]:
+    return select(model.meeting_id).where(
+        model.answer.is_(None), model.reminded_at.is_(None), model.delivered_at.is_not(None)
     )
+
+
+def unanswered_due(session: DbSession, now: datetime) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of live meetings with a silent city or expert whose reminder time has come."""
+    # A subquery rather than DISTINCT: PostgreSQL cannot compare the meeting's JSON column.
+    silent = _silent(Invitation).union(_silent(ExpertInvitation))
     query = select(Meeting).where(Meeting.status == CALLED, Meeting.starts_at > now, Meeting.id.in_(silent))
     due = []
     for meeting in session.scalars(query):
-        if any(
-            i.answer is None and i.reminded_at is None and (at := _remind_at(meeting, i)) and at <= now
-            for i in meeting.invitations
-        ):
+        invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
+        if any(_owes_reminder(meeting, i, now) for i in invitees):
             due.append((meeting.id, meeting.public_id))
     return due
 
 
 def remind_unanswered(session: DbSession, meeting_id: int, now: datetime | None = None) -> int:
-    """Remind each invited city that has not answered, once; return how many were reminded."""
+    """Remind each invited city and expert that has not answered, once; return how many were reminded.
+
+    An expert's reminder goes to the desk of the city whose registry holds them, whose duty
+    officers reach the expert and relay the answer (as the invitation did).
+    """
     now = now or utcnow()
     meeting = get_by_id(session, meeting_id)
     if meeting.status != CALLED:
         return 0
     reminded = 0
-    for invitation in meeting.invitations:
-        at = _remind_at(meeting, invitation)
-        if invitation.answer is not None or invitation.reminded_at is not None or at is None or at > now:
+    invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
+    for invitation in invitees:
+        if not _owes_reminder(meeting, invitation, now):
             continue
         invitation.reminded_at = now
+        details: dict[str, object] = {"meeting": str(meeting.public_id)}
+        if isinstance(invitation, ExpertInvitation):
+            details |= {"expert": str(invitation.resource_id), "name": invitation.name}
         session.add(
             Reminder(
-                kind="invitation",
+                kind=EXPERT_REMINDER if isinstance(invitation, ExpertInvitation) else CITY_REMINDER,
                 subject_id=invitation.id,
                 city_id=invitation.city_id,
                 stage="reminded",
                 created_at=now,
-                details={"meeting": str(meeting.public_id)},
+                details=details,
             )
         )
         reminded += 1
@@ -746,6 +777,7 @@ def open_session(
     if meeting.status != CALLED or meeting.quorum_checked_at is not None:
         return None
     result = quorum_now(meeting)
+    experts, experts_invited = experts_attending(meeting)
     meeting.quorum_met = result.met
     meeting.quorum_checked_at = now or utcnow()
     meeting.status = OPENED
@@ -761,6 +793,9 @@ def open_session(
             "represented": result.represented,
             "needed": result.needed,
             "missing": list(result.missing),
+            # Beside the quorum, not in it.
+            "experts_attending": experts,
+            "experts_invited": experts_invited,
         },
         city_id=meeting.organizer_city_id,
     )

@@ -122,6 +122,7 @@ def consultation_detail(public_id: uuid.UUID) -> ResponseReturnValue:
         meeting=meeting,
         mine=consultations.invitation_of(meeting, actor.city_id),
         quorum=consultations.quorum_now(meeting),
+        experts_attending=consultations.experts_attending(meeting),
         minutes=minutes,
         items=action_items.for_context(db.session, meeting.public_id),
         answer_form=AnswerForm(),

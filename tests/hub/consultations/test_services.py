@@ -20,9 +20,12 @@ from hub.consultations import rules
 from hub.consultations import services as consultations
 from hub.consultations.models import AgendaItem, Meeting
 from hub.extensions import db
+from hub.kernel import cities
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, NotFound
 from hub.kernel.models import AuditEntry, FlowRequest, Reminder, Role
+from hub.mutual_aid import services as registry
+from tests.hub.mutual_aid.factories import entry
 
 
 def _call(**overrides: object) -> ConsultationCall:
@@ -151,6 +154,76 @@ def test_quorum_at_the_start(called, make_user) -> None:
     assert result is not None and not result.met and (result.represented, result.needed) == (2, 3)
     assert called.status == consultations.OPENED and called.quorum_met is False
     assert consultations.open_session(db.session, called.id) is None
+
+
+def _register_expert(owner: str, external_id: str) -> None:
+    owner_city = cities.by_slug(db.session, owner)
+    registry.register_entry(
+        db.session,
+        Actor("system", "seed", owner_city.id, Role.COORDINATOR),
+        entry(owner, external_id, type_code="expert.flood", name=f"{owner}专家{external_id}"),
+    )
+
+
+@pytest.fixture
+def with_experts(linyi):
+    _register_expert("xuzhou", "expert-1")
+    _register_expert("jining", "expert-2")
+    meeting = consultations.call(db.session, linyi, _call(expert_specialities=["expert.flood"]))
+    db.session.commit()
+    assert sorted(e.city.slug for e in meeting.experts) == ["jining", "xuzhou"]
+    return meeting
+
+
+def test_experts_who_have_not_answered_are_reminded_once_on_their_citys_desk(with_experts, make_user) -> None:
+    meeting = with_experts
+    actors = {slug: _actor(make_user, slug) for slug in ("xuzhou", "zaozhuang", "jining")}
+    # The cities answer; only the experts stay silent.
+    for actor in actors.values():
+        consultations.answer(db.session, actor, meeting.public_id, InvitationAnswer(answer="accept"))
+    (xuzhou_expert,) = [e for e in meeting.experts if e.city.slug == "xuzhou"]
+    consultations.answer_for_expert(
+        db.session,
+        actors["xuzhou"],
+        meeting.public_id,
+        xuzhou_expert.public_id,
+        InvitationAnswer(answer="accept"),
+    )
+    now = datetime.now(UTC)
+    assert consultations.unanswered_due(db.session, now) == []
+    later = now + consultations.REMIND_AFTER + timedelta(seconds=1)
+    assert consultations.unanswered_due(db.session, later) == [(meeting.id, meeting.public_id)]
+    assert consultations.remind_unanswered(db.session, meeting.id, later) == 1
+    assert consultations.remind_unanswered(db.session, meeting.id, later) == 0
+    assert consultations.unanswered_due(db.session, later) == []
+    (reminder,) = db.session.scalars(select(Reminder).where(Reminder.kind == consultations.EXPERT_REMINDER))
+    (jining_expert,) = [e for e in meeting.experts if e.city.slug == "jining"]
+    assert (reminder.subject_id, reminder.city.slug) == (jining_expert.id, "jining")
+    assert jining_expert.reminded_at == later and xuzhou_expert.reminded_at is None
+    # Still on the desk of the expert's city, which relays the answer.
+    assert [e.id for e in consultations.experts_to_answer(db.session, actors["jining"].city_id)] == [
+        jining_expert.id
+    ]
+
+
+def test_experts_are_shown_beside_the_quorum_but_not_counted_in_it(with_experts, make_user) -> None:
+    meeting = with_experts
+    for expert in meeting.experts:
+        consultations.answer_for_expert(
+            db.session,
+            _actor(make_user, expert.city.slug),
+            meeting.public_id,
+            expert.public_id,
+            InvitationAnswer(answer="accept"),
+        )
+    assert consultations.experts_attending(meeting) == (2, 2)
+    # Linyi (the organizer) and two experts: the experts do not make up for the silent cities.
+    result = consultations.open_session(db.session, meeting.id)
+    assert result is not None and not result.met
+    assert (result.represented, result.needed, result.invited) == (1, 3, 4)
+    opened = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "meeting.opened")).one()
+    assert opened.after is not None
+    assert (opened.after["experts_attending"], opened.after["experts_invited"]) == (2, 2)
 
 
 def test_minutes_revisions_and_signing_freezes(called, linyi, make_user) -> None:

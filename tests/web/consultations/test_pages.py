@@ -106,11 +106,19 @@ def test_an_experts_city_answers_for_the_expert_on_the_page(
     db.session.commit()
     meeting = _meeting(make_user, "xuzhou", experts=("防汛",))
     (expert,) = meeting.experts
+    # The expert has not answered by the reminder time: reminded once, on the desk of their city.
+    later = expert.delivered_at + consultations.REMIND_AFTER
+    assert consultations.remind_unanswered(db.session, meeting.id, later) == 2  # xuzhou and its expert
+    db.session.commit()
     make_user("xz", "xuzhou")
     auth.login("xz")
-    assert "专家会商邀请待答复：徐州防汛专家王工" in client.get("/dashboard/live").get_data(as_text=True)
+    desk = client.get("/dashboard/live").get_data(as_text=True)
+    assert "专家会商邀请待答复：徐州防汛专家王工" in desk
+    assert "已提醒" in desk.split("专家会商邀请待答复")[1].split("</li>")[0]
     page = f"/consultations/{meeting.public_id}"
-    assert "代为答复" in client.get(page).get_data(as_text=True)
+    shown = client.get(page).get_data(as_text=True)
+    assert "代为答复" in shown
+    assert "0 / 1 位确认参加（专家不计入法定人数）" in shown
     client.post(
         f"{page}/experts/{expert.public_id}/answer",
         data={"csrf_token": auth.csrf(page), "answer": "delegate", "delegate_name": "李工"},
@@ -118,6 +126,7 @@ def test_an_experts_city_answers_for_the_expert_on_the_page(
     db.session.expire_all()
     assert (expert.answer, expert.delegate_name) == ("delegate", "李工")
     assert "专家会商邀请待答复" not in client.get("/dashboard/live").get_data(as_text=True)
+    assert "1 / 1 位确认参加（专家不计入法定人数）" in client.get(page).get_data(as_text=True)
 
 
 def _item(make_user, owner: str, due: date) -> ActionItem:
