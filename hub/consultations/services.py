@@ -1271,16 +1271,17 @@ def record_rotation_change(
     session: DbSession, actor: Actor, body_id: int, event: rules.RotationEvent
 ) -> RotationEventRow:
     """Record a skip or swap with its reason, if the rotation still works out with it."""
-    if not (actor.is_admin or actor.role is Role.COORDINATOR):
-        raise Forbidden("only administrators and coordinators change the rotation")
     body = session.get(ConferenceBodyRow, body_id)
     if body is None:
         raise NotFound(f"no conference body {body_id}")
+    _require_conference_steward(session, actor, body, "change the rotation")
     if event.seq <= body.last_created_seq:
         raise Conflict(f"meeting {event.seq} is already created; its host and chair are set")
     definition = body_contract(body)
     events = [*rotation_events(body), event]
-    rules.rotation(definition.rotation_order, definition.first_host, events, through_seq=event.seq + 1)
+    rules.body_turns(
+        definition, events, after_seq=body.last_created_seq, count=event.seq + 1 - body.last_created_seq
+    )
     row = RotationEventRow(
         body=body,
         kind="skip" if isinstance(event, rules.Skip) else "swap",
@@ -1311,6 +1312,90 @@ def record_rotation_change(
         },
     )
     return row
+
+
+def _require_conference_steward(session: DbSession, actor: Actor, body: ConferenceBodyRow, what: str) -> None:
+    """Let administrators and the coordinators of the body's member cities through, no one else."""
+    if actor.is_admin:
+        return
+    members = set(body_contract(body).member_cities)
+    if actor.role is not Role.COORDINATOR or actor.city_id is None:
+        raise Forbidden(f"only administrators and the member cities' coordinators {what}")
+    # A coordinator from outside the body does not run it.
+    if cities.by_id(session, actor.city_id).slug not in members:
+        raise Forbidden(f"only administrators and the member cities' coordinators {what}")
+
+
+def can_steward(session: DbSession, actor: Actor, body: ConferenceBodyRow) -> bool:
+    """Whether the actor may edit the body's definition and record skips and swaps."""
+    try:
+        _require_conference_steward(session, actor, body, "run the conference")
+    except Forbidden:
+        return False
+    return True
+
+
+def update_body(
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: ConferenceBody
+) -> ConferenceBodyRow | None:
+    """Change the conference's definition from the next meeting not created yet; None if nothing changed.
+
+    `data.first_host` and `data.first_meeting_on` name the host and the day of that next meeting
+    (the page offers what the plan gives now). The meetings created keep their hosts and dates;
+    the rotation restarts there only when the order, the members or that host change, so a swap
+    recorded earlier still owes its turn when only the rhythm or the deadlines change. The skips and
+    swaps recorded for later meetings must still fit the new rotation, or the edit is refused.
+    """
+    body = get_body(session, public_id)
+    _require_conference_steward(session, actor, body, "edit the conference")
+    before = body_contract(body)
+    events = rotation_events(body)
+    following = body.last_created_seq + 1
+    (now_planned,) = rules.plan(before, events, after_seq=body.last_created_seq, count=1)
+    cities.by_slugs(session, list(data.member_cities))
+    rotation_kept = (
+        data.rotation_order == before.rotation_order
+        and data.member_cities == before.member_cities
+        and data.first_host == now_planned.host
+    )
+    dates_kept = (
+        data.rhythm_months == before.rhythm_months
+        and data.meeting_time == before.meeting_time
+        and data.first_meeting_on == now_planned.starts_at.date()
+    )
+    changes: dict[str, object] = {}
+    if rotation_kept:
+        changes |= {"first_host": before.first_host, "rotation_from_seq": before.rotation_from_seq}
+    else:
+        changes |= {"rotation_from_seq": following}
+    if dates_kept:
+        changes |= {"first_meeting_on": before.first_meeting_on, "dates_from_seq": before.dates_from_seq}
+    else:
+        changes |= {"dates_from_seq": following}
+    after = ConferenceBody.model_validate({**data.model_dump(), **changes})
+    if after == before:
+        return None
+    # Fails with the reason when a recorded skip or swap no longer fits, or a date does not exist.
+    next_ten = rules.plan(after, events, after_seq=body.last_created_seq, count=10)
+    if next_ten[0].starts_at <= utcnow():
+        raise InvalidInput(
+            f"meeting {following} would start in the past ({next_ten[0].starts_at:%Y-%m-%d %H:%M})",
+            reason="starts_in_past",
+        )
+    body.definition = after.model_dump(mode="json")
+    body.revision += 1
+    body.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "conference.updated",
+        "conference_body",
+        body.id,
+        before=before.model_dump(mode="json"),
+        after={**body.definition, "from_seq": following},
+    )
+    return body
 
 
 def upcoming_turns(body: ConferenceBodyRow, count: int = 10) -> list[rules.PlannedMeeting]:

@@ -22,7 +22,7 @@ from hub.consultations.models import AgendaItem, Meeting
 from hub.extensions import db
 from hub.kernel import cities
 from hub.kernel.actors import Actor
-from hub.kernel.errors import Conflict, Forbidden, NotFound
+from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import AuditEntry, FlowRequest, Reminder, Role
 from hub.mutual_aid import services as registry
 from tests.hub.mutual_aid.factories import entry
@@ -390,6 +390,94 @@ def test_rotation_change_is_recorded_with_its_reason(make_user) -> None:
     )
     assert [t.host for t in consultations.upcoming_turns(body)[:3]] == ["xuzhou", "suqian", "suzhou-ah"]
     assert db.session.scalars(select(AuditEntry.action)).all()[-1] == "conference.rotation_skip"
+
+
+def _edited(body: ConferenceBody, **changes: object) -> ConferenceBody:
+    return ConferenceBody.model_validate({**body.model_dump(), **changes})
+
+
+def test_the_definition_is_edited_from_the_next_meeting_and_audited(make_user) -> None:
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    body = consultations.create_body(db.session, admin, _body())
+    first = consultations.create_regular_meeting(db.session, body.id, 1)
+    assert first is not None
+    consultations.record_rotation_change(
+        db.session, admin, body.id, rules.Swap(3, "suqian", "huaibei", "汛期承办困难")
+    )
+    (second,) = consultations.upcoming_turns(body, 1)
+    assert (second.seq, second.host, second.starts_at.date()) == (2, "lianyungang", date(2027, 9, 15))
+
+    linyi = _actor(make_user, "linyi")
+    # Every four months from 1 November, agenda ten days ahead; the rotation as it was.
+    data = _edited(_body(), rhythm_months=4, agenda_deadline_days=10, first_host="lianyungang")
+    data = _edited(data, first_meeting_on="2027-11-01")
+    assert consultations.update_body(db.session, linyi, body.public_id, data) is not None
+    turns = consultations.upcoming_turns(body, 10)
+    assert [(t.seq, t.starts_at.date()) for t in turns[:3]] == [
+        (2, date(2027, 11, 1)),
+        (3, date(2028, 3, 1)),
+        (4, date(2028, 7, 1)),
+    ]
+    # The swap recorded for meeting 3 still gives huaibei suqian's turn, and suqian huaibei's.
+    assert [t.host for t in turns[:4]] == ["lianyungang", "huaibei", "suzhou-ah", "suqian"]
+    assert turns[0].agenda_deadline == rules.agenda_deadline(turns[0].starts_at, 10)
+    # The meeting held keeps its host and date.
+    assert (first.host_city.slug, first.starts_at) == ("xuzhou", rules.planned_start(_body(), 1))
+    entry_ = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "conference.updated")).one()
+    assert entry_.actor == linyi.name and entry_.before is not None and entry_.after is not None
+    assert (entry_.before["rhythm_months"], entry_.after["rhythm_months"], entry_.after["from_seq"]) == (
+        6,
+        4,
+        2,
+    )
+    # The same definition again changes nothing.
+    assert consultations.update_body(db.session, linyi, body.public_id, data) is None
+
+
+def test_a_new_rotation_order_restarts_the_rotation_at_the_next_meeting(make_user) -> None:
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    body = consultations.create_body(db.session, admin, _body())
+    consultations.create_regular_meeting(db.session, body.id, 1)
+    order = list(reversed(_body().rotation_order))
+    data = _edited(_body(), rotation_order=order, first_host="shangqiu", first_meeting_on="2027-09-15")
+    consultations.update_body(db.session, admin, body.public_id, data)
+    assert [t.host for t in consultations.upcoming_turns(body, 3)] == ["shangqiu", "heze", "linyi"]
+    assert [t.seq for t in consultations.upcoming_turns(body, 3)] == [2, 3, 4]
+
+
+def test_an_edit_that_a_recorded_swap_no_longer_fits_is_refused(make_user) -> None:
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    body = consultations.create_body(db.session, admin, _body())
+    consultations.record_rotation_change(
+        db.session, admin, body.id, rules.Swap(2, "lianyungang", "suqian", "承办重大活动")
+    )
+    before = dict(body.definition)
+    # Meeting 2 would be linyi's turn in the new order, not lianyungang's.
+    order = list(reversed(_body().rotation_order))
+    with pytest.raises(InvalidInput):
+        consultations.update_body(
+            db.session, admin, body.public_id, _edited(_body(), rotation_order=order, first_host="heze")
+        )
+    assert body.definition == before
+
+
+def test_only_admins_and_the_member_cities_coordinators_edit_the_conference(make_user) -> None:
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    small = _edited(
+        _body(), member_cities=["xuzhou", "suqian", "linyi"], rotation_order=["xuzhou", "suqian", "linyi"]
+    )
+    body = consultations.create_body(db.session, admin, small)
+    changed = _edited(small, agenda_deadline_days=14)
+    for outsider in (_actor(make_user, "heze"), _actor(make_user, "linyi", Role.DUTY_OFFICER)):
+        with pytest.raises(Forbidden):
+            consultations.update_body(db.session, outsider, body.public_id, changed)
+        assert not consultations.can_steward(db.session, outsider, body)
+        with pytest.raises(Forbidden):
+            consultations.record_rotation_change(db.session, outsider, body.id, rules.Skip(2, "suqian", "x"))
+    member = _actor(make_user, "suqian")
+    assert consultations.can_steward(db.session, member, body)
+    assert consultations.update_body(db.session, member, body.public_id, changed) is not None
+    assert consultations.body_contract(body).agenda_deadline_days == 14
 
 
 def test_open_items_are_carried_to_the_next_meeting(make_user) -> None:

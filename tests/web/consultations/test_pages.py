@@ -294,3 +294,74 @@ def test_a_duty_officer_sees_the_conference_but_cannot_change_the_rotation(
     )
     assert response.status_code == 403
     assert db.session.scalars(select(RotationEventRow)).all() == []
+
+
+def _definition_form(auth, **changes: str) -> dict[str, str]:
+    form = {
+        "csrf_token": auth.csrf("/consultations/conference"),
+        "name": "淮海区域应急管理合作联席会议",
+        "order-xuzhou": "1",
+        "order-linyi": "2",
+        "order-heze": "3",
+        "next_host": "xuzhou",
+        "next_meeting_on": "2027-03-15",
+        "meeting_time": "09:00",
+        "duration_minutes": "180",
+        "rhythm_months": "6",
+        "agenda_deadline_days": "7",
+        "lead_days": "30",
+    }
+    form.update(changes)
+    return form
+
+
+def test_a_member_citys_coordinator_edits_the_conference_and_the_turns_follow(
+    client: FlaskClient, auth, make_user
+) -> None:
+    body = _body()
+    make_user("ly", "linyi")
+    auth.login("ly")
+    assert "修改会议机制" in client.get("/consultations/conference").get_data(as_text=True)
+    # Suqian joins after Heze; the conference meets every four months, agenda ten days ahead.
+    response = client.post(
+        f"/consultations/conference/{body.public_id}/definition",
+        data=_definition_form(
+            auth, **{"order-suqian": "4", "rhythm_months": "4", "agenda_deadline_days": "10"}
+        ),
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    body = db.session.get(ConferenceBodyRow, body.id)
+    turns = consultations.upcoming_turns(body, 5)
+    assert [t.host for t in turns] == ["xuzhou", "linyi", "heze", "suqian", "xuzhou"]
+    assert [t.starts_at.date() for t in turns[:3]] == [
+        date(2027, 3, 15),
+        date(2027, 7, 15),
+        date(2027, 11, 15),
+    ]
+    assert turns[0].agenda_deadline.date() == date(2027, 3, 5)
+    (entry_,) = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "conference.updated")).all()
+    assert entry_.actor == "ly"
+    html = client.get("/consultations/conference").get_data(as_text=True)
+    assert html.count("<tr data-seq=") == 10 and "宿迁" in html.split('id="next-turns"')[1]
+
+
+def test_a_coordinator_of_a_city_outside_the_conference_cannot_edit_it(
+    client: FlaskClient, auth, make_user
+) -> None:
+    body = _body()
+    make_user("sq", "suqian")
+    auth.login("sq")
+    assert "修改会议机制" not in client.get("/consultations/conference").get_data(as_text=True)
+    response = client.post(
+        f"/consultations/conference/{body.public_id}/definition",
+        data=_definition_form(auth, **{"order-suqian": "4"}),
+    )
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert consultations.body_contract(db.session.get(ConferenceBodyRow, body.id)).member_cities == (
+        "xuzhou",
+        "linyi",
+        "heze",
+    )
+    assert db.session.scalars(select(AuditEntry).where(AuditEntry.action == "conference.updated")).all() == []
