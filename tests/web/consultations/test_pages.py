@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from flask.testing import FlaskClient
@@ -365,3 +366,43 @@ def test_a_coordinator_of_a_city_outside_the_conference_cannot_edit_it(
         "heze",
     )
     assert db.session.scalars(select(AuditEntry).where(AuditEntry.action == "conference.updated")).all() == []
+
+
+def _links(html: str, container: str) -> list[str]:
+    block = html.split(f'id="{container}"', 1)[1].split("</p>", 1)[0]
+    return re.findall(r'href="([^"]+)"', block)
+
+
+def test_every_consultation_page_is_reached_from_the_menu_and_the_meeting_page(
+    client: FlaskClient, auth, make_user
+) -> None:
+    body = _body()
+    meeting = consultations.create_regular_meeting(db.session, body.id, 1)
+    assert meeting is not None
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    desk = client.get("/").get_data(as_text=True)
+    menu = desk.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    assert 'href="/consultations"' in menu and 'href="/action-items"' in menu
+
+    page = client.get(f"/consultations/{meeting.public_id}").get_data(as_text=True)
+    links = _links(page, "meeting-nav")
+    targets = [link for link in links if not link.startswith("#")]
+    assert {t.split("?")[0] for t in targets} == {
+        "/consultations",
+        "/action-items",
+        "/consultations/conference",
+        "/consultations/assessment",
+    }
+    for target in targets:
+        assert client.get(target).status_code == 200, target
+    # Each part of the meeting the bar names is on the page: roll-call, minutes, votes.
+    anchors = [link[1:] for link in links if link.startswith("#")]
+    assert {"invitations", "roll-call", "minutes", "resolution-section"} <= set(anchors)
+    for anchor in anchors:
+        assert f'id="{anchor}"' in page, anchor
+    conference = client.get("/consultations/conference").get_data(as_text=True)
+    assert {"/consultations", "/action-items", "/consultations/assessment"} == set(
+        _links(conference, "conference-nav")
+    )
