@@ -1,6 +1,6 @@
 """expert invitation reminders: when an expert who had not answered was reminded
 
-Revision ID: b7e3d1a5c920
+Revision ID: e5a9c3f17b42
 Revises: c4f2a9e6d180
 Create Date: 2026-11-30 10:40:00.000000
 
@@ -12,7 +12,7 @@ from alembic import op
 import hub.kernel.types
 
 # revision identifiers, used by Alembic.
-revision = "b7e3d1a5c920"
+revision = "e5a9c3f17b42"
 down_revision = "c4f2a9e6d180"
 branch_labels = None
 depends_on = None
