@@ -8,10 +8,11 @@ with the project's migrations and seeded with the ten cities, and ten partner si
 1. Invitations. Each round Linyi's coordinator calls a consultation inviting the nine other cities
    (`consultations.call`, committed as the web layer does), then the hub's
    `FlowDispatcher(LocalLauncher())` is woken (what `kick_flows` does); it runs
-   `deliver-invitations`, which puts the ten invitations on the desks and delivers each, with its
-   iTIP REQUEST, to its city's platform with Prefect task `.submit`. Timed from the return of the
-   call's commit to each invitation's `delivered_at` (the desk) and to its arrival at the
-   simulator (the platform); a round counts once all ten platforms hold their invitation.
+   `deliver-invitations`, whose one task delivers each invitation, with its iTIP REQUEST, to its
+   city's platform on a thread of its own. The call's transaction itself puts the invitations on
+   the desks (`delivered_at`), so the desk is timed from the start of the call to its commit, and
+   each platform from the commit to the invitation's arrival at the simulator; a round counts once
+   all ten platforms hold their invitation.
 2. Calendar. Five years of meetings (the semi-annual conference and two consultations a month, ten
    cities invited to each, with their answers) and their action items are written to the
    database; the region's feed and one city's feed are rendered with `calendar_feed` as the API
@@ -97,6 +98,7 @@ def invitation_rounds(
         dispatcher.start(recover=True)
         for index in range(WARMUP + runs):
             with app.app_context():
+                started = datetime.now(UTC)
                 meeting = consultations.call(
                     db.session,
                     actor,
@@ -128,12 +130,13 @@ def invitation_rounds(
                     sa.select(Invitation.delivered_at).where(Invitation.meeting_id == meeting_id)
                 ).all()
                 db.session.remove()
-            if len(stamps) != len(sims) or any(s is None for s in stamps):
-                failures.append(f"meeting {public_id}: not on every desk")
+            if len(stamps) != len(sims) or any(s is None or s > called for s in stamps):
+                failures.append(f"meeting {public_id}: not on every desk with the call's commit")
                 continue
             if index < WARMUP:
                 continue
-            desk.extend((s - called).total_seconds() for s in stamps if s is not None)
+            # The desks read the rows the call committed: an invitation is on them from the commit.
+            desk.append((called - started).total_seconds())
             platform.extend((at - called).total_seconds() for at in arrivals.values())
             all_ten.append(max((at - called).total_seconds() for at in arrivals.values()))
     finally:
@@ -269,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "1. Invitations: from the call's commit",
                     [
                         (
-                            "on the ten desks (delivered_at), p50 / p99",
+                            "on the ten desks (call to commit), p50 / p99",
                             f"{_ms(desk, 0.5)} / {_ms(desk, 0.99)}",
                         ),
                         (

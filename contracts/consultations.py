@@ -335,7 +335,13 @@ class Quorum(_Contract):
 
 
 class ConferenceBody(_Contract):
-    """The standing joint conference: members, rotation of host and chair, rhythm, deadlines."""
+    """The standing joint conference: members, rotation of host and chair, rhythm, deadlines.
+
+    `first_host` hosts meeting number `rotation_from_seq` and the rotation runs on from there;
+    meeting number `dates_from_seq` is held on `first_meeting_on` and the rhythm runs on from
+    there. Both are 1 for a body as first set up; an edit of the definition moves them to the
+    first meeting not created yet, so the meetings held keep the hosts and dates they had.
+    """
 
     schema_version: Literal[1] = 1
     name: Title
@@ -343,6 +349,8 @@ class ConferenceBody(_Contract):
     rotation_order: Cities
     first_host: CitySlug
     first_meeting_on: date
+    rotation_from_seq: int = Field(1, ge=1)
+    dates_from_seq: int = Field(1, ge=1)
     meeting_time: time = time(9, 0)
     duration_minutes: int = Field(180, ge=30, le=24 * 60)
     rhythm_months: int = Field(6, ge=1, le=24)

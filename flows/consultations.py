@@ -9,20 +9,22 @@ a row, and the next tick asks for the next step, so a hub killed at any point se
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from prefect import flow, task
-from prefect.futures import wait
 
-from connectors.partner_client import PartnerError
+from connectors.partner_client import PartnerError, is_permanent
 from flows.bookkeeping import REQUEST_HOOKS
-from flows.bulletins import worth_retrying
 from flows.context import hub_session, partner_client
 from hub.action_items import services as action_items
 from hub.consultations import services as consultations
 
 log = logging.getLogger(__name__)
 RETRY_DELAYS: list[float] = [1, 5, 15]
+# A meeting invites the ten cities and a few experts; each delivery waits on a platform's answer.
+PLATFORM_THREADS = 16
 
 
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
@@ -40,15 +42,7 @@ def propose_consultation(incident_id: int, request_id: int | None = None) -> str
         return str(meeting.public_id) if meeting is not None else None
 
 
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
-def put_on_desks(meeting_id: int) -> int:
-    """Put the meeting's undelivered invitations (cities and experts) on the desks; return how many."""
-    with hub_session() as session:
-        return consultations.deliver_invitations(session, meeting_id)
-
-
-@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
-def deliver_to_platform(kind: str, row_id: int) -> str:
+def _deliver_once(kind: str, row_id: int) -> str:
     """Deliver one invitation (REQUEST or CANCEL) to its city's platform, unless it holds it already."""
     with hub_session() as session:
         owed = consultations.invitation_delivery(session, kind, row_id)
@@ -78,28 +72,57 @@ def deliver_to_platform(kind: str, row_id: int) -> str:
     return "delivered"
 
 
+def _deliver_with_retries(kind: str, row_id: int) -> str:
+    """Deliver one invitation, trying again after each of RETRY_DELAYS while the failure is transient.
+
+    The retries are per invitation, as a Prefect task's would be, and stop at once on an answer
+    that asking again cannot change (`is_permanent`). An invitation still not taken is kept owed
+    with its error, and the scheduler's next round (`schedule_platform_retries`) tries it again.
+    """
+    for attempt, delay in enumerate([*RETRY_DELAYS, 0.0]):
+        try:
+            return _deliver_once(kind, row_id)
+        except PartnerError as exc:
+            if attempt == len(RETRY_DELAYS) or is_permanent(exc):
+                log.warning("%s invitation %s not taken by its platform: %s", kind, row_id, exc)
+                return "failed"
+        time.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS)
-def platform_deliveries_owed(meeting_id: int) -> list[tuple[str, int]]:
-    """Return the invitations the platforms do not hold at the meeting's current SEQUENCE."""
+def deliver_to_platforms(meeting_id: int) -> dict[str, int]:
+    """Deliver every invitation the platforms do not hold at the meeting's SEQUENCE, concurrently.
+
+    One task, one thread per invitation: the deliveries are HTTP calls that wait on ten
+    platforms, and a Prefect task each cost more in the Prefect server than the calls themselves
+    (docs/PERFORMANCE.md, "Consultation"). Exactly once stays with the hub and the platform: a
+    delivery is owed until `record_platform_delivery` notes its SEQUENCE, and the platform keeps
+    the first of a repeated (id, SEQUENCE). A re-run of the task delivers only what is still owed.
+    """
     with hub_session() as session:
-        return consultations.platform_deliveries_owed(session, meeting_id)
+        owed = consultations.platform_deliveries_owed(session, meeting_id)
+    outcomes: dict[str, int] = {}
+    if not owed:
+        return outcomes
+    with ThreadPoolExecutor(
+        max_workers=min(len(owed), PLATFORM_THREADS), thread_name_prefix="invite"
+    ) as pool:
+        results = list(pool.map(lambda owing: _deliver_with_retries(*owing), owed))
+    for key in results:
+        outcomes[key] = outcomes.get(key, 0) + 1
+    return outcomes
 
 
 @flow(name="deliver-invitations", **REQUEST_HOOKS)
 def deliver_invitations(meeting_id: int, request_id: int | None = None) -> dict[str, int]:
-    """Put a meeting's invitations on every invited city's desk, then on the platforms, all at once.
+    """Deliver a meeting's invitations to the invited cities' platforms, all at once.
 
-    The cities and the registry's experts are invited; an update or a cancellation (the meeting's
+    The desks already hold them: the transaction that called the meeting put them there. The
+    cities and the registry's experts are invited; an update or a cancellation (the meeting's
     SEQUENCE raised) goes to the platforms that hold the invitation, as iTIP REQUEST or CANCEL.
     """
-    outcomes: dict[str, int] = {"desk": put_on_desks(meeting_id)}
-    futures = [
-        deliver_to_platform.submit(kind, row_id) for kind, row_id in platform_deliveries_owed(meeting_id)
-    ]
-    wait(futures)
-    for future in futures:
-        key = future.result() if future.state.is_completed() else "failed"
-        outcomes[key] = outcomes.get(key, 0) + 1
+    outcomes = deliver_to_platforms(meeting_id)
     if outcomes.get("failed"):
         # Kept as owed with the error; the scheduler asks for another round.
         log.warning("meeting %s: %d invitations not taken by platforms yet", meeting_id, outcomes["failed"])

@@ -31,7 +31,12 @@ CAPABILITY = Capability(
     ),
     blueprints=("web.consultations.views:bp",),
     api_blueprints=("web.consultations.api:bp",),
-    nav=(NavEntry("consultations.consultation_list", N_("会商"), 35),),
+    # The action items are chased daily by the cities that own them, so they have their own entry;
+    # the conference and the assessment are reached from the consultations page.
+    nav=(
+        NavEntry("consultations.consultation_list", N_("会商"), 35),
+        NavEntry("consultations.action_item_list", N_("督办事项"), 36),
+    ),
     urgent=desk.urgent,
     waiting=desk.waiting,
 )

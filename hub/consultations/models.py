@@ -176,6 +176,7 @@ class ExpertInvitation(PlatformDelivery, Model):
     note: Mapped[str] = mapped_column(Text, default="")
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     meeting: Mapped[Meeting] = relationship(back_populates="experts")
     city: Mapped[City] = relationship(lazy="joined")

@@ -177,10 +177,16 @@ def add_months(day: date, months: int) -> date:
 
 
 def planned_start(body: ConferenceBody, seq: int) -> datetime:
-    """Return the planned start of meeting `seq` (1 is the first) in Asia/Shanghai."""
+    """Return the planned start of meeting `seq` (1 is the first) in Asia/Shanghai.
+
+    The rhythm runs from meeting `body.dates_from_seq`, held on `body.first_meeting_on`; an
+    earlier meeting was held under an earlier definition, and its date is the meeting's own.
+    """
     if seq < 1:
         raise ValueError("meetings count from 1")
-    day = add_months(body.first_meeting_on, (seq - 1) * body.rhythm_months)
+    if seq < body.dates_from_seq:
+        raise ValueError(f"meeting {seq} comes before this definition's dates (from {body.dates_from_seq})")
+    day = add_months(body.first_meeting_on, (seq - body.dates_from_seq) * body.rhythm_months)
     return datetime.combine(day, body.meeting_time, tzinfo=SHANGHAI)
 
 
@@ -212,11 +218,27 @@ class PlannedMeeting:
     agenda_deadline: datetime
 
 
+def body_turns(
+    body: ConferenceBody, events: Iterable[RotationEvent], *, after_seq: int, count: int = 10
+) -> list[Turn]:
+    """Return hosts and chairs of the `count` meetings after `after_seq` under the body's definition.
+
+    The rotation runs from meeting `body.rotation_from_seq`, hosted by `body.first_host`; the skips
+    and swaps recorded for earlier meetings belong to the rotation before it and are left out.
+    """
+    base = body.rotation_from_seq - 1
+    if after_seq < base:
+        raise ValueError(f"meeting {after_seq + 1} comes before this rotation (from {base + 1})")
+    later = [replace(e, seq=e.seq - base) for e in events if e.seq > base]
+    turns = next_turns(body.rotation_order, body.first_host, later, after_seq=after_seq - base, count=count)
+    return [replace(t, seq=t.seq + base) for t in turns]
+
+
 def plan(
     body: ConferenceBody, events: Iterable[RotationEvent], *, after_seq: int, count: int = 10
 ) -> list[PlannedMeeting]:
     """Return the next `count` regular meetings after meeting `after_seq`: dates, host, chair, deadlines."""
-    turns = next_turns(body.rotation_order, body.first_host, events, after_seq=after_seq, count=count)
+    turns = body_turns(body, events, after_seq=after_seq, count=count)
     planned = []
     for turn in turns:
         starts_at = planned_start(body, turn.seq)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from contracts.bulletins import BulletinCreate
@@ -88,6 +88,10 @@ SPECIALITIES_BY_CATEGORY: dict[IncidentCategory, tuple[str, ...]] = {
     IncidentCategory.PUBLIC_HEALTH: ("expert.medical",),
     IncidentCategory.SOCIAL_SECURITY: (),
 }
+
+# The kinds of the kernel's reminder rows this capability writes.
+CITY_REMINDER = "invitation"
+EXPERT_REMINDER = "expert_invitation"
 
 PROPOSED = "proposed"
 CALLED = "called"
@@ -209,10 +213,25 @@ def represented(meeting: Meeting) -> set[str]:
 
 
 def quorum_now(meeting: Meeting) -> rules.QuorumResult:
-    """Return where the quorum stands with the answers and roll-call so far."""
+    """Return where the quorum stands with the answers and roll-call so far.
+
+    Only the invited cities count: the quorum rule is a share of the member cities, who decide
+    and vote on the resolutions. The experts advise and vote on nothing, and an expert belongs to a
+    city's registry, so counting them would let one city's experts make up for absent cities.
+    `experts_attending` gives their figure, shown beside the quorum.
+    """
     return rules.quorum(
         [i.city.slug for i in meeting.invitations], represented(meeting), _quorum_rule(meeting)
     )
+
+
+def experts_attending(meeting: Meeting) -> tuple[int, int]:
+    """Return how many invited experts will be there (accepted, or sent a delegate) and how many were invited.
+
+    Shown beside the quorum and recorded when the session opens; never counted in it (see `quorum_now`).
+    """
+    attending = sum(1 for e in meeting.experts if e.answer is not None and Answer(e.answer).attends)
+    return attending, len(meeting.experts)
 
 
 # Calling ------------------------------------------------------------------------------------------
@@ -318,6 +337,7 @@ def call(session: DbSession, actor: Actor, data: ConsultationCall) -> Meeting:
     _invite(session, meeting, invitees)
     _invite_experts(session, meeting)
     audit.record(session, actor, "meeting.called", "meeting", meeting.id, after=_snapshot(meeting))
+    _put_on_desks(session, actor, meeting, now)
     _request_delivery(session, meeting)
     return meeting
 
@@ -412,6 +432,7 @@ def confirm_proposal(
     audit.record(
         session, actor, "meeting.called", "meeting", meeting.id, before=before, after=_snapshot(meeting)
     )
+    _put_on_desks(session, actor, meeting, now)
     _request_delivery(session, meeting)
     return meeting
 
@@ -446,12 +467,14 @@ def cancel(session: DbSession, actor: Actor, public_id: uuid.UUID, reason: str) 
 # Invitations --------------------------------------------------------------------------------------
 
 
-def deliver_invitations(session: DbSession, meeting_id: int) -> int:
-    """Put the meeting's undelivered invitations on the cities' desks; return how many were new."""
-    meeting = get_by_id(session, meeting_id)
-    if meeting.status not in LIVE:
-        return 0
-    now = utcnow()
+def _put_on_desks(session: DbSession, actor: Actor, meeting: Meeting, now: datetime) -> int:
+    """Put the called meeting's invitations not yet delivered on the desks; return how many.
+
+    The desks (the invited cities', and for an expert the desk of the city whose registry holds
+    them) read these very rows, so marking them in the transaction that calls the meeting is the
+    delivery: the invitation is there the moment the call commits, with no flow in between. Only
+    the platforms are left to the `deliver-invitations` flow.
+    """
     delivered = 0
     invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
     for invitation in invitees:
@@ -459,9 +482,10 @@ def deliver_invitations(session: DbSession, meeting_id: int) -> int:
             invitation.delivered_at = now
             delivered += 1
     if delivered:
+        session.flush()
         audit.record(
             session,
-            Actor.system("deliver-invitations"),
+            actor,
             "meeting.invitations_delivered",
             "meeting",
             meeting.id,
@@ -505,52 +529,64 @@ def _record_answer(
     audit.record(session, actor, action, "meeting", meeting.id, before=before, after=after)
 
 
-def _remind_at(meeting: Meeting, invitation: Invitation) -> datetime | None:
+def _remind_at(meeting: Meeting, invitation: Invitation | ExpertInvitation) -> datetime | None:
     if invitation.delivered_at is None:
         return None
     halfway = invitation.delivered_at + (meeting.starts_at - invitation.delivered_at) / 2
     return min(invitation.delivered_at + REMIND_AFTER, halfway)
 
 
-def unanswered_due(session: DbSession, now: datetime) -> list[tuple[int, uuid.UUID]]:
-    """Return (id, public id) of live meetings with a silent city whose reminder time has come."""
-    # A subquery rather than DISTINCT: PostgreSQL cannot compare the meeting's JSON column.
-    silent = select(Invitation.meeting_id).where(
-        Invitation.answer.is_(None),
-        Invitation.reminded_at.is_(None),
-        Invitation.delivered_at.is_not(None),
+def _owes_reminder(meeting: Meeting, invitation: Invitation | ExpertInvitation, now: datetime) -> bool:
+    at = _remind_at(meeting, invitation)
+    return invitation.answer is None and invitation.reminded_at is None and at is not None and at <= now
+
+
+def _silent(model: type[_Invitee]) -> Select[int]:
+    return select(model.meeting_id).where(
+        model.answer.is_(None), model.reminded_at.is_(None), model.delivered_at.is_not(None)
     )
+
+
+def unanswered_due(session: DbSession, now: datetime) -> list[tuple[int, uuid.UUID]]:
+    """Return (id, public id) of live meetings with a silent city or expert whose reminder time has come."""
+    # A subquery rather than DISTINCT: PostgreSQL cannot compare the meeting's JSON column.
+    silent = _silent(Invitation).union(_silent(ExpertInvitation))
     query = select(Meeting).where(Meeting.status == CALLED, Meeting.starts_at > now, Meeting.id.in_(silent))
     due = []
     for meeting in session.scalars(query):
-        if any(
-            i.answer is None and i.reminded_at is None and (at := _remind_at(meeting, i)) and at <= now
-            for i in meeting.invitations
-        ):
+        invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
+        if any(_owes_reminder(meeting, i, now) for i in invitees):
             due.append((meeting.id, meeting.public_id))
     return due
 
 
 def remind_unanswered(session: DbSession, meeting_id: int, now: datetime | None = None) -> int:
-    """Remind each invited city that has not answered, once; return how many were reminded."""
+    """Remind each invited city and expert that has not answered, once; return how many were reminded.
+
+    An expert's reminder goes to the desk of the city whose registry holds them, whose duty
+    officers reach the expert and relay the answer (as the invitation did).
+    """
     now = now or utcnow()
     meeting = get_by_id(session, meeting_id)
     if meeting.status != CALLED:
         return 0
     reminded = 0
-    for invitation in meeting.invitations:
-        at = _remind_at(meeting, invitation)
-        if invitation.answer is not None or invitation.reminded_at is not None or at is None or at > now:
+    invitees: list[Invitation | ExpertInvitation] = [*meeting.invitations, *meeting.experts]
+    for invitation in invitees:
+        if not _owes_reminder(meeting, invitation, now):
             continue
         invitation.reminded_at = now
+        details: dict[str, object] = {"meeting": str(meeting.public_id)}
+        if isinstance(invitation, ExpertInvitation):
+            details |= {"expert": str(invitation.resource_id), "name": invitation.name}
         session.add(
             Reminder(
-                kind="invitation",
+                kind=EXPERT_REMINDER if isinstance(invitation, ExpertInvitation) else CITY_REMINDER,
                 subject_id=invitation.id,
                 city_id=invitation.city_id,
                 stage="reminded",
                 created_at=now,
-                details={"meeting": str(meeting.public_id)},
+                details=details,
             )
         )
         reminded += 1
@@ -741,6 +777,7 @@ def open_session(
     if meeting.status != CALLED or meeting.quorum_checked_at is not None:
         return None
     result = quorum_now(meeting)
+    experts, experts_invited = experts_attending(meeting)
     meeting.quorum_met = result.met
     meeting.quorum_checked_at = now or utcnow()
     meeting.status = OPENED
@@ -756,6 +793,9 @@ def open_session(
             "represented": result.represented,
             "needed": result.needed,
             "missing": list(result.missing),
+            # Beside the quorum, not in it.
+            "experts_attending": experts,
+            "experts_invited": experts_invited,
         },
         city_id=meeting.organizer_city_id,
     )
@@ -1231,16 +1271,17 @@ def record_rotation_change(
     session: DbSession, actor: Actor, body_id: int, event: rules.RotationEvent
 ) -> RotationEventRow:
     """Record a skip or swap with its reason, if the rotation still works out with it."""
-    if not (actor.is_admin or actor.role is Role.COORDINATOR):
-        raise Forbidden("only administrators and coordinators change the rotation")
     body = session.get(ConferenceBodyRow, body_id)
     if body is None:
         raise NotFound(f"no conference body {body_id}")
+    _require_conference_steward(session, actor, body, "change the rotation")
     if event.seq <= body.last_created_seq:
         raise Conflict(f"meeting {event.seq} is already created; its host and chair are set")
     definition = body_contract(body)
     events = [*rotation_events(body), event]
-    rules.rotation(definition.rotation_order, definition.first_host, events, through_seq=event.seq + 1)
+    rules.body_turns(
+        definition, events, after_seq=body.last_created_seq, count=event.seq + 1 - body.last_created_seq
+    )
     row = RotationEventRow(
         body=body,
         kind="skip" if isinstance(event, rules.Skip) else "swap",
@@ -1271,6 +1312,90 @@ def record_rotation_change(
         },
     )
     return row
+
+
+def _require_conference_steward(session: DbSession, actor: Actor, body: ConferenceBodyRow, what: str) -> None:
+    """Let administrators and the coordinators of the body's member cities through, no one else."""
+    if actor.is_admin:
+        return
+    members = set(body_contract(body).member_cities)
+    if actor.role is not Role.COORDINATOR or actor.city_id is None:
+        raise Forbidden(f"only administrators and the member cities' coordinators {what}")
+    # A coordinator from outside the body does not run it.
+    if cities.by_id(session, actor.city_id).slug not in members:
+        raise Forbidden(f"only administrators and the member cities' coordinators {what}")
+
+
+def can_steward(session: DbSession, actor: Actor, body: ConferenceBodyRow) -> bool:
+    """Whether the actor may edit the body's definition and record skips and swaps."""
+    try:
+        _require_conference_steward(session, actor, body, "run the conference")
+    except Forbidden:
+        return False
+    return True
+
+
+def update_body(
+    session: DbSession, actor: Actor, public_id: uuid.UUID, data: ConferenceBody
+) -> ConferenceBodyRow | None:
+    """Change the conference's definition from the next meeting not created yet; None if nothing changed.
+
+    `data.first_host` and `data.first_meeting_on` name the host and the day of that next meeting
+    (the page offers what the plan gives now). The meetings created keep their hosts and dates;
+    the rotation restarts there only when the order, the members or that host change, so a swap
+    recorded earlier still owes its turn when only the rhythm or the deadlines change. The skips and
+    swaps recorded for later meetings must still fit the new rotation, or the edit is refused.
+    """
+    body = get_body(session, public_id)
+    _require_conference_steward(session, actor, body, "edit the conference")
+    before = body_contract(body)
+    events = rotation_events(body)
+    following = body.last_created_seq + 1
+    (now_planned,) = rules.plan(before, events, after_seq=body.last_created_seq, count=1)
+    cities.by_slugs(session, list(data.member_cities))
+    rotation_kept = (
+        data.rotation_order == before.rotation_order
+        and data.member_cities == before.member_cities
+        and data.first_host == now_planned.host
+    )
+    dates_kept = (
+        data.rhythm_months == before.rhythm_months
+        and data.meeting_time == before.meeting_time
+        and data.first_meeting_on == now_planned.starts_at.date()
+    )
+    changes: dict[str, object] = {}
+    if rotation_kept:
+        changes |= {"first_host": before.first_host, "rotation_from_seq": before.rotation_from_seq}
+    else:
+        changes |= {"rotation_from_seq": following}
+    if dates_kept:
+        changes |= {"first_meeting_on": before.first_meeting_on, "dates_from_seq": before.dates_from_seq}
+    else:
+        changes |= {"dates_from_seq": following}
+    after = ConferenceBody.model_validate({**data.model_dump(), **changes})
+    if after == before:
+        return None
+    # Fails with the reason when a recorded skip or swap no longer fits, or a date does not exist.
+    next_ten = rules.plan(after, events, after_seq=body.last_created_seq, count=10)
+    if next_ten[0].starts_at <= utcnow():
+        raise InvalidInput(
+            f"meeting {following} would start in the past ({next_ten[0].starts_at:%Y-%m-%d %H:%M})",
+            reason="starts_in_past",
+        )
+    body.definition = after.model_dump(mode="json")
+    body.revision += 1
+    body.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "conference.updated",
+        "conference_body",
+        body.id,
+        before=before.model_dump(mode="json"),
+        after={**body.definition, "from_seq": following},
+    )
+    return body
 
 
 def upcoming_turns(body: ConferenceBodyRow, count: int = 10) -> list[rules.PlannedMeeting]:
@@ -1338,15 +1463,17 @@ def create_regular_meeting(session: DbSession, body_id: int, seq: int) -> Meetin
     body.revision += 1
     body.updated_at = now
     session.flush()
+    planner = Actor.system("plan-conference")
     audit.record(
         session,
-        Actor.system("plan-conference"),
+        planner,
         "meeting.created",
         "meeting",
         meeting.id,
         after={**_snapshot(meeting), "seq": seq, "host": host.slug},
         city_id=host.id,
     )
+    _put_on_desks(session, planner, meeting, now)
     _request_delivery(session, meeting)
     return meeting
 

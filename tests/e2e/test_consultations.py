@@ -58,7 +58,6 @@ def test_the_chair_takes_the_roll_call_and_puts_a_resolution_to_the_vote(
             expert_specialities=("expert.flood",),
         ),
     )
-    consultations.deliver_invitations(db.session, meeting.id)
     db.session.commit()
 
     login(page, "linyi-coord")
@@ -163,3 +162,45 @@ def test_action_items_close_with_evidence_and_the_conference_and_assessment_page
     expect(page.locator("#rotation-events")).to_contain_text("徐州同期承办全省防汛演练")
     expect(page.locator("#next-turns tbody tr").first).to_contain_text("连云港")
     shoot(page, "conference.png")
+
+
+def test_a_coordinator_finds_the_conference_by_the_menu_and_changes_its_rhythm(
+    live_hub: str,
+    make_user: Callable[..., Any],
+    page: Any,
+    login: Callable[..., None],
+    shoot: Callable[[Any, str], Any],
+) -> None:
+    first_on = (date.today() + timedelta(days=60)).replace(day=15)
+    consultations.create_body(
+        db.session,
+        Actor("system", "setup", None, Role.ADMIN),
+        ConferenceBody(
+            name="淮海经济区应急管理联席会议",
+            member_cities=MEMBERS,
+            rotation_order=MEMBERS,
+            first_host="xuzhou",
+            first_meeting_on=first_on,
+        ),
+    )
+    db.session.commit()
+    make_user("linyi-coord", "linyi")
+    login(page, "linyi-coord")
+    page.goto(live_hub)
+    # From the menu, never a typed address.
+    page.locator('nav a[data-endpoint="consultations.consultation_list"]').click()
+    page.get_by_role("link", name="联席会议常设机制").click()
+    change = page.locator("#definition-change")
+    change.locator("summary").click()
+    change.locator("input[name=rhythm_months]").fill("3")
+    change.locator('input[name="order-suqian"]').fill("")  # Suqian leaves the conference
+    change.locator("button[type=submit]").click()
+    expect(page.locator(".flash.success")).to_contain_text("联席会议机制已修改")
+    rows = page.locator("#next-turns tbody tr")
+    expect(rows).to_have_count(10)
+    expect(page.locator("#next-turns")).not_to_contain_text("宿迁")
+    third = (first_on.month - 1 + 6) % 12 + 1
+    expect(rows.nth(2)).to_contain_text(f"-{third:02d}-15")
+    shoot(page, "conference-edited.png")
+    page.locator('nav a[data-endpoint="consultations.action_item_list"]').click()
+    expect(page.locator("#action-items")).to_be_visible()

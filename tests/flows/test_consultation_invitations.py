@@ -6,6 +6,7 @@ read back with the `icalendar` package.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,15 +18,17 @@ from contracts.consultations import ConsultationCall
 from contracts.partner import InvitationMethod, MeetingInvitationDelivery
 from flows import consultations as consultation_flows
 from flows.scheduler import Scheduler
+from hub.app import settings_of
 from hub.consultations import calendar
 from hub.consultations import services as consultations
-from hub.consultations.services import INVITATION_RETRY_MINUTES
 from hub.consultations.models import ExpertInvitation, Meeting
+from hub.consultations.services import INVITATION_RETRY_MINUTES
 from hub.extensions import db
 from hub.kernel import cities
 from hub.kernel.actors import Actor
 from hub.kernel.models import FlowRequest, Role
 from hub.mutual_aid import services as registry
+from hub.partners import services as partners
 from tests.hub.mutual_aid.factories import entry
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -95,10 +98,13 @@ def test_invitations_reach_the_platforms_and_experts_with_an_itip_request_once(p
     (expert,) = meeting.experts
     assert (expert.city.slug, expert.speciality) == ("xuzhou", "expert.flood")
 
+    # The desks hold the invitations from the call's commit, before any flow runs.
+    assert all(i.delivered_at is not None for i in [*meeting.invitations, *meeting.experts])
+    assert xuzhou.meeting_invitations() == []
     outcome = consultation_flows.deliver_invitations(**_invite_request(meeting))
     # linyi (the organizer) has no platform: it works in the hub.
-    assert outcome == {"desk": 4, "delivered": 3, "hub": 1}
-    assert consultation_flows.deliver_invitations(**_invite_request(meeting)) == {"desk": 0}
+    assert outcome == {"delivered": 3, "hub": 1}
+    assert consultation_flows.deliver_invitations(**_invite_request(meeting)) == {}
 
     city_invitations = [i for i in xuzhou.meeting_invitations() if i.expert is None]
     expert_invitations = [i for i in xuzhou.meeting_invitations() if i.expert is not None]
@@ -141,7 +147,7 @@ def test_a_cancellation_goes_as_itip_cancel_with_the_same_uid_and_a_higher_seque
     consultations.cancel(db.session, Actor.for_user(make_user("ly2", "linyi")), meeting.public_id, "水情缓解")
     db.session.commit()
     outcome = consultation_flows.deliver_invitations(**_invite_request(meeting))
-    assert outcome == {"desk": 0, "delivered": 1, "hub": 1}
+    assert outcome == {"delivered": 1, "hub": 1}
 
     request, cancel = xuzhou.meeting_invitations()
     assert (request.method, cancel.method) == (InvitationMethod.REQUEST, InvitationMethod.CANCEL)
@@ -157,8 +163,31 @@ def test_a_cancellation_before_any_platform_took_the_invitation_sends_nothing(pl
     meeting = _call(make_user, "xuzhou", specialities=())
     consultations.cancel(db.session, Actor.for_user(make_user("ly2", "linyi")), meeting.public_id, "误报")
     db.session.commit()
-    assert consultation_flows.deliver_invitations(**_invite_request(meeting)) == {"desk": 0}
+    assert consultation_flows.deliver_invitations(**_invite_request(meeting)) == {}
     assert xuzhou.meeting_invitations() == []
+
+
+def test_a_platform_that_refuses_for_good_is_asked_once_and_the_others_still_get_theirs(
+    platforms, make_user, flow_app, city, caplog: pytest.LogCaptureFixture
+) -> None:
+    xuzhou, heze = platforms("xuzhou"), platforms("heze")
+    # The hub holds a token xuzhou's platform does not know: 401, which asking again cannot cure.
+    partners.register(
+        db.session, ADMIN, city("xuzhou"), xuzhou.url, "not-the-token", settings=settings_of(flow_app)
+    )
+    db.session.commit()
+    meeting = _call(make_user, "xuzhou", "heze", specialities=())
+    caplog.set_level(logging.WARNING, logger="connectors.partner_client")
+    outcome = consultation_flows.deliver_invitations(**_invite_request(meeting))
+    assert outcome == {"failed": 1, "delivered": 1, "hub": 1}
+    refusals = [
+        r for r in caplog.records if r.name == "connectors.partner_client" and "401" in r.getMessage()
+    ]
+    assert len(refusals) == 1  # no retry of a permanent refusal
+    assert xuzhou.meeting_invitations() == [] and len(heze.meeting_invitations()) == 1
+    db.session.expire_all()
+    (refused,) = [i for i in db.session.get(Meeting, meeting.id).invitations if i.city.slug == "xuzhou"]
+    assert refused.platform_error and refused.platform_sequence is None
 
 
 @pytest.mark.slow  # the delivery task's retries run their real delays
@@ -184,7 +213,7 @@ def test_a_platform_down_is_tried_again_by_the_scheduler_and_gets_the_invitation
     retry = _invite_request(meeting)
     retries = db.session.scalars(select(FlowRequest).where(FlowRequest.key.like("%:retry:%"))).all()
     assert len(retries) == 1
-    assert consultation_flows.deliver_invitations(**retry) == {"desk": 0, "delivered": 1}
+    assert consultation_flows.deliver_invitations(**retry) == {"delivered": 1}
     assert len(xuzhou.meeting_invitations()) == 1
     db.session.expire_all()
     (done,) = [i for i in db.session.get(Meeting, meeting.id).invitations if i.city.slug == "xuzhou"]

@@ -14,6 +14,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -102,3 +103,22 @@ class RotationChangeForm(FlaskForm):
     city = SelectField(_l("城市"), validators=[DataRequired()])
     with_city = SelectField(_l("对调城市"), validators=[Optional()])
     reason = TextAreaField(_l("理由"), validators=[DataRequired(), Length(max=2_000)])
+
+
+class ConferenceForm(FlaskForm):
+    """Edit the standing conference's definition from its next meeting on.
+
+    Each city's place in the rotation comes as `order-<city>` (1, 2, …; empty when the city is not
+    a member): the members and the order in one list.
+    """
+
+    name = StringField(_l("会议名称"), validators=[DataRequired(), Length(max=200)])
+    next_host = SelectField(_l("下次会议承办城市"), validators=[DataRequired()])
+    next_meeting_on = DateField(_l("下次会议日期"), validators=[DataRequired()])
+    meeting_time = TimeField(_l("开始时间"), validators=[DataRequired()])
+    duration_minutes = IntegerField(_l("时长（分钟）"), validators=[DataRequired(), NumberRange(30, 24 * 60)])
+    rhythm_months = IntegerField(_l("会期间隔（月）"), validators=[DataRequired(), NumberRange(1, 24)])
+    agenda_deadline_days = IntegerField(
+        _l("议题截止（会前天数）"), validators=[DataRequired(), NumberRange(1, 60)]
+    )
+    lead_days = IntegerField(_l("提前创建（会前天数）"), validators=[DataRequired(), NumberRange(1, 180)])

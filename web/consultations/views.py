@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from contracts.consultations import (
     ActionItemClose,
     ActionItemReopen,
+    ConferenceBody,
     ConsultationCall,
     InvitationAnswer,
     MinutesRevision,
@@ -22,17 +23,18 @@ from contracts.consultations import (
 )
 from hub.action_items import services as action_items
 from hub.consultations import services as consultations
+from hub.consultations.models import ConferenceBodyRow
 from hub.consultations.rules import SHANGHAI, RotationEvent, RotationRole, Skip, Swap
 from hub.extensions import db
 from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
-from hub.kernel.models import Role
 from hub.kernel.types import utcnow
 from web.auth import current_actor
 from web.consultations.forms import (
     AnswerForm,
     CallForm,
     CloseItemForm,
+    ConferenceForm,
     MinutesForm,
     ReopenItemForm,
     ResolutionForm,
@@ -122,6 +124,7 @@ def consultation_detail(public_id: uuid.UUID) -> ResponseReturnValue:
         meeting=meeting,
         mine=consultations.invitation_of(meeting, actor.city_id),
         quorum=consultations.quorum_now(meeting),
+        experts_attending=consultations.experts_attending(meeting),
         minutes=minutes,
         items=action_items.for_context(db.session, meeting.public_id),
         answer_form=AnswerForm(),
@@ -433,6 +436,23 @@ def _rotation_form(body_cities: list[str]) -> RotationChangeForm:
     return form
 
 
+def _conference_form(body: ConferenceBodyRow, definition: ConferenceBody) -> ConferenceForm:
+    """Return the definition's form, filled with what the plan gives for the next meeting."""
+    (following,) = consultations.upcoming_turns(body, 1)
+    form = ConferenceForm(
+        name=definition.name,
+        next_host=following.host,
+        next_meeting_on=following.starts_at.astimezone(SHANGHAI).date(),
+        meeting_time=definition.meeting_time,
+        duration_minutes=definition.duration_minutes,
+        rhythm_months=definition.rhythm_months,
+        agenda_deadline_days=definition.agenda_deadline_days,
+        lead_days=definition.lead_days,
+    )
+    form.next_host.choices = city_choices(city_service.all_cities(db.session))
+    return form
+
+
 @bp.get("/consultations/conference")
 @login_required
 def conference() -> ResponseReturnValue:
@@ -448,9 +468,57 @@ def conference() -> ResponseReturnValue:
         forms={
             body.public_id: _rotation_form(list(definition.rotation_order)) for body, definition, _ in shown
         },
+        definition_forms={
+            body.public_id: _conference_form(body, definition) for body, definition, _ in shown
+        },
+        stewards={body.public_id: consultations.can_steward(db.session, actor, body) for body, _, _ in shown},
         cities={c.slug: c for c in city_service.all_cities(db.session)},
-        can_change=actor.is_admin or actor.role is Role.COORDINATOR,
+        all_cities=city_service.all_cities(db.session),
     )
+
+
+@bp.post("/consultations/conference/<uuid:body_id>/definition")
+@login_required
+def conference_definition(body_id: uuid.UUID) -> ResponseReturnValue:
+    """Change the conference's members, rotation, rhythm and deadlines from its next meeting (audited)."""
+    body = consultations.get_body(db.session, body_id)
+    definition = consultations.body_contract(body)
+    form = _conference_form(body, definition)
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("consultations.conference"))
+    places: list[tuple[int, str]] = []
+    for city in city_service.all_cities(db.session):
+        place = request.form.get(f"order-{city.slug}", "").strip()
+        if place:
+            if not place.isdigit():
+                flash(_("轮值序号须为正整数。"), "error")
+                return redirect(url_for("consultations.conference"))
+            places.append((int(place), city.slug))
+    order = [slug for _, slug in sorted(places)]
+
+    def update() -> object:
+        data = ConferenceBody.model_validate(
+            {
+                **definition.model_dump(),
+                "name": form.name.data,
+                "member_cities": order,
+                "rotation_order": order,
+                "first_host": form.next_host.data,
+                "first_meeting_on": form.next_meeting_on.data,
+                "meeting_time": form.meeting_time.data,
+                "duration_minutes": form.duration_minutes.data,
+                "rhythm_months": form.rhythm_months.data,
+                "agenda_deadline_days": form.agenda_deadline_days.data,
+                "lead_days": form.lead_days.data,
+            }
+        )
+        return consultations.update_body(db.session, current_actor(), body.public_id, data)
+
+    _apply(form, update, _("联席会议机制已修改，今后的承办、主持和会期已重新计算。"))
+    return redirect(url_for("consultations.conference"))
 
 
 @bp.post("/consultations/conference/<uuid:body_id>/rotation")

@@ -30,6 +30,7 @@ from hub.consultations.rules import (
     agenda_deadline,
     assessment,
     assessment_rows,
+    body_turns,
     creation_instant,
     needed,
     next_turns,
@@ -210,6 +211,31 @@ def test_meeting_dates_follow_the_rhythm_in_shanghai(body: ConferenceBody) -> No
     ]
     with pytest.raises(ValueError, match="count from 1"):
         planned_start(body, 0)
+
+
+def test_an_edited_definition_runs_its_rhythm_and_rotation_from_its_own_meeting(body: ConferenceBody) -> None:
+    # From meeting 5 on: every four months from 1 March 2023, the rotation restarting at the last city.
+    order = body.rotation_order
+    edited = body.model_copy(
+        update={
+            "rhythm_months": 4,
+            "first_meeting_on": date(2023, 3, 1),
+            "dates_from_seq": 5,
+            "first_host": order[-1],
+            "rotation_from_seq": 5,
+        }
+    )
+    assert [planned_start(edited, n).date() for n in (5, 6, 7)] == [
+        date(2023, 3, 1),
+        date(2023, 7, 1),
+        date(2023, 11, 1),
+    ]
+    with pytest.raises(ValueError, match="before this definition"):
+        planned_start(edited, 4)
+    # A skip recorded for meeting 3 belonged to the rotation before; one for meeting 6 still counts.
+    events = [Skip(3, order[2], "earlier"), Skip(6, order[0], "承办全省演练")]
+    turns = body_turns(edited, events, after_seq=4, count=3)
+    assert [(t.seq, t.host) for t in turns] == [(5, order[-1]), (6, order[1]), (7, order[2])]
 
 
 def test_add_months_keeps_the_day_and_refuses_days_some_months_lack() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from flask.testing import FlaskClient
@@ -32,7 +33,6 @@ def _meeting(make_user, *invited: str, experts: tuple[str, ...] = ()) -> Meeting
             expert_specialities=experts,
         ),
     )
-    consultations.deliver_invitations(db.session, meeting.id)
     db.session.commit()
     return meeting
 
@@ -107,11 +107,19 @@ def test_an_experts_city_answers_for_the_expert_on_the_page(
     db.session.commit()
     meeting = _meeting(make_user, "xuzhou", experts=("防汛",))
     (expert,) = meeting.experts
+    # The expert has not answered by the reminder time: reminded once, on the desk of their city.
+    later = expert.delivered_at + consultations.REMIND_AFTER
+    assert consultations.remind_unanswered(db.session, meeting.id, later) == 2  # xuzhou and its expert
+    db.session.commit()
     make_user("xz", "xuzhou")
     auth.login("xz")
-    assert "专家会商邀请待答复：徐州防汛专家王工" in client.get("/dashboard/live").get_data(as_text=True)
+    desk = client.get("/dashboard/live").get_data(as_text=True)
+    assert "专家会商邀请待答复：徐州防汛专家王工" in desk
+    assert "已提醒" in desk.split("专家会商邀请待答复")[1].split("</li>")[0]
     page = f"/consultations/{meeting.public_id}"
-    assert "代为答复" in client.get(page).get_data(as_text=True)
+    shown = client.get(page).get_data(as_text=True)
+    assert "代为答复" in shown
+    assert "0 / 1 位确认参加（专家不计入法定人数）" in shown
     client.post(
         f"{page}/experts/{expert.public_id}/answer",
         data={"csrf_token": auth.csrf(page), "answer": "delegate", "delegate_name": "李工"},
@@ -119,6 +127,7 @@ def test_an_experts_city_answers_for_the_expert_on_the_page(
     db.session.expire_all()
     assert (expert.answer, expert.delegate_name) == ("delegate", "李工")
     assert "专家会商邀请待答复" not in client.get("/dashboard/live").get_data(as_text=True)
+    assert "1 / 1 位确认参加（专家不计入法定人数）" in client.get(page).get_data(as_text=True)
 
 
 def _item(make_user, owner: str, due: date) -> ActionItem:
@@ -286,3 +295,114 @@ def test_a_duty_officer_sees_the_conference_but_cannot_change_the_rotation(
     )
     assert response.status_code == 403
     assert db.session.scalars(select(RotationEventRow)).all() == []
+
+
+def _definition_form(auth, **changes: str) -> dict[str, str]:
+    form = {
+        "csrf_token": auth.csrf("/consultations/conference"),
+        "name": "淮海区域应急管理合作联席会议",
+        "order-xuzhou": "1",
+        "order-linyi": "2",
+        "order-heze": "3",
+        "next_host": "xuzhou",
+        "next_meeting_on": "2027-03-15",
+        "meeting_time": "09:00",
+        "duration_minutes": "180",
+        "rhythm_months": "6",
+        "agenda_deadline_days": "7",
+        "lead_days": "30",
+    }
+    form.update(changes)
+    return form
+
+
+def test_a_member_citys_coordinator_edits_the_conference_and_the_turns_follow(
+    client: FlaskClient, auth, make_user
+) -> None:
+    body = _body()
+    make_user("ly", "linyi")
+    auth.login("ly")
+    assert "修改会议机制" in client.get("/consultations/conference").get_data(as_text=True)
+    # Suqian joins after Heze; the conference meets every four months, agenda ten days ahead.
+    response = client.post(
+        f"/consultations/conference/{body.public_id}/definition",
+        data=_definition_form(
+            auth, **{"order-suqian": "4", "rhythm_months": "4", "agenda_deadline_days": "10"}
+        ),
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    body = db.session.get(ConferenceBodyRow, body.id)
+    turns = consultations.upcoming_turns(body, 5)
+    assert [t.host for t in turns] == ["xuzhou", "linyi", "heze", "suqian", "xuzhou"]
+    assert [t.starts_at.date() for t in turns[:3]] == [
+        date(2027, 3, 15),
+        date(2027, 7, 15),
+        date(2027, 11, 15),
+    ]
+    assert turns[0].agenda_deadline.date() == date(2027, 3, 5)
+    (entry_,) = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "conference.updated")).all()
+    assert entry_.actor == "ly"
+    html = client.get("/consultations/conference").get_data(as_text=True)
+    assert html.count("<tr data-seq=") == 10 and "宿迁" in html.split('id="next-turns"')[1]
+
+
+def test_a_coordinator_of_a_city_outside_the_conference_cannot_edit_it(
+    client: FlaskClient, auth, make_user
+) -> None:
+    body = _body()
+    make_user("sq", "suqian")
+    auth.login("sq")
+    assert "修改会议机制" not in client.get("/consultations/conference").get_data(as_text=True)
+    response = client.post(
+        f"/consultations/conference/{body.public_id}/definition",
+        data=_definition_form(auth, **{"order-suqian": "4"}),
+    )
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert consultations.body_contract(db.session.get(ConferenceBodyRow, body.id)).member_cities == (
+        "xuzhou",
+        "linyi",
+        "heze",
+    )
+    assert db.session.scalars(select(AuditEntry).where(AuditEntry.action == "conference.updated")).all() == []
+
+
+def _links(html: str, container: str) -> list[str]:
+    block = html.split(f'id="{container}"', 1)[1].split("</p>", 1)[0]
+    return re.findall(r'href="([^"]+)"', block)
+
+
+def test_every_consultation_page_is_reached_from_the_menu_and_the_meeting_page(
+    client: FlaskClient, auth, make_user
+) -> None:
+    body = _body()
+    meeting = consultations.create_regular_meeting(db.session, body.id, 1)
+    assert meeting is not None
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    desk = client.get("/").get_data(as_text=True)
+    menu = desk.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    assert 'href="/consultations"' in menu and 'href="/action-items"' in menu
+
+    page = client.get(f"/consultations/{meeting.public_id}").get_data(as_text=True)
+    links = _links(page, "meeting-nav")
+    targets = [link for link in links if not link.startswith("#")]
+    assert {t.split("?")[0] for t in targets} == {
+        "/consultations",
+        "/action-items",
+        "/consultations/conference",
+        "/consultations/assessment",
+    }
+    for target in targets:
+        assert client.get(target).status_code == 200, target
+    # Each part of the meeting the bar names is on the page: roll-call, minutes, votes.
+    anchors = [link[1:] for link in links if link.startswith("#")]
+    assert {"invitations", "roll-call", "minutes", "resolution-section"} <= set(anchors)
+    for anchor in anchors:
+        assert f'id="{anchor}"' in page, anchor
+    conference = client.get("/consultations/conference").get_data(as_text=True)
+    assert {"/consultations", "/action-items", "/consultations/assessment"} == set(
+        _links(conference, "conference-nav")
+    )

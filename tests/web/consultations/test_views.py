@@ -36,7 +36,6 @@ def test_call_answer_minutes_resolution_and_sign(client: FlaskClient, auth, make
     )
     assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
     meeting = db.session.scalars(select(Meeting)).one()
-    consultations.deliver_invitations(db.session, meeting.id)
     db.session.commit()
     auth.logout()
 
