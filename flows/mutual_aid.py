@@ -14,7 +14,7 @@ import logging
 from prefect import flow, task
 
 from flows.bookkeeping import REQUEST_HOOKS
-from flows.context import hub_session
+from flows.context import hub_session, hub_settings
 from hub.mutual_aid import demo as mutual_aid_demo
 from hub.mutual_aid import services as mutual_aid
 from hub.mutual_aid import upkeep
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def ask_cities(aid_request_id: int, ring: int) -> list[str]:
     """Ask the cities of one ring not yet asked; return whom it asked."""
     with hub_session() as session:
-        return mutual_aid.ask_ring(session, aid_request_id, ring)
+        return mutual_aid.ask_ring(session, aid_request_id, ring, fresh_for=upkeep.fresh_for(hub_settings()))
 
 
 @flow(name="aid-ask-ring", **REQUEST_HOOKS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,12 +21,21 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import ColumnElement, String, Table, case, cast, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts import mutual_aid as contract
 from contracts.mqtt import DEFAULT_ROOT, GotoAction
-from contracts.mutual_aid import AidPackage, AidState, Contact, GeoPoint, RegistryEntry, ReportTo, RequestLine
+from contracts.mutual_aid import (
+    AidPackage,
+    AidState,
+    Contact,
+    EntryStatus,
+    GeoPoint,
+    RegistryEntry,
+    ReportTo,
+    RequestLine,
+)
 from contracts.partner import ResourceKind
 from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
 from hub.fleet import commands as fleet_commands
@@ -295,67 +305,124 @@ def _entry_type(entry: AidResource) -> TypeRef:
     return TypeRef(entry.type_code, Grade(entry.grade) if entry.grade is not None else None)
 
 
-def rank_candidates(session: DbSession, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
+_RADIANS = math.pi / 180
+
+
+def _distance_km(lat: float, lon: float, table: Table) -> ColumnElement[float]:
+    """Return `rules.haversine_km` from (lat, lon) to each row, in SQL, term for term.
+
+    The constants are computed in Python and the functions are the C library's on both sides,
+    so the database orders rows by the distance Python computes for them.
+    """
+    p1 = math.radians(lat)
+    p2 = table.c.lat * literal(_RADIANS)
+    dp = p2 - literal(p1)
+    dl = (table.c.lon - literal(lon)) * literal(_RADIANS)
+    # x / 2 and x * 0.5 are the same double; a product keeps the SQL free of a cast.
+    a = func.power(func.sin(dp * 0.5), 2) + literal(math.cos(p1)) * func.cos(p2) * func.power(
+        func.sin(dl * 0.5), 2
+    )
+    root = func.sqrt(a)
+    return literal(2 * rules.EARTH_RADIUS_KM) * func.asin(case((root < 1.0, root), else_=literal(1.0)))
+
+
+def _id_text(session: DbSession, table: Table) -> ColumnElement[str]:
+    """Return the entry id as text in byte order: `rules.Ranked.key` breaks ties on the id as a string."""
+    text = cast(table.c.id, String)
+    return text.collate("C") if session.get_bind().dialect.name == "postgresql" else text
+
+
+def rank_candidates(
+    session: DbSession,
+    line_id: int,
+    *,
+    fresh_for: timedelta,
+    now: datetime | None = None,
+    per_city: int | None = rules.SHORTLIST_PER_CITY,
+) -> list[rules.Ranked]:
     """Return the other cities' available entries that may fill a line, best first.
 
-    Only entries of a type that may fill the line are read (the line's type and the types that
-    stand in for it), as plain columns rather than whole rows: ranking a line of a registry of
-    100,000 entries reads the few thousand of its type.
+    The result is `rules.rank_candidates` over the whole registry, cut to
+    `rules.shortlist(…, per_city)` (None: every candidate). The database does the filtering (the
+    line's type or a type that stands in for it, grade, status, what is left, not the requesting
+    city) and, with `per_city`, the cut: it ranks each city's entries by fit, freshness and
+    distance within each (fit, freshness) group and sends only the first `per_city` of each group,
+    a superset of each city's best and nearest, as plain columns. Python ranks those few exactly.
     """
     line = get_line(session, line_id)
-    requesting_city_id = line.request.requesting_city_id
+    now = now or utcnow()
     wanted = _line_type(line)
     codes = [
         code for code, row in CATALOGUE.items() if code == wanted.code or wanted.code in row.stands_in_for
     ]
     table = table_of(AidResource)
-    query = (
-        select(
-            table.c.id,
-            City.slug,
-            table.c.type_code,
-            table.c.grade,
-            table.c.on_hand,
-            table.c.reserved,
-            table.c.deployed,
-            table.c.lat,
-            table.c.lon,
-            table.c.verified_at,
-        )
-        .join(City, City.id == table.c.owner_city_id)
-        .where(
-            table.c.owner_city_id != requesting_city_id,
-            table.c.type_code.in_(codes),
-            table.c.status == "available",
-            table.c.on_hand - table.c.reserved - table.c.deployed > _q(ZERO),
-        )
+    fit = case(
+        (table.c.type_code != wanted.code, 2),
+        *([(table.c.grade < int(wanted.grade), 1)] if wanted.grade is not None else []),
+        else_=0,
     )
+    stale = case((table.c.verified_at < now - fresh_for, 1), else_=0)
+    columns = [
+        table.c.id,
+        table.c.owner_city_id,
+        table.c.type_code,
+        table.c.grade,
+        table.c.on_hand,
+        table.c.reserved,
+        table.c.deployed,
+        table.c.lat,
+        table.c.lon,
+        table.c.verified_at,
+    ]
+    conditions = [
+        table.c.owner_city_id != line.request.requesting_city_id,
+        table.c.type_code.in_(codes),
+        table.c.status == EntryStatus.AVAILABLE.value,
+        table.c.on_hand - table.c.reserved - table.c.deployed > _q(ZERO),
+    ]
     if wanted.grade is not None:
-        query = query.where(table.c.grade.is_not(None), table.c.grade <= int(wanted.grade))
+        conditions += [table.c.grade.is_not(None), table.c.grade <= int(wanted.grade)]
+    if per_city is None:
+        found = select(*columns).where(*conditions).subquery()
+    else:
+        place = (
+            func.row_number()
+            .over(
+                partition_by=(table.c.owner_city_id, fit, stale),
+                order_by=(
+                    _distance_km(line.report_to_lat, line.report_to_lon, table),
+                    _id_text(session, table),
+                ),
+            )
+            .label("place")
+        )
+        ranked = select(*columns, place).where(*conditions).subquery()
+        found = select(*(ranked.c[c.name] for c in columns)).where(ranked.c.place <= per_city).subquery()
+    query = select(found, City.slug).join(City, City.id == found.c.owner_city_id)
     candidates = []
-    for entry_id, slug, code, grade, on_hand, reserved, deployed, lat, lon, verified_at in session.execute(
-        query
-    ):
-        kind = TypeRef(code, Grade(grade) if grade is not None else None)
+    for row in session.execute(query):
+        kind = TypeRef(row.type_code, Grade(row.grade) if row.grade is not None else None)
         if satisfies(kind, wanted):
             candidates.append(
                 rules.Candidate(
-                    resource_id=str(entry_id),
-                    owner_city=slug,
+                    resource_id=str(row.id),
+                    owner_city=row.slug,
                     type=kind,
-                    available=on_hand - reserved - deployed,
-                    lat=lat,
-                    lon=lon,
-                    verified_at=verified_at,
+                    available=row.on_hand - row.reserved - row.deployed,
+                    lat=row.lat,
+                    lon=row.lon,
+                    verified_at=row.verified_at,
                 )
             )
-    return rules.rank_candidates(
+    ranked_all = rules.rank_candidates(
         wanted,
         (line.report_to_lat, line.report_to_lon),
         candidates,
-        now=now or utcnow(),
+        now=now,
         requesting_city=line.request.requesting_city.slug,
+        fresh_for=fresh_for,
     )
+    return ranked_all if per_city is None else rules.shortlist(ranked_all, per_city)
 
 
 # Offers and commitments --------------------------------------------------------------------------
@@ -817,13 +884,18 @@ def get_request(session: DbSession, request_id: int) -> AidRequest:
 
 
 def sourcing_rings(
-    session: DbSession, request: AidRequest, *, now: datetime | None = None
+    session: DbSession, request: AidRequest, *, fresh_for: timedelta, now: datetime | None = None
 ) -> list[rules.Ring]:
     """Return the rings of cities to ask for a request's lines, nearest first.
 
-    Every line is ranked on its own; a city sits in the ring of its nearest candidate for any line.
+    Every line is ranked on its own and shortlisted (`rules.shortlist`: the shortlist keeps each
+    city's nearest candidate, so the rings are those of the whole ranking); a city sits in the
+    ring of its nearest candidate for any line, with its shortlisted candidates.
     """
-    ranked = [r for line in request.lines for r in rank_candidates(session, line.id, now=now)]
+    now = now or utcnow()
+    ranked = [
+        r for line in request.lines for r in rank_candidates(session, line.id, fresh_for=fresh_for, now=now)
+    ]
     return rules.rings(ranked)
 
 
@@ -838,17 +910,20 @@ def asks(session: DbSession, request_id: int) -> list[AidAsk]:
     )
 
 
-def ask_ring(session: DbSession, request_id: int, ring: int, *, now: datetime | None = None) -> list[str]:
+def ask_ring(
+    session: DbSession, request_id: int, ring: int, *, fresh_for: timedelta, now: datetime | None = None
+) -> list[str]:
     """Ask the cities of one ring that were not asked yet, each with a deadline; return their slugs.
 
     Nothing is asked of a request that is no longer open or beyond the last ring; asking the
-    same ring again asks nobody twice (one ask per city and request, a unique key).
+    same ring again asks nobody twice (one ask per city and request, a unique key). `fresh_for`
+    is how long a verification holds (`Settings.aid_verify_days`).
     """
     now = now or utcnow()
     request = get_request(session, request_id)
     if request.status != "open":
         return []
-    found = sourcing_rings(session, request, now=now)
+    found = sourcing_rings(session, request, fresh_for=fresh_for, now=now)
     if ring >= len(found):
         return []
     already = {a.city_id for a in asks(session, request_id)}

@@ -24,7 +24,7 @@ from hub.kernel.models import AuditEntry, FlowRequest, Reminder, User
 from hub.mutual_aid import costs, services, upkeep
 from hub.mutual_aid.models import AidCommitment, AidRequest
 from tests.conftest import AuthActions
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -233,7 +233,7 @@ def test_a_request_that_moved_after_the_tick_stays_open_until_a_later_one(
 
 def test_a_request_waiting_for_answers_stays_open(actors: dict[str, Actor], tick) -> None:
     c = _returned(actors, quantity=4)
-    services.ask_ring(db.session, c.request_id, 0)
+    services.ask_ring(db.session, c.request_id, 0, fresh_for=FRESH_FOR)
     db.session.commit()
     asked = services.asks(db.session, c.request_id)
     assert asked and all(a.answered_at is None for a in asked)

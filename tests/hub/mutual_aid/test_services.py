@@ -17,7 +17,7 @@ from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 from hub.kernel.models import AuditEntry, Role, User
 from hub.mutual_aid import services
 from hub.mutual_aid.models import AidCommitment, AidResource
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_ranking_leaves_out_the_requesting_city_and_what_does_not_fit(actors: di
     request = services.create_request(
         db.session, actors["linyi"], title="沂河洪水", lines=[line()], contact=CONTACT
     )
-    ranked = services.rank_candidates(db.session, request.lines[0].id)
+    ranked = services.rank_candidates(db.session, request.lines[0].id, fresh_for=FRESH_FOR)
     assert {r.candidate.owner_city for r in ranked} == {"xuzhou", "zaozhuang"}
     assert all(r.candidate.type.code == "equipment.pump.drainage" for r in ranked)
     assert ranked == sorted(ranked, key=lambda r: r.key)
