@@ -1255,7 +1255,11 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
 
 @dataclass(frozen=True)
 class LineProgress:
-    """Where a line stands: how much is requested, offered, committed, en route, on scene, returned."""
+    """Where a line stands: requested, offered, committed, en route, on scene, released, returned.
+
+    Released is what the requesting city let go and the owner has not yet confirmed back home
+    (on its way home); returned is what came back, without what was consumed or lost.
+    """
 
     line: AidRequestLine
     requested: Decimal
@@ -1263,6 +1267,7 @@ class LineProgress:
     committed: Decimal
     en_route: Decimal
     on_scene: Decimal
+    released: Decimal
     returned: Decimal
 
 
@@ -1274,6 +1279,7 @@ _PROGRESS = {
     AidState.ARRIVED: "on_scene",
     AidState.EXTENSION_ASKED: "on_scene",
     AidState.RETURN_ASKED: "on_scene",
+    AidState.RELEASED: "released",
     AidState.RETURNED: "returned",
 }
 
@@ -1294,11 +1300,12 @@ def progress(session: DbSession, request: AidRequest) -> list[LineProgress]:
         stage = _PROGRESS.get(AidState(c.state))
         if stage is None:
             continue
-        amount = c.returned if stage == "returned" else c.quantity
+        amount = c.returned if stage == "returned" else c.dispatched if stage == "released" else c.quantity
         sums[(c.line_id, stage)] = sums.get((c.line_id, stage), ZERO) + amount
-    stages = ("offered", "committed", "en_route", "on_scene", "returned")
+    stages = ("offered", "committed", "en_route", "on_scene", "released", "returned")
+    none = Decimal("0.000")  # in the stored scale, as the sums are
     return [
-        LineProgress(line, line.quantity, *(sums.get((line.id, s), ZERO) for s in stages))
+        LineProgress(line, line.quantity, *(sums.get((line.id, s), none) for s in stages))
         for line in request.lines
     ]
 
