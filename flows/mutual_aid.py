@@ -105,14 +105,14 @@ def chase_signature(commitment_id: int, side: str, round: int, request_id: int |
 
 @task
 def close_request_if_done(aid_request_id: int) -> bool:
-    """Close a request whose offers and commitments have all ended."""
+    """End a request that nothing is live on: closed, or unfilled when nothing was ever sent."""
     with hub_session() as session:
-        return upkeep.close_if_done(session, aid_request_id)
+        return upkeep.close_if_done(session, aid_request_id, fresh_for=upkeep.fresh_for(hub_settings()))
 
 
 @flow(name="aid-close-request", **REQUEST_HOOKS)
 def close_request(aid_request_id: int, request_id: int | None = None) -> bool:
-    """Close a finished request; nothing if something moved on it meanwhile."""
+    """End a finished request, closed or unfilled; nothing if something moved on it meanwhile."""
     return close_request_if_done(aid_request_id)
 
 
