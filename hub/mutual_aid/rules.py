@@ -46,8 +46,11 @@ EARTH_RADIUS_KM = 6371.0088
 DEFAULT_FRESH_FOR = timedelta(days=30)
 DEFAULT_RING_BANDS_KM: tuple[float, ...] = (100.0, 200.0, 350.0)
 """Ring edges in km from the report-to place; the last ring takes everything farther."""
-SHORTLIST_PER_CITY = 10
-"""How many of each city's best candidates a line's shortlist keeps (`shortlist`)."""
+SHORTLIST_PER_CITY = 1
+"""How many of each city's best candidates a line's shortlist keeps besides its nearest (`shortlist`).
+
+One is what sourcing needs (a city is asked for the whole request; its ring is its nearest
+candidate's) and what the database finds fastest."""
 
 
 class Action(StrEnum):

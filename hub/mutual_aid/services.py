@@ -308,7 +308,7 @@ def _entry_type(entry: AidResource) -> TypeRef:
 _RADIANS = math.pi / 180
 
 
-def _distance_km(lat: float, lon: float, table: Table) -> ColumnElement[float]:
+def _distance_km(lat: float, lon: float, table: Table, dialect: str) -> ColumnElement[float]:
     """Return `rules.haversine_km` from (lat, lon) to each row, in SQL, term for term.
 
     The constants are computed in Python and the functions are the C library's on both sides,
@@ -322,8 +322,9 @@ def _distance_km(lat: float, lon: float, table: Table) -> ColumnElement[float]:
     a = func.power(func.sin(dp * 0.5), 2) + literal(math.cos(p1)) * func.cos(p2) * func.power(
         func.sin(dl * 0.5), 2
     )
-    root = func.sqrt(a)
-    return literal(2 * rules.EARTH_RADIUS_KM) * func.asin(case((root < 1.0, root), else_=literal(1.0)))
+    # min(1.0, x) as Python's, evaluating x once: SQLite's min() of two values, PostgreSQL's least().
+    capped = (func.least if dialect == "postgresql" else func.min)(literal(1.0), func.sqrt(a))
+    return literal(2 * rules.EARTH_RADIUS_KM) * func.asin(capped)
 
 
 def _id_text(session: DbSession, table: Table) -> ColumnElement[str]:
@@ -382,17 +383,42 @@ def rank_candidates(
     ]
     if wanted.grade is not None:
         conditions += [table.c.grade.is_not(None), table.c.grade <= int(wanted.grade)]
+    distance = _distance_km(line.report_to_lat, line.report_to_lon, table, session.get_bind().dialect.name)
     if per_city is None:
         found = select(*columns).where(*conditions).subquery()
+    elif per_city == 1:
+        # The nearest of each (city, fit, freshness) group, ties included, without a window
+        # (a window sorts every row; a grouped minimum and a second pass are several times
+        # cheaper): the same expression gives the same double on both passes.
+        nearest = (
+            select(
+                table.c.owner_city_id.label("city"),
+                fit.label("fit"),
+                stale.label("stale"),
+                func.min(distance).label("km"),
+            )
+            .where(*conditions)
+            .group_by(table.c.owner_city_id, fit, stale)
+            .subquery()
+        )
+        found = (
+            select(*columns)
+            .join(
+                nearest,
+                (nearest.c.city == table.c.owner_city_id)
+                & (nearest.c.fit == fit)
+                & (nearest.c.stale == stale)
+                & (nearest.c.km == distance),
+            )
+            .where(*conditions)
+            .subquery()
+        )
     else:
         place = (
             func.row_number()
             .over(
                 partition_by=(table.c.owner_city_id, fit, stale),
-                order_by=(
-                    _distance_km(line.report_to_lat, line.report_to_lon, table),
-                    _id_text(session, table),
-                ),
+                order_by=(distance, _id_text(session, table)),
             )
             .label("place")
         )

@@ -142,7 +142,7 @@ def test_the_database_ranking_is_the_plain_rule(linyi: Actor, seed: int) -> None
     for line_ in request.lines:
         whole = services.rank_candidates(db.session, line_.id, fresh_for=fresh_for, now=now, per_city=None)
         assert whole == plain[line_.id]
-        for per_city in (1, 2, 3, rules.SHORTLIST_PER_CITY):
+        for per_city in (1, 2, 3, 10):
             cut = services.rank_candidates(
                 db.session, line_.id, fresh_for=fresh_for, now=now, per_city=per_city
             )
