@@ -44,7 +44,7 @@ from hub.kernel.errors import Conflict
 from hub.kernel.models import City, Role
 from hub.mutual_aid import services
 from hub.mutual_aid.models import AidCommitment, AidResource
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 TYPES = (
     ("equipment.pump.drainage", None),
@@ -134,11 +134,11 @@ def ranking(app: Flask, trials: int) -> list[tuple[str, object]]:
         for _ in range(trials):
             db.session.expire_all()
             started = time.perf_counter()
-            rings = services.sourcing_rings(db.session, request)
+            rings = services.sourcing_rings(db.session, request, fresh_for=FRESH_FOR)
             whole.append(time.perf_counter() - started)
             candidates = sum(len(r.candidates) for r in rings)
             started = time.perf_counter()
-            services.rank_candidates(db.session, request.lines[0].id)
+            services.rank_candidates(db.session, request.lines[0].id, fresh_for=FRESH_FOR)
             single.append(time.perf_counter() - started)
         db.session.remove()
     ms = 1000

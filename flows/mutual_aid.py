@@ -14,7 +14,7 @@ import logging
 from prefect import flow, task
 
 from flows.bookkeeping import REQUEST_HOOKS
-from flows.context import hub_session
+from flows.context import hub_session, hub_settings
 from hub.mutual_aid import demo as mutual_aid_demo
 from hub.mutual_aid import services as mutual_aid
 from hub.mutual_aid import upkeep
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def ask_cities(aid_request_id: int, ring: int) -> list[str]:
     """Ask the cities of one ring not yet asked; return whom it asked."""
     with hub_session() as session:
-        return mutual_aid.ask_ring(session, aid_request_id, ring)
+        return mutual_aid.ask_ring(session, aid_request_id, ring, fresh_for=upkeep.fresh_for(hub_settings()))
 
 
 @flow(name="aid-ask-ring", **REQUEST_HOOKS)
@@ -105,14 +105,14 @@ def chase_signature(commitment_id: int, side: str, round: int, request_id: int |
 
 @task
 def close_request_if_done(aid_request_id: int) -> bool:
-    """Close a request whose offers and commitments have all ended."""
+    """End a request that nothing is live on: closed, or unfilled when nothing was ever sent."""
     with hub_session() as session:
-        return upkeep.close_if_done(session, aid_request_id)
+        return upkeep.close_if_done(session, aid_request_id, fresh_for=upkeep.fresh_for(hub_settings()))
 
 
 @flow(name="aid-close-request", **REQUEST_HOOKS)
 def close_request(aid_request_id: int, request_id: int | None = None) -> bool:
-    """Close a finished request; nothing if something moved on it meanwhile."""
+    """End a finished request, closed or unfilled; nothing if something moved on it meanwhile."""
     return close_request_if_done(aid_request_id)
 
 

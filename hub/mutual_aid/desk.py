@@ -22,10 +22,22 @@ if TYPE_CHECKING:
 def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
     """What the city owes: answers, offers to accept, holds to authorise, arrivals, returns, signatures.
 
-    Registry entries not verified lately come last, as one item with how many and since when.
+    A request of the city's that ended unfilled (nobody could help) stands there for a day, and
+    sounds once: the city must look for help elsewhere. Registry entries not verified lately come
+    last, as one item with how many and since when.
     """
     items = [
         DeskItem("mutual_aid/_urgent.html", item, item.due_at) for item in services.owed(session, city_id)
+    ]
+    items += [
+        DeskItem(
+            "mutual_aid/_unfilled.html",
+            request,
+            key=f"mutual_aid:unfilled:{request.id}",
+            exercise=request.exercise,
+            alert=True,
+        )
+        for request in upkeep.unfilled_lately(session, city_id)
     ]
     stale = upkeep.unverified(session, city_id, settings)
     if stale is not None:

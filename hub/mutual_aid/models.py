@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -73,6 +74,21 @@ class AidResource(Model):
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("deployed >= 0", name="deployed_not_negative"),
         CheckConstraint("reserved + deployed <= on_hand", name="not_over_committed"),
+        # Sourcing reads entries of a few types in service with these columns only
+        # (`services.rank_candidates`): the index covers the query, so the table is not read.
+        Index(
+            "ix_aid_resources_sourcing",
+            "type_code",
+            "status",
+            "owner_city_id",
+            "grade",
+            "verified_at",
+            "lat",
+            "lon",
+            "on_hand",
+            "reserved",
+            "deployed",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

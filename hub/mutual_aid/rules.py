@@ -46,6 +46,11 @@ EARTH_RADIUS_KM = 6371.0088
 DEFAULT_FRESH_FOR = timedelta(days=30)
 DEFAULT_RING_BANDS_KM: tuple[float, ...] = (100.0, 200.0, 350.0)
 """Ring edges in km from the report-to place; the last ring takes everything farther."""
+SHORTLIST_PER_CITY = 1
+"""How many of each city's best candidates a line's shortlist keeps besides its nearest (`shortlist`).
+
+One is what sourcing needs (a city is asked for the whole request; its ring is its nearest
+candidate's) and what the database finds fastest."""
 
 
 class Action(StrEnum):
@@ -450,6 +455,35 @@ def rank_candidates(
     ]
     ranked.sort(key=lambda r: r.key)
     return ranked
+
+
+def nearness(ranked: Ranked) -> tuple[float, str]:
+    """Return the order in which a city's candidates are nearest: distance, then id for ties."""
+    return (ranked.distance_km, ranked.candidate.resource_id)
+
+
+def shortlist(ranked: Sequence[Ranked], per_city: int) -> list[Ranked]:
+    """Keep, of each city, its `per_city` best candidates and its nearest one, in the ranking's order.
+
+    `rings` places a city by its nearest candidate, so the rings of a shortlist are the rings of
+    the whole ranking, while each city is asked with the few entries that fit best.
+    """
+    if per_city < 1:
+        raise ValueError("a shortlist keeps at least one candidate a city")
+    nearest: dict[str, Ranked] = {}
+    for r in ranked:
+        city = r.candidate.owner_city
+        if city not in nearest or nearness(r) < nearness(nearest[city]):
+            nearest[city] = r
+    seen: dict[str, int] = {}
+    kept: list[Ranked] = []
+    for r in ranked:
+        city = r.candidate.owner_city
+        place = seen.get(city, 0)
+        seen[city] = place + 1
+        if place < per_city or r is nearest[city]:
+            kept.append(r)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

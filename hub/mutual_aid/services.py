@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,12 +21,21 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import ColumnElement, String, Table, case, cast, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts import mutual_aid as contract
 from contracts.mqtt import DEFAULT_ROOT, GotoAction
-from contracts.mutual_aid import AidPackage, AidState, Contact, GeoPoint, RegistryEntry, ReportTo, RequestLine
+from contracts.mutual_aid import (
+    AidPackage,
+    AidState,
+    Contact,
+    EntryStatus,
+    GeoPoint,
+    RegistryEntry,
+    ReportTo,
+    RequestLine,
+)
 from contracts.partner import ResourceKind
 from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
 from hub.fleet import commands as fleet_commands
@@ -295,67 +305,150 @@ def _entry_type(entry: AidResource) -> TypeRef:
     return TypeRef(entry.type_code, Grade(entry.grade) if entry.grade is not None else None)
 
 
-def rank_candidates(session: DbSession, line_id: int, *, now: datetime | None = None) -> list[rules.Ranked]:
+_RADIANS = math.pi / 180
+
+
+def _distance_km(lat: float, lon: float, table: Table, dialect: str) -> ColumnElement[float]:
+    """Return `rules.haversine_km` from (lat, lon) to each row, in SQL, term for term.
+
+    The constants are computed in Python and the functions are the C library's on both sides,
+    so the database orders rows by the distance Python computes for them.
+    """
+    p1 = math.radians(lat)
+    p2 = table.c.lat * literal(_RADIANS)
+    dp = p2 - literal(p1)
+    dl = (table.c.lon - literal(lon)) * literal(_RADIANS)
+    # x / 2 and x * 0.5 are the same double; a product keeps the SQL free of a cast.
+    a = func.power(func.sin(dp * 0.5), 2) + literal(math.cos(p1)) * func.cos(p2) * func.power(
+        func.sin(dl * 0.5), 2
+    )
+    # min(1.0, x) as Python's, evaluating x once: SQLite's min() of two values, PostgreSQL's least().
+    capped = (func.least if dialect == "postgresql" else func.min)(literal(1.0), func.sqrt(a))
+    return literal(2 * rules.EARTH_RADIUS_KM) * func.asin(capped)
+
+
+def _id_text(session: DbSession, table: Table) -> ColumnElement[str]:
+    """Return the entry id as text in byte order: `rules.Ranked.key` breaks ties on the id as a string."""
+    text = cast(table.c.id, String)
+    return text.collate("C") if session.get_bind().dialect.name == "postgresql" else text
+
+
+def rank_candidates(
+    session: DbSession,
+    line_id: int,
+    *,
+    fresh_for: timedelta,
+    now: datetime | None = None,
+    per_city: int | None = rules.SHORTLIST_PER_CITY,
+) -> list[rules.Ranked]:
     """Return the other cities' available entries that may fill a line, best first.
 
-    Only entries of a type that may fill the line are read (the line's type and the types that
-    stand in for it), as plain columns rather than whole rows: ranking a line of a registry of
-    100,000 entries reads the few thousand of its type.
+    The result is `rules.rank_candidates` over the whole registry, cut to
+    `rules.shortlist(…, per_city)` (None: every candidate). The database does the filtering (the
+    line's type or a type that stands in for it, grade, status, what is left, not the requesting
+    city) and, with `per_city`, the cut: it ranks each city's entries by fit, freshness and
+    distance within each (fit, freshness) group and sends only the first `per_city` of each group,
+    a superset of each city's best and nearest, as plain columns. Python ranks those few exactly.
     """
     line = get_line(session, line_id)
-    requesting_city_id = line.request.requesting_city_id
+    now = now or utcnow()
     wanted = _line_type(line)
     codes = [
         code for code, row in CATALOGUE.items() if code == wanted.code or wanted.code in row.stands_in_for
     ]
     table = table_of(AidResource)
-    query = (
-        select(
-            table.c.id,
-            City.slug,
-            table.c.type_code,
-            table.c.grade,
-            table.c.on_hand,
-            table.c.reserved,
-            table.c.deployed,
-            table.c.lat,
-            table.c.lon,
-            table.c.verified_at,
-        )
-        .join(City, City.id == table.c.owner_city_id)
-        .where(
-            table.c.owner_city_id != requesting_city_id,
-            table.c.type_code.in_(codes),
-            table.c.status == "available",
-            table.c.on_hand - table.c.reserved - table.c.deployed > _q(ZERO),
-        )
+    fit = case(
+        (table.c.type_code != wanted.code, 2),
+        *([(table.c.grade < int(wanted.grade), 1)] if wanted.grade is not None else []),
+        else_=0,
     )
+    stale = case((table.c.verified_at < now - fresh_for, 1), else_=0)
+    columns = [
+        table.c.id,
+        table.c.owner_city_id,
+        table.c.type_code,
+        table.c.grade,
+        table.c.on_hand,
+        table.c.reserved,
+        table.c.deployed,
+        table.c.lat,
+        table.c.lon,
+        table.c.verified_at,
+    ]
+    conditions = [
+        table.c.owner_city_id != line.request.requesting_city_id,
+        table.c.type_code.in_(codes),
+        table.c.status == EntryStatus.AVAILABLE.value,
+        table.c.on_hand - table.c.reserved - table.c.deployed > _q(ZERO),
+    ]
     if wanted.grade is not None:
-        query = query.where(table.c.grade.is_not(None), table.c.grade <= int(wanted.grade))
+        conditions += [table.c.grade.is_not(None), table.c.grade <= int(wanted.grade)]
+    distance = _distance_km(line.report_to_lat, line.report_to_lon, table, session.get_bind().dialect.name)
+    if per_city is None:
+        found = select(*columns).where(*conditions).subquery()
+    elif per_city == 1:
+        # The nearest of each (city, fit, freshness) group, ties included, without a window
+        # (a window sorts every row; a grouped minimum and a second pass are several times
+        # cheaper): the same expression gives the same double on both passes.
+        nearest = (
+            select(
+                table.c.owner_city_id.label("city"),
+                fit.label("fit"),
+                stale.label("stale"),
+                func.min(distance).label("km"),
+            )
+            .where(*conditions)
+            .group_by(table.c.owner_city_id, fit, stale)
+            .subquery()
+        )
+        found = (
+            select(*columns)
+            .join(
+                nearest,
+                (nearest.c.city == table.c.owner_city_id)
+                & (nearest.c.fit == fit)
+                & (nearest.c.stale == stale)
+                & (nearest.c.km == distance),
+            )
+            .where(*conditions)
+            .subquery()
+        )
+    else:
+        place = (
+            func.row_number()
+            .over(
+                partition_by=(table.c.owner_city_id, fit, stale),
+                order_by=(distance, _id_text(session, table)),
+            )
+            .label("place")
+        )
+        ranked = select(*columns, place).where(*conditions).subquery()
+        found = select(*(ranked.c[c.name] for c in columns)).where(ranked.c.place <= per_city).subquery()
+    query = select(found, City.slug).join(City, City.id == found.c.owner_city_id)
     candidates = []
-    for entry_id, slug, code, grade, on_hand, reserved, deployed, lat, lon, verified_at in session.execute(
-        query
-    ):
-        kind = TypeRef(code, Grade(grade) if grade is not None else None)
+    for row in session.execute(query):
+        kind = TypeRef(row.type_code, Grade(row.grade) if row.grade is not None else None)
         if satisfies(kind, wanted):
             candidates.append(
                 rules.Candidate(
-                    resource_id=str(entry_id),
-                    owner_city=slug,
+                    resource_id=str(row.id),
+                    owner_city=row.slug,
                     type=kind,
-                    available=on_hand - reserved - deployed,
-                    lat=lat,
-                    lon=lon,
-                    verified_at=verified_at,
+                    available=row.on_hand - row.reserved - row.deployed,
+                    lat=row.lat,
+                    lon=row.lon,
+                    verified_at=row.verified_at,
                 )
             )
-    return rules.rank_candidates(
+    ranked_all = rules.rank_candidates(
         wanted,
         (line.report_to_lat, line.report_to_lon),
         candidates,
-        now=now or utcnow(),
+        now=now,
         requesting_city=line.request.requesting_city.slug,
+        fresh_for=fresh_for,
     )
+    return ranked_all if per_city is None else rules.shortlist(ranked_all, per_city)
 
 
 # Offers and commitments --------------------------------------------------------------------------
@@ -817,13 +910,18 @@ def get_request(session: DbSession, request_id: int) -> AidRequest:
 
 
 def sourcing_rings(
-    session: DbSession, request: AidRequest, *, now: datetime | None = None
+    session: DbSession, request: AidRequest, *, fresh_for: timedelta, now: datetime | None = None
 ) -> list[rules.Ring]:
     """Return the rings of cities to ask for a request's lines, nearest first.
 
-    Every line is ranked on its own; a city sits in the ring of its nearest candidate for any line.
+    Every line is ranked on its own and shortlisted (`rules.shortlist`: the shortlist keeps each
+    city's nearest candidate, so the rings are those of the whole ranking); a city sits in the
+    ring of its nearest candidate for any line, with its shortlisted candidates.
     """
-    ranked = [r for line in request.lines for r in rank_candidates(session, line.id, now=now)]
+    now = now or utcnow()
+    ranked = [
+        r for line in request.lines for r in rank_candidates(session, line.id, fresh_for=fresh_for, now=now)
+    ]
     return rules.rings(ranked)
 
 
@@ -838,17 +936,20 @@ def asks(session: DbSession, request_id: int) -> list[AidAsk]:
     )
 
 
-def ask_ring(session: DbSession, request_id: int, ring: int, *, now: datetime | None = None) -> list[str]:
+def ask_ring(
+    session: DbSession, request_id: int, ring: int, *, fresh_for: timedelta, now: datetime | None = None
+) -> list[str]:
     """Ask the cities of one ring that were not asked yet, each with a deadline; return their slugs.
 
     Nothing is asked of a request that is no longer open or beyond the last ring; asking the
-    same ring again asks nobody twice (one ask per city and request, a unique key).
+    same ring again asks nobody twice (one ask per city and request, a unique key). `fresh_for`
+    is how long a verification holds (`Settings.aid_verify_days`).
     """
     now = now or utcnow()
     request = get_request(session, request_id)
     if request.status != "open":
         return []
-    found = sourcing_rings(session, request, now=now)
+    found = sourcing_rings(session, request, fresh_for=fresh_for, now=now)
     if ring >= len(found):
         return []
     already = {a.city_id for a in asks(session, request_id)}
@@ -1180,7 +1281,11 @@ def owed(session: DbSession, city_id: int) -> list[OwedItem]:
 
 @dataclass(frozen=True)
 class LineProgress:
-    """Where a line stands: how much is requested, offered, committed, en route, on scene, returned."""
+    """Where a line stands: requested, offered, committed, en route, on scene, released, returned.
+
+    Released is what the requesting city let go and the owner has not yet confirmed back home
+    (on its way home); returned is what came back, without what was consumed or lost.
+    """
 
     line: AidRequestLine
     requested: Decimal
@@ -1188,6 +1293,7 @@ class LineProgress:
     committed: Decimal
     en_route: Decimal
     on_scene: Decimal
+    released: Decimal
     returned: Decimal
 
 
@@ -1199,6 +1305,7 @@ _PROGRESS = {
     AidState.ARRIVED: "on_scene",
     AidState.EXTENSION_ASKED: "on_scene",
     AidState.RETURN_ASKED: "on_scene",
+    AidState.RELEASED: "released",
     AidState.RETURNED: "returned",
 }
 
@@ -1219,11 +1326,12 @@ def progress(session: DbSession, request: AidRequest) -> list[LineProgress]:
         stage = _PROGRESS.get(AidState(c.state))
         if stage is None:
             continue
-        amount = c.returned if stage == "returned" else c.quantity
+        amount = c.returned if stage == "returned" else c.dispatched if stage == "released" else c.quantity
         sums[(c.line_id, stage)] = sums.get((c.line_id, stage), ZERO) + amount
-    stages = ("offered", "committed", "en_route", "on_scene", "returned")
+    stages = ("offered", "committed", "en_route", "on_scene", "released", "returned")
+    none = Decimal("0.000")  # in the stored scale, as the sums are
     return [
-        LineProgress(line, line.quantity, *(sums.get((line.id, s), ZERO) for s in stages))
+        LineProgress(line, line.quantity, *(sums.get((line.id, s), none) for s in stages))
         for line in request.lines
     ]
 

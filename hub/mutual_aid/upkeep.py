@@ -9,10 +9,13 @@ flow takes that does its work only if the database says it is still due and not 
 - **Cost signatures**: an actual cost still missing a city's signature `SIGN_WITHIN` after it was
   entered is chased, that city reminded once per further `SIGN_WITHIN`
   (`aid:{commitment}:sign:{side}:chase:{round}`).
-- **Closing**: an open request whose every offer and commitment has ended (returned, cancelled,
-  declined, withdrawn or expired) and whose asked cities have all answered or run out of time
-  closes itself. Its key names how many commitments and asks it had, so a request that moved
-  between the tick and the flow is looked at again at a later tick.
+- **Closing**: an open request that nothing is live on any more (every offer and commitment
+  ended: returned, cancelled, declined, withdrawn or expired; every asked city answered or ran
+  out of time) ends. It is *closed* when something was dispatched for it; when nothing ever was
+  (every asked city declined or stayed silent, or no city had anything to offer) it ends
+  *unfilled* (未能满足), once no city is left to ask in any ring. Its key names how many
+  commitments and asks it had, so a request that moved between the tick and the flow is looked
+  at again at a later tick.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from sqlalchemy import ColumnElement, func, select, update
 
 from contracts.mutual_aid import AidState, EntryStatus
 from hub.kernel import audit, flow_requests
-from hub.kernel.models import Reminder
+from hub.kernel.models import City, Reminder
 from hub.kernel.types import DbSession, affected_rows, table_of, utcnow
-from hub.mutual_aid import rules
+from hub.mutual_aid import rules, services
 from hub.mutual_aid.models import AidAsk, AidCommitment, AidRequest, AidResource
 from hub.mutual_aid.services import TIMER
 
@@ -37,6 +40,10 @@ if TYPE_CHECKING:
 VERIFY = "aid-remind-verify"
 CHASE = "aid-chase-signature"
 CLOSE = "aid-close-request"
+CLOSED = "closed"
+UNFILLED = "unfilled"
+UNFILLED_SHOWN = timedelta(days=1)
+"""How long a request that ended unfilled stands on its city's desk."""
 REMIND_EVERY = timedelta(days=7)
 SIGN_WITHIN = timedelta(days=3)
 _LIVE = [AidState.OFFERED.value, *(s.value for s in rules.BOOKED_STATES)]
@@ -262,41 +269,87 @@ def _counts(session: DbSession, request_id: int, now: datetime) -> tuple[int, in
     return commitments, live, asks, waiting
 
 
+def _dispatched(session: DbSession, request_id: int) -> bool:
+    """Return whether anything was ever dispatched for the request."""
+    found = session.scalar(
+        select(AidCommitment.id)
+        .where(AidCommitment.request_id == request_id, AidCommitment.dispatched > 0)
+        .limit(1)
+    )
+    return found is not None
+
+
+def nobody_left(session: DbSession, request: AidRequest, fresh_for: timedelta) -> bool:
+    """Return whether every city with something that fits the request was asked already."""
+    asked = {ask.city_id for ask in services.asks(session, request.id)}
+    rings = services.sourcing_rings(session, request, fresh_for=fresh_for)
+    slugs = {slug for ring in rings for slug in ring.cities}
+    if not slugs:
+        return True
+    ids = set(session.scalars(select(City.id).where(City.slug.in_(slugs))))
+    return ids <= asked
+
+
+def _finished(
+    session: DbSession, request: AidRequest, now: datetime, fresh_for: timedelta
+) -> tuple[str, int, int] | None:
+    """Return how the request ends (closed or unfilled) with its counts, or None while it goes on.
+
+    A request that asked nobody yet gets its first ring's window before it can end unfilled.
+    """
+    commitments, live, asks, waiting = _counts(session, request.id, now)
+    if live or waiting:
+        return None
+    if _dispatched(session, request.id):
+        return CLOSED, commitments, asks
+    if asks == 0 and request.created_at > now - services.ASK_WINDOW:
+        return None
+    if not nobody_left(session, request, fresh_for):
+        return None
+    return UNFILLED, commitments, asks
+
+
 def schedule_closing(session: DbSession, now: datetime, settings: Settings) -> None:
-    """Ask to close every open request with commitments, none of them live, and nobody left to answer."""
+    """Ask to end every open request with nothing live on it: closed, or unfilled when nothing came."""
     live = select(AidCommitment.id).where(
         AidCommitment.request_id == AidRequest.id, AidCommitment.state.in_(_LIVE)
     )
-    any_commitment = select(AidCommitment.id).where(AidCommitment.request_id == AidRequest.id)
     waiting = select(AidAsk.id).where(
         AidAsk.request_id == AidRequest.id, AidAsk.answered_at.is_(None), AidAsk.deadline > now
     )
-    done = session.scalars(
-        select(AidRequest.id).where(
-            AidRequest.status == "open", any_commitment.exists(), ~live.exists(), ~waiting.exists()
-        )
+    quiet = session.scalars(
+        select(AidRequest).where(AidRequest.status == "open", ~live.exists(), ~waiting.exists())
     )
-    for request_id in done:
-        commitments, _, asks, _ = _counts(session, request_id, now)
+    for request in quiet:
+        found = _finished(session, request, now, fresh_for(settings))
+        if found is None:
+            continue
+        _, commitments, asks = found
         flow_requests.enqueue(
             session,
             CLOSE,
-            key=f"aid:{request_id}:close:c{commitments}:a{asks}",
-            parameters={"aid_request_id": request_id},
+            key=f"aid:{request.id}:close:c{commitments}:a{asks}",
+            parameters={"aid_request_id": request.id},
         )
 
 
-def close_if_done(session: DbSession, request_id: int, *, now: datetime | None = None) -> bool:
-    """Close an open request whose offers and commitments all ended; return whether it closed now."""
+def close_if_done(
+    session: DbSession, request_id: int, *, fresh_for: timedelta, now: datetime | None = None
+) -> bool:
+    """End an open request with nothing live on it, closed or unfilled; return whether it ended now."""
     now = now or utcnow()
-    commitments, live, _, waiting = _counts(session, request_id, now)
-    if commitments == 0 or live or waiting:
+    request = session.get(AidRequest, request_id)
+    if request is None or request.status != "open":
         return False
+    found = _finished(session, request, now, fresh_for)
+    if found is None:
+        return False
+    status = found[0]
     table = table_of(AidRequest)
     result = session.execute(
         update(table)
         .where(table.c.id == request_id, table.c.status == "open")
-        .values(status="closed", updated_at=now)
+        .values(status=status, updated_at=now)
     )
     if affected_rows(result) != 1:
         return False
@@ -315,5 +368,27 @@ def close_if_done(session: DbSession, request_id: int, *, now: datetime | None =
         str(line_id): {"dispatched": str(d), "returned": str(r), "consumed": str(c), "lost": str(lo)}
         for line_id, d, r, c, lo in sums.tuples()
     }
-    audit.record(session, TIMER, "aid_request.closed", "aid_request", request_id, after={"lines": lines})
+    after: dict[str, object] = {"lines": lines}
+    if status == UNFILLED:
+        answers = session.execute(
+            select(AidAsk.answer, func.count()).where(AidAsk.request_id == request_id).group_by(AidAsk.answer)
+        )
+        after["asks"] = {answer or "silent": count for answer, count in answers.tuples()}
+    audit.record(session, TIMER, f"aid_request.{status}", "aid_request", request_id, after=after)
     return True
+
+
+def unfilled_lately(session: DbSession, city_id: int, now: datetime | None = None) -> list[AidRequest]:
+    """Return the city's requests that ended unfilled within UNFILLED_SHOWN, newest first."""
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(AidRequest)
+            .where(
+                AidRequest.requesting_city_id == city_id,
+                AidRequest.status == UNFILLED,
+                AidRequest.updated_at > now - UNFILLED_SHOWN,
+            )
+            .order_by(AidRequest.updated_at.desc(), AidRequest.id.desc())
+        )
+    )

@@ -24,7 +24,7 @@ from hub.kernel.models import AuditEntry, FlowRequest, Reminder, User
 from hub.mutual_aid import costs, services, upkeep
 from hub.mutual_aid.models import AidCommitment, AidRequest
 from tests.conftest import AuthActions
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -233,7 +233,7 @@ def test_a_request_that_moved_after_the_tick_stays_open_until_a_later_one(
 
 def test_a_request_waiting_for_answers_stays_open(actors: dict[str, Actor], tick) -> None:
     c = _returned(actors, quantity=4)
-    services.ask_ring(db.session, c.request_id, 0)
+    services.ask_ring(db.session, c.request_id, 0, fresh_for=FRESH_FOR)
     db.session.commit()
     asked = services.asks(db.session, c.request_id)
     assert asked and all(a.answered_at is None for a in asked)
@@ -243,3 +243,72 @@ def test_a_request_waiting_for_answers_stays_open(actors: dict[str, Actor], tick
     tick(max(a.deadline for a in asked) + timedelta(seconds=1))
     assert len(_requests(upkeep.CLOSE)) == 1
     assert c.state == AidState.RETURNED.value
+
+
+def test_a_request_no_city_helps_with_ends_unfilled_once_every_ring_was_asked(
+    actors: dict[str, Actor],
+    tick,
+    make_user: Callable[..., User],
+    client: FlaskClient,
+    auth: AuthActions,
+) -> None:
+    heze = Actor.for_user(make_user("u-heze", "heze"))
+    make_user("ly", "linyi")
+    heze_point = {"lat": 35.247, "lon": 115.469}
+    services.register_entry(db.session, actors["xuzhou"], entry())  # about 140 km: the first ring
+    services.register_entry(db.session, heze, entry(owner="heze", location=heze_point))  # about 260 km
+    request = services.create_request(
+        db.session, actors["linyi"], title="沂河洪水", lines=[line(quantity=10)], contact=CONTACT
+    )
+    db.session.commit()
+    assert aid_flows.ask_ring(request.id, 0) == ["xuzhou"]
+    services.decline_ask(db.session, actors["xuzhou"], request.id)
+    db.session.commit()
+    now = datetime.now(UTC)
+    tick(now)
+    assert _requests(upkeep.CLOSE) == []  # Heze is left to ask: the request goes on
+    assert [r.parameters["ring"] for r in _requests(services.SOURCE)] == [0, 1]
+    assert aid_flows.ask_ring(request.id, 1) == ["heze"]
+
+    # Heze stays silent past its deadline; nobody is left to ask and nothing was offered.
+    (late,) = [a for a in services.asks(db.session, request.id) if a.ring == 1]
+    late.deadline = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+    tick(now + timedelta(seconds=5))
+    tick(now + timedelta(seconds=10))
+    (ending,) = _requests(upkeep.CLOSE)
+    assert aid_flows.close_request(**ending.parameters) is True
+    assert aid_flows.close_request(**ending.parameters) is False
+    db.session.expire_all()
+    assert db.session.get(AidRequest, request.id).status == upkeep.UNFILLED
+    (audit,) = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "aid_request.unfilled"))
+    assert audit.after == {"lines": {}, "asks": {"declined": 1, "silent": 1}}
+    tick(now + timedelta(seconds=15))
+    assert len(_requests(upkeep.CLOSE)) == 1
+
+    # The requesting city sees it on its desk (sounding until acknowledged) and on the request.
+    auth.login("ly")
+    desk = client.get("/").get_data(as_text=True)
+    assert "支援未能满足" in desk and 'data-item-key="mutual_aid:unfilled:' in desk
+    page = client.get(f"/aid/requests/{request.public_id}").get_data(as_text=True)
+    assert "未能满足" in page
+
+
+def test_a_request_that_found_no_city_at_all_ends_unfilled_after_its_first_window(
+    actors: dict[str, Actor], tick
+) -> None:
+    request = services.create_request(
+        db.session, actors["linyi"], title="无资源", lines=[line(quantity=10)], contact=CONTACT
+    )
+    db.session.commit()
+    assert aid_flows.ask_ring(request.id, 0) == []
+    now = datetime.now(UTC)
+    tick(now)
+    assert _requests(upkeep.CLOSE) == []  # the first ring's window is still open
+    request.created_at = now - services.ASK_WINDOW - timedelta(seconds=1)
+    db.session.commit()
+    tick(now + timedelta(seconds=5))
+    (ending,) = _requests(upkeep.CLOSE)
+    assert aid_flows.close_request(**ending.parameters) is True
+    db.session.expire_all()
+    assert db.session.get(AidRequest, request.id).status == upkeep.UNFILLED

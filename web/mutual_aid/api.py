@@ -178,6 +178,7 @@ def _request(r: AidRequest) -> AidRequestOut:
                 committed=p.committed,
                 en_route=p.en_route,
                 on_scene=p.on_scene,
+                released=p.released,
                 returned=p.returned,
             )
             for p in aid.progress(db.session, r)

@@ -84,7 +84,7 @@ class AidCommitmentOut(Out):
 
 
 class AidLineProgress(Out):
-    """How much of a line is requested, offered, committed, en route, on scene and returned."""
+    """How much of a line is requested, offered, committed, en route, on scene, released and returned."""
 
     line_id: str
     line: int
@@ -93,6 +93,7 @@ class AidLineProgress(Out):
     committed: Exact
     en_route: Exact
     on_scene: Exact
+    released: Exact
     returned: Exact
 
 

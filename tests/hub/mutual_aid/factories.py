@@ -9,6 +9,8 @@ from typing import Any
 from contracts.mutual_aid import AidPackage, Contact, GeoPoint, RegistryEntry, ReportTo, RequestLine
 from contracts.resource_types import CATALOGUE
 
+FRESH_FOR = timedelta(days=30)
+"""How long a verification holds in these tests (the default of `Settings.aid_verify_days`)."""
 CONTACT = Contact(name="王强", phone="0516-83000000")
 LINYI = GeoPoint(lat=35.1, lon=118.35)
 XUZHOU = GeoPoint(lat=34.26, lon=117.18)

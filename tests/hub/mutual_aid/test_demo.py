@@ -17,6 +17,7 @@ from hub.kernel.types import utcnow
 from hub.mutual_aid import demo, services
 from hub.mutual_aid.models import AidCommitment, AidResource
 from hub.mutual_aid.seed import seed_demo_registry
+from tests.hub.mutual_aid.factories import FRESH_FOR
 
 
 def _states(request_id: int) -> dict[str, str]:
@@ -37,7 +38,7 @@ def test_the_linyi_flood_is_answered_by_the_three_neighbours(app, make_user, set
         "equipment.boat.assault",
     ]
     # The first ring is exactly the three neighbours the scenario names.
-    assert set(services.ask_ring(db.session, request.id, 0)) == set(demo.PARTNERS)
+    assert set(services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)) == set(demo.PARTNERS)
 
     # Only the demo asks for the neighbours' moves, once per slot.
     now = utcnow()

@@ -7,6 +7,7 @@ from decimal import Decimal
 from hub.extensions import db
 from hub.kernel.models import City
 from hub.mutual_aid import desk, services
+from tests.hub.mutual_aid.factories import FRESH_FOR
 from tests.hub.mutual_aid.test_sourcing import CENTRES, _request, actors, registry  # noqa: F401
 
 
@@ -18,7 +19,7 @@ def _owed(slug: str, settings) -> list[tuple[str, bool]]:
 
 def test_each_city_owes_its_own_step_with_a_deadline(registry, actors, settings) -> None:  # noqa: F811
     request = _request(actors)
-    services.ask_ring(db.session, request.id, 0)
+    services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     db.session.commit()
     assert _owed("zaozhuang", settings) == [("answer", True)]
     assert _owed("xuzhou", settings) == []

@@ -29,7 +29,7 @@ def test_linyi_flood_finds_pumps_in_its_neighbours_first(app, make_user) -> None
 
     from hub.kernel.actors import Actor
     from hub.mutual_aid import services
-    from tests.hub.mutual_aid.factories import CONTACT, line
+    from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, line
 
     seed_demo_registry(db.session)
     linyi = Actor.for_user(make_user("ly", "linyi"))
@@ -40,7 +40,9 @@ def test_linyi_flood_finds_pumps_in_its_neighbours_first(app, make_user) -> None
         lines=[line(quantity=30), line("L2", "equipment.boat.assault", quantity=20)],
         contact=CONTACT,
     )
-    asked = services.ask_ring(db.session, request.id, 0)
+    asked = services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     assert asked and "linyi" not in asked
     assert set(asked) <= {"zaozhuang", "lianyungang", "xuzhou", "suqian", "jining"}
-    assert services.rank_candidates(db.session, request.lines[0].id)[0].candidate.available > Decimal(0)
+    assert services.rank_candidates(db.session, request.lines[0].id, fresh_for=FRESH_FOR)[
+        0
+    ].candidate.available > Decimal(0)

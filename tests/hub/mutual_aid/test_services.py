@@ -15,9 +15,10 @@ from hub.extensions import db
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput
 from hub.kernel.models import AuditEntry, Role, User
+from hub.kernel.types import utcnow
 from hub.mutual_aid import services
 from hub.mutual_aid.models import AidCommitment, AidResource
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 
 @pytest.fixture
@@ -100,10 +101,34 @@ def test_ranking_leaves_out_the_requesting_city_and_what_does_not_fit(actors: di
     request = services.create_request(
         db.session, actors["linyi"], title="沂河洪水", lines=[line()], contact=CONTACT
     )
-    ranked = services.rank_candidates(db.session, request.lines[0].id)
+    ranked = services.rank_candidates(db.session, request.lines[0].id, fresh_for=FRESH_FOR)
     assert {r.candidate.owner_city for r in ranked} == {"xuzhou", "zaozhuang"}
     assert all(r.candidate.type.code == "equipment.pump.drainage" for r in ranked)
     assert ranked == sorted(ranked, key=lambda r: r.key)
+
+
+def test_ranking_counts_a_verification_fresh_for_the_set_days(actors: dict[str, Actor]) -> None:
+    now = utcnow()
+    near = services.register_entry(
+        db.session,
+        actors["zaozhuang"],
+        entry(
+            owner="zaozhuang",
+            external_id="zz-pump",
+            location={"lat": 34.856, "lon": 117.558},
+            verified_at=now - timedelta(days=10),
+        ),
+    )
+    far = services.register_entry(db.session, actors["xuzhou"], entry(external_id="xz-pump"))  # a day old
+    request = services.create_request(
+        db.session, actors["linyi"], title="沂河洪水", lines=[line()], contact=CONTACT
+    )
+    line_id = request.lines[0].id
+    month = services.rank_candidates(db.session, line_id, fresh_for=timedelta(days=30), now=now)
+    assert [(r.candidate.resource_id, r.fresh) for r in month] == [(str(near.id), True), (str(far.id), True)]
+    # HUB_AID_VERIFY_DAYS=5: the nearer entry, verified ten days ago, is stale and ranks after.
+    week = services.rank_candidates(db.session, line_id, fresh_for=timedelta(days=5), now=now)
+    assert [(r.candidate.resource_id, r.fresh) for r in week] == [(str(far.id), True), (str(near.id), False)]
 
 
 def test_a_city_offers_only_its_own_resources(actors: dict[str, Actor]) -> None:

@@ -19,7 +19,7 @@ from hub.kernel.models import City, FlowRequest, MqttOutbox, Reminder, User
 from hub.kernel.types import utcnow
 from hub.mutual_aid import services
 from hub.mutual_aid.models import AidRequest, AidResource
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 CENTRES = {
     "xuzhou": GeoPoint(lat=34.262, lon=117.185),
@@ -73,10 +73,13 @@ def test_a_new_request_asks_for_its_first_ring_once(registry, actors) -> None:
 
 def test_rings_ask_the_nearest_cities_first_and_nobody_twice(registry, actors) -> None:
     request = _request(actors)
-    assert sorted(services.ask_ring(db.session, request.id, 0)) == ["lianyungang", "zaozhuang"]
-    assert services.ask_ring(db.session, request.id, 0) == []
-    assert services.ask_ring(db.session, request.id, 1) == ["xuzhou"]
-    assert services.ask_ring(db.session, request.id, 9) == []
+    assert sorted(services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)) == [
+        "lianyungang",
+        "zaozhuang",
+    ]
+    assert services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR) == []
+    assert services.ask_ring(db.session, request.id, 1, fresh_for=FRESH_FOR) == ["xuzhou"]
+    assert services.ask_ring(db.session, request.id, 9, fresh_for=FRESH_FOR) == []
     db.session.commit()
     assert _asked(request) == {"lianyungang": 0, "zaozhuang": 0, "xuzhou": 1}
     ask = services.asks(db.session, request.id)[0]
@@ -85,7 +88,7 @@ def test_rings_ask_the_nearest_cities_first_and_nobody_twice(registry, actors) -
 
 def test_an_unanswered_ring_widens_after_its_deadline_only(registry, actors, settings) -> None:
     request = _request(actors)
-    services.ask_ring(db.session, request.id, 0)
+    services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     db.session.commit()
     now = utcnow()
     services.schedule_rings(db.session, now, settings)
@@ -99,7 +102,7 @@ def test_an_unanswered_ring_widens_after_its_deadline_only(registry, actors, set
 
 def test_a_covered_request_does_not_widen(registry, actors, settings) -> None:
     request = _request(actors, quantity=10)
-    services.ask_ring(db.session, request.id, 0)
+    services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     services.make_offer(
         db.session, actors["zaozhuang"], request.lines[0].id, registry["zaozhuang"].id, Decimal(10)
     )
@@ -112,7 +115,7 @@ def test_a_covered_request_does_not_widen(registry, actors, settings) -> None:
 
 def test_a_ring_that_declined_widens_at_once(registry, actors, settings) -> None:
     request = _request(actors)
-    services.ask_ring(db.session, request.id, 0)
+    services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     services.decline_ask(db.session, actors["zaozhuang"], request.id)
     services.decline_ask(db.session, actors["lianyungang"], request.id)
     db.session.commit()
@@ -122,7 +125,7 @@ def test_a_ring_that_declined_widens_at_once(registry, actors, settings) -> None
 
 def test_a_silent_city_is_reminded_once_near_its_deadline(registry, actors, settings) -> None:
     request = _request(actors)
-    services.ask_ring(db.session, request.id, 0)
+    services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     services.decline_ask(db.session, actors["lianyungang"], request.id)
     db.session.commit()
     services.schedule_reminders(db.session, utcnow(), settings)

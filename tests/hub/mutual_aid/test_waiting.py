@@ -11,7 +11,7 @@ from hub.extensions import db
 from hub.kernel.actors import Actor
 from hub.kernel.models import City
 from hub.mutual_aid import desk, services, waiting
-from tests.hub.mutual_aid.factories import CONTACT, entry, line
+from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_a_request_says_who_it_waits_on_and_the_desk_token_moves(actors: dict[st
     request = services.create_request(
         db.session, actors["linyi"], title="沂河洪水", lines=[line(quantity=6)], contact=CONTACT
     )
-    asked = services.ask_ring(db.session, request.id, 0)
+    asked = services.ask_ring(db.session, request.id, 0, fresh_for=FRESH_FOR)
     assert set(asked) == {"xuzhou", "zaozhuang"}
     before = desk.version(db.session)
     found = waiting.on_request(db.session, request)

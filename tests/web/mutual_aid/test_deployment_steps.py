@@ -129,6 +129,10 @@ def test_a_return_is_confirmed_with_counts_that_add_up(client: FlaskClient, auth
     auth.login("xz")
     body = client.get(page).get_data(as_text=True)
     assert 'data-step="return"' in body and "派出 6" in body and "确认归还，恢复可用" in body
+    # Released, on its way home: no longer on scene, not yet returned, but counted.
+    assert 'data-stage="on_scene">0<' in body and 'data-stage="released">6<' in body
+    assert 'data-stage="returned">0<' in body
+    assert '<rect class="stage-released" x="0.0" y="0" width="100.0" height="10">' in body
     db.session.expire_all()
     assert db.session.get(AidResource, pumps.id).available == Decimal(4)  # still deployed until confirmed
     # 4 + 1 + 0 is not the 6 dispatched: refused in Chinese, nothing changed.
@@ -147,7 +151,7 @@ def test_a_return_is_confirmed_with_counts_that_add_up(client: FlaskClient, auth
     assert (back.on_hand, back.reserved, back.deployed, back.available) == (8, 0, 0, 8)
     body = client.get(page).get_data(as_text=True)
     assert "已归建" in body and "归还 4 · 消耗 1 · 损失 1" in body
-    assert 'data-stage="returned">4<' in body
+    assert 'data-stage="returned">4<' in body and 'data-stage="released">0<' in body
     assert '<rect class="stage-returned" x="0.0" y="0" width="66.7" height="10">' in body  # 4 of 6
 
 
@@ -176,6 +180,9 @@ def test_the_api_asks_answers_and_returns_with_counts(client: FlaskClient, make_
     granted = client.post(f"{url}/answer-extension", json={"new_end": wanted}, headers=xuzhou).get_json()
     assert (granted["state"], granted["end"], granted["extension_until"]) == ("arrived", wanted, None)
     assert client.post(f"{url}/release", headers=linyi).status_code == 200
+    request_url = f"/api/v1/aid/requests/{offer.request.public_id}"
+    (line,) = client.get(request_url, headers=linyi).get_json()["progress"]
+    assert (line["on_scene"], line["released"], line["returned"]) == ("0.000", "6.000", "0.000")
     unbalanced = client.post(f"{url}/return", json={"returned": "1", "lost": "1"}, headers=xuzhou)
     assert unbalanced.status_code == 422 and "dispatched" in unbalanced.get_json()["error"]["message"]
     done = client.post(f"{url}/return", json={"returned": "5", "lost": "1"}, headers=xuzhou).get_json()

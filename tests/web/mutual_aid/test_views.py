@@ -165,3 +165,30 @@ def test_the_linyi_flood_demo_starts_only_in_the_demo_and_for_linyi(
     auth.login("xz")
     assert 'data-demo="linyi-flood"' not in client.get("/aid").get_data(as_text=True)
     assert client.post("/aid/demo/linyi-flood", data={"csrf_token": auth.csrf("/aid")}).status_code == 403
+
+
+def test_every_request_status_is_shown_in_the_readers_language(client: FlaskClient, auth, make_user) -> None:
+    linyi = Actor.for_user(make_user("ly", "linyi"))
+    words = {
+        "open": ("征集中", "Sourcing"),
+        "closed": ("已关闭", "Closed"),
+        "unfilled": ("未能满足", "Unfilled"),
+        "cancelled": ("已取消", "Cancelled"),
+    }
+    for status in words:
+        request = services.create_request(
+            db.session, linyi, title=f"请求-{status}", lines=[line()], contact=CONTACT
+        )
+        request.status = status
+    db.session.commit()
+    auth.login("ly")
+    for locale, column in (("zh_CN", 0), ("en", 1)):
+        client.post(f"/locale/{locale}", data={"csrf_token": auth.csrf("/"), "next": "/"})
+        listing = client.get("/aid").get_data(as_text=True)
+        for status, names in words.items():
+            row = listing.split(f"请求-{status}</a>", 1)[1].split("</tr>", 1)[0]
+            assert f"<td>{names[column]}</td>" in row, (locale, status, row)
+            assert f"<td>{status}</td>" not in row
+        detail = services.requests_for(db.session, linyi.city_id)[0]
+        page = client.get(f"/aid/requests/{detail.public_id}").get_data(as_text=True)
+        assert words[detail.status][column] in page

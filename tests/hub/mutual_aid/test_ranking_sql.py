@@ -1,0 +1,171 @@
+"""The ranking the database filters and cuts is the plain rule's, on random registries.
+
+`services.rank_candidates` asks the database for the entries that may fill a line and, per city,
+only the first few of each (fit, freshness) group by distance; `rules.rank_candidates` ranks a
+list of every entry in Python. Each seed writes a random registry (types that stand in for
+others, graded and ungraded entries, entries out of service or fully held, verifications on
+both sides of the freshness limit, entries sharing a place so that distances tie and ids above
+9 so that the ids' string order matters) and compares the two, cut and uncut, and the rings.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from contracts.resource_types import CATALOGUE, Grade, TypeRef
+from hub.extensions import db
+from hub.kernel.actors import Actor
+from hub.kernel.models import City, User
+from hub.kernel.types import utcnow
+from hub.mutual_aid import rules, services
+from hub.mutual_aid.models import AidRequest, AidResource
+from tests.hub.mutual_aid.factories import CONTACT, line
+
+CITIES = ("linyi", "xuzhou", "zaozhuang", "lianyungang", "heze", "suqian")
+TYPES = (
+    ("equipment.pump.drainage", (None,)),
+    ("team.usar", (1, 2, 3, None)),
+    ("team.fire_rescue", (1, 2, 3)),  # stands in for team.usar
+    ("team.water", (1, 2, 3)),
+)
+LINES = (
+    ("P", "equipment.pump.drainage", None),
+    ("U", "team.usar", None),
+    ("U2", "team.usar", 2),
+    ("W", "team.water", 2),
+)
+
+
+def _fill(rng: random.Random, size: int) -> None:
+    """Write `size` random entries, spread over the cities, some of them on one shared spot."""
+    now = utcnow()
+    cities = list(db.session.scalars(sa.select(City).where(City.slug.in_(CITIES))))
+    depots = [(c.latitude + rng.uniform(-0.5, 0.5), c.longitude + rng.uniform(-0.5, 0.5)) for c in cities]
+    rows = []
+    for n in range(size):
+        owner = rng.choice(cities)
+        code, grades = rng.choice(TYPES)
+        row = CATALOGUE[code]
+        on_hand = Decimal(1) if row.bookable else Decimal(rng.randint(1, 20))
+        held = rng.choice((Decimal(0), Decimal(0), on_hand))  # a third of the entries have nothing left
+        lat, lon = rng.choice(depots) if rng.random() < 0.3 else (rng.uniform(33, 36), rng.uniform(115, 120))
+        rows.append(
+            {
+                "owner_city_id": owner.id,
+                "external_id": f"e-{n}",
+                "type_code": code,
+                "kind": row.kind.value,
+                "grade": rng.choice(grades),
+                "bookable": row.bookable,
+                "name": row.name_zh,
+                "on_hand": on_hand,
+                "reserved": held,
+                "deployed": Decimal(0),
+                "unit": row.unit,
+                "lat": lat,
+                "lon": lon,
+                "status": "available" if rng.random() < 0.85 else "out_of_service",
+                "contact_name": "值班室",
+                "contact_phone": "0000000",
+                "verified_at": now - timedelta(days=rng.choice((1, 29, 31, 45))),
+                "verified_by": "test",
+            }
+        )
+    db.session.execute(sa.insert(AidResource), rows)
+    db.session.flush()
+
+
+def _plain(request: AidRequest, fresh_for: timedelta, now: object) -> dict[int, list[rules.Ranked]]:
+    """Rank every line by the plain rule over every entry in service, read as whole rows."""
+    everything = [
+        rules.Candidate(
+            resource_id=str(e.id),
+            owner_city=e.owner_city.slug,
+            type=TypeRef(e.type_code, Grade(e.grade) if e.grade is not None else None),
+            available=e.available,
+            lat=e.lat,
+            lon=e.lon,
+            verified_at=e.verified_at,
+        )
+        for e in db.session.scalars(sa.select(AidResource).where(AidResource.status == "available"))
+    ]
+    return {
+        line.id: rules.rank_candidates(
+            TypeRef(line.type_code, Grade(line.min_grade) if line.min_grade is not None else None),
+            (line.report_to_lat, line.report_to_lon),
+            everything,
+            now=now,  # type: ignore[arg-type]
+            requesting_city=request.requesting_city.slug,
+            fresh_for=fresh_for,
+        )
+        for line in request.lines
+    }
+
+
+@pytest.fixture
+def linyi(app: Flask, make_user: Callable[..., User]) -> Actor:
+    return Actor.for_user(make_user("u-linyi", "linyi"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_database_ranking_is_the_plain_rule(linyi: Actor, seed: int) -> None:
+    rng = random.Random(seed)
+    _fill(rng, rng.randint(150, 400))
+    report_to = {"lat": rng.uniform(33.5, 35.5), "lon": rng.uniform(116, 119.5)}
+    request = services.create_request(
+        db.session,
+        linyi,
+        title="随机登记册",
+        lines=[
+            line(
+                lid,
+                type_code=code,
+                quantity=3,
+                min_grade=grade,
+                report_to={"place": "现场", "point": report_to},
+            )
+            for lid, code, grade in LINES
+        ],
+        contact=CONTACT,
+    )
+    now = utcnow()
+    fresh_for = timedelta(days=rng.choice((7, 30, 40)))
+    plain = _plain(request, fresh_for, now)
+    assert any(len(ranked) > 20 for ranked in plain.values()), "the registry gave too few candidates"
+    for line_ in request.lines:
+        whole = services.rank_candidates(db.session, line_.id, fresh_for=fresh_for, now=now, per_city=None)
+        assert whole == plain[line_.id]
+        for per_city in (1, 2, 3, 10):
+            cut = services.rank_candidates(
+                db.session, line_.id, fresh_for=fresh_for, now=now, per_city=per_city
+            )
+            assert cut == rules.shortlist(plain[line_.id], per_city)
+
+    found = services.sourcing_rings(db.session, request, fresh_for=fresh_for, now=now)
+    expected = rules.rings([r for ranked in plain.values() for r in ranked])
+    assert [(r.index, r.max_km, r.cities) for r in found] == [(r.index, r.max_km, r.cities) for r in expected]
+
+
+def test_a_shortlist_keeps_each_citys_best_and_its_nearest() -> None:
+    now = utcnow()
+
+    def ranked(rid: str, city: str, fit: int, km: float) -> rules.Ranked:
+        candidate = rules.Candidate(rid, city, TypeRef("team.usar"), Decimal(1), 34.0, 117.0, now)
+        return rules.Ranked(candidate, fit, True, km)
+
+    best = ranked("1", "xuzhou", 0, 300.0)
+    second = ranked("2", "xuzhou", 0, 310.0)
+    near = ranked("3", "xuzhou", 2, 20.0)  # a stand-in, near: ranks last but places the city
+    other = ranked("4", "heze", 0, 150.0)
+    everything = sorted([best, second, near, other], key=lambda r: r.key)
+    assert rules.shortlist(everything, 1) == [other, best, near]
+    assert rules.rings(rules.shortlist(everything, 1))[0].cities == ("xuzhou",)
+    with pytest.raises(ValueError):
+        rules.shortlist(everything, 0)
