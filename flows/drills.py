@@ -16,7 +16,7 @@ from prefect.futures import wait
 
 from flows.bookkeeping import REQUEST_HOOKS
 from flows.bulletins import deliver_bulletin
-from flows.context import hub_session, hub_settings
+from flows.context import current_app, hub_session, hub_settings
 from hub.drills import services as drills
 
 log = logging.getLogger(__name__)
@@ -40,21 +40,38 @@ def drill_startex(drill_id: int, request_id: int | None = None) -> bool:
 
 
 @flow(name=drills.INJECT, **REQUEST_HOOKS)
-def drill_inject(drill_id: int, number: int, request_id: int | None = None) -> str:
-    """Deliver one due inject; one to a city's platform goes out to the platform in this run."""
-    outcome = deliver_inject(drill_id, number)
-    if outcome == "delivered":
+def drill_inject(
+    drill_id: int, number: int, also: list[int] | None = None, request_id: int | None = None
+) -> str:
+    """Deliver a due inject and the drill's others due with it (`also`), one task each; those to
+    a city's platform go out to the platform in this run. Return the first inject's outcome."""
+    outcomes = {n: deliver_inject(drill_id, n) for n in [number, *(also or [])]}
+    delivered = [n for n, outcome in outcomes.items() if outcome == "delivered"]
+    if delivered:
+        _publish_now()
         with hub_session() as session:
-            found = drills.platform_deliveries(session, drills.get(session, drill_id), number).get(number)
-        if found is not None and found[2] is None:
-            # The bulletin pipeline's own task (its retries, its split of transient and permanent
-            # errors); the distribute-bulletin request queued with the bulletin finds it delivered.
-            # Left undelivered, the failure is recorded on the recipient and redelivery takes over.
-            future = deliver_bulletin.submit(found[0], found[1])
-            wait([future])
+            found = drills.platform_deliveries(session, drills.get(session, drill_id))
+        waiting = {n: found[n] for n in delivered if n in found and found[n][2] is None}
+        # The bulletin pipeline's own task (its retries, its split of transient and permanent
+        # errors), to the platforms at once; the distribute-bulletin request queued with each
+        # bulletin finds it delivered. Left undelivered, the failure is recorded on the recipient
+        # and redelivery takes over.
+        futures = {
+            n: deliver_bulletin.submit(bulletin, recipient) for n, (bulletin, recipient, _) in waiting.items()
+        }
+        wait(list(futures.values()))
+        for n, future in futures.items():
             if not future.state.is_completed():
-                log.warning("drill %s inject %s: the platform has not accepted it yet", drill_id, number)
-    return outcome
+                log.warning("drill %s inject %s: the platform has not accepted it yet", drill_id, n)
+    return outcomes[number]
+
+
+def _publish_now() -> None:
+    """Wake this process's MQTT bridge, when it runs one (`hub run` does), to publish the outbox
+    now: an inject over MQTT is then on the broker at its time, not at the bridge's next poll."""
+    kicker = current_app().extensions.get("mqtt_kicker")
+    if kicker is not None:
+        kicker.wake()
 
 
 @flow(name=drills.FLAG, **REQUEST_HOOKS)

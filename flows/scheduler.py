@@ -20,6 +20,9 @@ from hub.config import Settings
 from hub.kernel.types import utcnow
 
 log = logging.getLogger(__name__)
+# The shortest the loop waits: a timer that names a moment already past (a step whose run has not
+# yet recorded it) does not make the loop spin.
+MIN_WAIT = 0.05
 
 
 class Wakeable(Protocol):
@@ -57,15 +60,24 @@ class Scheduler:
         )
 
     def _loop(self) -> None:
+        next_tick = time.monotonic()
         while not self._stop.is_set():
+            due: datetime | None = None
             try:
-                self.tick()
-                self.last_tick = time.monotonic()
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    self.last_tick = time.monotonic()
+                    next_tick = self.last_tick + self.tick_seconds
+                due = self.run_timers()
                 # The dispatcher finds nothing to do cheaply; waking it saves counting here.
                 self.wake.wake()
             except Exception:
                 log.exception("scheduler tick failed; trying again at the next one")
-            self._stop.wait(self.tick_seconds)
+                next_tick = time.monotonic() + self.tick_seconds
+            wait = next_tick - time.monotonic()
+            if due is not None:
+                wait = min(wait, (due - utcnow()).total_seconds())
+            self._stop.wait(max(wait, MIN_WAIT))
 
     def tick(self, now: datetime | None = None) -> None:
         """Enqueue whatever is due at `now` (a slot already requested is not requested again)."""
@@ -73,3 +85,15 @@ class Scheduler:
         with hub_session() as session:
             for schedule in schedules():
                 schedule.enqueue(session, now, self.settings)
+
+    def run_timers(self, now: datetime | None = None) -> datetime | None:
+        """Enqueue the timed steps due at `now`; return when the next one is due (None: none is)."""
+        now = now or utcnow()
+        found: list[datetime] = []
+        with hub_session() as session:
+            for schedule in schedules():
+                if schedule.timer is not None:
+                    due = schedule.timer(session, now, self.settings)
+                    if due is not None:
+                        found.append(due)
+        return min(found, default=None)

@@ -1539,26 +1539,68 @@ def _enqueue(session: DbSession, flow: str, key: str, drill_id: int, number: int
     flow_requests.enqueue(session, flow, key=key, parameters=parameters)
 
 
+# How soon the timer looks again at a drill whose STARTEX was asked for: its injects get their
+# times only once the STARTEX step has run, and the first are due at once.
+STARTING_RECHECK = timedelta(seconds=0.2)
+
+
+def timed_steps(session: DbSession, now: datetime, settings: Settings | None = None) -> datetime | None:
+    """Enqueue the drill steps that have times of their own and are due at `now` (STARTEX, the
+    due injects, ENDEX); return when the next one is due, or None when no drill has one coming.
+
+    This is the scheduler's timer (`Schedule.timer`): it wakes at the returned moment rather than
+    at its next tick, so an inject goes out at its time and not up to a tick later. It reads only
+    the drills' own rows, so it stays cheap however often it runs.
+    """
+    upcoming: list[datetime] = []
+    for drill in session.scalars(select(Drill).where(Drill.status == DrillStatus.APPROVED)):
+        if drill.startex <= now:
+            _enqueue(session, STARTEX, rules.startex_key(drill.id), drill.id)
+            upcoming.append(now + STARTING_RECHECK)
+        else:
+            upcoming.append(drill.startex)
+    for drill in session.scalars(select(Drill).where(Drill.status.in_(DrillStatus.IN_PLAY))):
+        clock = clock_of(drill)
+        slots = [_slot(row) for row in drill.injects]
+        due = rules.due_injects(slots, clock, now)
+        if due:
+            # One run for the injects that fall due together (a round to ten cities is one moment),
+            # keyed by the first: ten runs would queue for the flow threads and the last inject
+            # would go out seconds late. An inject the run leaves undelivered is due again at the
+            # next look and is asked for under its own key.
+            first, *others = (slot.number for slot in due)
+            flow_requests.enqueue(
+                session,
+                INJECT,
+                key=rules.inject_key(drill.id, first),
+                parameters={"drill_id": drill.id, "number": first, "also": others},
+            )
+        if drill.status == DrillStatus.RUNNING:
+            upcoming += [
+                s.due_at
+                for s in slots
+                if s.state is rules.SlotState.PENDING and s.due_at is not None and s.due_at > now
+            ]
+        endex_due = clock.endex_due()
+        if endex_due is not None and endex_due <= now:
+            _enqueue(session, ENDEX, rules.endex_key(drill.id), drill.id)
+        elif endex_due is not None:
+            upcoming.append(endex_due)
+    return min(upcoming, default=None)
+
+
 def schedule_steps(session: DbSession, now: datetime, settings: Settings | None = None) -> None:
     """Enqueue every drill step due at `now`: STARTEX, due injects, flags, ENDEX, the AAR draft.
 
     Each step's key names it (`drill:{id}:inject:{n}`, …), so any number of ticking processes
     enqueue it once; the inject table is the timer, and no flow waits between injects.
     """
-    approved = select(Drill.id).where(Drill.status == DrillStatus.APPROVED, Drill.startex <= now)
-    for drill_id in session.scalars(approved):
-        _enqueue(session, STARTEX, rules.startex_key(drill_id), drill_id)
+    timed_steps(session, now, settings)
     for drill in session.scalars(select(Drill).where(Drill.status.in_(DrillStatus.IN_PLAY))):
-        clock = clock_of(drill)
-        for slot in rules.due_injects([_slot(row) for row in drill.injects], clock, now):
-            _enqueue(session, INJECT, rules.inject_key(drill.id, slot.number), drill.id, slot.number)
         for measure in measures(session, drill, now):
             row = next(r for r in drill.injects if r.number == measure.number)
             if measure.flagged and row.flagged_at is None:
                 _enqueue(session, FLAG, rules.flag_key(drill.id, measure.number), drill.id, measure.number)
-        endex_due = clock.endex_due()
-        if endex_due is not None and endex_due <= now:
-            _enqueue(session, ENDEX, rules.endex_key(drill.id), drill.id)
     unreported = select(Drill.id).where(Drill.status == DrillStatus.ENDED, Drill.aar_drafted_at.is_(None))
     for drill_id in session.scalars(unreported):
         _enqueue(session, AAR, rules.aar_key(drill_id), drill_id)
