@@ -1589,6 +1589,20 @@ def timed_steps(session: DbSession, now: datetime, settings: Settings | None = N
     return min(upcoming, default=None)
 
 
+def _may_flag(drill: Drill, now: datetime) -> bool:
+    """Return whether an inject of the drill may be unanswered past its time: one delivered, not yet
+    flagged, whose expected time has run out. Measuring reads every channel's records, so a tick
+    measures only a drill where a flag can fall (a platform's acceptance is never before the row's
+    delivery, so this never misses one)."""
+    return any(
+        row.expected_within_s is not None
+        and row.delivered_at is not None
+        and row.flagged_at is None
+        and row.delivered_at + rules.wall_time(row.expected_within_s, drill.time_scale) <= now
+        for row in drill.injects
+    )
+
+
 def schedule_steps(session: DbSession, now: datetime, settings: Settings | None = None) -> None:
     """Enqueue every drill step due at `now`: STARTEX, due injects, flags, ENDEX, the AAR draft.
 
@@ -1597,6 +1611,8 @@ def schedule_steps(session: DbSession, now: datetime, settings: Settings | None 
     """
     timed_steps(session, now, settings)
     for drill in session.scalars(select(Drill).where(Drill.status.in_(DrillStatus.IN_PLAY))):
+        if not _may_flag(drill, now):
+            continue
         for measure in measures(session, drill, now):
             row = next(r for r in drill.injects if r.number == measure.number)
             if measure.flagged and row.flagged_at is None:
