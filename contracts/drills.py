@@ -46,7 +46,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from contracts.common import CitySlug
+from contracts.common import CitySlug, XmlChars
 from contracts.errors import Problem
 
 EXERCISE_PREFIX = "【演练】"
@@ -748,3 +748,46 @@ class HotwashCreate(_Contract):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
         AfterValidator(_printable),
     ]
+
+
+AarText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000), XmlChars]
+"""A narrative part of the after-action report: free text, may be empty while the draft grows."""
+
+
+class ObjectiveAssessment(_Contract):
+    """The lead evaluator's assessment of one objective (HSEEP's AAR analysis by objective): the
+    rating of how it was performed, its strengths and its areas for improvement."""
+
+    objective: Ref
+    rating: TaskRating | None = None
+    strengths: AarText = ""
+    improvements: AarText = ""
+
+    @property
+    def is_blank(self) -> bool:
+        """Whether nothing was said about the objective."""
+        return self.rating is None and not self.strengths and not self.improvements
+
+
+class AarNarrative(_Contract):
+    """The narrative the evaluators write around the drafted figures of the after-action report:
+    a summary and, per objective, a rating, strengths and areas for improvement.
+
+    `base_revision` is the revision the editor started from (0 for the first save), so a save
+    made over someone else's newer revision is refused instead of silently replacing it.
+    """
+
+    schema_version: Literal[1] = 1
+    base_revision: Annotated[int, Strict(), Field(ge=0)]
+    summary: AarText = ""
+    objectives: Annotated[
+        tuple[ObjectiveAssessment, ...], Field(max_length=50), _distinct_by("objective", "objective")
+    ] = ()
+
+    def content(self) -> dict[str, Any]:
+        """Return what a revision stores: the text without the editor's base revision; objectives
+        about which nothing was said are left out."""
+        return {
+            "summary": self.summary,
+            "objectives": [o.model_dump(mode="json") for o in self.objectives if not o.is_blank],
+        }

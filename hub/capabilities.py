@@ -57,6 +57,11 @@ class Schedule:
 
     name: str
     enqueue: Callable[[DbSession, datetime, Settings], None]
+    # A job whose steps are due at times of their own (a drill's injects) may also declare a
+    # timer: `timer(session, now, settings)` enqueues only those steps, cheaply, and returns when
+    # the next one is due (None: nothing is coming). The scheduler then wakes at that moment
+    # instead of at its next tick, so a step due between two ticks is not left waiting for one.
+    timer: Callable[[DbSession, datetime, Settings], datetime | None] | None = None
 
 
 @dataclass(frozen=True)

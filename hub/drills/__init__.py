@@ -15,7 +15,7 @@ CAPABILITY = Capability(
         services.ENDEX: "flows.drills:drill_endex",
         services.AAR: "flows.drills:drill_aar",
     },
-    schedules=(Schedule("drill steps", services.schedule_steps),),
+    schedules=(Schedule("drill steps", services.schedule_steps, timer=services.timed_steps),),
     blueprints=("web.drills.views:bp",),
     api_blueprints=("web.drills.api:bp",),
     nav=(NavEntry("drills.drill_list", N_("演练"), 45),),

@@ -65,12 +65,19 @@ class Drill(Model):
     # The draft after-action report's figures (rules.aar_statistics), written by the AAR step.
     aar: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     aar_drafted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The lead evaluator's finalisation of the report's narrative: which revision, by whom, when.
+    aar_final_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    aar_finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    aar_finalised_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     controlling_city: Mapped[City] = relationship(lazy="joined")
     injects: Mapped[list[DrillInject]] = relationship(
         back_populates="drill", order_by=lambda: (DrillInject.offset_s, DrillInject.number)
+    )
+    aar_revisions: Mapped[list[DrillAarRevision]] = relationship(
+        back_populates="drill", order_by=lambda: DrillAarRevision.number
     )
 
 
@@ -181,4 +188,24 @@ class DrillHotwash(Model):
     to_improve: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    city: Mapped[City] = relationship(lazy="joined")
+
+
+class DrillAarRevision(Model):
+    """One save of the after-action report's narrative (`contracts.drills.AarNarrative.content`);
+    appended, never changed, as the minutes of a meeting are."""
+
+    __tablename__ = "drill_aar_revisions"
+    __table_args__ = (UniqueConstraint("drill_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(64))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    content: Mapped[dict[str, object]] = mapped_column(JSON)
+
+    drill: Mapped[Drill] = relationship(back_populates="aar_revisions")
     city: Mapped[City] = relationship(lazy="joined")

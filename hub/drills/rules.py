@@ -624,6 +624,88 @@ def aar_statistics(
     return AarStatistics(response_stats(None, measures), per_city, findings, flagged)
 
 
+# After-action report narrative -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AarRevision:
+    """One saved version of the report's narrative: its number, who saved it, when, and the text."""
+
+    number: int
+    author: str
+    city: str
+    at: datetime
+    content: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class AarReport:
+    """The narrative of one report: an append-only list of revisions and, once final, who made it so."""
+
+    revisions: tuple[AarRevision, ...] = ()
+    finalised_at: datetime | None = None
+    finalised_by: str | None = None
+    final_revision: int | None = None
+
+    @property
+    def latest(self) -> AarRevision | None:
+        """Return the newest revision, or None before the first save."""
+        return self.revisions[-1] if self.revisions else None
+
+    @property
+    def number(self) -> int:
+        """Return the newest revision's number, 0 before the first save."""
+        return self.revisions[-1].number if self.revisions else 0
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the lead evaluator has finalised the report, which freezes it."""
+        return self.finalised_at is not None
+
+
+def _is_blank(content: Mapping[str, object]) -> bool:
+    return not str(content.get("summary") or "").strip() and not content.get("objectives")
+
+
+def save_aar(
+    report: AarReport,
+    *,
+    author: str,
+    city: str,
+    at: datetime,
+    content: Mapping[str, object],
+    base_revision: int,
+) -> AarRevision | None:
+    """Return the revision a save appends, or None when it changes nothing; refuse any save once
+    the report is final or when it was made over a newer revision (as the minutes of a meeting)."""
+    if report.is_final:
+        raise DrillRuleError("aar_final", "the after-action report is final and can no longer be edited")
+    if base_revision != report.number:
+        raise DrillRuleError(
+            "stale_revision",
+            f"the report was saved as revision {report.number} since revision {base_revision} was opened;"
+            " reload and apply the changes again",
+        )
+    latest = report.latest
+    if latest is not None and dict(latest.content) == dict(content):
+        return None
+    if latest is None and _is_blank(content):
+        return None
+    at = _aware(at, "at")
+    if latest is not None and at < latest.at:
+        raise DrillRuleError("revision_before_latest", "a revision cannot be dated before the one it follows")
+    return AarRevision(report.number + 1, author, city, at, dict(content))
+
+
+def finalise_aar(report: AarReport, *, by: str, at: datetime) -> AarReport:
+    """Finalise the report at its latest revision; from then on it is frozen."""
+    if report.is_final:
+        raise DrillRuleError("aar_final", "the after-action report is already final")
+    if report.latest is None:
+        raise DrillRuleError("aar_empty", "the report has no narrative to finalise yet")
+    return replace(report, finalised_at=_aware(at, "at"), finalised_by=by, final_revision=report.number)
+
+
 # Drill programme -------------------------------------------------------------------------------
 
 

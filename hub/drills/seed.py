@@ -10,7 +10,15 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from contracts.drills import CorrectiveActionCreate, DrillPlan, ExpectedAction, ObservationCreate, TaskRating
+from contracts.drills import (
+    AarNarrative,
+    CorrectiveActionCreate,
+    DrillPlan,
+    ExpectedAction,
+    ObjectiveAssessment,
+    ObservationCreate,
+    TaskRating,
+)
 from hub.action_items import rules as action_rules
 from hub.drills import rules, services
 from hub.drills.models import Drill
@@ -154,6 +162,31 @@ def _held(session: DbSession, actor: Actor, now: datetime) -> Drill:
                 objective=objective,
             ),
         )
+    # The lead evaluator (the plan's first evaluator) writes the report's narrative and finalises it.
+    lead = Actor("user", CONTROLLER, actor.city_id, Role.COORDINATOR)
+    services.save_aar(
+        session,
+        lead,
+        drill.id,
+        AarNarrative(
+            base_revision=0,
+            summary="四市均收到首条注入；连云港夜间席位未阅知，宿迁支援请求缺少集结地点，物资调度延误。",
+            objectives=(
+                ObjectiveAssessment(
+                    objective="O1",
+                    rating=TaskRating.SOME_CHALLENGES,
+                    strengths="徐州、临沂阅知及时，回执规范。",
+                    improvements="连云港夜间值班席位无人阅知，需双人值守。",
+                ),
+                ObjectiveAssessment(
+                    objective="O2",
+                    rating=TaskRating.MAJOR_CHALLENGES,
+                    improvements="支援请求须写明集结地点与联系人。",
+                ),
+            ),
+        ),
+    )
+    services.finalise_aar(session, lead, drill.id)
     return drill
 
 

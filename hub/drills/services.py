@@ -25,6 +25,7 @@ from contracts.common import IncidentCategory, IncidentLevel, WarningColour
 from contracts.consultations import ActionItemCreate
 from contracts.drills import (
     EXERCISE_PREFIX,
+    AarNarrative,
     CorrectiveActionCreate,
     DrillContext,
     DrillPlan,
@@ -33,8 +34,10 @@ from contracts.drills import (
     Inject,
     InjectChannel,
     Msel,
+    ObjectiveAssessment,
     ObservationCreate,
     PlayerInject,
+    StaffMember,
     TaskRating,
     exercise_title,
 )
@@ -50,6 +53,7 @@ from hub.consultations import services as consultations
 from hub.drills import rules
 from hub.drills.models import (
     Drill,
+    DrillAarRevision,
     DrillCorrectiveAction,
     DrillHotwash,
     DrillInject,
@@ -108,15 +112,36 @@ def _require_controller(actor: Actor, drill: Drill) -> None:
         raise Forbidden("only the controlling city's coordinators control a drill")
 
 
-def is_evaluator(actor: Actor, drill: Drill) -> bool:
-    """Return whether the actor is one of the drill's evaluators (by user name and city)."""
+def _is_one_of(actor: Actor, drill: Drill, staff: Sequence[StaffMember]) -> bool:
+    """Return whether the actor is a person listed in `staff` (by user name and city)."""
     if actor.kind != "user" or actor.city_id is None:
         return False
     session = object_session(drill)
     city = session.get(City, actor.city_id) if session is not None else None
-    return city is not None and any(
-        e.name == actor.name and e.city == city.slug for e in plan_of(drill).evaluators
-    )
+    return city is not None and any(e.name == actor.name and e.city == city.slug for e in staff)
+
+
+def is_evaluator(actor: Actor, drill: Drill) -> bool:
+    """Return whether the actor is one of the drill's evaluators (by user name and city)."""
+    return _is_one_of(actor, drill, plan_of(drill).evaluators)
+
+
+def lead_evaluator(drill: Drill) -> StaffMember:
+    """Return the drill's lead evaluator: the first evaluator its plan lists (HSEEP's lead
+    evaluator, who finalises the after-action report), or its first controller when the plan
+    lists no evaluator."""
+    plan = plan_of(drill)
+    return plan.evaluators[0] if plan.evaluators else plan.controllers[0]
+
+
+def is_lead_evaluator(actor: Actor, drill: Drill) -> bool:
+    """Return whether the actor is the drill's lead evaluator."""
+    return _is_one_of(actor, drill, (lead_evaluator(drill),))
+
+
+def writes_aar(actor: Actor, drill: Drill) -> bool:
+    """Return whether the actor edits the report's narrative: its evaluators and the lead evaluator."""
+    return is_evaluator(actor, drill) or is_lead_evaluator(actor, drill)
 
 
 def sees_expectations(actor: Actor, drill: Drill) -> bool:
@@ -1032,6 +1057,122 @@ def draft_aar(session: DbSession, drill_id: int, now: datetime | None = None) ->
     return True
 
 
+# After-action report narrative -----------------------------------------------------------------
+
+
+def aar_report(drill: Drill) -> rules.AarReport:
+    """Return the report's narrative as the rules see it: its revisions and its finalisation."""
+    return rules.AarReport(
+        revisions=tuple(
+            rules.AarRevision(r.number, r.author, r.city.slug, r.at, r.content) for r in drill.aar_revisions
+        ),
+        finalised_at=drill.aar_finalised_at,
+        finalised_by=drill.aar_finalised_by,
+        final_revision=drill.aar_final_revision,
+    )
+
+
+def aar_narrative(drill: Drill) -> AarNarrative:
+    """Return the newest narrative (empty before the first save), with one assessment for each of
+    the plan's objectives in the plan's order, and the revision it is, as an editor starts from."""
+    report = aar_report(drill)
+    content = report.latest.content if report.latest is not None else {}
+    stored = content.get("objectives")
+    said = {
+        o.objective: o
+        for o in (
+            ObjectiveAssessment.model_validate(item) for item in (stored if isinstance(stored, list) else [])
+        )
+    }
+    return AarNarrative(
+        base_revision=report.number,
+        summary=str(content.get("summary") or ""),
+        objectives=tuple(
+            said.get(o.ref, ObjectiveAssessment(objective=o.ref)) for o in plan_of(drill).objectives
+        ),
+    )
+
+
+def _aar_editable(drill: Drill) -> None:
+    if drill.status != DrillStatus.ENDED:
+        raise Conflict("the after-action report follows ENDEX", reason="drill_not_ended")
+    if drill.aar is None:
+        raise Conflict("the report's figures have not been drafted yet", reason="aar_not_drafted")
+
+
+def _aar_refusal(error: rules.DrillRuleError, report: rules.AarReport, base: int) -> Conflict:
+    details = {"latest": report.number, "base": base} if error.code == "stale_revision" else None
+    return Conflict(str(error), reason=error.code, details=details)
+
+
+def save_aar(session: DbSession, actor: Actor, drill_id: int, data: AarNarrative) -> DrillAarRevision | None:
+    """Save the report's narrative as one of its evaluators; a save that changes something adds a
+    revision (who, when, what), one that changes nothing adds none.
+
+    A final report refuses any save (409), and so does a save over a newer revision.
+    """
+    drill = get(session, drill_id)
+    if not writes_aar(actor, drill) or actor.city_id is None:
+        raise Forbidden("only the drill's evaluators write its after-action report")
+    _aar_editable(drill)
+    refs = [o.ref for o in plan_of(drill).objectives]
+    unknown = [o.objective for o in data.objectives if o.objective not in refs]
+    if unknown:
+        raise InvalidInput(f"the drill has no objective {unknown[0]!r}", reason="unknown_objective")
+    ordered = sorted(data.objectives, key=lambda o: refs.index(o.objective))
+    content = data.model_copy(update={"objectives": tuple(ordered)}).content()
+    report = aar_report(drill)
+    city = cities.by_id(session, actor.city_id)
+    try:
+        revision = rules.save_aar(
+            report,
+            author=actor.name[:64],
+            city=city.slug,
+            at=utcnow(),
+            content=content,
+            base_revision=data.base_revision,
+        )
+    except rules.DrillRuleError as error:
+        raise _aar_refusal(error, report, data.base_revision) from error
+    if revision is None:
+        return None
+    row = DrillAarRevision(
+        drill=drill,
+        number=revision.number,
+        author=revision.author,
+        author_user_id=actor.user_id,
+        city_id=city.id,
+        at=revision.at,
+        content=dict(revision.content),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "drill.aar_saved", "drill", drill.id, after={"revision": row.number})
+    return row
+
+
+def finalise_aar(session: DbSession, actor: Actor, drill_id: int) -> Drill:
+    """Finalise the report as its lead evaluator; from then on its narrative is frozen."""
+    drill = get(session, drill_id)
+    lead = lead_evaluator(drill)
+    if not is_lead_evaluator(actor, drill):
+        raise Forbidden(f"only the lead evaluator ({lead}) finalises the after-action report")
+    _aar_editable(drill)
+    report = aar_report(drill)
+    try:
+        final = rules.finalise_aar(report, by=actor.name[:64], at=utcnow())
+    except rules.DrillRuleError as error:
+        raise _aar_refusal(error, report, report.number) from error
+    drill.aar_finalised_at = final.finalised_at
+    drill.aar_finalised_by = final.finalised_by
+    drill.aar_final_revision = final.final_revision
+    session.flush()
+    audit.record(
+        session, actor, "drill.aar_finalised", "drill", drill.id, after={"revision": drill.aar_final_revision}
+    )
+    return drill
+
+
 # Hot wash --------------------------------------------------------------------------------------
 
 
@@ -1125,14 +1266,26 @@ def aar_markdown(session: DbSession, drill: Drill) -> str:
     def when(moment: datetime | None) -> str:
         return moment.astimezone(local).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
 
+    report = aar_report(drill)
+    if report.is_final:
+        by = f"{report.finalised_by} 于 {when(report.finalised_at)}"
+        state = f"定稿（第 {report.final_revision} 版，{by} 定稿）"
+    elif report.latest is not None:
+        state = f"草稿（第 {report.number} 版，{report.latest.author} 于 {when(report.latest.at)} 修改）"
+    else:
+        state = "草稿（评估结论尚未撰写）"
+    lead = lead_evaluator(drill)
     lines = [
-        f"# 演练评估报告：{drill.name}",
+        f"# 演练评估报告：{drill.name}（{'定稿' if report.is_final else '草稿'}）",
         "",
+        f"- 报告状态：{state}",
         f"- 演练编号：{drill.public_id}",
         f"- 检验的预案：{'、'.join(plan.plans)}",
         f"- 主控城市：{drill.controlling_city.name_zh}；参演城市：{'、'.join(plan.participating_cities)}",
         f"- 开始：{when(drill.started_at)}；结束：{when(drill.ended_at)}（北京时间）",
+        f"- 评估组长：{lead.name}（{lead.city}）",
         "",
+        *_narrative_markdown(drill),
         "## 时间线",
         "",
         "| # | 目标 | 渠道 | 注入内容 | 送达 | 首次响应 | 响应（秒） | 按时 |",
@@ -1187,6 +1340,22 @@ def aar_markdown(session: DbSession, drill: Drill) -> str:
             f"修订预案《{action.plan}》"
         )
     return "\n".join(lines) + "\n"
+
+
+def _narrative_markdown(drill: Drill) -> list[str]:
+    """Return the evaluators' narrative as Markdown: the summary, then each objective's rating,
+    strengths and areas for improvement."""
+    narrative = aar_narrative(drill)
+    titles = {o.ref: o.title for o in plan_of(drill).objectives}
+    lines = ["## 评估结论", "", "### 总体评价", "", narrative.summary or "（未填写）", ""]
+    for assessment in narrative.objectives:
+        lines += [f"### {assessment.objective} {titles.get(assessment.objective, '')}".rstrip(), ""]
+        rating = assessment.rating.label_zh if assessment.rating else "未评定"
+        # A line break inside an item stays inside it: Markdown continues an item on an indented line.
+        strengths = (assessment.strengths or "（未填写）").replace("\n", "\n  ")
+        improvements = (assessment.improvements or "（未填写）").replace("\n", "\n  ")
+        lines += [f"- 评定：{rating}", f"- 优点：{strengths}", f"- 待改进：{improvements}", ""]
+    return lines
 
 
 # Corrective actions ----------------------------------------------------------------------------
@@ -1370,26 +1539,84 @@ def _enqueue(session: DbSession, flow: str, key: str, drill_id: int, number: int
     flow_requests.enqueue(session, flow, key=key, parameters=parameters)
 
 
+# How soon the timer looks again at a drill whose STARTEX was asked for: its injects get their
+# times only once the STARTEX step has run, and the first are due at once.
+STARTING_RECHECK = timedelta(seconds=0.2)
+
+
+def timed_steps(session: DbSession, now: datetime, settings: Settings | None = None) -> datetime | None:
+    """Enqueue the drill steps that have times of their own and are due at `now` (STARTEX, the
+    due injects, ENDEX); return when the next one is due, or None when no drill has one coming.
+
+    This is the scheduler's timer (`Schedule.timer`): it wakes at the returned moment rather than
+    at its next tick, so an inject goes out at its time and not up to a tick later. It reads only
+    the drills' own rows, so it stays cheap however often it runs.
+    """
+    upcoming: list[datetime] = []
+    for drill in session.scalars(select(Drill).where(Drill.status == DrillStatus.APPROVED)):
+        if drill.startex <= now:
+            _enqueue(session, STARTEX, rules.startex_key(drill.id), drill.id)
+            upcoming.append(now + STARTING_RECHECK)
+        else:
+            upcoming.append(drill.startex)
+    for drill in session.scalars(select(Drill).where(Drill.status.in_(DrillStatus.IN_PLAY))):
+        clock = clock_of(drill)
+        slots = [_slot(row) for row in drill.injects]
+        due = rules.due_injects(slots, clock, now)
+        if due:
+            # One run for the injects that fall due together (a round to ten cities is one moment),
+            # keyed by the first: ten runs would queue for the flow threads and the last inject
+            # would go out seconds late. An inject the run leaves undelivered is due again at the
+            # next look and is asked for under its own key.
+            first, *others = (slot.number for slot in due)
+            flow_requests.enqueue(
+                session,
+                INJECT,
+                key=rules.inject_key(drill.id, first),
+                parameters={"drill_id": drill.id, "number": first, "also": others},
+            )
+        if drill.status == DrillStatus.RUNNING:
+            upcoming += [
+                s.due_at
+                for s in slots
+                if s.state is rules.SlotState.PENDING and s.due_at is not None and s.due_at > now
+            ]
+        endex_due = clock.endex_due()
+        if endex_due is not None and endex_due <= now:
+            _enqueue(session, ENDEX, rules.endex_key(drill.id), drill.id)
+        elif endex_due is not None:
+            upcoming.append(endex_due)
+    return min(upcoming, default=None)
+
+
+def _may_flag(drill: Drill, now: datetime) -> bool:
+    """Return whether an inject of the drill may be unanswered past its time: one delivered, not yet
+    flagged, whose expected time has run out. Measuring reads every channel's records, so a tick
+    measures only a drill where a flag can fall (a platform's acceptance is never before the row's
+    delivery, so this never misses one)."""
+    return any(
+        row.expected_within_s is not None
+        and row.delivered_at is not None
+        and row.flagged_at is None
+        and row.delivered_at + rules.wall_time(row.expected_within_s, drill.time_scale) <= now
+        for row in drill.injects
+    )
+
+
 def schedule_steps(session: DbSession, now: datetime, settings: Settings | None = None) -> None:
     """Enqueue every drill step due at `now`: STARTEX, due injects, flags, ENDEX, the AAR draft.
 
     Each step's key names it (`drill:{id}:inject:{n}`, …), so any number of ticking processes
     enqueue it once; the inject table is the timer, and no flow waits between injects.
     """
-    approved = select(Drill.id).where(Drill.status == DrillStatus.APPROVED, Drill.startex <= now)
-    for drill_id in session.scalars(approved):
-        _enqueue(session, STARTEX, rules.startex_key(drill_id), drill_id)
+    timed_steps(session, now, settings)
     for drill in session.scalars(select(Drill).where(Drill.status.in_(DrillStatus.IN_PLAY))):
-        clock = clock_of(drill)
-        for slot in rules.due_injects([_slot(row) for row in drill.injects], clock, now):
-            _enqueue(session, INJECT, rules.inject_key(drill.id, slot.number), drill.id, slot.number)
+        if not _may_flag(drill, now):
+            continue
         for measure in measures(session, drill, now):
             row = next(r for r in drill.injects if r.number == measure.number)
             if measure.flagged and row.flagged_at is None:
                 _enqueue(session, FLAG, rules.flag_key(drill.id, measure.number), drill.id, measure.number)
-        endex_due = clock.endex_due()
-        if endex_due is not None and endex_due <= now:
-            _enqueue(session, ENDEX, rules.endex_key(drill.id), drill.id)
     unreported = select(Drill.id).where(Drill.status == DrillStatus.ENDED, Drill.aar_drafted_at.is_(None))
     for drill_id in session.scalars(unreported):
         _enqueue(session, AAR, rules.aar_key(drill_id), drill_id)

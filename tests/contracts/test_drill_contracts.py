@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from contracts.drills import (
     EXERCISE_PREFIX,
+    AarNarrative,
     DrillContext,
     DrillPlan,
     DrillScope,
@@ -20,6 +21,7 @@ from contracts.drills import (
     Inject,
     InjectChannel,
     Msel,
+    ObjectiveAssessment,
     ObservationCreate,
     TaskRating,
     cross_row_problems,
@@ -314,3 +316,33 @@ def test_observation_rates_a_named_critical_task() -> None:
         ObservationCreate(objective="O1", rating="P", text="好", observed_at=at)
     with pytest.raises(ValidationError, match="a critical task is given with its objective"):
         ObservationCreate(critical_task="1.1", text="好", observed_at=at + timedelta(minutes=1))
+
+
+def test_sample_aar_narrative_reads_and_keeps_what_was_said() -> None:
+    narrative = AarNarrative.model_validate_json((SAMPLES / "flood-tabletop.aar.json").read_text("utf-8"))
+    assert [o.rating for o in narrative.objectives] == [
+        TaskRating.SOME_CHALLENGES,
+        TaskRating.MAJOR_CHALLENGES,
+    ]
+    assert AarNarrative.model_validate_json(narrative.model_dump_json()) == narrative
+    blank = ObjectiveAssessment(objective="O3")
+    stored = narrative.model_copy(update={"objectives": (*narrative.objectives, blank)}).content()
+    assert [o["objective"] for o in stored["objectives"]] == ["O1", "O2"]  # nothing said of O3
+    assert "base_revision" not in stored
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"summary": "夜间\u0000值班"}, r"U\+0000"),
+        ({"base_revision": -1}, "greater than or equal to 0"),
+        ({"base_revision": "1"}, "valid integer"),
+        ({"objectives": [{"objective": "O1"}, {"objective": "O1"}]}, "listed more than once"),
+        ({"objectives": [{"objective": "O1", "rating": "X"}]}, "rating"),
+        ({"signed": True}, "Extra inputs"),
+    ],
+)
+def test_aar_narrative_refusals(changes: dict[str, Any], expected: str) -> None:
+    data = {**json.loads((SAMPLES / "flood-tabletop.aar.json").read_text("utf-8")), **changes}
+    with pytest.raises(ValidationError, match=expected):
+        AarNarrative.model_validate(data)

@@ -77,4 +77,8 @@ def test_the_demo_drill_report_reads_with_its_chart(
     expect(chart).to_be_visible()
     expect(chart).to_contain_text("徐州市")
     expect(page.locator("#corrective-actions")).to_contain_text("夜间值班席位双人值守")
+    # The lead evaluator's narrative, final: who finalised it, and no editor for a player.
+    expect(page.locator("#aar-state")).to_contain_text("定稿")
+    expect(page.locator("#aar-objectives")).to_contain_text("支援请求须写明集结地点与联系人")
+    expect(page.locator("#aar-form")).to_have_count(0)
     shoot(page, "drill-aar.png")

@@ -96,3 +96,43 @@ def test_a_scaled_drill_plays_to_its_aar_through_the_scheduler(
         select(func.count()).select_from(FlowRequest).where(FlowRequest.status == FlowRequestStatus.FAILED)
     )
     assert failed == 0
+
+
+class NoDispatcher:
+    def wake(self) -> None:
+        """Nothing runs the requests here: the test looks for them."""
+
+
+def test_the_scheduler_wakes_at_startex_rather_than_at_its_next_tick(
+    flow_app: Flask, make_user: Callable[..., User]
+) -> None:
+    drill = _drill(make_user, scale=1, start_in=timedelta(seconds=2))
+    # A tick every ten minutes: only the drills' timer can ask for STARTEX within the wait below.
+    scheduler = Scheduler(settings_of(flow_app), wake=NoDispatcher(), tick_seconds=600)
+    key = f"drill:{drill.id}:startex"
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            db.session.expire_all()
+            if db.session.scalar(select(FlowRequest).where(FlowRequest.key == key)) is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        scheduler.stop()
+    assert db.session.scalar(select(FlowRequest).where(FlowRequest.key == key)) is not None
+
+
+def test_one_run_delivers_the_injects_due_together(flow_app: Flask, make_user: Callable[..., User]) -> None:
+    drill = _drill(make_user, scale=3600, start_in=timedelta(seconds=-1))
+    services.start(db.session, drill.id, utcnow() - timedelta(seconds=10))
+    db.session.commit()
+    assert drill_inject(drill.id, 1, also=[2, 3]) == "delivered"
+    db.session.expire_all()
+    states = dict(
+        db.session.execute(
+            select(DrillInject.number, DrillInject.state).where(DrillInject.drill_id == drill.id)
+        ).all()
+    )
+    assert states[1] == states[2] == states[3] == "delivered" and states[4] == "held"
+    assert drill_inject(drill.id, 2, also=[3]) == "already"

@@ -1,18 +1,20 @@
-"""API for drills: the inject table's live states, for a page that updates without a reload."""
+"""API for drills: the inject table's live states, for a page that updates without a reload, and
+the after-action report's narrative, which the evaluators edit and the lead evaluator finalises."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from pydantic import SerializerFunctionWrapHandler, model_serializer
 
-from contracts.drills import Inject, PlayerInject
+from contracts.drills import AarNarrative, Inject, ObjectiveAssessment, PlayerInject
 from hub.drills import services as drills
-from hub.drills.models import DrillInject
+from hub.drills.models import Drill, DrillInject, DrillStatus
 from hub.extensions import db
-from web.api.models import Out, StoredTime
+from hub.kernel.errors import NotFound
+from web.api.models import ErrorBody, Out, StoredTime
 from web.api.spec import operation
 from web.auth import api_auth, current_actor
 
@@ -79,3 +81,115 @@ def drill_injects(drill_id: int) -> ResponseReturnValue:
         if sees or (row.city_id == actor.city_id and row.delivered_at is not None)
     ]
     return DrillInjects(status=drill.status, injects=items).model_dump(mode="json")
+
+
+class AarRevisionOut(Out):
+    """One saved revision of the report's narrative: who saved it, from which city, when."""
+
+    number: int
+    author: str
+    city: str
+    at: StoredTime
+
+
+class StaffOut(Out):
+    """A person of the drill's staff, by user name and city."""
+
+    name: str
+    city: str
+
+
+class AarOut(Out):
+    """The after-action report's narrative: draft or final, its newest text and its revisions."""
+
+    status: Literal["draft", "final"]
+    revision: int
+    summary: str
+    objectives: list[ObjectiveAssessment]
+    revisions: list[AarRevisionOut]
+    lead_evaluator: StaffOut
+    finalised_at: StoredTime | None
+    finalised_by: str | None
+    final_revision: int | None
+
+
+class AarSaved(Out):
+    """The revision a save of the narrative added."""
+
+    revision: int
+    author: str
+    at: StoredTime
+
+
+class AarUnchanged(Out):
+    """A save that changed nothing: no revision was added."""
+
+    revision: None
+
+
+def _reported(drill_id: int) -> Drill:
+    drill = drills.get(db.session, drill_id)
+    if drill.status != DrillStatus.ENDED or drill.aar is None:
+        raise NotFound(f"drill {drill_id} has no after-action report yet")
+    return drill
+
+
+def _aar(drill: Drill) -> AarOut:
+    report = drills.aar_report(drill)
+    narrative = drills.aar_narrative(drill)
+    lead = drills.lead_evaluator(drill)
+    return AarOut(
+        status="final" if report.is_final else "draft",
+        revision=report.number,
+        summary=narrative.summary,
+        objectives=list(narrative.objectives),
+        revisions=[
+            AarRevisionOut(number=r.number, author=r.author, city=r.city, at=r.at) for r in report.revisions
+        ],
+        lead_evaluator=StaffOut(name=lead.name, city=lead.city),
+        finalised_at=report.finalised_at,
+        finalised_by=report.finalised_by,
+        final_revision=report.final_revision,
+    )
+
+
+@bp.get("/drills/<int:drill_id>/aar")
+@api_auth
+@operation(tags=TAGS, HTTP_200=AarOut)
+def drill_aar(drill_id: int) -> ResponseReturnValue:
+    """Return the after-action report's narrative, draft or final, with its revisions (after ENDEX,
+    once the figures are drafted: the report is everyone's then)."""
+    return _aar(_reported(drill_id)).model_dump(mode="json")
+
+
+@bp.post("/drills/<int:drill_id>/aar/revisions")
+@api_auth
+@operation(
+    json=AarNarrative,
+    tags=TAGS,
+    HTTP_201=(AarSaved, "Saved as a new revision"),
+    HTTP_200=(AarUnchanged, "Nothing changed; no revision added"),
+    HTTP_409=(ErrorBody, "The report is final, or a newer revision was saved meanwhile"),
+)
+def save_drill_aar(drill_id: int, body: AarNarrative) -> ResponseReturnValue:
+    """Save the narrative as one of the drill's evaluators: 201 with the new revision, 200 when
+    nothing changed, 409 once final or over a newer revision."""
+    row = drills.save_aar(db.session, current_actor(), drill_id, body)
+    db.session.commit()
+    if row is None:
+        return AarUnchanged(revision=None).model_dump(mode="json"), 200
+    return AarSaved(revision=row.number, author=row.author, at=row.at).model_dump(mode="json"), 201
+
+
+@bp.post("/drills/<int:drill_id>/aar/finalise")
+@api_auth
+@operation(
+    tags=TAGS,
+    HTTP_200=(AarOut, "Final; the narrative is frozen"),
+    HTTP_409=(ErrorBody, "The report is already final, or has no narrative yet"),
+)
+def finalise_drill_aar(drill_id: int) -> ResponseReturnValue:
+    """Finalise the report as the drill's lead evaluator; it is frozen from then on."""
+    drill = drills.finalise_aar(db.session, current_actor(), drill_id)
+    db.session.commit()
+    return _aar(drill).model_dump(mode="json")

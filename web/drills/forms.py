@@ -9,6 +9,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     DecimalField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -119,3 +120,12 @@ class HotwashForm(FlaskForm):
     )
     went_well = TextAreaField(_l("做得好的"), validators=[DataRequired(), Length(max=2000)])
     to_improve = TextAreaField(_l("需要改进的"), validators=[DataRequired(), Length(max=2000)])
+
+
+class AarForm(FlaskForm):
+    """The after-action report's narrative: the summary here; each objective's rating, strengths
+    and areas for improvement come as `rating-<ref>`, `strengths-<ref>` and `improvements-<ref>`,
+    one set per objective of the drill, read by the view."""
+
+    base_revision = HiddenField(validators=[DataRequired()])
+    summary = TextAreaField(_l("总体评价"), validators=[Optional(), Length(max=20000)])

@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from pydantic import ValidationError
 
 from contracts.drills import (
+    AarNarrative,
     CorrectiveActionCreate,
     DrillPlan,
     ExpectedAction,
@@ -33,6 +35,7 @@ from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
 from web.auth import current_actor
 from web.drills.forms import (
+    AarForm,
     ActionForm,
     CorrectiveActionForm,
     DrillForm,
@@ -200,6 +203,25 @@ def _view(drill: Drill) -> dict[str, Any]:
         "hotwash": drills.hotwash_of(db.session, drill.id) if ended else [],
         "hotwash_form": HotwashForm(),
         "plays": own_slug(actor) in drills.plan_of(drill).participating_cities,
+        **_aar_view(actor, drill),
+    }
+
+
+def _aar_view(actor: Actor, drill: Drill) -> dict[str, Any]:
+    """Return what the page shows of the report's narrative, and the editor for its evaluators."""
+    if drill.aar is None:
+        return {"report": None}
+    report = drills.aar_report(drill)
+    narrative = drills.aar_narrative(drill)
+    return {
+        "report": report,
+        "narrative": narrative,
+        "lead": drills.lead_evaluator(drill),
+        "writes_aar": drills.writes_aar(actor, drill) and not report.is_final,
+        "finalises": drills.is_lead_evaluator(actor, drill) and not report.is_final,
+        "aar_form": AarForm(base_revision=str(narrative.base_revision), summary=narrative.summary),
+        "rating_choices": rating_choices(),
+        "objective_titles": {o.ref: o.title for o in drills.plan_of(drill).objectives},
     }
 
 
@@ -294,6 +316,82 @@ def drill_aar_csv(drill_id: int) -> ResponseReturnValue:
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=drill-{drill.id}-aar.csv"},
     )
+
+
+# The report's refusals, in the reader's language (the service words them in English for the API).
+_AAR_REFUSALS = {
+    "aar_final": _l("评估报告已定稿，不能再修改。"),
+    "stale_revision": _l("评估报告在您打开后已被他人保存为新版本，请刷新页面后重新修改。"),
+    "aar_empty": _l("评估结论尚未撰写，不能定稿。"),
+}
+
+
+def _aar_refusal(exc: ServiceError) -> None:
+    if exc.reason in _AAR_REFUSALS:
+        db.session.rollback()
+        flash(str(_AAR_REFUSALS[exc.reason]), "error")
+    else:
+        flash_refusal(exc)
+
+
+@bp.post("/drills/<int:drill_id>/aar")
+@login_required
+def drill_aar_save(drill_id: int) -> ResponseReturnValue:
+    """Save the report's narrative (the drill's evaluators): a new revision when something changed."""
+    drill = drills.get(db.session, drill_id)
+    form = AarForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#aar")
+    try:
+        base = int(form.base_revision.data or "")
+    except ValueError:
+        abort(400)
+    try:
+        data = AarNarrative.model_validate(
+            {
+                "base_revision": base,
+                "summary": form.summary.data or "",
+                "objectives": [
+                    {
+                        "objective": o.ref,
+                        "rating": request.form.get(f"rating-{o.ref}") or None,
+                        "strengths": request.form.get(f"strengths-{o.ref}", ""),
+                        "improvements": request.form.get(f"improvements-{o.ref}", ""),
+                    }
+                    for o in drills.plan_of(drill).objectives
+                ],
+            }
+        )
+        row = drills.save_aar(db.session, current_actor(), drill_id, data)
+    except ValidationError as exc:
+        flash_validation(exc, form)
+    except ServiceError as exc:
+        _aar_refusal(exc)
+    else:
+        db.session.commit()
+        if row is None:
+            flash(_("内容未改变，未生成新版本。"), "success")
+        else:
+            flash(_("评估报告已保存（第 %(number)d 版）。", number=row.number), "success")
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#aar")
+
+
+@bp.post("/drills/<int:drill_id>/aar/finalise")
+@login_required
+def drill_aar_finalise(drill_id: int) -> ResponseReturnValue:
+    """Finalise the report (the lead evaluator only); it is frozen from then on."""
+    if ActionForm().validate_on_submit():
+        try:
+            drills.finalise_aar(db.session, current_actor(), drill_id)
+        except ServiceError as exc:
+            _aar_refusal(exc)
+        else:
+            db.session.commit()
+            flash(_("评估报告已定稿。"), "success")
+    return redirect(url_for("drills.drill_detail", drill_id=drill_id) + "#aar")
 
 
 _CONTROLS = {

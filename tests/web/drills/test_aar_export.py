@@ -35,7 +35,8 @@ def test_the_report_shows_a_chart_and_exports_as_markdown_and_csv(
     markdown = client.get(f"/drills/{drill.id}/aar.md")
     assert markdown.status_code == 200 and markdown.mimetype == "text/markdown"
     text = markdown.get_data(as_text=True)
-    assert text.startswith(f"# 演练评估报告：{seed.HELD_NAME}")
+    assert text.startswith(f"# 演练评估报告：{seed.HELD_NAME}（定稿）")  # finalised by its lead evaluator
+    assert "- 待改进：支援请求须写明集结地点与联系人。" in text
     assert "连云港未阅知" in text  # an observation, under its objective
     assert "夜间值班席位双人值守" in text and seed.PLAN in text  # a corrective action and its plan
     assert "| 1 | 徐州市 | 值班通知 |" in text
