@@ -111,6 +111,7 @@ def issue(
     mqtt_root: str = DEFAULT_ROOT,
     cap_identity: CapIdentity | None = None,
     cap_addresses: str | None = None,
+    incident_id: int | None = None,
 ) -> Bulletin:
     """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
     to their linkage systems for a warning) are queued in the same transaction.
@@ -165,6 +166,7 @@ def issue(
         cap_identifier=cap_identity.identifier if cap_identity else None,
         cap_sent=cap_identity.sent if cap_identity else None,
         cap_addresses=cap_addresses,
+        incident_id=incident_id,
     )
     if cap_identity is None:
         session.add(bulletin)
@@ -191,6 +193,17 @@ def visible_to(bulletin: Bulletin, city_id: int | None) -> bool:
     if bulletin.scope == "public":
         return True
     return city_id == bulletin.issuing_city_id or any(r.city_id == city_id for r in bulletin.recipients)
+
+
+def for_incident(session: DbSession, actor: Actor, incident_id: int) -> list[Bulletin]:
+    """Return the bulletins about an incident that the actor may see (admins all), oldest first."""
+    query = (
+        select(Bulletin)
+        .where(Bulletin.incident_id == incident_id)
+        .options(selectinload(Bulletin.recipients))
+        .order_by(Bulletin.issued_at, Bulletin.id)
+    )
+    return [b for b in session.scalars(query) if actor.is_admin or visible_to(b, actor.city_id)]
 
 
 def get_for(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Bulletin:

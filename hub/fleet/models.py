@@ -131,6 +131,8 @@ class VehicleCommand(Model):
     publish_count: Mapped[int] = mapped_column(Integer, default=0)
     # A drill's command: published under the exercise root, and expired at its ENDEX.
     exercise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The incident the vehicle was sent for, if any: the command shows in its timeline.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
 
     vehicle: Mapped[Vehicle] = relationship(lazy="joined")
 

@@ -215,6 +215,12 @@ def get_entry(session: DbSession, entry_id: int) -> AidResource:
 # Requests ----------------------------------------------------------------------------------------
 
 
+def requests_for_incident(session: DbSession, incident_id: int) -> list[AidRequest]:
+    """Return the requests for help made for an incident, oldest first."""
+    query = select(AidRequest).where(AidRequest.incident_id == incident_id)
+    return list(session.scalars(query.order_by(AidRequest.created_at, AidRequest.id)))
+
+
 def create_request(
     session: DbSession,
     actor: Actor,

@@ -1,0 +1,104 @@
+"""incident story: the fields of a standard incident report on incidents and their reports, the
+place of a follow-up report, attachments, who read a notice, and the incident a bulletin or a
+vehicle command is about
+
+Revision ID: b7e3d1a5c942
+Revises: c4f2a9e6d180
+Create Date: 2026-11-30 10:30:00.000000
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import hub.kernel.types
+
+# revision identifiers, used by Alembic.
+revision = "b7e3d1a5c942"
+down_revision = "c4f2a9e6d180"
+branch_labels = None
+depends_on = None
+
+_TEXTS = ("extent", "trend", "measures")
+_COUNTS = ("deaths", "injured", "missing")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("source", sa.String(length=200), server_default="", nullable=False))
+        batch_op.add_column(sa.Column("nature", sa.Text(), server_default="", nullable=False))
+        for name in _TEXTS:
+            batch_op.add_column(sa.Column(name, sa.Text(), server_default="", nullable=False))
+        for name in _COUNTS:
+            batch_op.add_column(sa.Column(name, sa.Integer(), nullable=True))
+    with op.batch_alter_table("incident_reports", schema=None) as batch_op:
+        for name in _TEXTS:
+            batch_op.add_column(sa.Column(name, sa.Text(), server_default="", nullable=False))
+        for name in _COUNTS:
+            batch_op.add_column(sa.Column(name, sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("latitude", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("longitude", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("location", sa.String(length=200), server_default="", nullable=False))
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("read_by_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_notifications_read_by_id_users"), "users", ["read_by_id"], ["id"]
+        )
+    for table in ("bulletins", "vehicle_commands"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("incident_id", sa.Integer(), nullable=True))
+            batch_op.create_index(batch_op.f(f"ix_{table}_incident_id"), ["incident_id"], unique=False)
+            batch_op.create_foreign_key(
+                batch_op.f(f"fk_{table}_incident_id_incidents"), "incidents", ["incident_id"], ["id"]
+            )
+    op.create_table(
+        "incident_attachments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("storage_name", sa.String(length=80), nullable=False),
+        sa.Column("uploaded_at", hub.kernel.types.UTCDateTime(), nullable=False),
+        sa.Column("city_id", sa.Integer(), nullable=False),
+        sa.Column("uploaded_by_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["city_id"], ["cities.id"], name=op.f("fk_incident_attachments_city_id_cities")
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_incident_attachments_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["uploaded_by_id"], ["users.id"], name=op.f("fk_incident_attachments_uploaded_by_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_attachments")),
+        sa.UniqueConstraint("storage_name", name=op.f("uq_incident_attachments_storage_name")),
+    )
+    with op.batch_alter_table("incident_attachments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_incident_attachments_incident_id"), ["incident_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("incident_attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incident_attachments_incident_id"))
+    op.drop_table("incident_attachments")
+    for table in ("vehicle_commands", "bulletins"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_constraint(batch_op.f(f"fk_{table}_incident_id_incidents"), type_="foreignkey")
+            batch_op.drop_index(batch_op.f(f"ix_{table}_incident_id"))
+            batch_op.drop_column("incident_id")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_notifications_read_by_id_users"), type_="foreignkey")
+        batch_op.drop_column("read_by_id")
+    with op.batch_alter_table("incident_reports", schema=None) as batch_op:
+        for name in ("location", "longitude", "latitude", *_COUNTS, *_TEXTS):
+            batch_op.drop_column(name)
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        for name in (*_COUNTS, *_TEXTS, "nature", "source"):
+            batch_op.drop_column(name)
