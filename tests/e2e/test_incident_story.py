@@ -28,7 +28,12 @@ def _png() -> bytes:
 
     rows = b"".join(b"\x00" + b"\xd0\x30\x30" * 24 for _ in range(16))
     header = struct.pack(">IIBBBBB", 24, 16, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_a_follow_up_placed_on_the_map_and_a_photo_tell_the_story_and_it_prints(
@@ -62,7 +67,8 @@ def test_a_follow_up_placed_on_the_map_and_a_photo_tell_the_story_and_it_prints(
     expect(picker).to_have_attribute("data-drawn", "10")
     picker.scroll_into_view_if_needed()
     where = page.evaluate(
-        "([lat, lon]) => window.hubMaps['report-picker'].map.latLngToContainerPoint([lat, lon])", [35.1, 118.3]
+        "([lat, lon]) => window.hubMaps['report-picker'].map.latLngToContainerPoint([lat, lon])",
+        [35.1, 118.3],
     )
     picker.click(position={"x": where["x"], "y": where["y"]})
     expect(picker).to_have_attribute("data-picked-city", "linyi")
