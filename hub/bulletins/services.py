@@ -19,6 +19,7 @@ from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
 from hub.bulletins.models import Bulletin, BulletinCapMessage, BulletinRecipient
 from hub.fleet import commands
 from hub.fleet import services as fleet
+from hub.incidents import services as incidents
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -121,6 +122,8 @@ def issue(
     warning region-wide."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city issue bulletins")
+    if incident_id is not None and not incidents.exists(session, incident_id):
+        raise NotFound(f"no incident {incident_id}")
     issuer = session.get(City, actor.city_id)
     if issuer is None:
         raise NotFound(f"no city {actor.city_id}")

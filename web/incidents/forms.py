@@ -113,3 +113,10 @@ class IncidentEditForm(FlaskForm):
 def status_choices() -> list[tuple[str, str]]:
     """Return the incident statuses with their translated labels."""
     return [("reported", str(_l("已接报"))), ("responding", str(_l("处置中"))), ("closed", str(_l("已结束")))]
+
+
+class DispatchForm(FlaskForm):
+    """Send one of the city's vehicles to the incident's place."""
+
+    vehicle = SelectField(_l("车辆"), coerce=int, validators=[DataRequired()])
+    note = StringField(_l("给车组的说明"), validators=[Optional(), Length(max=500)])

@@ -19,6 +19,7 @@ from contracts.incidents import FollowUpCreate, IncidentCreate
 from hub.app import settings_of
 from hub.extensions import db
 from hub.incidents import attachments as attachment_service
+from hub.incidents import dispatch as dispatch_service
 from hub.incidents import notifications as notification_service
 from hub.incidents import services as incident_service
 from hub.incidents import timeline as timeline_service
@@ -31,6 +32,7 @@ from web.forms import EmptyForm
 from web.i18n import city_choices
 from web.incidents.forms import (
     AttachmentForm,
+    DispatchForm,
     FollowUpForm,
     IncidentEditForm,
     IncidentForm,
@@ -39,7 +41,7 @@ from web.incidents.forms import (
     report_kind_choices,
     status_choices,
 )
-from web.kick import kick_flows
+from web.kick import kick_flows, kick_mqtt
 from web.queries import page_number
 
 if TYPE_CHECKING:
@@ -188,12 +190,15 @@ def detail(incident_id: int) -> ResponseReturnValue:
     form.kind.choices = report_kind_choices()
     actor = current_actor()
     involved = {incident.reporting_city_id, *(c.id for c in incident.affected_cities)}
+    dispatch_form = DispatchForm()
+    dispatch_form.vehicle.choices = dispatch_service.vehicles_to_send(db.session, actor)
     return render_template(
         "incidents/detail.html",
         incident=incident,
         form=form,
         edit_form=_edit_form(incident),
         attachment_form=AttachmentForm(),
+        dispatch_form=dispatch_form,
         can_edit=actor.can_write_incidents and actor.city_id == incident.reporting_city_id,
         can_attach=actor.can_write_incidents and actor.city_id in involved,
         notified=notification_service.told(db.session, incident.id),
@@ -332,6 +337,34 @@ def attachment(incident_id: int, attachment_id: int) -> ResponseReturnValue:
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.post("/<int:incident_id>/dispatch")
+@login_required
+def dispatch(incident_id: int) -> ResponseReturnValue:
+    """Send one of the person's city's vehicles to the incident's place."""
+    form = DispatchForm()
+    form.vehicle.choices = dispatch_service.vehicles_to_send(db.session, current_actor())
+    back = redirect(url_for("incidents.detail", incident_id=incident_id, _anchor="story"))
+    if not form.validate_on_submit():
+        flash(_("请选择车辆。"), "error")
+        return back
+    try:
+        dispatch_service.send_vehicle(
+            db.session,
+            current_actor(),
+            incident_id,
+            form.vehicle.data,
+            root=settings_of(current_app).mqtt_root,
+            note=form.note.data or "",
+        )
+    except ServiceError as exc:
+        flash_refusal(exc)
+        return back
+    db.session.commit()
+    kick_mqtt(current_app)
+    flash(_("已派车前往事发地点，等待车辆回执。"), "success")
+    return back
 
 
 @notices.post("/notifications/<int:notification_id>/read")

@@ -218,3 +218,75 @@ def test_attachments_are_checked_stored_and_served_to_members_only(
     auth.logout()
     # Logged out: nothing is served.
     assert client.get(f"{path}/attachments/{photo.id}").status_code in (302, 401)
+
+
+def test_a_vehicle_sent_and_a_bulletin_issued_from_the_incident_join_its_story(
+    client, auth, make_user, make_incident, city
+) -> None:
+    from contracts.mqtt import decode_command
+    from hub.bulletins.models import Bulletin
+    from hub.fleet import services as fleet
+    from hub.fleet.models import VehicleCommand
+    from hub.kernel.actors import Actor
+    from hub.kernel.models import MqttOutbox
+
+    incident = make_incident("linyi", latitude=35.06, longitude=118.35)
+    vehicle, _ = fleet.register_vehicle(
+        db.session, Actor("system", "tests", None, Role.ADMIN), city("linyi"), "v01", "临沂1号指挥车"
+    )
+    db.session.commit()
+    make_user("ly", "linyi")
+    auth.login("ly")
+    path = f"/incidents/{incident.id}"
+    page = client.get(path).get_data(as_text=True)
+    assert "临沂1号指挥车 · v01" in page
+    response = client.post(
+        f"{path}/dispatch",
+        data={"csrf_token": _csrf(client, path), "vehicle": str(vehicle.id), "note": "走沂河路"},
+    )
+    assert response.status_code == 302
+    command = db.session.scalars(sa.select(VehicleCommand)).one()
+    assert (command.incident_id, command.kind, command.state) == (incident.id, "goto", "pending")
+    assert (command.arguments["lat"], command.arguments["lon"], command.arguments["note"]) == (
+        35.06,
+        118.35,
+        "走沂河路",
+    )
+    sent = decode_command(db.session.scalars(sa.select(MqttOutbox)).one().payload)
+    assert sent.id == command.command_id and sent.action.kind == "goto"
+
+    form = client.get(f"/bulletins/new?incident={incident.id}").get_data(as_text=True)
+    assert 'id="about-incident"' in form and f'name="incident" type="hidden" value="{incident.id}"' in form
+    response = client.post(
+        "/bulletins/new",
+        data={
+            "csrf_token": _csrf(client, "/bulletins/new"),
+            "incident": str(incident.id),
+            "kind": "bulletin",
+            "category": "natural_disaster",
+            "title": "沂河水位通报",
+            "area": "临沂市兰山区",
+            "text": "沂河临沂段超警戒水位。",
+            "addressed_cities": ["xuzhou"],
+            "scope": "public",
+            "receipt_minutes": "30",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert db.session.scalars(sa.select(Bulletin)).one().incident_id == incident.id
+
+    page = client.get(path).get_data(as_text=True)
+    story = page[page.index('id="story"') :]
+    assert 'data-kind="command"' in story and "临沂1号指挥车" in story and "待接收" in story
+    assert 'data-kind="bulletin"' in story and "沂河水位通报" in story
+
+    # Another city's person may send their own vehicles only; one without vehicles sees no form.
+    auth.logout()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    assert 'id="dispatch"' not in client.get(path).get_data(as_text=True)
+    response = client.post(
+        f"{path}/dispatch", data={"csrf_token": _csrf(client, path), "vehicle": str(vehicle.id)}
+    )
+    assert response.status_code == 302
+    assert len(db.session.scalars(sa.select(VehicleCommand)).all()) == 1
