@@ -1,4 +1,5 @@
-"""Send a vehicle to an incident: a "go to" its place, linked to the incident so it joins its story."""
+"""Vehicles for an incident: send one to its place (a "go to" linked to the incident, so it joins
+its story), and watch an area around the place for vehicles entering or leaving it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import timedelta
 
 from contracts.common import IncidentStatus
 from contracts.mqtt import GotoAction
+from hub.fleet import areas
 from hub.fleet import commands as fleet_commands
 from hub.fleet import services as fleet
 from hub.incidents import services
@@ -48,4 +50,24 @@ def send_vehicle(
     )
     fleet_commands.send_command(
         session, actor, vehicle_id, action, root=root, ttl=DISPATCH_TTL, incident_id=incident.id
+    )
+
+
+def watch_area(session: DbSession, actor: Actor, incident_id: int, radius_m: float) -> None:
+    """Watch a circle around the incident's place; its city's desk hears of vehicles entering or leaving."""
+    incident = services.get_incident(session, incident_id)
+    if incident.status is IncidentStatus.CLOSED:
+        raise Conflict("the incident is closed", reason="incident_closed")
+    if incident.latitude is None or incident.longitude is None:
+        raise InvalidInput(
+            "the incident has no place on the map to draw an area around", reason="incident_no_place"
+        )
+    areas.watch_circle(
+        session,
+        actor,
+        incident_id=incident.id,
+        owner_city_id=incident.reporting_city_id,
+        latitude=incident.latitude,
+        longitude=incident.longitude,
+        radius_m=radius_m,
     )

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from hub.bulletins import services as bulletins
 from hub.consultations import services as consultations
+from hub.fleet import areas
 from hub.fleet import commands as fleet_commands
 from hub.incidents import attachments
 from hub.incidents.models import Incident, IncidentReport, IncidentUpdate, Notification
@@ -133,6 +134,19 @@ class MeetingHeld:
 
 
 @dataclass(frozen=True)
+class AreaCrossed:
+    """A vehicle entered or left an area watched for the incident."""
+
+    kind: ClassVar[str] = "area"
+    at: datetime
+    vehicle_id: int
+    vehicle: str
+    city: City
+    entered: bool
+    radius_m: float
+
+
+@dataclass(frozen=True)
 class Attached:
     """A photo or document attached to the incident."""
 
@@ -156,6 +170,7 @@ Entry = (
     | CommandSent
     | AidRequested
     | MeetingHeld
+    | AreaCrossed
     | Attached
 )
 
@@ -220,6 +235,10 @@ def story(session: DbSession, actor: Actor, incident: Incident) -> list[Entry]:
     entries += [
         MeetingHeld(m.called_at or m.created_at, m.public_id, m.kind, m.title, m.status, m.starts_at)
         for m in consultations.for_incident(session, actor, incident.id)
+    ]
+    entries += [
+        AreaCrossed(e.at, e.vehicle_id, e.vehicle.name, e.vehicle.city, e.entered, e.area.radius_m)
+        for e in areas.events_for_incident(session, incident.id)
     ]
     entries += [
         Attached(

@@ -120,3 +120,11 @@ class DispatchForm(FlaskForm):
 
     vehicle = SelectField(_l("车辆"), coerce=int, validators=[DataRequired()])
     note = StringField(_l("给车组的说明"), validators=[Optional(), Length(max=500)])
+
+
+class AreaForm(FlaskForm):
+    """Watch a circle around the incident's place."""
+
+    radius_m = IntegerField(
+        _l("半径（米）"), default=1000, validators=[DataRequired(), NumberRange(min=100, max=50_000)]
+    )

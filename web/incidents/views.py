@@ -18,6 +18,7 @@ from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, Re
 from contracts.incidents import FollowUpCreate, IncidentCreate
 from hub.app import settings_of
 from hub.extensions import db
+from hub.fleet import areas as area_service
 from hub.incidents import attachments as attachment_service
 from hub.incidents import dispatch as dispatch_service
 from hub.incidents import notifications as notification_service
@@ -31,6 +32,7 @@ from web.errors import HTML_MESSAGES, error_response, flash_refusal, flash_valid
 from web.forms import EmptyForm
 from web.i18n import city_choices
 from web.incidents.forms import (
+    AreaForm,
     AttachmentForm,
     DispatchForm,
     FollowUpForm,
@@ -199,6 +201,8 @@ def detail(incident_id: int) -> ResponseReturnValue:
         edit_form=_edit_form(incident),
         attachment_form=AttachmentForm(),
         dispatch_form=dispatch_form,
+        area_form=AreaForm(),
+        watched=area_service.active_for_incident(db.session, incident.id),
         can_edit=actor.can_write_incidents and actor.city_id == incident.reporting_city_id,
         can_attach=actor.can_write_incidents and actor.city_id in involved,
         notified=notification_service.told(db.session, incident.id),
@@ -364,6 +368,25 @@ def dispatch(incident_id: int) -> ResponseReturnValue:
     db.session.commit()
     kick_mqtt(current_app)
     flash(_("已派车前往事发地点，等待车辆回执。"), "success")
+    return back
+
+
+@bp.post("/<int:incident_id>/area")
+@login_required
+def watch_area(incident_id: int) -> ResponseReturnValue:
+    """Watch a circle around the incident's place for vehicles entering or leaving it."""
+    form = AreaForm()
+    back = redirect(url_for("incidents.detail", incident_id=incident_id, _anchor="area"))
+    if not form.validate_on_submit() or form.radius_m.data is None:
+        flash(_("半径须在 100 至 50000 米之间。"), "error")
+        return back
+    try:
+        dispatch_service.watch_area(db.session, current_actor(), incident_id, float(form.radius_m.data))
+    except ServiceError as exc:
+        flash_refusal(exc)
+        return back
+    db.session.commit()
+    flash(_("已设置监视区域：车辆进出时将提示本市值班台。"), "success")
     return back
 
 

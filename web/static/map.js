@@ -213,6 +213,11 @@
       if (node.dataset.point) {
         var p = node.dataset.point.split(",").map(parseFloat);
         L.circleMarker(p, { radius: 9, className: "picked", weight: 3 }).addTo(state.map);
+        // An area watched around the place: its radius in metres, drawn to scale.
+        if (node.dataset.circle) {
+          var area = L.circle(p, { radius: parseFloat(node.dataset.circle), className: "watched-area", weight: 2 }).addTo(state.map);
+          state.map.fitBounds(area.getBounds().pad(0.5), { maxZoom: 13 });
+        }
       }
     }).catch(function (error) { node.dataset.refreshError = String(error); });
     if (node.dataset.layers) { addLayers(state); }

@@ -1,6 +1,6 @@
 """incident story: the fields of a standard incident report on incidents and their reports, the
-place of a follow-up report, attachments, who read a notice, and the incident a bulletin or a
-vehicle command is about
+place of a follow-up report, attachments, who read a notice, the incident a bulletin or a
+vehicle command is about, and the areas watched for an incident
 
 Revision ID: b7e3d1a5c942
 Revises: c4f2a9e6d180
@@ -82,9 +82,88 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_incident_attachments_incident_id"), ["incident_id"], unique=False
         )
+    _watch_areas()
+
+
+def _watch_areas() -> None:
+    op.create_table(
+        "watch_areas",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("city_id", sa.Integer(), nullable=False),
+        sa.Column("latitude", sa.Float(), nullable=False),
+        sa.Column("longitude", sa.Float(), nullable=False),
+        sa.Column("radius_m", sa.Float(), nullable=False),
+        sa.Column("created_at", hub.kernel.types.UTCDateTime(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("ended_at", hub.kernel.types.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_watch_areas_city_id_cities")),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_watch_areas_created_by_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_watch_areas_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_watch_areas")),
+    )
+    with op.batch_alter_table("watch_areas", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_watch_areas_city_id"), ["city_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_watch_areas_ended_at"), ["ended_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_watch_areas_incident_id"), ["incident_id"], unique=False)
+    op.create_table(
+        "watch_area_presence",
+        sa.Column("area_id", sa.Integer(), nullable=False),
+        sa.Column("vehicle_id", sa.Integer(), nullable=False),
+        sa.Column("since", hub.kernel.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["area_id"],
+            ["watch_areas.id"],
+            name=op.f("fk_watch_area_presence_area_id_watch_areas"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vehicle_id"],
+            ["vehicles.id"],
+            name=op.f("fk_watch_area_presence_vehicle_id_vehicles"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("area_id", "vehicle_id", name=op.f("pk_watch_area_presence")),
+    )
+    op.create_table(
+        "watch_area_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("area_id", sa.Integer(), nullable=False),
+        sa.Column("vehicle_id", sa.Integer(), nullable=False),
+        sa.Column("entered", sa.Boolean(), nullable=False),
+        sa.Column("at", hub.kernel.types.UTCDateTime(), nullable=False),
+        sa.Column("latitude", sa.Float(), nullable=False),
+        sa.Column("longitude", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["area_id"],
+            ["watch_areas.id"],
+            name=op.f("fk_watch_area_events_area_id_watch_areas"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vehicle_id"],
+            ["vehicles.id"],
+            name=op.f("fk_watch_area_events_vehicle_id_vehicles"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_watch_area_events")),
+    )
+    with op.batch_alter_table("watch_area_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_watch_area_events_area_id"), ["area_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_watch_area_events_at"), ["at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("watch_area_events")
+    op.drop_table("watch_area_presence")
+    op.drop_table("watch_areas")
     with op.batch_alter_table("incident_attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_incident_attachments_incident_id"))
     op.drop_table("incident_attachments")

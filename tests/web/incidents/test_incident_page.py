@@ -290,3 +290,31 @@ def test_a_vehicle_sent_and_a_bulletin_issued_from_the_incident_join_its_story(
     )
     assert response.status_code == 302
     assert len(db.session.scalars(sa.select(VehicleCommand)).all()) == 1
+
+
+def test_the_owner_watches_a_circle_around_the_place_and_the_map_draws_it(
+    client, auth, make_user, make_incident
+) -> None:
+    from hub.fleet import areas
+
+    incident = make_incident("linyi", latitude=35.06, longitude=118.35)
+    make_user("ly", "linyi")
+    auth.login("ly")
+    path = f"/incidents/{incident.id}"
+    assert 'id="area-form"' in client.get(path).get_data(as_text=True)
+    refused = client.post(f"{path}/area", data={"csrf_token": _csrf(client, path), "radius_m": "20"})
+    assert refused.status_code == 302 and areas.active_for_incident(db.session, incident.id) == []
+    client.post(f"{path}/area", data={"csrf_token": _csrf(client, path), "radius_m": "2500"})
+    (area,) = areas.active_for_incident(db.session, incident.id)
+    assert (area.latitude, area.longitude, area.radius_m) == (35.06, 118.35, 2500)
+    page = client.get(path).get_data(as_text=True)
+    assert 'data-circle="2500.0"' in page and "半径 2500 米" in page
+
+    auth.logout()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    assert 'id="area-form"' not in client.get(path).get_data(as_text=True)
+    assert (
+        client.post(f"{path}/area", data={"csrf_token": _csrf(client, path), "radius_m": "500"}).status_code
+        == 403
+    )
