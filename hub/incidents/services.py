@@ -160,7 +160,7 @@ def add_report(session: DbSession, actor: Actor, incident_id: int, data: FollowU
     return report
 
 
-def _changes(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
+def changes_between(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
     """Return what the cities already told must hear of: level, status, affected cities."""
     changes: dict[str, object] = {}
     for field_name in ("level", "status"):
@@ -203,7 +203,7 @@ def update_incident(session: DbSession, actor: Actor, incident_id: int, changes:
     incident.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, "incident.updated", "incident", incident.id, before=before, after=after)
-    if changes_to_tell := _changes(before, after):
+    if changes_to_tell := changes_between(before, after):
         notifications.record_update(session, incident, changes_to_tell)
     _request_notification(session, incident)
     return incident

@@ -19,10 +19,10 @@ from hub.bulletins import services as bulletins
 from hub.consultations import services as consultations
 from hub.fleet import areas
 from hub.fleet import commands as fleet_commands
-from hub.incidents import attachments
-from hub.incidents.models import Incident, IncidentReport, IncidentUpdate, Notification
+from hub.incidents import attachments, services
+from hub.incidents.models import Incident, IncidentReport, Notification
 from hub.kernel.actors import Actor
-from hub.kernel.models import City
+from hub.kernel.models import AuditEntry, City
 from hub.kernel.types import DbSession
 from hub.mutual_aid import services as mutual_aid
 
@@ -52,6 +52,7 @@ class Change:
 
     kind: ClassVar[str] = "change"
     at: datetime
+    by: str
     level: tuple[str, str] | None
     status: tuple[str, str] | None
     added: tuple[str, ...]
@@ -196,17 +197,30 @@ def story(session: DbSession, actor: Actor, incident: Incident) -> list[Entry]:
     ]
     reports = session.scalars(select(IncidentReport).where(IncidentReport.incident_id == incident.id))
     entries += [Report(r.reported_at, r) for r in reports]
-    for update in session.scalars(select(IncidentUpdate).where(IncidentUpdate.incident_id == incident.id)):
-        c = update.changes
-        change = Change(
-            update.created_at,
-            _pair(c.get("level")),
-            _pair(c.get("status")),
-            _slugs(c.get("added")),
-            _slugs(c.get("removed")),
-        )
-        if change.level or change.status or change.added or change.removed:
-            entries.append(change)
+    # From the audit trail, which keeps every change whether or not any city had been told yet
+    # (the incident's updates exist only once a city was told). Nothing about an incident is
+    # audited before it was reported: the time bound lets the index on `at` narrow the search.
+    changed = select(AuditEntry).where(
+        AuditEntry.at >= incident.reported_at,
+        AuditEntry.entity_type == "incident",
+        AuditEntry.entity_id == incident.id,
+        AuditEntry.action.in_(("incident.updated", "incident.report_added")),
+    )
+    for entry in session.scalars(changed.order_by(AuditEntry.id)):
+        if entry.before is None or entry.after is None:
+            continue
+        c = services.changes_between(entry.before, entry.after)
+        if c:
+            entries.append(
+                Change(
+                    entry.at,
+                    entry.actor,
+                    _pair(c.get("level")),
+                    _pair(c.get("status")),
+                    _slugs(c.get("added")),
+                    _slugs(c.get("removed")),
+                )
+            )
     for n in session.scalars(select(Notification).where(Notification.incident_id == incident.id)):
         entries.append(NoticeSent(n.created_at, n.city, n.reason, n.update_id is not None, n.read_at))
         if n.read_at is not None:

@@ -102,6 +102,12 @@ def test_a_follow_up_placed_on_the_map_and_a_photo_tell_the_story_and_it_prints(
     expect(thumb).to_have_count(1)
     assert thumb.evaluate("img => img.complete && img.naturalWidth") == 24
 
+    # A circle watched around the place is drawn on the incident's map.
+    page.locator("#area-form").get_by_label("半径（米）").fill("3000")
+    page.locator("#area-form").get_by_role("button", name="设置监视区域").click()
+    expect(page.get_by_role("alert")).to_contain_text("已设置监视区域")
+    expect(page.locator("#map-incident path.watched-area")).to_have_count(1)
+
     db.session.expire_all()
     report = db.session.scalars(sa.select(IncidentReport)).one()
     assert (report.latitude, report.longitude) == pytest.approx((picked_lat, picked_lon))

@@ -264,7 +264,7 @@
         // An area watched around the place: its radius in metres, drawn to scale.
         if (node.dataset.circle) {
           var area = L.circle(p, { radius: parseFloat(node.dataset.circle), className: "watched-area", weight: 2 }).addTo(state.map);
-          state.map.fitBounds(area.getBounds().pad(0.5), { maxZoom: 13 });
+          state.map.fitBounds(area.getBounds().pad(3), { maxZoom: 11 });
         }
       }
     }).catch(function (error) { node.dataset.refreshError = String(error); });

@@ -151,6 +151,9 @@ def test_a_follow_up_carries_its_place_and_figures_into_the_story(
     page = client.get(path).get_data(as_text=True)
     story = page[page.index('id="story"') :]
     assert story.index('data-kind="recorded"') < story.index('data-kind="report"')
+    # No city had been told of this level IV incident: the status change is in the story all the same.
+    assert story.index('data-kind="report"') < story.index('data-kind="change"')
+    assert "状态 已接报 → 处置中" in story
     assert "增派抽水泵 6 台" in story and "沂河大桥" in story
 
 
