@@ -46,6 +46,12 @@ Location = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), XmlChars]
+Source = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), XmlChars]
+# One paragraph of a standard report (nature, extent, trend, measures taken).
+ReportText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4_000), XmlChars]
+# A count of people; None means not known yet, which is not the same as none. Strict, so that
+# "3" or 3.0 typed by a partner's client is refused rather than guessed.
+Count = Annotated[int, Strict(), Field(ge=0, le=10_000_000)]
 # Lax bool parsing would read "yes" or "1" as an exercise; drill and live traffic must never mix
 # by accident, so only a real JSON boolean is accepted.
 ExerciseFlag = Annotated[bool, Strict()]
@@ -69,16 +75,28 @@ class _Place(_Contract):
         return self
 
 
-class IncidentFollowUp(_Contract):
+class _Situation(_Place):
+    """What a report says of the situation, field by field as in a standard incident report."""
+
+    extent: ReportText = ""
+    trend: ReportText = ""
+    measures: ReportText = ""
+    deaths: Count | None = None
+    injured: Count | None = None
+    missing: Count | None = None
+
+
+class IncidentFollowUp(_Situation):
     """One report on an incident (初报, 续报 or 终报) from one city."""
 
     kind: ReportKind
     body: Body
     reported_at: AwareDatetime
     city: CitySlug
+    location: Location = ""
 
 
-class IncidentReport(_Place):
+class IncidentReport(_Situation):
     """An incident as exchanged between cities."""
 
     schema_version: Literal[1] = 1
@@ -95,6 +113,8 @@ class IncidentReport(_Place):
     status: IncidentStatus = IncidentStatus.REPORTED
     exercise: ExerciseFlag = False
     reports: tuple[IncidentFollowUp, ...] = ()
+    source: Source = ""
+    nature: ReportText = ""
 
     @model_validator(mode="after")
     def _occurred_before_reported(self) -> Self:
@@ -104,7 +124,7 @@ class IncidentReport(_Place):
         return self
 
 
-class IncidentCreate(_Place):
+class IncidentCreate(_Situation):
     """What an API client or the coordinator's form posts to open an incident."""
 
     category: IncidentCategory
@@ -115,13 +135,16 @@ class IncidentCreate(_Place):
     occurred_at: AwareDatetime
     affected_cities: AffectedCities
     exercise: ExerciseFlag = False
+    source: Source = ""
+    nature: ReportText = ""
 
 
-class FollowUpCreate(_Contract):
+class FollowUpCreate(_Situation):
     """What a client posts to add a report (续报 by default) to an incident."""
 
     kind: ReportKind = ReportKind.FOLLOW_UP
     body: Body
+    location: Location = ""
 
 
 class IncidentUpdate(_Contract):

@@ -68,6 +68,8 @@ class Settings:
     demo: bool = False
     secure_cookies: bool = True
     max_body_bytes: int = 1_000_000
+    # The largest photo or document that may be attached to an incident.
+    attachment_max_bytes: int = 10 * 1024 * 1024
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
     default_locale: str = "zh_CN"
@@ -201,6 +203,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         demo=is_demo,
         secure_cookies=not _flag(env.get("HUB_INSECURE_COOKIES")) and not is_demo,
         map_tile_url=env.get("HUB_MAP_TILE_URL") or None,
+        attachment_max_bytes=_whole(env, "HUB_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
     )
 
 

@@ -65,6 +65,11 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+# Views that take a file: their requests may be as large as the attachment limit allows.
+UPLOAD_ENDPOINTS = frozenset({"incidents.attach"})
+UPLOAD_FORM_OVERHEAD = 64 * 1024
+
+
 def create_app(settings: Settings) -> Flask:
     """Build the hub's web application for the given settings."""
     app = create_core_app(settings, import_name="web")
@@ -79,6 +84,15 @@ def create_app(settings: Settings) -> Flask:
         WTF_I18N_ENABLED=True,  # WTForms' own messages ("This field is required.") in the reader's language
     )
     app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
+
+    @app.before_request
+    def _allow_uploads() -> None:
+        # Registered before CSRFProtect, whose check reads the form and so the whole body: an
+        # upload gets the attachment limit (and room for the form around the file), every
+        # other request keeps MAX_CONTENT_LENGTH.
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            request.max_content_length = settings.attachment_max_bytes + UPLOAD_FORM_OVERHEAD
+
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     csrf.init_app(app)
     auth.init_app(app)

@@ -15,12 +15,15 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from hub.app import settings_of
+from hub.drills import services as drill_service
 from hub.extensions import db
 from hub.fleet import services as fleet_service
 from hub.incidents import services as incident_service
 from hub.kernel import cities as city_service
 from hub.kernel import geography
+from hub.kernel.models import City
 from hub.kernel.types import utcnow
+from hub.mutual_aid import services as aid_service
 from web.api.spec import operation
 from web.auth import api_auth
 
@@ -103,7 +106,69 @@ def layers() -> ResponseReturnValue:
         for v in fleet_service.vehicles(db.session)
         if v.latitude is not None and v.longitude is not None
     ]
-    return {"incidents": incidents, "vehicles": vehicles, "at": now.isoformat()}
+    return {
+        "incidents": incidents,
+        "vehicles": vehicles,
+        "aid_resources": _aid_resources(cities),
+        "aid_requests": _aid_requests(cities),
+        "injects": _injects(cities, own),
+        "at": now.isoformat(),
+    }
+
+
+def _aid_resources(cities: dict[int, City]) -> list[dict[str, object]]:
+    """The mutual-aid registry's entries in service, where they are kept."""
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "type": r.type_code,
+            "available": str(r.available),
+            "unit": r.unit,
+            "city": cities[r.owner_city_id].slug,
+            "city_name": cities[r.owner_city_id].name_zh,
+            "lat": r.lat,
+            "lon": r.lon,
+            "url": url_for("mutual_aid.registry"),
+        }
+        for r in aid_service.entries_on_map(db.session)
+    ]
+
+
+def _aid_requests(cities: dict[int, City]) -> list[dict[str, object]]:
+    """Open requests for help, at the place their first line reports to."""
+    return [
+        {
+            "id": str(r.public_id),
+            "title": r.title,
+            "city": cities[r.requesting_city_id].slug,
+            "city_name": cities[r.requesting_city_id].name_zh,
+            "lat": r.lines[0].report_to_lat,
+            "lon": r.lines[0].report_to_lon,
+            "url": url_for("mutual_aid.request_detail", public_id=r.public_id),
+        }
+        for r in aid_service.open_requests_on_map(db.session)
+        if r.lines
+    ]
+
+
+def _injects(cities: dict[int, City], own: int | None) -> list[dict[str, object]]:
+    """Injects played in running drills, at their target city's centre: for that city and the controller."""
+    return [
+        {
+            "id": i.id,
+            "number": i.number,
+            "drill": i.drill.name,
+            "message": i.message[:120],
+            "city": cities[i.city_id].slug,
+            "city_name": cities[i.city_id].name_zh,
+            "lat": cities[i.city_id].latitude,
+            "lon": cities[i.city_id].longitude,
+            "url": url_for("drills.drill_detail", drill_id=i.drill_id),
+        }
+        for i in drill_service.injects_in_play(db.session)
+        if own in (i.city_id, i.drill.controlling_city_id)
+    ]
 
 
 @bp.get("/map/city-at.json")

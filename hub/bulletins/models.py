@@ -54,6 +54,8 @@ class Bulletin(Model):
     cap_sent: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The CAP <addresses> the alert came with, written back when the warning leaves the hub.
     cap_addresses: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The incident the bulletin is about, if any: it then shows in that incident's timeline.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
 
     issuing_city: Mapped[City] = relationship(lazy="joined")
     recipients: Mapped[list[BulletinRecipient]] = relationship(

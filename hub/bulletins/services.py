@@ -19,6 +19,7 @@ from contracts.mqtt import DEFAULT_ROOT, JointAlert, NoticeAction
 from hub.bulletins.models import Bulletin, BulletinCapMessage, BulletinRecipient
 from hub.fleet import commands
 from hub.fleet import services as fleet
+from hub.incidents import services as incidents
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -111,6 +112,7 @@ def issue(
     mqtt_root: str = DEFAULT_ROOT,
     cap_identity: CapIdentity | None = None,
     cap_addresses: str | None = None,
+    incident_id: int | None = None,
 ) -> Bulletin:
     """Issue a bulletin for the actor's city; its deliveries (HTTP to the cities' platforms, MQTT
     to their linkage systems for a warning) are queued in the same transaction.
@@ -120,6 +122,8 @@ def issue(
     warning region-wide."""
     if not actor.can_write_incidents or actor.city_id is None:
         raise Forbidden("only coordinators and duty officers of a city issue bulletins")
+    if incident_id is not None and not incidents.exists(session, incident_id):
+        raise NotFound(f"no incident {incident_id}")
     issuer = session.get(City, actor.city_id)
     if issuer is None:
         raise NotFound(f"no city {actor.city_id}")
@@ -165,6 +169,7 @@ def issue(
         cap_identifier=cap_identity.identifier if cap_identity else None,
         cap_sent=cap_identity.sent if cap_identity else None,
         cap_addresses=cap_addresses,
+        incident_id=incident_id,
     )
     if cap_identity is None:
         session.add(bulletin)
@@ -191,6 +196,17 @@ def visible_to(bulletin: Bulletin, city_id: int | None) -> bool:
     if bulletin.scope == "public":
         return True
     return city_id == bulletin.issuing_city_id or any(r.city_id == city_id for r in bulletin.recipients)
+
+
+def for_incident(session: DbSession, actor: Actor, incident_id: int) -> list[Bulletin]:
+    """Return the bulletins about an incident that the actor may see (admins all), oldest first."""
+    query = (
+        select(Bulletin)
+        .where(Bulletin.incident_id == incident_id)
+        .options(selectinload(Bulletin.recipients))
+        .order_by(Bulletin.issued_at, Bulletin.id)
+    )
+    return [b for b in session.scalars(query) if actor.is_admin or visible_to(b, actor.city_id)]
 
 
 def get_for(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Bulletin:

@@ -171,6 +171,17 @@ def get_for(session: DbSession, actor: Actor, public_id: uuid.UUID) -> Meeting:
     return meeting
 
 
+def for_incident(session: DbSession, actor: Actor, incident_id: int) -> list[Meeting]:
+    """Return the meetings on an incident the actor's city takes part in (admins all), oldest first."""
+    query = (
+        select(Meeting)
+        .where(Meeting.incident_id == incident_id)
+        .options(selectinload(Meeting.invitations))
+        .order_by(Meeting.created_at, Meeting.id)
+    )
+    return [m for m in session.scalars(query) if actor.is_admin or is_member(m, actor.city_id)]
+
+
 def visible_list(session: DbSession, actor: Actor, limit: int = 200) -> list[Meeting]:
     """Return the meetings the actor's city takes part in (all of them for admins), newest first."""
     query = select(Meeting).order_by(Meeting.starts_at.desc(), Meeting.id.desc()).limit(limit)

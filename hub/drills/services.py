@@ -1625,3 +1625,15 @@ def schedule_steps(session: DbSession, now: datetime, settings: Settings | None 
 def msel_error_lines(error: ContractError) -> list[str]:
     """Return a refused MSEL's problems as lines naming row and column."""
     return [str(problem) for problem in error.problems]
+
+
+def injects_in_play(session: DbSession, limit: int = 500) -> list[DrillInject]:
+    """Return the injects already delivered in drills now running or paused, newest first (for the map)."""
+    query = (
+        select(DrillInject)
+        .join(Drill, Drill.id == DrillInject.drill_id)
+        .where(Drill.status.in_(DrillStatus.IN_PLAY), DrillInject.delivered_at.is_not(None))
+        .order_by(DrillInject.delivered_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

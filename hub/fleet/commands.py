@@ -55,6 +55,7 @@ def send_command(
     root: str,
     ttl: timedelta = DEFAULT_TTL,
     exercise: bool = False,
+    incident_id: int | None = None,
 ) -> VehicleCommand:
     """Record a command for a vehicle of the actor's own city and queue it for publishing.
 
@@ -80,6 +81,7 @@ def send_command(
         state_at=now,
         publish_count=0,
         exercise=exercise,
+        incident_id=incident_id,
     )
     session.add(command)
     session.flush()
@@ -212,6 +214,12 @@ def by_command_ids(session: DbSession, command_ids: list[uuid.UUID]) -> list[Veh
     if not command_ids:
         return []
     return list(session.scalars(select(VehicleCommand).where(VehicleCommand.command_id.in_(command_ids))))
+
+
+def for_incident(session: DbSession, incident_id: int) -> list[VehicleCommand]:
+    """Return the commands sent for an incident, oldest first."""
+    query = select(VehicleCommand).where(VehicleCommand.incident_id == incident_id)
+    return list(session.scalars(query.order_by(VehicleCommand.issued_at, VehicleCommand.id)))
 
 
 def for_vehicle(session: DbSession, vehicle_id: int, limit: int = 20) -> list[VehicleCommand]:

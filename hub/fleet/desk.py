@@ -1,5 +1,6 @@
-"""What the fleet puts on a city's desk: its command vehicles that went off the air, and other
-cities' vehicles that have entered it (hub/fleet/borders.py)."""
+"""What the fleet puts on a city's desk: its command vehicles that went off the air, other
+cities' vehicles that have entered it (hub/fleet/borders.py), and vehicles entering or leaving
+the areas it watches for its incidents (hub/fleet/areas.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func, select
 
 from hub.capabilities import DeskItem
-from hub.fleet.models import Vehicle
+from hub.fleet import areas
+from hub.fleet.models import Vehicle, WatchAreaEvent
 from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
@@ -32,6 +34,12 @@ def entered(session: DbSession, city_id: int, settings: Settings) -> list[DeskIt
     return [_alert("fleet/_entered.html", v, f"fleet:entered:{v.id}:{_stamp(v.area_since)}") for v in found]
 
 
+def area_events(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
+    """Vehicles entering or leaving the areas the city watches; each alerts once, until acknowledged."""
+    found = areas.recent_events_for_city(session, city_id)
+    return [DeskItem("fleet/_area_event.html", e, key=f"fleet:area:{e.id}", alert=True) for e in found]
+
+
 def _alert(template: str, vehicle: Vehicle, key: str) -> DeskItem:
     return DeskItem(template, vehicle, key=key, alert=True)
 
@@ -41,8 +49,12 @@ def _stamp(at: datetime | None) -> int:
 
 
 def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskItem]:
-    """The fleet's urgent items: its own vehicles off the air, then other cities' vehicles in it."""
-    return offline(session, city_id, settings) + entered(session, city_id, settings)
+    """The fleet's urgent items: its own vehicles off the air, other cities' vehicles in it, its areas."""
+    return (
+        offline(session, city_id, settings)
+        + entered(session, city_id, settings)
+        + area_events(session, city_id, settings)
+    )
 
 
 def version(session: DbSession) -> dict[int | None, object]:
@@ -61,6 +73,8 @@ def version(session: DbSession) -> dict[int | None, object]:
     )
     for city_id, count, latest in session.execute(visiting):
         found[city_id] = (found.get(city_id), count, latest)
+    for city_id, watched in areas.latest_event_by_city(session).items():
+        found[city_id] = (found.get(city_id), watched)
     return found
 
 
@@ -71,5 +85,6 @@ def probe(session: DbSession) -> object:
             func.max(Vehicle.online_changed_at),
             func.sum(case((Vehicle.online.is_(True), 1), else_=0)),
             func.max(Vehicle.area_since),
+            select(func.max(WatchAreaEvent.id)).scalar_subquery(),
         )
     ).one()

@@ -25,7 +25,7 @@ from contracts.mqtt import (
     VehicleStatus,
     supersedes,
 )
-from hub.fleet import borders, commands
+from hub.fleet import areas, borders, commands
 from hub.fleet.models import LinkageEventLink, LinkageSystem, Vehicle, VehiclePosition
 from hub.incidents import services as incidents
 from hub.kernel import dead_letters
@@ -166,6 +166,7 @@ class _Telemetry:
             self._write_sqlite(connection)
         # From the latest positions as stored: a report older than the stored one moved nothing.
         borders.settle(session, sorted(self.newest))
+        areas.settle(session, sorted(self.newest))
 
     def _write_sqlite(self, connection: Connection) -> None:
         # The column type's own conversion, so the stored text is what the ORM writes and reads.

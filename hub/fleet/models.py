@@ -131,6 +131,8 @@ class VehicleCommand(Model):
     publish_count: Mapped[int] = mapped_column(Integer, default=0)
     # A drill's command: published under the exercise root, and expired at its ENDEX.
     exercise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The incident the vehicle was sent for, if any: the command shows in its timeline.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
 
     vehicle: Mapped[Vehicle] = relationship(lazy="joined")
 
@@ -168,3 +170,47 @@ class LinkageEventLink(Model):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     last_payload: Mapped[dict[str, object]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WatchArea(Model):
+    """An area an incident's owner watches (a circle for now): vehicles entering or leaving it
+    are told to the owner's desk (hub/fleet/areas.py)."""
+
+    __tablename__ = "watch_areas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)  # whose desk is told
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class WatchAreaPresence(Model):
+    """A vehicle counted inside a watched area; the row exists while it is."""
+
+    __tablename__ = "watch_area_presence"
+
+    area_id: Mapped[int] = mapped_column(ForeignKey("watch_areas.id", ondelete="CASCADE"), primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WatchAreaEvent(Model):
+    """A vehicle entering or leaving a watched area, at the time of the report that decided it."""
+
+    __tablename__ = "watch_area_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("watch_areas.id", ondelete="CASCADE"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id", ondelete="CASCADE"))
+    entered: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+
+    area: Mapped[WatchArea] = relationship(lazy="joined")
+    vehicle: Mapped[Vehicle] = relationship(lazy="joined")

@@ -44,6 +44,8 @@ class Notification(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Who at the city read the notice (确认已阅); None for the hub's own acknowledgements.
+    read_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     # A notice of a change to an incident the city was already told about (kind "update:<id>").
     update_id: Mapped[int | None] = mapped_column(
         ForeignKey("incident_updates.id", ondelete="CASCADE"), nullable=True, index=True
@@ -52,6 +54,7 @@ class Notification(Model):
     incident: Mapped[Incident] = relationship(lazy="joined")
     city: Mapped[City] = relationship()
     update: Mapped[IncidentUpdate | None] = relationship(lazy="joined")
+    read_by: Mapped[User | None] = relationship()
 
 
 class IncidentUpdate(Model):
@@ -123,6 +126,17 @@ class Incident(Model):
     )
     exercise: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # The fields of a standard incident report (突发事件信息报告): where the news came from, what
+    # happened, how far it reaches, where it is heading, what was done, and the casualties
+    # (None: not known yet, which is not the same as none).
+    source: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    nature: Mapped[str] = mapped_column(Text, default="", server_default="")
+    extent: Mapped[str] = mapped_column(Text, default="", server_default="")
+    trend: Mapped[str] = mapped_column(Text, default="", server_default="")
+    measures: Mapped[str] = mapped_column(Text, default="", server_default="")
+    deaths: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    injured: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    missing: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     reporting_city: Mapped[City] = relationship(lazy="joined")
     affected_cities: Mapped[list[City]] = relationship(
@@ -151,7 +165,39 @@ class IncidentReport(Model):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # What a 续报 adds to the standard report; empty or None where it has nothing new to say.
+    extent: Mapped[str] = mapped_column(Text, default="", server_default="")
+    trend: Mapped[str] = mapped_column(Text, default="", server_default="")
+    measures: Mapped[str] = mapped_column(Text, default="", server_default="")
+    deaths: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    injured: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    missing: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The place the report speaks from, picked on the map (both or neither).
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    location: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     incident: Mapped[Incident] = relationship(back_populates="reports")
     city: Mapped[City] = relationship(lazy="joined")
     author: Mapped[User | None] = relationship()
+
+
+class IncidentAttachment(Model):
+    """A photo or document attached to an incident; its bytes live under the instance folder."""
+
+    __tablename__ = "incident_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))  # as uploaded, for display and download
+    content_type: Mapped[str] = mapped_column(String(100))  # as sniffed from the bytes
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # The file's name in the attachments folder: chosen by the hub, never by the uploader.
+    storage_name: Mapped[str] = mapped_column(String(80), unique=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    city: Mapped[City] = relationship(lazy="joined")
+    uploaded_by: Mapped[User | None] = relationship()

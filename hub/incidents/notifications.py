@@ -210,6 +210,7 @@ def mark_read(session: DbSession, actor: Actor, notification_id: int) -> Notific
         raise Forbidden("only your own city's coordinators and duty officers acknowledge notifications")
     if notification.read_at is None:
         notification.read_at = utcnow()
+        notification.read_by_id = actor.user_id
         audit.record(session, actor, "notification.read", "notification", notification.id)
         # Reading a notice is its acknowledgement on the desk: say who read it, and when.
         acknowledgements.acknowledge(session, actor, notice_key(notification.id))

@@ -42,7 +42,16 @@ def snapshot(incident: Incident) -> dict[str, object]:
         "status": incident.status.value,
         "exercise": incident.exercise,
         "affected_cities": [c.slug for c in incident.affected_cities],
+        **{name: getattr(incident, name) for name in ("source", "nature", *SITUATION_FIELDS)},
     }
+
+
+# The fields of a standard report that the first report and every follow-up carry.
+SITUATION_FIELDS = ("extent", "trend", "measures", "deaths", "injured", "missing")
+
+
+def _situation(data: IncidentCreate | FollowUpCreate) -> dict[str, object]:
+    return {name: getattr(data, name) for name in SITUATION_FIELDS}
 
 
 def _require_writer_for(actor: Actor, city_id: int, what: str) -> None:
@@ -93,6 +102,9 @@ def create_incident(session: DbSession, actor: Actor, data: IncidentCreate) -> I
         exercise=data.exercise,
         created_by_id=actor.user_id,
         affected_cities=affected,
+        source=data.source,
+        nature=data.nature,
+        **_situation(data),
     )
     session.add(incident)
     session.flush()
@@ -114,9 +126,18 @@ def add_report(session: DbSession, actor: Actor, incident_id: int, data: FollowU
         reported_at=utcnow(),
         city_id=actor.city_id,
         author_id=actor.user_id,
+        location=data.location,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        **_situation(data),
     )
     session.add(report)
     before = snapshot(incident)
+    # The latest known casualties and situation are the incident's own: a 续报 that gives a
+    # figure replaces the one before; one that leaves it out keeps it.
+    for name, value in _situation(data).items():
+        if value not in (None, ""):
+            setattr(incident, name, value)
     if data.kind is ReportKind.FINAL:
         incident.status = IncidentStatus.CLOSED
     elif incident.status is IncidentStatus.REPORTED:
@@ -139,7 +160,7 @@ def add_report(session: DbSession, actor: Actor, incident_id: int, data: FollowU
     return report
 
 
-def _changes(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
+def changes_between(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
     """Return what the cities already told must hear of: level, status, affected cities."""
     changes: dict[str, object] = {}
     for field_name in ("level", "status"):
@@ -182,7 +203,7 @@ def update_incident(session: DbSession, actor: Actor, incident_id: int, changes:
     incident.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, "incident.updated", "incident", incident.id, before=before, after=after)
-    if changes_to_tell := _changes(before, after):
+    if changes_to_tell := changes_between(before, after):
         notifications.record_update(session, incident, changes_to_tell)
     _request_notification(session, incident)
     return incident
@@ -312,8 +333,20 @@ def to_contract(incident: Incident) -> IncidentContract:
         affected_cities=tuple(c.slug for c in incident.affected_cities),
         status=incident.status,
         exercise=incident.exercise,
+        source=incident.source,
+        nature=incident.nature,
+        **{name: getattr(incident, name) for name in SITUATION_FIELDS},
         reports=tuple(
-            FollowUpContract(kind=r.kind, body=r.body, reported_at=r.reported_at, city=r.city.slug)
+            FollowUpContract(
+                kind=r.kind,
+                body=r.body,
+                reported_at=r.reported_at,
+                city=r.city.slug,
+                location=r.location,
+                latitude=r.latitude,
+                longitude=r.longitude,
+                **{name: getattr(r, name) for name in SITUATION_FIELDS},
+            )
             for r in incident.reports
         ),
     )

@@ -23,8 +23,9 @@ from hub.runtime.instance_lock import instance_in_use
 
 DATABASE_FILE = "hub.sqlite3"
 MANIFEST = "MANIFEST.json"
-# Instance entries worth keeping: the broker's persistence, password and files; demo keys.
-KEPT = ("mosquitto", "demo-secret-key", "demo-encryption-key", "demo-vehicles.json")
+# Instance entries worth keeping: the broker's persistence, password and files; incidents'
+# attachments (hub/incidents/attachments.py); demo keys.
+KEPT = ("mosquitto", "attachments", "demo-secret-key", "demo-encryption-key", "demo-vehicles.json")
 # Copied page by page in steps, so a busy hub's writers wait at most one step for the copy.
 PAGES_PER_STEP = 1024
 

@@ -225,6 +225,24 @@ def get_entry(session: DbSession, entry_id: int) -> AidResource:
 # Requests ----------------------------------------------------------------------------------------
 
 
+def entries_on_map(session: DbSession, limit: int = 5_000) -> list[AidResource]:
+    """Return the registry's entries in service (each has its place), for the region's map."""
+    query = select(AidResource).where(AidResource.status != "withdrawn").order_by(AidResource.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def open_requests_on_map(session: DbSession) -> list[AidRequest]:
+    """Return the live requests still open, with their lines (where each is to report), for the map."""
+    query = select(AidRequest).where(AidRequest.status == "open", AidRequest.exercise.is_(False))
+    return list(session.scalars(query.order_by(AidRequest.id)))
+
+
+def requests_for_incident(session: DbSession, incident_id: int) -> list[AidRequest]:
+    """Return the requests for help made for an incident, oldest first."""
+    query = select(AidRequest).where(AidRequest.incident_id == incident_id)
+    return list(session.scalars(query.order_by(AidRequest.created_at, AidRequest.id)))
+
+
 def create_request(
     session: DbSession,
     actor: Actor,

@@ -28,7 +28,7 @@ def _record_flood(page: Any, base: str) -> None:
     page.get_by_label("事件类别").select_option(label="自然灾害")
     page.get_by_label("事件级别").select_option(label="II 级 重大")
     page.get_by_label("发生时间").fill(occurred.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("发生地点").fill("临沂市兰山区沂河左岸柳杭段")
+    page.get_by_label("地址").fill("临沂市兰山区沂河左岸柳杭段")
     linyi = page.get_by_role("checkbox", name="临沂市")
     expect(linyi).to_be_checked()
     page.get_by_label("事件概况").fill(

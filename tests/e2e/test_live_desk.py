@@ -34,7 +34,7 @@ def _record_level_one(page: Any) -> None:
     page.get_by_label("事件类别").select_option(label="自然灾害")
     page.get_by_label("事件级别").select_option(label="I 级 特别重大")
     page.get_by_label("发生时间").fill(occurred.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("发生地点").fill("临沂市兰山区沂河右岸")
+    page.get_by_label("地址").fill("临沂市兰山区沂河右岸")
     page.get_by_label("事件概况").fill("沂河、沭河同时超保证水位，城区段漫堤，已转移群众约 1.2 万人。")
 
 

@@ -161,7 +161,7 @@ def test_a_place_picked_on_the_map_proposes_its_city_and_is_recorded(
     page.get_by_label("事件类别").select_option(label="事故灾难")
     page.get_by_label("事件级别").select_option(label="III 级 较大")
     page.get_by_label("发生时间").fill(occurred.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("发生地点").fill("临沂市兰山区")
+    page.get_by_label("地址").fill("临沂市兰山区")
     page.locator("#map-picker").scroll_into_view_if_needed()
     shoot(page, "incident-picker.png")
     page.get_by_role("button", name="提交接报").click()

@@ -51,3 +51,30 @@ def test_layers_list_open_incidents_and_placed_vehicles(client, auth, make_user,
     assert shown["id"] == incident.id and shown["level"] == "II" and shown["own"] and not shown["placed"]
     [car] = data["vehicles"]
     assert (car["code"], car["city"], car["heading"], car["stale"]) == ("v01", "linyi", 90.0, False)
+
+
+def test_layers_carry_the_mutual_aid_registry_and_open_requests(client, auth, make_user) -> None:
+    from hub.mutual_aid import services as aid
+    from tests.hub.mutual_aid.factories import CONTACT, entry, line
+
+    xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
+    linyi = Actor.for_user(make_user("ly", "linyi"))
+    pumps = aid.register_entry(db.session, xuzhou, entry())
+    request = aid.create_request(
+        db.session, linyi, title="沂河洪水排涝", lines=[line(quantity=4)], contact=CONTACT
+    )
+    aid.create_request(db.session, linyi, title="演练", lines=[line()], contact=CONTACT, exercise=True)
+    db.session.commit()
+    auth.login("ly")
+    data = client.get("/map/layers.json").get_json()
+    [resource] = data["aid_resources"]
+    assert (resource["id"], resource["city"], resource["lat"], resource["lon"]) == (
+        pumps.id,
+        "xuzhou",
+        pumps.lat,
+        pumps.lon,
+    )
+    [asked] = data["aid_requests"]  # the exercise request stays off the live map
+    assert asked["id"] == str(request.public_id) and asked["lat"] == request.lines[0].report_to_lat
+    assert asked["url"].endswith(str(request.public_id))
+    assert data["injects"] == []

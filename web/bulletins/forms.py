@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -48,6 +49,8 @@ class BulletinForm(FlaskForm):
         _l("回执时限（分钟）"), default=30, validators=[DataRequired(), NumberRange(1, 7 * 24 * 60)]
     )
     exercise = BooleanField(_l("演练（非真实事件）"))
+    # The incident the bulletin is about, when issued from the incident's page.
+    incident = HiddenField(validators=[Optional()])
 
 
 class ReceiptForm(FlaskForm):

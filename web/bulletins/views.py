@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -15,6 +16,7 @@ from contracts.bulletins import BulletinCreate, ReceiptCreate
 from hub.app import settings_of
 from hub.bulletins import services as bulletins
 from hub.extensions import db
+from hub.incidents import services as incident_service
 from hub.kernel import cities as city_service
 from hub.kernel.errors import ServiceError
 from hub.kernel.types import utcnow
@@ -24,6 +26,9 @@ from web.errors import flash_refusal, flash_validation
 from web.i18n import city_choices
 from web.incidents.forms import category_choices
 from web.kick import kick_flows
+
+if TYPE_CHECKING:
+    from hub.incidents.models import Incident
 
 bp = Blueprint("bulletins", __name__, template_folder="templates")
 
@@ -73,6 +78,12 @@ def bulletin_new() -> ResponseReturnValue:
         abort(403)
     form = _bulletin_form()
     refused = False
+    about = _incident_of(form)
+    if about is not None and not form.is_submitted():
+        form.incident.data = str(about.id)
+        form.title.data = about.title
+        form.category.data = about.category.value
+        form.area.data = about.location
     if form.validate_on_submit():
         refused = True
         try:
@@ -89,7 +100,13 @@ def bulletin_new() -> ResponseReturnValue:
                 receipt_deadline=utcnow() + timedelta(minutes=form.receipt_minutes.data or 30),
                 exercise=form.exercise.data,
             )
-            bulletin = bulletins.issue(db.session, actor, data, mqtt_root=settings_of(current_app).mqtt_root)
+            bulletin = bulletins.issue(
+                db.session,
+                actor,
+                data,
+                mqtt_root=settings_of(current_app).mqtt_root,
+                incident_id=about.id if about is not None else None,
+            )
         except ValidationError as exc:
             flash_validation(exc, form)
         except ServiceError as exc:
@@ -99,7 +116,19 @@ def bulletin_new() -> ResponseReturnValue:
             kick_flows(current_app)
             flash(_("已发出，正在送达各城市平台。"), "success")
             return redirect(url_for("bulletins.bulletin_detail", public_id=bulletin.public_id))
-    return render_template("bulletins/bulletin_new.html", form=form), 422 if form.errors or refused else 200
+    return render_template(
+        "bulletins/bulletin_new.html", form=form, about=about
+    ), 422 if form.errors or refused else 200
+
+
+def _incident_of(form: BulletinForm) -> Incident | None:
+    """Return the incident a new bulletin is about (`?incident=` or the form's hidden field), if any."""
+    raw = form.incident.data if form.is_submitted() else request.args.get("incident")
+    if not raw:
+        return None
+    if not str(raw).isdigit():
+        abort(400)
+    return incident_service.get_incident(db.session, int(raw))
 
 
 @bp.get("/bulletins/<uuid:public_id>")

@@ -7,7 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
+    FileField,
     FloatField,
+    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -53,12 +55,21 @@ class IncidentForm(FlaskForm):
     occurred_at = DateTimeLocalField(
         _l("发生时间"), format="%Y-%m-%dT%H:%M", validators=[DataRequired(), plausible_time]
     )
-    location = StringField(_l("发生地点"), validators=[Optional(), Length(max=200)])
+    # The fieldset around the place is 发生地点; this is its address line.
+    location = StringField(_l("地址"), validators=[Optional(), Length(max=200)])
     latitude = FloatField(_l("纬度"), validators=[Optional(), NumberRange(min=-90, max=90)])
     longitude = FloatField(_l("经度"), validators=[Optional(), NumberRange(min=-180, max=180)])
     affected_cities = SelectMultipleField(_l("涉及城市"), validators=[DataRequired()])
     description = TextAreaField(_l("事件概况"), validators=[Optional(), Length(max=10000)])
     exercise = BooleanField(_l("演练（非真实事件）"))
+    source = StringField(_l("信息来源"), validators=[Optional(), Length(max=200)])
+    nature = TextAreaField(_l("事件性质"), validators=[Optional(), Length(max=4000)])
+    extent = TextAreaField(_l("影响范围"), validators=[Optional(), Length(max=4000)])
+    trend = TextAreaField(_l("发展趋势"), validators=[Optional(), Length(max=4000)])
+    measures = TextAreaField(_l("已采取措施"), validators=[Optional(), Length(max=4000)])
+    deaths = IntegerField(_l("死亡"), validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+    injured = IntegerField(_l("受伤"), validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+    missing = IntegerField(_l("失踪"), validators=[Optional(), NumberRange(min=0, max=10_000_000)])
 
 
 def report_kind_choices() -> list[tuple[str, str]]:
@@ -74,6 +85,21 @@ class FollowUpForm(FlaskForm):
 
     kind = SelectField(_l("报告类型"), default=ReportKind.FOLLOW_UP.value)
     body = TextAreaField(_l("报告内容"), validators=[DataRequired(), Length(max=10000)])
+    location = StringField(_l("地址"), validators=[Optional(), Length(max=200)])
+    latitude = FloatField(_l("纬度"), validators=[Optional(), NumberRange(min=-90, max=90)])
+    longitude = FloatField(_l("经度"), validators=[Optional(), NumberRange(min=-180, max=180)])
+    extent = TextAreaField(_l("影响范围"), validators=[Optional(), Length(max=4000)])
+    trend = TextAreaField(_l("发展趋势"), validators=[Optional(), Length(max=4000)])
+    measures = TextAreaField(_l("已采取措施"), validators=[Optional(), Length(max=4000)])
+    deaths = IntegerField(_l("死亡"), validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+    injured = IntegerField(_l("受伤"), validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+    missing = IntegerField(_l("失踪"), validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+
+
+class AttachmentForm(FlaskForm):
+    """Attach a photo or document to an incident."""
+
+    file = FileField(_l("照片或文件"), validators=[DataRequired()])
 
 
 class IncidentEditForm(FlaskForm):
@@ -87,3 +113,18 @@ class IncidentEditForm(FlaskForm):
 def status_choices() -> list[tuple[str, str]]:
     """Return the incident statuses with their translated labels."""
     return [("reported", str(_l("已接报"))), ("responding", str(_l("处置中"))), ("closed", str(_l("已结束")))]
+
+
+class DispatchForm(FlaskForm):
+    """Send one of the city's vehicles to the incident's place."""
+
+    vehicle = SelectField(_l("车辆"), coerce=int, validators=[DataRequired()])
+    note = StringField(_l("给车组的说明"), validators=[Optional(), Length(max=500)])
+
+
+class AreaForm(FlaskForm):
+    """Watch a circle around the incident's place."""
+
+    radius_m = IntegerField(
+        _l("半径（米）"), default=1000, validators=[DataRequired(), NumberRange(min=100, max=50_000)]
+    )

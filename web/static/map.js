@@ -112,6 +112,29 @@
     return marker;
   }
 
+  // Above this many vehicles each is a dot on one canvas instead of an element of its own, so a
+  // few thousand positions still pan and refresh smoothly.
+  var CANVAS_VEHICLES = 300;
+
+  function vehicleDot(state, item) {
+    var dot = L.circleMarker([item.lat, item.lon], {
+      renderer: state.canvas, radius: 4, weight: 1, color: "#114", fillOpacity: 0.9,
+      fillColor: item.stale ? "#999" : (item.own ? "#1a6b2e" : "#2f6fb3")
+    });
+    dot.bindTooltip(textBlock([item.name + " (" + item.code + ") · " + item.city_name,
+      state.labels.updated + " " + localTime(item.position_at) + (item.stale ? " · " + state.labels.stale : "")]));
+    dot.on("click", function () { window.location.href = item.url; });
+    return dot;
+  }
+
+  // Mutual-aid resources, open requests and drill injects: many, small, drawn on the canvas.
+  function pointMarker(state, item, style, lines) {
+    var marker = L.circleMarker([item.lat, item.lon], Object.assign({ renderer: state.canvas, weight: 1.5, fillOpacity: 0.8 }, style));
+    marker.bindTooltip(textBlock(lines));
+    marker.on("click", function () { window.location.href = item.url; });
+    return marker;
+  }
+
   function refreshLayers(state) {
     if (!state.node.dataset.layers || document.hidden) { return; }
     getJSON(state.node.dataset.layers).then(function (data) {
@@ -122,7 +145,26 @@
         var group = item.exercise ? state.groups.exercise : state.groups[item.level];
         if (group) { group.addLayer(incidentMarker(state, item)); }
       });
-      data.vehicles.forEach(function (item) { state.groups.vehicles.addLayer(vehicleMarker(state, item)); });
+      var many = data.vehicles.length > CANVAS_VEHICLES;
+      data.vehicles.forEach(function (item) {
+        state.groups.vehicles.addLayer(many ? vehicleDot(state, item) : vehicleMarker(state, item));
+      });
+      state.node.dataset.vehiclesDrawnAs = many ? "canvas" : "markers";
+      ["resources", "requests", "injects"].forEach(function (name) { state.groups[name].clearLayers(); });
+      (data.aid_resources || []).forEach(function (item) {
+        state.groups.resources.addLayer(pointMarker(state, item, { radius: 5, color: "#5b3a00", fillColor: "#e0a030" },
+          [item.name + " · " + item.city_name, item.type + " · " + item.available + " " + item.unit]));
+      });
+      (data.aid_requests || []).forEach(function (item) {
+        state.groups.requests.addLayer(pointMarker(state, item, { radius: 8, color: "#7a0040", fillColor: "#d0307a" },
+          [state.labels.aid_requests + " · " + item.title + " · " + item.city_name]));
+      });
+      (data.injects || []).forEach(function (item) {
+        state.groups.injects.addLayer(pointMarker(state, item, { radius: 7, color: "#4b2a7a", fillColor: "#9a6ad0", dashArray: "3 2" },
+          [state.labels.injects + " #" + item.number + " · " + item.drill, item.message]));
+      });
+      state.node.dataset.layerCounts = [data.vehicles.length, (data.aid_resources || []).length,
+        (data.aid_requests || []).length, (data.injects || []).length].join(",");
       state.node.dataset.refreshedAt = data.at;
     }).catch(function (error) { state.node.dataset.refreshError = String(error); });
   }
@@ -130,13 +172,18 @@
   function addLayers(state) {
     var labels = state.labels;
     var overlays = {};
-    state.groups = { exercise: L.layerGroup(), vehicles: L.layerGroup() };
+    state.canvas = L.canvas({ padding: 0.2 });
+    state.groups = { exercise: L.layerGroup(), vehicles: L.layerGroup(), resources: L.layerGroup(),
+      requests: L.layerGroup(), injects: L.layerGroup() };
     LEVELS.forEach(function (level) {
       state.groups[level] = L.layerGroup().addTo(state.map);
       overlays[labels.incidents + " · " + fmt(labels.level, { level: level })] = state.groups[level];
     });
     overlays[labels.exercise] = state.groups.exercise;  // off until asked for: drill traffic apart
     overlays[labels.vehicles] = state.groups.vehicles.addTo(state.map);
+    overlays[labels.aid_requests] = state.groups.requests.addTo(state.map);
+    overlays[labels.aid_resources] = state.groups.resources;  // off until asked for: hundreds of them
+    overlays[labels.injects] = state.groups.injects;  // off until asked for: drill traffic apart
     L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(state.map);
 
     var legend = L.control({ position: "bottomleft" });
@@ -145,7 +192,8 @@
       box.appendChild(el("strong", "", labels.legend));
       [["swatch member", labels.member], ["swatch neighbour", labels.neighbour]].concat(
         LEVELS.map(function (level, i) { return ["dot incident level-" + (i + 1), fmt(labels.level, { level: level })]; }),
-        [["dot incident exercise", labels.exercise], ["dot vehicle", labels.vehicles], ["dot vehicle stale", labels.stale]]
+        [["dot incident exercise", labels.exercise], ["dot vehicle", labels.vehicles], ["dot vehicle stale", labels.stale],
+         ["dot aid-request", labels.aid_requests], ["dot aid-resource", labels.aid_resources], ["dot inject", labels.injects]]
       ).forEach(function (entry) {
         var row = el("div", "row");
         row.appendChild(el("span", entry[0]));
@@ -213,6 +261,11 @@
       if (node.dataset.point) {
         var p = node.dataset.point.split(",").map(parseFloat);
         L.circleMarker(p, { radius: 9, className: "picked", weight: 3 }).addTo(state.map);
+        // An area watched around the place: its radius in metres, drawn to scale.
+        if (node.dataset.circle) {
+          var area = L.circle(p, { radius: parseFloat(node.dataset.circle), className: "watched-area", weight: 2 }).addTo(state.map);
+          state.map.fitBounds(area.getBounds().pad(3), { maxZoom: 11 });
+        }
       }
     }).catch(function (error) { node.dataset.refreshError = String(error); });
     if (node.dataset.layers) { addLayers(state); }

@@ -85,3 +85,17 @@ def test_a_backup_never_overwrites_an_earlier_one(settings: Settings, app: Flask
     backup(settings, tmp_path / "backup")
     with pytest.raises(BackupError, match="already exists"):
         backup(settings, tmp_path / "backup")
+
+
+def test_incidents_attachments_are_backed_up_and_restored(settings: Settings, tmp_path: Path) -> None:
+    _sqlite_only(settings)
+    folder = settings.instance_path / "attachments"
+    folder.mkdir()
+    (folder / "0f3c.png").write_bytes(b"\x89PNG\r\n\x1a\nphoto")
+    report = backup(settings, tmp_path / "backup")
+    assert "attachments" in report.files
+    fresh = settings.with_overrides(
+        instance_path=tmp_path / "fresh", database_url=f"sqlite:///{tmp_path / 'fresh' / 'hub.sqlite3'}"
+    )
+    restore(fresh, tmp_path / "backup")
+    assert (tmp_path / "fresh" / "attachments" / "0f3c.png").read_bytes() == b"\x89PNG\r\n\x1a\nphoto"
