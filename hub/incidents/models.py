@@ -122,7 +122,7 @@ class Incident(Model):
         index=True,
     )
     exercise: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
 
     reporting_city: Mapped[City] = relationship(lazy="joined")
     affected_cities: Mapped[list[City]] = relationship(
