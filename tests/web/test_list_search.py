@@ -118,6 +118,10 @@ def test_audit_trail_is_readable_filtered_and_exported(
     assert "{&#34;" not in page and '{"' not in page  # no raw JSON
     assert "<del>IV</del> → <ins>II</ins>" in page
     assert "<dt>级别</dt>" in page
+    # Times inside a change are shown in Shanghai time, not as stored.
+    occurred = incident.occurred_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    assert occurred in page
+    assert incident.occurred_at.isoformat() not in page
 
     page = client.get("/audit?action=incident.updated").get_data(as_text=True)
     assert "事件：更新" in page and "事件：接报</span>" not in page

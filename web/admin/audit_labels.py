@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
+
+from hub.app import settings_of
 
 ACTION_LABELS: dict[str, LazyString] = {
     "action_item.opened": _l("督办事项：立项"),
@@ -150,9 +155,24 @@ class FieldChange:
     changed: bool
 
 
+def _local_time(value: str) -> str | None:
+    """Write a stored time ("2026-11-30T03:00:00+00:00") in the hub's zone; None if it is not one."""
+    if len(value) < 20 or value[4:5] != "-" or "T" not in value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(ZoneInfo(settings_of(current_app).timezone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _shown(value: object) -> str:
     if value is None or value == "" or value == []:
         return "—"
+    if isinstance(value, str) and (local := _local_time(value)) is not None:
+        return local
     if isinstance(value, bool):
         return _("是") if value else _("否")
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
