@@ -355,6 +355,9 @@ def main() -> int:
     watcher.stop()  # ends the push streams, as `hub run` does on its way out
     for t in readers:
         t.join(timeout=15)
+    settled = time.monotonic() + 10
+    while watcher.streams and time.monotonic() < settled:
+        time.sleep(0.05)  # the server's stream threads are done writing before it closes
     load = os.getloadavg()
     rows: list[tuple[str, object]] = [("database", "PostgreSQL" if args.database_url else "SQLite (WAL)")]
     rows += [(f"fill: {part}", f"{value:.1f} s") for part, value in taken.items()]
