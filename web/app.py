@@ -60,6 +60,13 @@ def _disk_nearly_full(settings: Settings) -> bool:
 class BoundedIntConverter(IntegerConverter):
     """An `<int:…>` URL part that fits a database integer: longer ones are simply not found."""
 
+    # 0 … 2**31 - 1 in the pattern itself: a number that only fails `max` made Werkzeug answer 405
+    # on a path whose GET and POST are two rules (it had seen the other method's rule match).
+    regex = (
+        r"(?:[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+        r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])"
+    )
+
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)

@@ -18,6 +18,10 @@ KERNEL_ENTRIES = (
 )
 
 
+# Entries from this order on fold into one "more" menu, so that the bar holds one line at 1280 px.
+MORE_FROM = 45
+
+
 def entries() -> list[NavEntry]:
     """Return the navigation entries of the kernel and every capability, in order."""
     found = list(KERNEL_ENTRIES)
@@ -27,13 +31,17 @@ def entries() -> list[NavEntry]:
 
 
 def init_app(app: Flask) -> None:
-    """Give every template `nav_entries`: what the current user may see, labels translated."""
+    """Give every template `nav_entries` and `nav_more`: what the current user may see, labels
+    translated, the everyday entries and the ones folded into the "more" menu."""
     ordered = entries()
 
     @app.context_processor
     def _nav() -> dict[str, object]:
         if not current_user.is_authenticated:
-            return {"nav_entries": []}
+            return {"nav_entries": [], "nav_more": []}
         role = current_user.role.value
-        shown = [e for e in ordered if not e.roles or role in e.roles]
-        return {"nav_entries": [(e, _(e.label)) for e in shown]}
+        shown = [(e, _(e.label)) for e in ordered if not e.roles or role in e.roles]
+        return {
+            "nav_entries": [(e, label) for e, label in shown if e.order < MORE_FROM],
+            "nav_more": [(e, label) for e, label in shown if e.order >= MORE_FROM],
+        }

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.extensions import Model
-from hub.kernel.models import City
+from hub.kernel.models import City, User
 from hub.kernel.types import UTCDateTime, utcnow
 
 
@@ -47,7 +47,7 @@ class Bulletin(Model):
     # The drill that sent an exercise bulletin (its public id), named in the CAP <note>.
     exercise_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(16), default="hub")  # hub, cap, partner
     cap_sender: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cap_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -58,6 +58,7 @@ class Bulletin(Model):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
 
     issuing_city: Mapped[City] = relationship(lazy="joined")
+    issued_by: Mapped[User | None] = relationship()
     recipients: Mapped[list[BulletinRecipient]] = relationship(
         back_populates="bulletin", order_by=lambda: BulletinRecipient.city_id
     )

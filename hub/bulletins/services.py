@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +23,7 @@ from hub.incidents import services as incidents
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hub.kernel.models import City, Reminder
+from hub.kernel.models import City, Reminder, User
 from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
@@ -265,6 +265,100 @@ def visible_list(
         )
     query = query.options(selectinload(Bulletin.recipients))  # the lists show who it went to
     return list(session.scalars(query.order_by(Bulletin.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class BulletinFilter:
+    """Filters for searching the bulletins a city may see; None means any."""
+
+    box: Literal["inbox", "outbox"] | None = None  # addressed to the city, or issued by it
+    kind: Literal["bulletin", "warning"] | None = None
+    city: str | None = None  # issuing or addressed
+    person: str | None = None  # part of the issuing person's user or display name
+    since: datetime | None = None  # issued at or after
+    until: datetime | None = None  # issued before
+    text: str | None = None  # part of the title, area or text
+
+
+@dataclass(frozen=True)
+class BulletinPage:
+    """One page of a bulletin search."""
+
+    items: list[Bulletin]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _searched(session: DbSession, city_id: int | None, filters: BulletinFilter) -> Select[Bulletin]:
+    """Return the query of the bulletins a city may see that pass the filters."""
+    addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
+    if filters.box == "inbox":
+        query = select(Bulletin).where(Bulletin.id.in_(addressed))
+    elif filters.box == "outbox":
+        query = select(Bulletin).where(Bulletin.issuing_city_id == city_id)
+    else:
+        query = select(Bulletin).where(
+            or_(Bulletin.scope == "public", Bulletin.issuing_city_id == city_id, Bulletin.id.in_(addressed))
+        )
+    if filters.kind is not None:
+        query = query.where(Bulletin.kind == filters.kind)
+    if filters.city is not None:
+        other = cities.by_slug(session, filters.city)
+        to_other = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == other.id)
+        query = query.where(or_(Bulletin.issuing_city_id == other.id, Bulletin.id.in_(to_other)))
+    if filters.person:
+        people = select(User.id).where(
+            User.username.icontains(filters.person, autoescape=True)
+            | User.display_name.icontains(filters.person, autoescape=True)
+        )
+        query = query.where(Bulletin.issued_by_id.in_(people))
+    if filters.since is not None:
+        query = query.where(Bulletin.issued_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(Bulletin.issued_at < filters.until)
+    if filters.text:
+        query = query.where(
+            Bulletin.title.icontains(filters.text, autoescape=True)
+            | Bulletin.area.icontains(filters.text, autoescape=True)
+            | Bulletin.text.icontains(filters.text, autoescape=True)
+        )
+    return query
+
+
+MAX_PER_PAGE = 100
+EXPORT_LIMIT = 10_000
+
+
+def search(
+    session: DbSession, city_id: int | None, filters: BulletinFilter, *, page: int = 1, per_page: int = 20
+) -> BulletinPage:
+    """Return a page of the bulletins a city may see that pass the filters, newest first."""
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidInput(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
+    query = _searched(session, city_id, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.options(selectinload(Bulletin.recipients))
+        .order_by(Bulletin.issued_at.desc(), Bulletin.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return BulletinPage(list(items), total, page, per_page)
+
+
+def export(
+    session: DbSession, city_id: int | None, filters: BulletinFilter, *, limit: int = EXPORT_LIMIT
+) -> list[Bulletin]:
+    """Return the bulletins a city may see that pass the filters, for an export, newest first."""
+    query = _searched(session, city_id, filters).options(
+        selectinload(Bulletin.recipients), selectinload(Bulletin.issued_by)
+    )
+    return list(session.scalars(query.order_by(Bulletin.issued_at.desc(), Bulletin.id.desc()).limit(limit)))
 
 
 def undelivered(session: DbSession, bulletin_id: int) -> list[BulletinRecipient]:

@@ -9,6 +9,7 @@ CAPABILITY = Capability(
     name="fleet",
     models=("hub.fleet.models",),
     blueprints=("web.fleet.views:bp",),
+    api_blueprints=("web.fleet.api:bp",),
     nav=(NavEntry("fleet.index", N_("指挥车"), 50),),
     urgent=desk.urgent,
     desk_version=desk.version,

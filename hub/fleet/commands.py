@@ -12,7 +12,7 @@ from hub.fleet import services as fleet
 from hub.fleet.models import CommandState, Vehicle, VehicleCommand
 from hub.kernel import audit
 from hub.kernel.actors import Actor
-from hub.kernel.errors import Forbidden, InvalidInput
+from hub.kernel.errors import Forbidden, InvalidInput, NotFound
 from hub.kernel.models import MqttOutbox
 from hub.kernel.types import DbSession, affected_rows, utcnow
 
@@ -226,6 +226,18 @@ def for_vehicle(session: DbSession, vehicle_id: int, limit: int = 20) -> list[Ve
     """Return a vehicle's latest commands, newest first."""
     query = select(VehicleCommand).where(VehicleCommand.vehicle_id == vehicle_id)
     return list(session.scalars(query.order_by(VehicleCommand.id.desc()).limit(limit)))
+
+
+def by_vehicle_and_id(session: DbSession, vehicle_id: int, command_id: uuid.UUID) -> VehicleCommand:
+    """Return one command of a vehicle by its id, or fail."""
+    found = session.scalar(
+        select(VehicleCommand).where(
+            VehicleCommand.vehicle_id == vehicle_id, VehicleCommand.command_id == command_id
+        )
+    )
+    if found is None:
+        raise NotFound(f"vehicle {vehicle_id} has no command {command_id}")
+    return found
 
 
 def unpublished(session: DbSession, limit: int = 200) -> list[MqttOutbox]:

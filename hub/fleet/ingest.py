@@ -169,8 +169,11 @@ class _Telemetry:
         areas.settle(session, sorted(self.newest))
 
     def _write_sqlite(self, connection: Connection) -> None:
-        # The column type's own conversion, so the stored text is what the ORM writes and reads.
-        stamp = table_of(VehiclePosition).c.at.type.bind_processor(connection.dialect)
+        # The column type's own conversion as the dialect applies it (the UTC step and then SQLite's
+        # text format), so the stored text is what the ORM writes and compares against: without the
+        # dialect's step the driver wrote "…:13+00:00", which sorts before the ORM's "…:13.000000".
+        column_type = table_of(VehiclePosition).c.at.type
+        stamp = column_type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
         if stamp is None:
             raise TypeError("the position time column converts nothing on this dialect")
         received = stamp(self.received_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -19,7 +20,7 @@ from contracts.mqtt import (
     telemetry_topic,
 )
 from hub.capabilities import BrokerAccount
-from hub.fleet.models import LinkageSystem, Vehicle
+from hub.fleet.models import LinkageSystem, Vehicle, VehiclePosition
 from hub.kernel import audit
 from hub.kernel.actors import Actor
 from hub.kernel.broker_auth import mosquitto_hash, new_secret
@@ -129,6 +130,35 @@ def vehicle(session: DbSession, vehicle_id: int) -> Vehicle:
     if found is None:
         raise NotFound(f"no vehicle {vehicle_id}")
     return found
+
+
+MAX_TRACK_POINTS = 5000
+
+
+def track(
+    session: DbSession,
+    vehicle_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> list[VehiclePosition]:
+    """Return a vehicle's positions in [since, until), the latest `limit` of them, oldest first."""
+    vehicle(session, vehicle_id)
+    if not 1 <= limit <= MAX_TRACK_POINTS:
+        raise InvalidInput(f"limit must be between 1 and {MAX_TRACK_POINTS}")
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("since must come before until")
+    # (vehicle_id, at, seq) is the unique index: the range and the order are read from it.
+    query = select(VehiclePosition).where(VehiclePosition.vehicle_id == vehicle_id)
+    if since is not None:
+        query = query.where(VehiclePosition.at >= since)
+    if until is not None:
+        query = query.where(VehiclePosition.at < until)
+    newest = session.scalars(
+        query.order_by(VehiclePosition.at.desc(), VehiclePosition.seq.desc()).limit(limit)
+    )
+    return list(reversed(list(newest)))
 
 
 def vehicle_by_code(session: DbSession, city_slug: str, code: str) -> Vehicle | None:

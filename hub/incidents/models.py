@@ -125,7 +125,7 @@ class Incident(Model):
         index=True,
     )
     exercise: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     # The fields of a standard incident report (突发事件信息报告): where the news came from, what
     # happened, how far it reaches, where it is heading, what was done, and the casualties
     # (None: not known yet, which is not the same as none).

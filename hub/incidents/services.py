@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, ReportKind
@@ -18,7 +18,7 @@ from hub.incidents.models import Incident, IncidentReport, incident_affected_cit
 from hub.kernel import audit, cities, flow_requests
 from hub.kernel.actors import Actor
 from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hub.kernel.models import City
+from hub.kernel.models import City, User
 from hub.kernel.types import DbSession, utcnow
 
 NOTIFY_NEIGHBOURS = "notify-neighbours"
@@ -244,7 +244,10 @@ class IncidentFilter:
     status: IncidentStatus | None = None
     open_only: bool = False
     exercise: bool | None = None
-    since: datetime | None = None
+    since: datetime | None = None  # reported at or after
+    until: datetime | None = None  # reported before
+    person: str | None = None  # part of the recording person's user or display name
+    text: str | None = None  # part of the title, location or description
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,19 @@ def list_incidents(session: DbSession, filters: IncidentFilter, *, page: int = 1
     """Return a page of incidents, most recently reported first."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
+    query = _filtered(session, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.options(selectinload(Incident.affected_cities))
+        .order_by(Incident.reported_at.desc(), Incident.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return Page(list(items), total, page, per_page)
+
+
+def _filtered(session: DbSession, filters: IncidentFilter) -> Select[Incident]:
+    """Return the query of the incidents that pass the filters, in the database's hands."""
     query = select(Incident)
     if filters.city is not None:
         city = cities.by_slug(session, filters.city)
@@ -287,14 +303,34 @@ def list_incidents(session: DbSession, filters: IncidentFilter, *, page: int = 1
         query = query.where(Incident.exercise == filters.exercise)
     if filters.since is not None:
         query = query.where(Incident.reported_at >= filters.since)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.options(selectinload(Incident.affected_cities))
-        .order_by(Incident.reported_at.desc(), Incident.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    if filters.until is not None:
+        query = query.where(Incident.reported_at < filters.until)
+    if filters.person:
+        people = select(User.id).where(
+            User.username.icontains(filters.person, autoescape=True)
+            | User.display_name.icontains(filters.person, autoescape=True)
+        )
+        query = query.where(Incident.created_by_id.in_(people))
+    if filters.text:
+        query = query.where(
+            Incident.title.icontains(filters.text, autoescape=True)
+            | Incident.location.icontains(filters.text, autoescape=True)
+            | Incident.description.icontains(filters.text, autoescape=True)
+        )
+    return query
+
+
+EXPORT_LIMIT = 10_000
+
+
+def export_incidents(
+    session: DbSession, filters: IncidentFilter, *, limit: int = EXPORT_LIMIT
+) -> list[Incident]:
+    """Return the incidents that pass the filters for an export, most recently reported first."""
+    query = _filtered(session, filters).options(
+        selectinload(Incident.affected_cities), selectinload(Incident.created_by)
     )
-    return Page(list(items), total, page, per_page)
+    return list(session.scalars(query.order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(limit)))
 
 
 def open_counts_by_level(session: DbSession, city: City | None = None) -> dict[int, int]:

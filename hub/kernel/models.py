@@ -40,7 +40,7 @@ class AuditEntry(Model):
     actor: Mapped[str] = mapped_column(String(64))  # username, token name or process
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True, index=True)
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     before: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)

@@ -44,6 +44,7 @@ def test_vehicle_positions_move_without_a_reload(
     db.session.commit()
     make_user("xuzhou-coord", "xuzhou")
     login(page, "xuzhou-coord")
+    page.locator(".nav-more-button").hover()  # the vehicles page is under "more" in the menu
     page.get_by_role("link", name="指挥车").first.click()
     expect(page.locator('#vehicles tr[data-vehicle="linyi/v01"]')).to_contain_text("在线")
     marker = page.locator('#map-vehicles .vehicle-marker.online[data-vehicle="linyi/v01"]')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -13,16 +13,19 @@ from hub.kernel import audit as audit_service
 from hub.kernel import cities as city_service
 from hub.kernel import dead_letters
 from hub.kernel import users as user_service
+from hub.kernel.actors import Actor
 from hub.kernel.errors import ServiceError
-from hub.kernel.models import Role
+from hub.kernel.models import AuditEntry, Role
 from web import status as hub_status
+from web.admin.audit_labels import ACTION_LABELS, action_choices, action_label, field_changes
 from web.auth import admin_required, current_actor
 from web.errors import flash_refusal
 from web.forms import EmptyForm, PasswordResetForm, UserForm
-from web.i18n import city_choices
-from web.queries import page_number
+from web.i18n import city_choices, city_name
+from web.queries import csv_response, day_range, local_text, page_number, text
 
 bp = Blueprint("admin", __name__)
+AUDIT_EXPORT_LIMIT = 10_000
 
 ROLE_LABELS = {
     Role.COORDINATOR: _l("协调员"),
@@ -32,20 +35,74 @@ ROLE_LABELS = {
 }
 
 
+def _audit_filters(actor: Actor) -> audit_service.AuditFilter:
+    """Read the trail's filters from the query string; everyone but an admin reads their own city."""
+    city_id = actor.city_id
+    if actor.is_admin:
+        slug = request.args.get("city") or None
+        city_id = city_service.by_slug(db.session, slug).id if slug else None
+    action = request.args.get("action") or None
+    if action is not None and action not in ACTION_LABELS:
+        abort(400)
+    since, until = day_range()
+    return audit_service.AuditFilter(
+        city_id=city_id, person=text("person"), action=action, since=since, until=until
+    )
+
+
 @bp.get("/audit")
 @login_required
 def audit() -> ResponseReturnValue:
-    """Show the audit trail: the whole region for admins, the own city for everyone else."""
+    """Show the audit trail (the whole region for admins, the own city for everyone else), filtered
+    by city, person, action and days, each change as its fields before and after."""
     actor = current_actor()
+    filters = _audit_filters(actor)
     page = page_number()
     per_page = 100
-    entries = audit_service.recent(
-        db.session,
-        city_id=None if actor.is_admin else actor.city_id,
-        limit=per_page,
-        offset=(page - 1) * per_page,
+    entries = audit_service.search(db.session, filters, limit=per_page, offset=(page - 1) * per_page)
+    return render_template(
+        "audit.html",
+        entries=entries,
+        total=audit_service.count(db.session, filters),
+        page=page,
+        per_page=per_page,
+        cities=city_service.all_cities(db.session) if actor.is_admin else [],
+        actions=action_choices(),
+        action_label=action_label,
+        field_changes=field_changes,
+        args=request.args,
+        filter_args={k: v for k, v in request.args.items() if k != "page" and v},
     )
-    return render_template("audit.html", entries=entries, page=page, per_page=per_page)
+
+
+@bp.get("/audit/export.csv")
+@login_required
+def audit_export() -> ResponseReturnValue:
+    """Download the filtered trail as CSV (at most the newest 10,000 entries), times in the hub's zone."""
+    entries = audit_service.search(db.session, _audit_filters(current_actor()), limit=AUDIT_EXPORT_LIMIT)
+    kinds = {"user": _("人员"), "partner": _("对接平台"), "system": _("系统")}
+
+    def changes(entry: AuditEntry) -> str:
+        parts = []
+        for c in field_changes(entry.before, entry.after):
+            value = f"{c.before} → {c.after}" if c.before and c.after else c.before or c.after
+            parts.append(f"{c.label}: {value}")
+        return "; ".join(parts)
+
+    header = [_("时间"), _("操作者"), _("操作者类型"), _("城市"), _("操作"), _("对象"), _("变更")]
+    rows = (
+        [
+            local_text(e.at),
+            e.actor,
+            kinds.get(e.actor_kind, e.actor_kind),
+            city_name(e.city) if e.city else "",
+            action_label(e.action),
+            f"{e.entity_type} #{e.entity_id}" if e.entity_id is not None else e.entity_type,
+            changes(e),
+        ]
+        for e in entries
+    )
+    return csv_response(header, rows, "audit.csv")
 
 
 def _user_form() -> UserForm:

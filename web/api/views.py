@@ -1,4 +1,5 @@
-"""The API's shared part: the member cities, the hub's status and readiness, and the API document."""
+"""The API's shared part: the member cities, the audit trail, the dead letters, the hub's status and
+readiness, and the API document."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import Field
 from hub.extensions import db
 from hub.kernel import audit as audit_service
 from hub.kernel import cities as city_service
+from hub.kernel import dead_letters
 from hub.kernel.errors import Forbidden
 from hub.kernel.models import AuditEntry, City
 from hub.runtime.status import Component
@@ -112,6 +114,53 @@ def list_audit(query: AuditQuery) -> ResponseReturnValue:
         offset=query.offset,
     )
     return AuditList(items=[_audit_entry(e) for e in entries]).model_dump(mode="json")
+
+
+class DeadLetterOut(Out):
+    """An inbound message that broke its contract: where it came from, why it was refused, and the
+    first bytes of it (`payload_text` as UTF-8, unreadable bytes replaced)."""
+
+    id: int
+    received_at: StoredTime
+    source: str
+    topic: str
+    reason: str
+    size: int
+    payload_text: str
+
+
+class DeadLetterList(Out):
+    """Dead letters, newest first, and how many are kept in all."""
+
+    total: int
+    items: list[DeadLetterOut]
+
+
+class DeadLetterQuery(Query):
+    """How many of the newest dead letters."""
+
+    limit: QueryInt = Field(100, ge=1, le=500)
+
+
+@bp.get("/dead-letters")
+@api_auth
+@operation(query=DeadLetterQuery, tags=("dead letters",), HTTP_200=(DeadLetterList, "Newest first"))
+def list_dead_letters(query: DeadLetterQuery) -> ResponseReturnValue:
+    """List the inbound messages that broke their contract, as the dead-letters page shows them."""
+    letters = dead_letters.recent(db.session, limit=query.limit)
+    items = [
+        DeadLetterOut(
+            id=d.id,
+            received_at=d.received_at,
+            source=d.source,
+            topic=d.topic,
+            reason=d.reason,
+            size=d.size,
+            payload_text=d.payload.decode("utf-8", "replace"),
+        )
+        for d in letters
+    ]
+    return DeadLetterList(total=dead_letters.count(db.session), items=items).model_dump(mode="json")
 
 
 @bp.get("/openapi.json")

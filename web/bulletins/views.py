@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -23,11 +23,13 @@ from hub.kernel.types import utcnow
 from web.auth import current_actor
 from web.bulletins.forms import BulletinForm, ReceiptForm, colour_choices
 from web.errors import flash_refusal, flash_validation
-from web.i18n import city_choices
+from web.i18n import city_choices, city_name
 from web.incidents.forms import category_choices
 from web.kick import kick_flows
+from web.queries import csv_response, day_range, local_text, page_number, text
 
 if TYPE_CHECKING:
+    from hub.bulletins.models import Bulletin, BulletinRecipient
     from hub.incidents.models import Incident
 
 bp = Blueprint("bulletins", __name__, template_folder="templates")
@@ -41,10 +43,34 @@ def _other_cities() -> list[tuple[str, str]]:
 # Bulletins -----------------------------------------------------------------------------------
 
 
+BOXES = ("inbox", "outbox")
+KINDS = ("bulletin", "warning")
+
+
+def _search_filters() -> bulletins.BulletinFilter:
+    """Read the search's filters from the query string; a value no list has is a 400."""
+    args = request.args
+    box = args.get("box") or None
+    kind = args.get("kind") or None
+    if (box is not None and box not in BOXES) or (kind is not None and kind not in KINDS):
+        abort(400)
+    since, until = day_range()
+    return bulletins.BulletinFilter(
+        box=cast(Literal["inbox", "outbox"] | None, box),
+        kind=cast(Literal["bulletin", "warning"] | None, kind),
+        city=args.get("city") or None,
+        person=text("person"),
+        since=since,
+        until=until,
+        text=text("q"),
+    )
+
+
 @bp.get("/bulletins")
 @login_required
 def bulletin_list() -> ResponseReturnValue:
-    """Show the city's inbox and outbox of bulletins, with the receipt matrix."""
+    """Show the city's inbox and outbox of bulletins, with the receipt matrix, and a search of all
+    the bulletins it may see (filters in the query string, page by page)."""
     city_id = current_user.city_id
     return render_template(
         "bulletins/bulletins.html",
@@ -55,8 +81,57 @@ def bulletin_list() -> ResponseReturnValue:
             for b in bulletins.visible_list(db.session, city_id, current_only=True)
             if b.issuing_city_id != city_id and all(r.city_id != city_id for r in b.recipients)
         ],
+        found=bulletins.search(db.session, city_id, _search_filters(), page=page_number()),
+        cities=city_service.all_cities(db.session),
+        args=request.args,
+        filter_args={k: v for k, v in request.args.items() if k != "page" and v},
         now=utcnow(),
     )
+
+
+@bp.get("/bulletins/export.csv")
+@login_required
+def bulletin_export() -> ResponseReturnValue:
+    """Download the searched bulletins as CSV, with each addressed city's receipt, times in the hub's zone."""
+    found = bulletins.export(db.session, current_user.city_id, _search_filters())
+    kinds = {"bulletin": _("通报"), "warning": _("预警")}
+    colours = dict(colour_choices())
+    now = utcnow()
+
+    def receipt(b: Bulletin, r: BulletinRecipient) -> str:
+        if r.receipt_at:
+            state = _("已签收") + " " + local_text(r.receipt_at)
+        elif bulletins.is_late(r, now) and not b.cancelled_at:
+            state = _("逾期未签收")
+        elif r.delivered_at:
+            state = _("平台已接收")
+        else:
+            state = _("待送达")
+        return f"{city_name(r.city)}：{state}"
+
+    header = [
+        _("编号"), _("类型"), _("颜色"), _("标题"), _("区域"), _("发布城市"), _("发布人"),
+        _("发布时间"), _("签收期限"), _("失效时间"), _("已撤销"), _("演练"), _("回执情况"),
+    ]  # fmt: skip
+    rows = (
+        [
+            str(b.public_id),
+            kinds.get(b.kind, b.kind),
+            colours.get(b.colour or "", ""),
+            b.title,
+            b.area,
+            city_name(b.issuing_city),
+            b.issued_by.display_name if b.issued_by else "",
+            local_text(b.issued_at),
+            local_text(b.receipt_deadline),
+            local_text(b.expires_at),
+            local_text(b.cancelled_at),
+            _("是") if b.exercise else "",
+            "; ".join(receipt(b, r) for r in b.recipients),
+        ]
+        for b in found
+    )
+    return csv_response(header, rows, "bulletins.csv")
 
 
 def _bulletin_form() -> BulletinForm:

@@ -366,3 +366,37 @@
     connect();
   });
 })();
+
+// Lists on a phone: each cell is named by its column's heading (data-label), so that the
+// stylesheet can show a table as one card per row. Templates may name cells themselves; the
+// rest are named here, again whenever a live part of the page is redrawn.
+(function () {
+  "use strict";
+  function label(root) {
+    var tables = (root.querySelectorAll ? root : document).querySelectorAll("table.list:not(.report-grid)");
+    Array.prototype.forEach.call(tables, function (table) {
+      var heads = table.tHead && table.tHead.rows.length ? table.tHead.rows[0].cells : null;
+      if (!heads) { return; }
+      Array.prototype.forEach.call(table.tBodies, function (body) {
+        Array.prototype.forEach.call(body.rows, function (row) {
+          if (row.cells.length !== heads.length) { return; }  // "nothing here" rows span the table
+          Array.prototype.forEach.call(row.cells, function (cell, i) {
+            if (!cell.hasAttribute("data-label")) { cell.setAttribute("data-label", heads[i].textContent.trim()); }
+          });
+        });
+      });
+      table.classList.add("cards");
+    });
+  }
+  function start() {
+    label(document);
+    new MutationObserver(function (changes) {
+      changes.forEach(function (change) {
+        Array.prototype.forEach.call(change.addedNodes, function (node) {
+          if (node.nodeType === 1) { label(node.matches && node.matches("table.list") ? node.parentNode : node); }
+        });
+      });
+    }).observe(document.body, { childList: true, subtree: true });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();
