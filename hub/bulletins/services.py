@@ -227,14 +227,20 @@ def get_by_id(session: DbSession, bulletin_id: int) -> Bulletin:
     return bulletin
 
 
-def inbox(session: DbSession, city_id: int, limit: int = 100) -> list[Bulletin]:
-    """Return bulletins addressed to a city, newest first."""
-    addressed = select(BulletinRecipient.bulletin_id).where(BulletinRecipient.city_id == city_id)
-    query = select(Bulletin).where(Bulletin.id.in_(addressed)).order_by(Bulletin.id.desc()).limit(limit)
+def inbox(session: DbSession, city_id: int, limit: int = 30) -> list[Bulletin]:
+    """Return bulletins addressed to a city: those nobody of the city has signed first, however
+    old, then the newest; older ones are for the search."""
+    query = (
+        select(Bulletin)
+        .join(BulletinRecipient, BulletinRecipient.bulletin_id == Bulletin.id)
+        .where(BulletinRecipient.city_id == city_id)
+        .order_by(BulletinRecipient.receipt_at.is_not(None), Bulletin.id.desc())
+        .limit(limit)
+    )
     return list(session.scalars(query.options(selectinload(Bulletin.recipients))))
 
 
-def outbox(session: DbSession, city_id: int, limit: int = 100) -> list[Bulletin]:
+def outbox(session: DbSession, city_id: int, limit: int = 30) -> list[Bulletin]:
     """Return bulletins a city issued, newest first, with their receipt matrix."""
     query = (
         select(Bulletin).where(Bulletin.issuing_city_id == city_id).order_by(Bulletin.id.desc()).limit(limit)

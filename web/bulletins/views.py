@@ -78,7 +78,8 @@ def bulletin_list() -> ResponseReturnValue:
         outbox=bulletins.outbox(db.session, city_id),
         public=[
             b
-            for b in bulletins.visible_list(db.session, city_id, current_only=True)
+            # The newest current ones; the search below finds the rest.
+            for b in bulletins.visible_list(db.session, city_id, current_only=True, limit=30)
             if b.issuing_city_id != city_id and all(r.city_id != city_id for r in b.recipients)
         ],
         found=bulletins.search(db.session, city_id, _search_filters(), page=page_number()),

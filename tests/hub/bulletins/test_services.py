@@ -227,3 +227,19 @@ def test_the_chase_is_asked_for_only_when_a_receipt_is_due_a_reminder_or_a_flag(
     assert chase_requests() == 1  # reminded, not yet due a flag
     bulletins.schedule_chase(db.session, late + bulletins.FLAG_AFTER, settings)
     assert chase_requests() == 2
+
+
+def test_the_inbox_keeps_an_old_unsigned_bulletin_above_newer_signed_ones(make_user) -> None:
+    issuer = Actor.for_user(make_user("ly", "linyi"))
+    xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
+    unsigned = bulletins.issue(db.session, issuer, _data(title="未签收的旧通报"))
+    signed = []
+    for n in range(4):
+        bulletin = bulletins.issue(db.session, issuer, _data(title=f"已签收 {n}"))
+        bulletins.record_receipt(
+            db.session, xuzhou, bulletin.public_id, ReceiptCreate(acknowledged_by="值班员")
+        )
+        signed.append(bulletin.id)
+    db.session.commit()
+    shown = [b.id for b in bulletins.inbox(db.session, xuzhou.city_id, limit=3)]
+    assert shown == [unsigned.id, signed[3], signed[2]]
