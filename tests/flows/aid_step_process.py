@@ -18,6 +18,7 @@ from typing import Any
 from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
 from flows.prefect_settings import disable_flow_heartbeats
+from flows.presence import NodePresence
 from hub.config import settings_from_env
 from hub.kernel import flow_requests
 from hub.mutual_aid import services, upkeep
@@ -45,10 +46,10 @@ def main(point: str, request_id: int, marker: Path) -> None:
     elif point == "finish":
         real_finish = flow_requests.finish
 
-        def finish(session: Any, finished_id: int, **kwargs: Any) -> None:
+        def finish(session: Any, finished_id: int, **kwargs: Any) -> bool:
             if finished_id == request_id:
                 _stop_here(marker)
-            real_finish(session, finished_id, **kwargs)
+            return real_finish(session, finished_id, **kwargs)
 
         flow_requests.finish = finish  # type: ignore[assignment]
     else:
@@ -56,7 +57,9 @@ def main(point: str, request_id: int, marker: Path) -> None:
     app = create_app(settings_from_env())
     use_app(app)
     disable_flow_heartbeats()
-    FlowDispatcher(LocalLauncher(workers=1), poll_seconds=0.1).start(recover=False)
+    # A node, as a process of `hub run` is, so that its death is seen at once.
+    presence = NodePresence("test-hub", ["dispatcher"]).start()
+    FlowDispatcher(LocalLauncher(workers=1), poll_seconds=0.1, node=presence.name).start(recover=False)
     print("dispatching", flush=True)
     threading.Event().wait()
 
