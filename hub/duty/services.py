@@ -56,6 +56,15 @@ def on_duty(session: DbSession, now: datetime) -> dict[int, DutyShift]:
     return {row.city_id: row for row in session.scalars(query)}
 
 
+def shift_of(session: DbSession, city_id: int, now: datetime) -> DutyShift | None:
+    """Return the shift on duty in one city at `now`, if the roster has it."""
+    day, shift = shift_at(now)
+    query = select(DutyShift).where(
+        DutyShift.city_id == city_id, DutyShift.day == day, DutyShift.shift == shift
+    )
+    return session.scalar(query)
+
+
 def roster(session: DbSession, city_id: int, start: date, days: int) -> list[DutyShift]:
     """Return a city's shifts from `start` for `days` days, in order."""
     query = (

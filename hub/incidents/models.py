@@ -44,6 +44,10 @@ class Notification(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Whom the notice was routed to: the city's officer and leader on duty when it arrived
+    # (from the duty roster; None when the roster had no one for that shift).
+    duty_officer: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duty_leader: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Who at the city read the notice (确认已阅); None for the hub's own acknowledgements.
     read_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     # A notice of a change to an incident the city was already told about (kind "update:<id>").

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.common import IncidentLevel
 from contracts.incidents import Notification as NotificationContract
 from contracts.mqtt import DEFAULT_ROOT, JointAlert
+from hub.duty import services as duty
 from hub.fleet import services as fleet
 from hub.incidents.models import Incident, IncidentUpdate, Notification
 from hub.kernel import acknowledgements, audit, cities, flow_requests
@@ -72,6 +73,10 @@ def _store_once(
     existing = session.scalar(query)
     if existing is not None:
         return existing, False
+    on_duty = duty.shift_of(session, notification.city_id, notification.created_at or utcnow())
+    if on_duty is not None:
+        notification.duty_officer, notification.duty_leader = on_duty.officer, on_duty.leader
+        details = {**details, "duty_officer": on_duty.officer, "duty_leader": on_duty.leader}
     try:
         # A savepoint, so losing a race with a concurrent run keeps the caller's transaction.
         with session.begin_nested():

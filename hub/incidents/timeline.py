@@ -69,6 +69,7 @@ class NoticeSent:
     reason: str
     update: bool
     read_at: datetime | None
+    duty_officer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,9 @@ def story(session: DbSession, actor: Actor, incident: Incident) -> list[Entry]:
                 )
             )
     for n in session.scalars(select(Notification).where(Notification.incident_id == incident.id)):
-        entries.append(NoticeSent(n.created_at, n.city, n.reason, n.update_id is not None, n.read_at))
+        entries.append(
+            NoticeSent(n.created_at, n.city, n.reason, n.update_id is not None, n.read_at, n.duty_officer)
+        )
         if n.read_at is not None:
             entries.append(NoticeRead(n.read_at, n.city, n.read_by.display_name if n.read_by else None))
     entries += [

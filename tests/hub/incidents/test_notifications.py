@@ -60,3 +60,24 @@ def test_only_the_recipient_city_marks_read(make_incident, make_user) -> None:
         db.session, Actor.for_user(make_user("xz", "xuzhou", Role.DUTY_OFFICER)), notification.id
     )
     assert notification.read_at is not None
+
+
+def test_a_notice_is_routed_to_the_officer_and_leader_on_duty_when_it_arrives(
+    make_incident, make_user
+) -> None:
+    from hub.duty import services as duty
+    from hub.kernel.types import utcnow
+
+    xuzhou = Actor.for_user(make_user("xz", "xuzhou"))
+    day, shift = duty.shift_at(utcnow())
+    duty.import_roster(
+        db.session,
+        xuzhou,
+        f"date,shift,officer,officer_phone,leader,leader_phone\n{day},{shift},王磊,,刘建国,\n",
+    )
+    incident = make_incident("linyi", "II")
+    routed, _ = notifications.deliver(db.session, incident.id, "xuzhou", "neighbour", flow_run_id=None)
+    unrostered, _ = notifications.deliver(db.session, incident.id, "jining", "neighbour", flow_run_id=None)
+    db.session.commit()
+    assert (routed.duty_officer, routed.duty_leader) == ("王磊", "刘建国")
+    assert (unrostered.duty_officer, unrostered.duty_leader) == (None, None)

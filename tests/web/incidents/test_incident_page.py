@@ -321,3 +321,25 @@ def test_the_owner_watches_a_circle_around_the_place_and_the_map_draws_it(
         client.post(f"{path}/area", data={"csrf_token": _csrf(client, path), "radius_m": "500"}).status_code
         == 403
     )
+
+
+def test_the_desk_and_the_story_name_the_officer_a_notice_was_routed_to(
+    client, auth, make_user, make_incident
+) -> None:
+    from hub.duty import services as duty
+    from hub.incidents import notifications
+    from hub.kernel.actors import Actor
+    from hub.kernel.types import utcnow
+
+    day, shift = duty.shift_at(utcnow())
+    duty.import_roster(
+        db.session,
+        Actor.for_user(make_user("xz", "xuzhou")),
+        f"date,shift,officer,officer_phone,leader,leader_phone\n{day},{shift},王磊,,刘建国,\n",
+    )
+    incident = make_incident("linyi", "II")
+    notifications.deliver(db.session, incident.id, "xuzhou", "neighbour", flow_run_id=None)
+    db.session.commit()
+    auth.login("xz")
+    assert "送值班员 王磊 · 带班领导 刘建国" in client.get("/").get_data(as_text=True)
+    assert "送值班员 王磊" in client.get(f"/incidents/{incident.id}").get_data(as_text=True)
