@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,7 +20,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from prefect.settings import PREFECT_API_URL
 
 from flows.context import use_app
 from flows.launcher import FlowDispatcher, LocalLauncher
@@ -33,11 +30,11 @@ from hub.kernel.models import AuditEntry, FlowRequest, FlowRequestStatus, User
 from hub.kernel.types import utcnow
 from hub.mutual_aid import services, upkeep
 from hub.mutual_aid.models import AidAsk, AidRequest
+from tests.flows.processes import spawn
 from tests.flows.test_mqtt_bridge import wait_for
 from tests.hub.mutual_aid.factories import CONTACT, FRESH_FOR, entry, line
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
-REPOSITORY = Path(__file__).resolve().parents[2]
 START_S = 120  # at most this long for the process to import and reach the step (a busy machine)
 
 
@@ -51,21 +48,8 @@ def flow_app(app: Flask) -> Iterator[Flask]:
 def _killed_at(settings: Settings, point: str, request_id: int, tmp_path: Path) -> None:
     """Run a hub process until it stops at `point` of the request, then SIGKILL it."""
     marker, log = tmp_path / f"stopped-{point}", tmp_path / f"hub-{point}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
-    env.update(
-        HUB_DATABASE_URL=settings.database_url or "",
-        HUB_INSTANCE_PATH=str(settings.instance_path / "killed"),
-        HUB_SECRET_KEY=settings.secret_key,
-        HUB_ENCRYPTION_KEY=settings.encryption_key or "",
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
-        PYTHONPATH=str(REPOSITORY),
-    )
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "tests.flows.aid_step_process", point, str(request_id), str(marker)],
-        cwd=REPOSITORY,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+    hub = spawn(
+        ["tests.flows.aid_step_process", point, str(request_id), str(marker)], settings, "killed", log
     )
     try:
         deadline = time.monotonic() + START_S

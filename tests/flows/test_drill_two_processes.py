@@ -3,9 +3,7 @@ a duplicated STARTEX trigger from a third: the drill starts once and each inject
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select
 
 from contracts.drills import DrillPlan
@@ -27,32 +24,18 @@ from hub.incidents.models import Incident
 from hub.kernel.actors import Actor
 from hub.kernel.models import AuditEntry, FlowRequest, User
 from hub.kernel.types import utcnow
+from tests.flows.processes import spawn
 from tests.flows.test_drills import flow_app, wait_for_report
 from tests.hub.drills.conftest import MSEL_CSV, plan_data
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 __all__ = ["flow_app"]  # the fixture, shared with the drill flows' tests
-REPOSITORY = Path(__file__).resolve().parents[2]
 START_S = 120  # at most this long for both processes to import and tick (a busy 2-core machine)
 RUN_S = START_S + 90  # how long each process runs at most before it stops by itself
 
 
 def _hub(settings: Settings, name: str, seconds: float, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
-    env.update(
-        HUB_DATABASE_URL=settings.database_url or "",
-        HUB_INSTANCE_PATH=str(settings.instance_path / name),
-        HUB_SECRET_KEY=settings.secret_key,
-        HUB_ENCRYPTION_KEY=settings.encryption_key,
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.flows.hub_process", str(seconds)],
-        cwd=REPOSITORY,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    return spawn(["tests.flows.hub_process", str(seconds)], settings, name, log)
 
 
 def test_two_hub_processes_and_a_duplicated_trigger_start_the_drill_once(

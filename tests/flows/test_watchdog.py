@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select
 
 from contracts.verifications import VerificationCreate
@@ -26,8 +25,8 @@ from hub.kernel.actors import Actor
 from hub.kernel.models import FlowRequest, FlowRequestStatus, HubNode, User
 from hub.verifications import services as verifications
 from hub.verifications.models import VerificationRequest
+from tests.flows.processes import spawn
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 START_S = 120  # at most this long for a hub process to import and tick (a busy 2-core machine)
 
 
@@ -122,21 +121,23 @@ def test_a_second_run_for_a_request_is_a_duplicate_and_only_the_first_ends_it(ap
 
 
 def _hub(settings: Settings, name: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
-    env.update(
-        HUB_DATABASE_URL=settings.database_url or "",
-        HUB_INSTANCE_PATH=str(settings.instance_path / name),
-        HUB_SECRET_KEY=settings.secret_key,
-        HUB_ENCRYPTION_KEY=settings.encryption_key,
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+    return spawn(["tests.flows.hub_process", "600"], settings, name, log)
+
+
+def _ask_xuzhou_to_verify(make_user: Callable[..., User]) -> VerificationRequest:
+    """Linyi asks Xuzhou's platform to verify a report: one flow request, one platform call."""
+    verification = verifications.create(
+        db.session,
+        Actor.for_user(make_user("ly", "linyi")),
+        VerificationCreate(
+            to_city="xuzhou",
+            subject="核实邳州段险情",
+            question="请核实邳州段堤防是否管涌。",
+            deadline=datetime.now(UTC) + timedelta(hours=1),
+        ),
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.flows.hub_process", "600"],
-        cwd=REPOSITORY,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    db.session.commit()
+    return verification
 
 
 def _wait(condition: Callable[[], bool], what: str, seconds: float = START_S) -> None:
@@ -158,17 +159,7 @@ def test_a_hub_process_killed_mid_flow_leaves_its_request_to_the_next_which_fini
     second: subprocess.Popen[bytes] | None = None
     try:
         _wait(lambda: "ticking" in first_log.read_text(errors="replace"), "the first hub process")
-        verification = verifications.create(
-            db.session,
-            Actor.for_user(make_user("ly", "linyi")),
-            VerificationCreate(
-                to_city="xuzhou",
-                subject="核实邳州段险情",
-                question="请核实邳州段堤防是否管涌。",
-                deadline=datetime.now(UTC) + timedelta(hours=1),
-            ),
-        )
-        db.session.commit()
+        verification = _ask_xuzhou_to_verify(make_user)
         request = db.session.scalars(
             select(FlowRequest).where(FlowRequest.flow_name == verifications.DELIVER)
         ).one()
@@ -208,22 +199,13 @@ def test_a_hub_process_killed_mid_flow_leaves_its_request_to_the_next_which_fini
 
 def _flow_server(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     """`hub flows serve` in a process group of its own, as a Prefect worker host would run it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUB_"))}
-    env.update(
-        HUB_DATABASE_URL=settings.database_url or "",
-        HUB_INSTANCE_PATH=str(settings.instance_path / "flow-server"),
-        HUB_SECRET_KEY=settings.secret_key,
-        HUB_ENCRYPTION_KEY=settings.encryption_key,
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
-        PREFECT_RUNNER_POLL_FREQUENCY="1",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "web", "flows", "serve"],
-        cwd=REPOSITORY,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    return spawn(
+        ["web", "flows", "serve"],
+        settings,
+        "flow-server",
+        log,
+        env={"PREFECT_RUNNER_POLL_FREQUENCY": "1"},
+        own_group=True,
     )
 
 
@@ -262,17 +244,7 @@ def test_a_prefect_worker_killed_mid_flow_is_noticed_by_its_silence_and_the_requ
     )
     worker = _flow_server(settings, log)
     try:
-        verification = verifications.create(
-            db.session,
-            Actor.for_user(make_user("ly", "linyi")),
-            VerificationCreate(
-                to_city="xuzhou",
-                subject="核实邳州段险情",
-                question="请核实邳州段堤防是否管涌。",
-                deadline=datetime.now(UTC) + timedelta(hours=1),
-            ),
-        )
-        db.session.commit()
+        verification = _ask_xuzhou_to_verify(make_user)
         request_id = db.session.scalars(
             select(FlowRequest.id).where(FlowRequest.flow_name == verifications.DELIVER)
         ).one()
