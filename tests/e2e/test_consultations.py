@@ -202,5 +202,6 @@ def test_a_coordinator_finds_the_conference_by_the_menu_and_changes_its_rhythm(
     third = (first_on.month - 1 + 6) % 12 + 1
     expect(rows.nth(2)).to_contain_text(f"-{third:02d}-15")
     shoot(page, "conference-edited.png")
+    page.locator(".nav-more-button").hover()  # the action items are under "more"
     page.locator('nav a[data-endpoint="consultations.action_item_list"]').click()
     expect(page.locator("#action-items")).to_be_visible()
