@@ -383,7 +383,7 @@ def test_every_consultation_page_is_reached_from_the_menu_and_the_meeting_page(
     make_user("xz", "xuzhou")
     auth.login("xz")
     desk = client.get("/").get_data(as_text=True)
-    menu = desk.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    menu = desk.split("<nav", 1)[1].split("</nav>", 1)[0]
     assert 'href="/consultations"' in menu and 'href="/action-items"' in menu
 
     page = client.get(f"/consultations/{meeting.public_id}").get_data(as_text=True)
