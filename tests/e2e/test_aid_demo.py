@@ -76,7 +76,8 @@ def test_the_linyi_flood_demo_is_started_and_watched_on_the_request_page(
 
     # Linyi accepts every offer; the neighbours authorise, then dispatch.
     while linyi.locator("button[data-step='accept']").count():
-        with linyi.expect_navigation():
+        # A form post and its redirect: on a busy machine that takes longer than a push.
+        with linyi.expect_navigation(timeout=PUSH_TIMEOUT_MS):
             linyi.locator("button[data-step='accept']").first.click()
     expect(linyi.locator("#aid-lines tr[data-line='L1'] td[data-stage='committed']")).to_have_text("20")
     loads.clear()
