@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,29 +93,49 @@ def _acl_text(hub_username: str, root: str, accounts: list[BrokerAccount]) -> st
 
 
 def write_broker_files(
-    session: DbSession, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+    session: DbSession,
+    directory: Path,
+    hub: HubCredentials,
+    root: str = DEFAULT_ROOT,
+    *,
+    extra_accounts: Sequence[BrokerAccount] = (),
 ) -> tuple[Path, Path]:
-    """Write both files atomically (a broker reloading mid-write must never see half a file)."""
-    paths, _ = _write(session, directory, hub, root, only_changes=False)
+    """Write both files atomically (a broker reloading mid-write must never see half a file).
+
+    `extra_accounts` are accounts the registry does not hold, such as the city-edge brokers'
+    bridges on the regional broker (`hub.runtime.edge_broker.bridge_account`).
+    """
+    paths, _ = _write(session, directory, hub, root, extra_accounts, only_changes=False)
     return paths
 
 
 def sync_broker_files(
-    session: DbSession, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+    session: DbSession,
+    directory: Path,
+    hub: HubCredentials,
+    root: str = DEFAULT_ROOT,
+    *,
+    extra_accounts: Sequence[BrokerAccount] = (),
 ) -> bool:
     """Rewrite the files only where the registry changed them; return whether anything changed."""
-    _, changed = _write(session, directory, hub, root, only_changes=True)
+    _, changed = _write(session, directory, hub, root, extra_accounts, only_changes=True)
     return changed
 
 
 def _write(
-    session: DbSession, directory: Path, hub: HubCredentials, root: str, *, only_changes: bool
+    session: DbSession,
+    directory: Path,
+    hub: HubCredentials,
+    root: str,
+    extra_accounts: Sequence[BrokerAccount],
+    *,
+    only_changes: bool,
 ) -> tuple[tuple[Path, Path], bool]:
     directory.mkdir(parents=True, exist_ok=True)
     written, changed = [], False
     # Both files from one read of the registry: read twice, a registration committed in between
     # would land in one file now and the other at the next look, reloading the broker twice.
-    accounts = _accounts(session, root)
+    accounts = _accounts(session, root) + list(extra_accounts)
     for name, text in (
         ("passwords", _password_text(hub, accounts)),
         ("acl", _acl_text(hub.username, root, accounts)),

@@ -23,6 +23,7 @@ from hub.kernel.broker_auth import (
     write_broker_files,
 )
 from hub.kernel.models import Role
+from hub.runtime.edge_broker import EdgeBridge, bridge_account
 
 HUB_PASSWORD = "hub-secret-password"
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
@@ -191,3 +192,41 @@ def test_acl_follows_the_configured_topic_root(app, city) -> None:
     assert "topic write zz/v1/heze/vehicles/cmd-1/telemetry" in text
     assert "topic read zz-exercise/v1/heze/vehicles/cmd-1/cmd" in text
     assert "hh/" not in text
+
+
+def test_a_city_edge_bridge_uses_only_its_own_city_on_the_regional_broker(
+    app, city, make_mosquitto, tmp_path: Path
+) -> None:
+    bridge = EdgeBridge("xuzhou", "127.0.0.1", 1883, "bridge-secret")
+    hub = HubCredentials("hub", mosquitto_hash(HUB_PASSWORD))
+    password_file, acl_file = write_broker_files(
+        db.session,
+        tmp_path / "auth",
+        hub,
+        extra_accounts=[bridge_account(bridge, mosquitto_hash("bridge-secret"))],
+    )
+    assert "user bridge-xuzhou\ntopic write hh/v1/xuzhou/#\n" in acl_file.read_text()
+    port = make_mosquitto(allow_anonymous=False, password_file=password_file, acl_file=acl_file).port
+    hub_peer = Peer(port, "hub", HUB_PASSWORD)
+    edge = Peer(port, "bridge-xuzhou", "bridge-secret")
+    try:
+        assert hub_peer.accepted() and edge.accepted()
+        hub_peer.subscribe("hh/#")
+        hub_peer.subscribe("hh-exercise/#")
+        granted = edge.subscribe("hh/v1/xuzhou/#")
+        assert not granted[0].is_failure  # type: ignore[attr-defined]
+        edge.subscribe("hh/#")  # asks for every city; reads only its own
+        edge.publish("hh-exercise/v1/xuzhou/vehicles/v01/telemetry", b"own")
+        assert hub_peer.messages.get(timeout=5) == ("hh-exercise/v1/xuzhou/vehicles/v01/telemetry", b"own")
+        hub_peer.publish("hh/v1/xuzhou/vehicles/v01/cmd", b"down")
+        assert edge.messages.get(timeout=5) == ("hh/v1/xuzhou/vehicles/v01/cmd", b"down")
+        assert hub_peer.messages.get(timeout=5) == ("hh/v1/xuzhou/vehicles/v01/cmd", b"down")  # its own
+        # Another city's topics and the hub's own state are out of the bridge's reach.
+        edge.publish("hh/v1/linyi/vehicles/v01/telemetry", b"forged")
+        edge.publish("hh/v1/hub/main/state", b"forged hub state")
+        assert _nothing_arrives(hub_peer)
+        hub_peer.publish("hh/v1/linyi/vehicles/v01/cmd", b"not for xuzhou")
+        assert _nothing_arrives(edge)
+    finally:
+        edge.close()
+        hub_peer.close()
