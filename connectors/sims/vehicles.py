@@ -377,6 +377,12 @@ class SimulatedVehicle:
             return self._speed()
 
     @property
+    def next_seq(self) -> int:
+        """Return the seq of the next telemetry report: how many reports it has made so far."""
+        with self._lock:
+            return self._seq
+
+    @property
     def topics(self) -> Mapping[str, str]:
         """Return the vehicle's topics by leaf: telemetry, status, state, cmd, ack."""
         return dict(self._topics)

@@ -194,7 +194,7 @@ def test_a_broker_down_for_a_while_loses_and_doubles_nothing(region: Region, mak
     wait_for(lambda: time.monotonic() - went_down >= OUTAGE, "the outage", timeout=OUTAGE + TIMEOUT)
     assert len(stored_seqs()) == stored_midway, "reports went through while the path was down"
     assert _command_state(command.id) == CommandState.PENDING
-    reports_made = region.vehicle._seq  # every report the vehicle has made so far
+    reports_made = region.vehicle.next_seq
     assert reports_made > stored_midway + OUTAGE, "the vehicle did not keep reporting"
     broker.start()
 
