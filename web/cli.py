@@ -440,6 +440,28 @@ def write_files(directory: Path, hub_user: str, hub_password: str, bridge_passwo
     click.echo(f"password_file {password_file}\nacl_file {acl_file}")
 
 
+@broker_group.command("edge-files")
+@click.option("--city", required=True, help="The city whose edge broker this is, e.g. xuzhou.")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
+def edge_files(city: str, directory: Path) -> None:
+    """Write a city-edge broker's password and ACL files: that city's devices only, no hub account."""
+    from hub.app import create_core_app
+    from hub.extensions import db as database
+    from hub.kernel.broker_auth import write_edge_broker_files
+    from hub.kernel.errors import NotFound
+
+    settings = _settings()
+    app = create_core_app(settings)
+    with app.app_context():
+        try:
+            password_file, acl_file = write_edge_broker_files(
+                database.session, directory, city, settings.mqtt_root
+            )
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"password_file {password_file}\nacl_file {acl_file}")
+
+
 def _host_port(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, int]:
     """Read HOST:PORT."""
     host, _, port = value.rpartition(":")

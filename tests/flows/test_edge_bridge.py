@@ -28,7 +28,13 @@ from hub.fleet import commands
 from hub.fleet import services as fleet
 from hub.fleet.models import CommandState, Vehicle, VehicleCommand, VehiclePosition
 from hub.kernel.actors import Actor
-from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, new_secret, write_broker_files
+from hub.kernel.broker_auth import (
+    HubCredentials,
+    mosquitto_hash,
+    new_secret,
+    write_broker_files,
+    write_edge_broker_files,
+)
 from hub.kernel.models import Role
 from hub.runtime import ManagedMosquitto
 from hub.runtime.edge_broker import EdgeBridge, bridge_account, bridge_config_lines
@@ -85,10 +91,8 @@ class Region:
             allow_anonymous=False, password_file=regional_files[0], acl_file=regional_files[1], **RUN_AS
         )
         self.bridge = EdgeBridge(CITY, self.regional.host, self.regional.port, bridge_password, root=ROOT)
-        # The edge broker carries the vehicle's account; its hub account is never used there.
-        edge_files = write_broker_files(
-            db.session, auth_dir / "edge", HubCredentials("hub", mosquitto_hash(new_secret())), ROOT
-        )
+        # The edge broker carries its city's accounts only (the vehicle's), and no hub account.
+        edge_files = write_edge_broker_files(db.session, auth_dir / "edge", CITY, ROOT)
         self.edge = make_mosquitto(
             allow_anonymous=False,
             password_file=edge_files[0],

@@ -60,3 +60,35 @@ def test_write_files_adds_the_bridges_accounts(settings: Settings, tmp_path: Pat
     assert check_mosquitto_hash("pw-sq", entries["bridge-suqian"])
     acl = (out / "acl").read_text()
     assert "user bridge-suqian\ntopic write hh/v1/suqian/#\ntopic write hh-exercise/v1/suqian/#\n" in acl
+
+
+def test_edge_files_hold_the_citys_devices_only(app, city, settings: Settings, tmp_path: Path) -> None:
+    from hub.extensions import db
+    from hub.fleet import services as fleet
+    from hub.kernel.actors import Actor
+    from hub.kernel.models import Role
+
+    admin = Actor("system", "tests", None, Role.ADMIN)
+    fleet.register_vehicle(db.session, admin, city("suqian"), "v01", "宿迁1号")
+    fleet.register_vehicle(db.session, admin, city("heze"), "v01", "菏泽1号")
+    db.session.commit()
+    out = tmp_path / "edge"
+    result = CliRunner().invoke(
+        main, ["broker", "edge-files", "--city", "suqian", "--dir", str(out)], env=settings.process_env()
+    )
+    assert result.exit_code == 0, result.output
+    assert [line.split(":", 1)[0] for line in (out / "passwords").read_text().splitlines()] == [
+        "veh-suqian-v01"
+    ]
+    assert "heze" not in (out / "acl").read_text()
+
+
+def test_edge_files_refuse_an_unknown_city(app, settings: Settings, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["broker", "edge-files", "--city", "xuzhuo", "--dir", str(tmp_path / "edge")],
+        env=settings.process_env(),
+    )
+    assert result.exit_code != 0
+    assert "unknown city: 'xuzhuo'" in result.output
+    assert not (tmp_path / "edge").exists()

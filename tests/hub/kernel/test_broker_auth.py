@@ -21,6 +21,7 @@ from hub.kernel.broker_auth import (
     mosquitto_hash,
     render_acl_file,
     write_broker_files,
+    write_edge_broker_files,
 )
 from hub.kernel.models import Role
 from hub.runtime.edge_broker import EdgeBridge, bridge_account
@@ -230,3 +231,15 @@ def test_a_city_edge_bridge_uses_only_its_own_city_on_the_regional_broker(
     finally:
         edge.close()
         hub_peer.close()
+
+
+def test_an_edge_broker_gets_its_own_citys_accounts_and_no_hub(app, city, tmp_path: Path) -> None:
+    fleet.register_vehicle(db.session, ADMIN, city("xuzhou"), "v01", "徐州1号")
+    fleet.register_vehicle(db.session, ADMIN, city("linyi"), "v01", "临沂1号")
+    fleet.register_linkage_system(db.session, ADMIN, city("xuzhou"), "xz110", "110", "徐州110")
+    password_file, acl_file = write_edge_broker_files(db.session, tmp_path / "edge", "xuzhou", "zz")
+    users = [line.split(":", 1)[0] for line in password_file.read_text().splitlines()]
+    assert users == ["veh-xuzhou-v01", "lnk-xuzhou-xz110"]
+    acl = acl_file.read_text()
+    assert acl.startswith("user veh-xuzhou-v01\ntopic write zz/v1/xuzhou/vehicles/v01/telemetry\n")
+    assert "linyi" not in acl and "user hub" not in acl and "readwrite" not in acl
