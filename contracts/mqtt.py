@@ -225,6 +225,17 @@ def shared_telemetry_subscriptions(
     )
 
 
+def city_subtrees(root: str, city: str, *, exercise: bool = True) -> tuple[str, ...]:
+    """Return the filters of everything one city's devices and the hub exchange (`<root>/v1/<city>/#`).
+
+    A city-edge broker bridges exactly these to the regional broker: every topic of a city's
+    vehicles and linkage systems lies under them, and no other city's does, so two cities'
+    bridges never carry the same message and cannot feed one another in a loop.
+    """
+    _check_city(city)
+    return tuple(f"{top}/{VERSION}/{city}/#" for top in _tops(root, exercise))
+
+
 def _tops(root: str, exercise: bool) -> list[str]:
     return [_check_root(root)] + ([f"{root}{EXERCISE_SUFFIX}"] if exercise else [])
 

@@ -408,18 +408,90 @@ def broker_group() -> None:
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--hub-user", default="hub", show_default=True)
 @click.option("--hub-password", envvar="HUB_MQTT_PASSWORD", required=True, help="Or HUB_MQTT_PASSWORD.")
-def write_files(directory: Path, hub_user: str, hub_password: str) -> None:
+@click.option(
+    "--bridge-passwords",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="On the regional broker: a file of '<city> <password>' lines, one per city-edge bridge.",
+)
+def write_files(directory: Path, hub_user: str, hub_password: str, bridge_passwords: Path | None) -> None:
     """Write Mosquitto's password and ACL files from the registry (then send the broker SIGHUP)."""
     from hub.app import create_core_app
     from hub.extensions import db as database
     from hub.kernel.broker_auth import HubCredentials, mosquitto_hash, write_broker_files
+    from hub.runtime.edge_broker import EdgeBridge, bridge_account, read_bridge_passwords
+
+    settings = _settings()
+    bridges = []
+    if bridge_passwords is not None:
+        try:
+            pairs = read_bridge_passwords(bridge_passwords.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise click.ClickException(f"{bridge_passwords}: {exc}") from exc
+        for city, password in pairs.items():
+            # Only the account matters here; the bridge's address is the edge broker's business.
+            bridge = EdgeBridge(city, "", 0, password, root=settings.mqtt_root)
+            bridges.append(bridge_account(bridge, mosquitto_hash(password)))
+    app = create_core_app(settings)
+    with app.app_context():
+        hub = HubCredentials(hub_user, mosquitto_hash(hub_password))
+        password_file, acl_file = write_broker_files(
+            database.session, directory, hub, settings.mqtt_root, extra_accounts=bridges
+        )
+    click.echo(f"password_file {password_file}\nacl_file {acl_file}")
+
+
+@broker_group.command("edge-files")
+@click.option("--city", required=True, help="The city whose edge broker this is, e.g. xuzhou.")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
+def edge_files(city: str, directory: Path) -> None:
+    """Write a city-edge broker's password and ACL files: that city's devices only, no hub account."""
+    from hub.app import create_core_app
+    from hub.extensions import db as database
+    from hub.kernel.broker_auth import write_edge_broker_files
+    from hub.kernel.errors import NotFound
 
     settings = _settings()
     app = create_core_app(settings)
     with app.app_context():
-        hub = HubCredentials(hub_user, mosquitto_hash(hub_password))
-        password_file, acl_file = write_broker_files(database.session, directory, hub, settings.mqtt_root)
+        try:
+            password_file, acl_file = write_edge_broker_files(
+                database.session, directory, city, settings.mqtt_root
+            )
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(f"password_file {password_file}\nacl_file {acl_file}")
+
+
+def _host_port(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, int]:
+    """Read HOST:PORT."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT, e.g. mqtt.region.example:1883, not {value!r}")
+    return host, int(port)
+
+
+@broker_group.command("edge-config")
+@click.option("--city", required=True, help="The city whose edge broker this is, e.g. xuzhou.")
+@click.option("--regional", required=True, callback=_host_port, help="The regional broker, HOST:PORT.")
+@click.option(
+    "--bridge-password",
+    envvar="HUB_MQTT_BRIDGE_PASSWORD",
+    required=True,
+    help="Or HUB_MQTT_BRIDGE_PASSWORD: the bridge's password on the regional broker.",
+)
+@click.option("--root", envvar="HUB_MQTT_ROOT", default="hh", show_default=True, help="Or HUB_MQTT_ROOT.")
+def edge_config(city: str, regional: tuple[str, int], bridge_password: str, root: str) -> None:
+    """Print the bridge section of a city-edge broker's mosquitto.conf (to append to it).
+
+    It runs on the city's edge host, which has no hub settings: only the topic root is read.
+    """
+    from hub.runtime.edge_broker import EdgeBridge, render_bridge_config
+
+    try:
+        bridge = EdgeBridge(city, regional[0], regional[1], bridge_password, root=root)
+        click.echo(render_bridge_config(bridge), nl=False)
+    except ValueError as exc:  # a malformed city slug, a line break in a value
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.group("sim")

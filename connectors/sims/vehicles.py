@@ -377,6 +377,12 @@ class SimulatedVehicle:
             return self._speed()
 
     @property
+    def next_seq(self) -> int:
+        """Return the seq of the next telemetry report: how many reports it has made so far."""
+        with self._lock:
+            return self._seq
+
+    @property
     def topics(self) -> Mapping[str, str]:
         """Return the vehicle's topics by leaf: telemetry, status, state, cmd, ack."""
         return dict(self._topics)
@@ -572,7 +578,10 @@ class SimulatedVehicle:
             seq=self._seq,
         )
         info = self._client.publish(self._topics["telemetry"], encode(report), qos=self.qos)
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+        # paho keeps a QoS 1 report it could not send for want of a connection (NO_CONN) and
+        # sends it after the reconnect: it is on its way like any other, and the next report
+        # needs the next number, or the hub would store two reports under one seq.
+        if info.rc == mqtt.MQTT_ERR_SUCCESS or (info.rc == mqtt.MQTT_ERR_NO_CONN and self.qos == 1):
             self._seq += 1
         elif info.rc != mqtt.MQTT_ERR_NO_CONN:
             # NO_CONN is a QoS 0 report while the broker is away: dropped, as QoS 0 allows.

@@ -11,11 +11,14 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.mqtt import DEFAULT_ROOT, exercise_root
+from contracts.errors import ContractError
+from contracts.mqtt import DEFAULT_ROOT, exercise_root, parse_topic
 from hub.capabilities import BrokerAccount, all_capabilities
+from hub.kernel import cities
 from hub.kernel.types import DbSession
 
 # Mosquitto 2's password file format: $7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>.
@@ -74,15 +77,17 @@ def render_acl_file(session: DbSession, hub_username: str, root: str = DEFAULT_R
     return _acl_text(hub_username, root, _accounts(session, root))
 
 
-def _password_text(hub: HubCredentials, accounts: list[BrokerAccount]) -> str:
-    lines = [f"{hub.username}:{hub.password_hash}"]
+def _password_text(hub: HubCredentials | None, accounts: list[BrokerAccount]) -> str:
+    lines = [f"{hub.username}:{hub.password_hash}"] if hub is not None else []
     lines += [f"{a.username}:{a.password_hash}" for a in accounts]
     return "\n".join(lines) + "\n"
 
 
-def _acl_text(hub_username: str, root: str, accounts: list[BrokerAccount]) -> str:
-    hub_topics = "".join(f"topic readwrite {r}/#\n" for r in (root, exercise_root(root)))
-    blocks = [f"user {hub_username}\n{hub_topics}"]
+def _acl_text(hub_username: str | None, root: str, accounts: list[BrokerAccount]) -> str:
+    blocks = []
+    if hub_username is not None:
+        hub_topics = "".join(f"topic readwrite {r}/#\n" for r in (root, exercise_root(root)))
+        blocks.append(f"user {hub_username}\n{hub_topics}")
     for account in accounts:
         lines = [f"user {account.username}"]
         lines += [f"topic write {topic}" for topic in account.write]
@@ -92,33 +97,81 @@ def _acl_text(hub_username: str, root: str, accounts: list[BrokerAccount]) -> st
 
 
 def write_broker_files(
-    session: DbSession, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+    session: DbSession,
+    directory: Path,
+    hub: HubCredentials,
+    root: str = DEFAULT_ROOT,
+    *,
+    extra_accounts: Sequence[BrokerAccount] = (),
 ) -> tuple[Path, Path]:
-    """Write both files atomically (a broker reloading mid-write must never see half a file)."""
-    paths, _ = _write(session, directory, hub, root, only_changes=False)
+    """Write both files atomically (a broker reloading mid-write must never see half a file).
+
+    `extra_accounts` are accounts the registry does not hold, such as the city-edge brokers'
+    bridges on the regional broker (`hub.runtime.edge_broker.bridge_account`).
+    """
+    paths, _ = _write(session, directory, hub, root, extra_accounts, only_changes=False)
     return paths
 
 
 def sync_broker_files(
-    session: DbSession, directory: Path, hub: HubCredentials, root: str = DEFAULT_ROOT
+    session: DbSession,
+    directory: Path,
+    hub: HubCredentials,
+    root: str = DEFAULT_ROOT,
+    *,
+    extra_accounts: Sequence[BrokerAccount] = (),
 ) -> bool:
     """Rewrite the files only where the registry changed them; return whether anything changed."""
-    _, changed = _write(session, directory, hub, root, only_changes=True)
+    _, changed = _write(session, directory, hub, root, extra_accounts, only_changes=True)
     return changed
 
 
 def _write(
-    session: DbSession, directory: Path, hub: HubCredentials, root: str, *, only_changes: bool
+    session: DbSession,
+    directory: Path,
+    hub: HubCredentials,
+    root: str,
+    extra_accounts: Sequence[BrokerAccount],
+    *,
+    only_changes: bool,
+) -> tuple[tuple[Path, Path], bool]:
+    # Both files from one read of the registry: read twice, a registration committed in between
+    # would land in one file now and the other at the next look, reloading the broker twice.
+    accounts = _accounts(session, root) + list(extra_accounts)
+    return _write_pair(
+        directory, _password_text(hub, accounts), _acl_text(hub.username, root, accounts), only_changes
+    )
+
+
+def write_edge_broker_files(
+    session: DbSession, directory: Path, city: str, root: str = DEFAULT_ROOT
+) -> tuple[Path, Path]:
+    """Write a city-edge broker's files: the accounts of that city's devices, and no hub account.
+
+    An account belongs to the city when every topic it may use lies in the city's subtree: that
+    subtree is all the edge broker carries (`hub.runtime.edge_broker`), and the hub and the
+    bridges connect to the regional broker, not to the edge.
+    """
+    cities.by_slug(session, city)  # a mistyped city must not give an edge broker with no accounts
+    mine = [a for a in _accounts(session, root) if _confined_to(a, city, root)]
+    paths, _ = _write_pair(directory, _password_text(None, mine), _acl_text(None, root, mine), False)
+    return paths
+
+
+def _confined_to(account: BrokerAccount, city: str, root: str) -> bool:
+    topics = account.write + account.read
+    try:
+        return bool(topics) and all(parse_topic(topic, root=root).city == city for topic in topics)
+    except ContractError:  # a filter or a topic outside the scheme: not one city's device
+        return False
+
+
+def _write_pair(
+    directory: Path, passwords: str, acl: str, only_changes: bool
 ) -> tuple[tuple[Path, Path], bool]:
     directory.mkdir(parents=True, exist_ok=True)
     written, changed = [], False
-    # Both files from one read of the registry: read twice, a registration committed in between
-    # would land in one file now and the other at the next look, reloading the broker twice.
-    accounts = _accounts(session, root)
-    for name, text in (
-        ("passwords", _password_text(hub, accounts)),
-        ("acl", _acl_text(hub.username, root, accounts)),
-    ):
+    for name, text in (("passwords", passwords), ("acl", acl)):
         path = directory / name
         written.append(path)
         if only_changes and path.exists() and path.read_text(encoding="utf-8") == text:

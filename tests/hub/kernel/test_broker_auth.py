@@ -21,8 +21,10 @@ from hub.kernel.broker_auth import (
     mosquitto_hash,
     render_acl_file,
     write_broker_files,
+    write_edge_broker_files,
 )
 from hub.kernel.models import Role
+from hub.runtime.edge_broker import EdgeBridge, bridge_account
 
 HUB_PASSWORD = "hub-secret-password"
 ADMIN = Actor("system", "tests", None, Role.ADMIN)
@@ -191,3 +193,53 @@ def test_acl_follows_the_configured_topic_root(app, city) -> None:
     assert "topic write zz/v1/heze/vehicles/cmd-1/telemetry" in text
     assert "topic read zz-exercise/v1/heze/vehicles/cmd-1/cmd" in text
     assert "hh/" not in text
+
+
+def test_a_city_edge_bridge_uses_only_its_own_city_on_the_regional_broker(
+    app, city, make_mosquitto, tmp_path: Path
+) -> None:
+    bridge = EdgeBridge("xuzhou", "127.0.0.1", 1883, "bridge-secret")
+    hub = HubCredentials("hub", mosquitto_hash(HUB_PASSWORD))
+    password_file, acl_file = write_broker_files(
+        db.session,
+        tmp_path / "auth",
+        hub,
+        extra_accounts=[bridge_account(bridge, mosquitto_hash("bridge-secret"))],
+    )
+    assert "user bridge-xuzhou\ntopic write hh/v1/xuzhou/#\n" in acl_file.read_text()
+    port = make_mosquitto(allow_anonymous=False, password_file=password_file, acl_file=acl_file).port
+    hub_peer = Peer(port, "hub", HUB_PASSWORD)
+    edge = Peer(port, "bridge-xuzhou", "bridge-secret")
+    try:
+        assert hub_peer.accepted() and edge.accepted()
+        hub_peer.subscribe("hh/#")
+        hub_peer.subscribe("hh-exercise/#")
+        granted = edge.subscribe("hh/v1/xuzhou/#")
+        assert not granted[0].is_failure  # type: ignore[attr-defined]
+        edge.subscribe("hh/#")  # asks for every city; reads only its own
+        edge.publish("hh-exercise/v1/xuzhou/vehicles/v01/telemetry", b"own")
+        assert hub_peer.messages.get(timeout=5) == ("hh-exercise/v1/xuzhou/vehicles/v01/telemetry", b"own")
+        hub_peer.publish("hh/v1/xuzhou/vehicles/v01/cmd", b"down")
+        assert edge.messages.get(timeout=5) == ("hh/v1/xuzhou/vehicles/v01/cmd", b"down")
+        assert hub_peer.messages.get(timeout=5) == ("hh/v1/xuzhou/vehicles/v01/cmd", b"down")  # its own
+        # Another city's topics and the hub's own state are out of the bridge's reach.
+        edge.publish("hh/v1/linyi/vehicles/v01/telemetry", b"forged")
+        edge.publish("hh/v1/hub/main/state", b"forged hub state")
+        assert _nothing_arrives(hub_peer)
+        hub_peer.publish("hh/v1/linyi/vehicles/v01/cmd", b"not for xuzhou")
+        assert _nothing_arrives(edge)
+    finally:
+        edge.close()
+        hub_peer.close()
+
+
+def test_an_edge_broker_gets_its_own_citys_accounts_and_no_hub(app, city, tmp_path: Path) -> None:
+    fleet.register_vehicle(db.session, ADMIN, city("xuzhou"), "v01", "徐州1号")
+    fleet.register_vehicle(db.session, ADMIN, city("linyi"), "v01", "临沂1号")
+    fleet.register_linkage_system(db.session, ADMIN, city("xuzhou"), "xz110", "110", "徐州110")
+    password_file, acl_file = write_edge_broker_files(db.session, tmp_path / "edge", "xuzhou", "zz")
+    users = [line.split(":", 1)[0] for line in password_file.read_text().splitlines()]
+    assert users == ["veh-xuzhou-v01", "lnk-xuzhou-xz110"]
+    acl = acl_file.read_text()
+    assert acl.startswith("user veh-xuzhou-v01\ntopic write zz/v1/xuzhou/vehicles/v01/telemetry\n")
+    assert "linyi" not in acl and "user hub" not in acl and "readwrite" not in acl
