@@ -35,7 +35,8 @@ CAPABILITY = Capability(
     # the conference and the assessment are reached from the consultations page.
     nav=(
         NavEntry("consultations.consultation_list", N_("会商"), 35),
-        NavEntry("consultations.action_item_list", N_("督办事项"), 46),  # under "more": overdue ones are on the desk
+        # Under "more": the overdue ones are on the desk already.
+        NavEntry("consultations.action_item_list", N_("督办事项"), 46),
     ),
     urgent=desk.urgent,
     waiting=desk.waiting,
