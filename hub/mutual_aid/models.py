@@ -156,7 +156,8 @@ class AidResource(Model):
 
 def _unit(context: DefaultExecutionContext) -> tuple[float, float, float]:
     """Return the unit vector of the row an INSERT is writing."""
-    row = context.get_current_parameters()
+    # SQLAlchemy leaves this method untyped; it returns the parameters of the row being written.
+    row = context.get_current_parameters()  # type: ignore[no-untyped-call]
     return unit_vector(row["lat"], row["lon"])
 
 

@@ -434,13 +434,15 @@ def _nearest_of_groups(
         "(" + ", ".join(f"CAST(:g{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
         for i in range(len(wanted_rows))
     )
-    params = {f"g{i}_{k}": v for i, row in enumerate(wanted_rows) for k, v in enumerate(row)}
+    params: dict[str, object] = {
+        f"g{i}_{k}": v for i, row in enumerate(wanted_rows) for k, v in enumerate(row)
+    }
     groups = (
         text(f"VALUES {rows_sql}")
         .columns(*(column(f"column{k + 1}") for k in range(len(types))))
         .cte("nearest_groups")
     )
-    kind, city, grade, is_stale, south, north, west, east, floor = (
+    g_type, g_city, g_grade, g_stale, g_south, g_north, g_west, g_east, g_floor = (
         groups.c[f"column{k + 1}"] for k in range(len(types))
     )
     # The groups came from entries that meet every condition of the line, so the type, city and
@@ -449,13 +451,13 @@ def _nearest_of_groups(
         select(*columns)
         .join(
             groups,
-            (table.c.type_code == kind)
-            & (table.c.owner_city_id == city)
-            & table.c.grade.is_not_distinct_from(grade)
-            & table.c.lat.between(south, north)
-            & table.c.lon.between(west, east)
-            & (stale == is_stale)
-            & (dot >= floor),
+            (table.c.type_code == g_type)
+            & (table.c.owner_city_id == g_city)
+            & table.c.grade.is_not_distinct_from(g_grade)
+            & table.c.lat.between(g_south, g_north)
+            & table.c.lon.between(g_west, g_east)
+            & (stale == g_stale)
+            & (dot >= g_floor),
         )
         .where(*conditions[2:4])
         .subquery()
