@@ -81,7 +81,8 @@ class AidResource(Model):
         # Sourcing reads entries of a few types in service with these columns only
         # (`services.rank_candidates`): the index covers both its passes, so the table is not
         # read. The first groups by (type, city, grade) in the index's order, without sorting;
-        # the second seeks each group's band of latitudes.
+        # the second seeks each group's band of latitudes. The id ends it so that PostgreSQL
+        # answers from the index alone too (SQLite's rowid is in every index anyway).
         Index(
             "ix_aid_resources_sourcing",
             "type_code",
@@ -97,6 +98,7 @@ class AidResource(Model):
             "on_hand",
             "reserved",
             "deployed",
+            "id",
         ),
     )
 

@@ -43,6 +43,7 @@ NEW_COLUMNS = [
     "on_hand",
     "reserved",
     "deployed",
+    "id",
 ]
 
 
