@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    inspect,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.default import DefaultExecutionContext
@@ -165,8 +166,10 @@ def _unit(context: DefaultExecutionContext) -> tuple[float, float, float]:
 
 @event.listens_for(AidResource, "before_update")
 def _moved(mapper: Mapper[AidResource], connection: Connection, entry: AidResource) -> None:
-    """Keep an entry's unit vector with its lat/lon when the ORM writes a change."""
-    entry.ux, entry.uy, entry.uz = unit_vector(entry.lat, entry.lon)
+    """Keep an entry's unit vector with its lat/lon when the ORM writes a change of either."""
+    attrs = inspect(entry).attrs
+    if attrs.lat.history.has_changes() or attrs.lon.history.has_changes():
+        entry.ux, entry.uy, entry.uz = unit_vector(entry.lat, entry.lon)
 
 
 class AidRequest(Model):
