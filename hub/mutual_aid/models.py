@@ -18,13 +18,18 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    event,
+    inspect,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
+from hub.mutual_aid.rules import unit_vector
 
 
 class Scaled(TypeDecorator[Decimal]):
@@ -75,19 +80,26 @@ class AidResource(Model):
         CheckConstraint("deployed >= 0", name="deployed_not_negative"),
         CheckConstraint("reserved + deployed <= on_hand", name="not_over_committed"),
         # Sourcing reads entries of a few types in service with these columns only
-        # (`services.rank_candidates`): the index covers the query, so the table is not read.
+        # (`services.rank_candidates`): the index covers both its passes, so the table is not
+        # read. The first groups by (type, city, grade) in the index's order, without sorting;
+        # the second seeks each group's band of latitudes. The id ends it so that PostgreSQL
+        # answers from the index alone too (SQLite's rowid is in every index anyway).
         Index(
             "ix_aid_resources_sourcing",
             "type_code",
             "status",
             "owner_city_id",
             "grade",
-            "verified_at",
             "lat",
             "lon",
+            "ux",
+            "uy",
+            "uz",
+            "verified_at",
             "on_hand",
             "reserved",
             "deployed",
+            "id",
         ),
     )
 
@@ -108,6 +120,12 @@ class AidResource(Model):
     unit: Mapped[str] = mapped_column(String(16))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
+    # The place on the unit sphere (`rules.unit_vector`), so that sourcing orders entries by
+    # distance with a dot product. Filled from lat/lon on every insert (ORM or bulk) and ORM
+    # update; an UPDATE of lat/lon written by hand must set them too.
+    ux: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[0])
+    uy: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[1])
+    uz: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[2])
     place: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="available", index=True)
     out_of_service_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -137,6 +155,21 @@ class AidResource(Model):
 
     def __repr__(self) -> str:
         return f"<AidResource {self.id} {self.type_code} {self.on_hand}/{self.reserved}/{self.deployed}>"
+
+
+def _unit(context: DefaultExecutionContext) -> tuple[float, float, float]:
+    """Return the unit vector of the row an INSERT is writing."""
+    # SQLAlchemy leaves this method untyped; it returns the parameters of the row being written.
+    row = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return unit_vector(row["lat"], row["lon"])
+
+
+@event.listens_for(AidResource, "before_update")
+def _moved(mapper: Mapper[AidResource], connection: Connection, entry: AidResource) -> None:
+    """Keep an entry's unit vector with its lat/lon when the ORM writes a change of either."""
+    attrs = inspect(entry).attrs
+    if attrs.lat.history.has_changes() or attrs.lon.history.has_changes():
+        entry.ux, entry.uy, entry.uz = unit_vector(entry.lat, entry.lon)
 
 
 class AidRequest(Model):

@@ -400,6 +400,17 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
+def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
+    """Return the point on the unit sphere of a WGS-84 position, as (x, y, z).
+
+    The dot product of two such vectors is the cosine of the angle between the places, so it
+    orders places by great-circle distance (the larger, the nearer) with three products and no
+    trigonometry: sourcing stores each entry's vector and lets the database compare them.
+    """
+    phi, lam = math.radians(lat), math.radians(lon)
+    return (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A registry entry that might fill a line: its type, what is free, where, when verified."""

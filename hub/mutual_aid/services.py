@@ -21,7 +21,21 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, String, Table, case, cast, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Subquery,
+    Table,
+    case,
+    cast,
+    column,
+    false,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from contracts import mutual_aid as contract
@@ -37,7 +51,7 @@ from contracts.mutual_aid import (
     RequestLine,
 )
 from contracts.partner import ResourceKind
-from contracts.resource_types import CATALOGUE, Grade, TypeRef, satisfies
+from contracts.resource_types import CATALOGUE, Grade, TypeRef, fit_rank, satisfies
 from hub.fleet import commands as fleet_commands
 from hub.fleet import services as fleet
 from hub.kernel import audit, flow_requests
@@ -351,6 +365,127 @@ def _id_text(session: DbSession, table: Table) -> ColumnElement[str]:
     return text.collate("C") if session.get_bind().dialect.name == "postgresql" else text
 
 
+NEAR_TIE = 1e-12
+"""How far below a group's largest dot product an entry may lie and still be fetched.
+
+Python's haversine decides the order; the database's dot products (computed apart, rounded
+apart) may differ from it in the last bits only, some 1e-16, so fetching what lies within 1e-12
+of the largest brings every entry Python may find nearest, ties included (a few metres at most)."""
+
+
+def _nearest_of_groups(
+    session: DbSession,
+    table: Table,
+    wanted: TypeRef,
+    line: AidRequestLine,
+    columns: Sequence[ColumnElement[object]],
+    conditions: Sequence[ColumnElement[bool]],
+    stale: ColumnElement[int],
+) -> tuple[Subquery, dict[str, object]]:
+    """Return the entries nearest the line's place in each (city, fit, freshness) group, ties included.
+
+    Two passes, both through `ix_aid_resources_sourcing` without reading the table. The first
+    groups by (type, city, grade), the index's own order, and takes the largest dot product of
+    the stored unit vectors with the place's, fresh and stale apart: arithmetic, no sorting.
+    Python folds those into (city, fit, freshness) groups; the second pass fetches, per
+    (type, city, grade), the entries whose dot product comes within `NEAR_TIE` of their group's
+    largest, seeking only the box of latitudes and longitudes such entries can have
+    (`_cap_box`). Return the query and the parameters of its groups.
+    """
+    px, py, pz = rules.unit_vector(line.report_to_lat, line.report_to_lon)
+    dot = table.c.ux * literal(px) + table.c.uy * literal(py) + table.c.uz * literal(pz)
+    best = (
+        select(
+            table.c.type_code,
+            table.c.owner_city_id,
+            table.c.grade,
+            func.max(case((stale == 0, dot))).label("fresh"),
+            func.max(case((stale == 1, dot))).label("stale"),
+        )
+        .where(*conditions)
+        .group_by(table.c.type_code, table.c.owner_city_id, table.c.grade)
+    )
+    found = [(row, _fit(row.type_code, row.grade, wanted)) for row in session.execute(best)]
+    largest: dict[tuple[int, int, int], float] = {}
+    for row, fit in found:
+        for is_stale, value in ((0, row.fresh), (1, row.stale)):
+            key = (row.owner_city_id, fit, is_stale)
+            if value is not None and value > largest.get(key, -math.inf):
+                largest[key] = value
+    wanted_rows: list[tuple[str, int, int | None, int, float, float, float, float, float]] = []
+    for row, fit in found:
+        for is_stale, value in ((0, row.fresh), (1, row.stale)):
+            if value is None:
+                continue
+            floor = largest[(row.owner_city_id, fit, is_stale)] - NEAR_TIE
+            if value < floor:
+                continue
+            south, north, west, east = _cap_box(line.report_to_lat, line.report_to_lon, floor)
+            wanted_rows.append(
+                (row.type_code, row.owner_city_id, row.grade, is_stale, south, north, west, east, floor)
+            )
+    if not wanted_rows:
+        return select(*columns).where(false()).subquery(), {}
+    # A literal VALUES list of bound parameters: its SQL depends only on how many groups there
+    # are, so it compiles once per count (a `values()` construct compiles on every call). Both
+    # databases name the columns column1, column2, …; the casts type a column that is all NULL.
+    types = ("VARCHAR(64)", "INTEGER", "INTEGER", "INTEGER", *("FLOAT",) * 5)
+    rows_sql = ", ".join(
+        "(" + ", ".join(f"CAST(:g{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
+        for i in range(len(wanted_rows))
+    )
+    params: dict[str, object] = {
+        f"g{i}_{k}": v for i, row in enumerate(wanted_rows) for k, v in enumerate(row)
+    }
+    groups = (
+        text(f"VALUES {rows_sql}")
+        .columns(*(column(f"column{k + 1}") for k in range(len(types))))
+        .cte("nearest_groups")
+    )
+    g_type, g_city, g_grade, g_stale, g_south, g_north, g_west, g_east, g_floor = (
+        groups.c[f"column{k + 1}"] for k in range(len(types))
+    )
+    # The groups came from entries that meet every condition of the line, so the type, city and
+    # grade of a group stand for them; what may have changed since is checked again.
+    return (
+        select(*columns)
+        .join(
+            groups,
+            (table.c.type_code == g_type)
+            & (table.c.owner_city_id == g_city)
+            & table.c.grade.is_not_distinct_from(g_grade)
+            & table.c.lat.between(g_south, g_north)
+            & table.c.lon.between(g_west, g_east)
+            & (stale == g_stale)
+            & (dot >= g_floor),
+        )
+        .where(*conditions[2:4])
+        .subquery()
+    ), params
+
+
+def _cap_box(lat: float, lon: float, floor: float) -> tuple[float, float, float, float]:
+    """Return (south, north, west, east) around the places whose dot product with (lat, lon) >= floor.
+
+    Those places lie within the angle t = acos(floor) of (lat, lon): within t of its latitude,
+    and, unless the cap reaches a pole or the antimeridian, within asin(sin t / cos lat) of its
+    longitude. The angle is taken a little wider, so that rounding in the dot products never
+    leaves a fetched entry outside its box (an angle from a cosine near 1 is ill-conditioned).
+    """
+    angle = math.acos(max(-1.0, min(1.0, floor - 1e-9))) + 1e-8
+    south, north = lat - math.degrees(angle), lat + math.degrees(angle)
+    if south <= -90 or north >= 90:
+        return south, north, -360.0, 360.0
+    reach = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
+    if lon - reach <= -180 or lon + reach >= 180:
+        return south, north, -360.0, 360.0
+    return south, north, lon - reach, lon + reach
+
+
+def _fit(type_code: str, grade: int | None, wanted: TypeRef) -> int:
+    return fit_rank(TypeRef(type_code, Grade(grade) if grade is not None else None), wanted)
+
+
 def rank_candidates(
     session: DbSession,
     line_id: int,
@@ -401,37 +536,15 @@ def rank_candidates(
     ]
     if wanted.grade is not None:
         conditions += [table.c.grade.is_not(None), table.c.grade <= int(wanted.grade)]
-    distance = _distance_km(line.report_to_lat, line.report_to_lon, table, session.get_bind().dialect.name)
+    params: dict[str, object] = {}
     if per_city is None:
         found = select(*columns).where(*conditions).subquery()
     elif per_city == 1:
-        # The nearest of each (city, fit, freshness) group, ties included, without a window
-        # (a window sorts every row; a grouped minimum and a second pass are several times
-        # cheaper): the same expression gives the same double on both passes.
-        nearest = (
-            select(
-                table.c.owner_city_id.label("city"),
-                fit.label("fit"),
-                stale.label("stale"),
-                func.min(distance).label("km"),
-            )
-            .where(*conditions)
-            .group_by(table.c.owner_city_id, fit, stale)
-            .subquery()
-        )
-        found = (
-            select(*columns)
-            .join(
-                nearest,
-                (nearest.c.city == table.c.owner_city_id)
-                & (nearest.c.fit == fit)
-                & (nearest.c.stale == stale)
-                & (nearest.c.km == distance),
-            )
-            .where(*conditions)
-            .subquery()
-        )
+        found, params = _nearest_of_groups(session, table, wanted, line, columns, conditions, stale)
     else:
+        distance = _distance_km(
+            line.report_to_lat, line.report_to_lon, table, session.get_bind().dialect.name
+        )
         place = (
             func.row_number()
             .over(
@@ -444,7 +557,7 @@ def rank_candidates(
         found = select(*(ranked.c[c.name] for c in columns)).where(ranked.c.place <= per_city).subquery()
     query = select(found, City.slug).join(City, City.id == found.c.owner_city_id)
     candidates = []
-    for row in session.execute(query):
+    for row in session.execute(query, params):
         kind = TypeRef(row.type_code, Grade(row.grade) if row.grade is not None else None)
         if satisfies(kind, wanted):
             candidates.append(

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from contracts.mutual_aid import GeoPoint
 from contracts.resource_types import CATALOGUE, Grade, TypeRef
 from hub.extensions import db
 from hub.kernel.actors import Actor
@@ -26,7 +27,7 @@ from hub.kernel.models import City, User
 from hub.kernel.types import utcnow
 from hub.mutual_aid import rules, services
 from hub.mutual_aid.models import AidRequest, AidResource
-from tests.hub.mutual_aid.factories import CONTACT, line
+from tests.hub.mutual_aid.factories import CONTACT, entry, line
 
 CITIES = ("linyi", "xuzhou", "zaozhuang", "lianyungang", "heze", "suqian")
 TYPES = (
@@ -43,8 +44,8 @@ LINES = (
 )
 
 
-def _fill(rng: random.Random, size: int) -> None:
-    """Write `size` random entries, spread over the cities, some of them on one shared spot."""
+def _fill(rng: random.Random, size: int) -> list[tuple[float, float]]:
+    """Write `size` random entries, spread over the cities, some of them on shared spots; return the spots."""
     now = utcnow()
     cities = list(db.session.scalars(sa.select(City).where(City.slug.in_(CITIES))))
     depots = [(c.latitude + rng.uniform(-0.5, 0.5), c.longitude + rng.uniform(-0.5, 0.5)) for c in cities]
@@ -80,6 +81,7 @@ def _fill(rng: random.Random, size: int) -> None:
         )
     db.session.execute(sa.insert(AidResource), rows)
     db.session.flush()
+    return depots
 
 
 def _plain(request: AidRequest, fresh_for: timedelta, now: object) -> dict[int, list[rules.Ranked]]:
@@ -114,11 +116,15 @@ def linyi(app: Flask, make_user: Callable[..., User]) -> Actor:
     return Actor.for_user(make_user("u-linyi", "linyi"))
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 def test_the_database_ranking_is_the_plain_rule(linyi: Actor, seed: int) -> None:
     rng = random.Random(seed)
-    _fill(rng, rng.randint(150, 400))
+    depots = _fill(rng, rng.randint(150, 400))
     report_to = {"lat": rng.uniform(33.5, 35.5), "lon": rng.uniform(116, 119.5)}
+    if seed >= 6:
+        # The place is a shared spot: several entries at distance 0, tied, nearest of their cities.
+        lat, lon = rng.choice(depots)
+        report_to = {"lat": lat, "lon": lon}
     request = services.create_request(
         db.session,
         linyi,
@@ -169,3 +175,39 @@ def test_a_shortlist_keeps_each_citys_best_and_its_nearest() -> None:
     assert rules.rings(rules.shortlist(everything, 1))[0].cities == ("xuzhou",)
     with pytest.raises(ValueError):
         rules.shortlist(everything, 0)
+
+
+def test_every_entry_keeps_the_unit_vector_of_its_place(app: Flask, make_user: Callable[..., User]) -> None:
+    xuzhou = Actor.for_user(make_user("u-xuzhou", "xuzhou"))
+    _fill(random.Random(1), 20)  # a bulk INSERT, as the feed's first fill and the benchmark write
+    moved = services.register_entry(db.session, xuzhou, entry(external_id="moving"))
+    services.register_entry(
+        db.session, xuzhou, entry(external_id="moving", location=GeoPoint(lat=33.9, lon=116.4))
+    )
+    db.session.expire_all()
+    entries = list(db.session.scalars(sa.select(AidResource)))
+    assert len(entries) == 21
+    for e in entries:
+        assert (e.ux, e.uy, e.uz) == rules.unit_vector(e.lat, e.lon)
+    now_at = db.session.get(AidResource, moved.id)
+    assert now_at is not None and (now_at.lat, now_at.lon) == (33.9, 116.4)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_box_of_a_cap_holds_every_place_in_it(seed: int) -> None:
+    rng = random.Random(seed)
+    here = (rng.uniform(-80, 80), rng.uniform(-170, 170))
+    p = rules.unit_vector(*here)
+    scale = rng.choice((0.001, 0.1, 5.0, 60.0))
+    places = [(here[0] + rng.gauss(0, scale), here[1] + rng.gauss(0, scale)) for _ in range(2_000)]
+    places = [(max(-90.0, min(90.0, lat)), (lon + 180) % 360 - 180) for lat, lon in places] + [here]
+
+    def dot(lat: float, lon: float) -> float:
+        return sum(a * b for a, b in zip(rules.unit_vector(lat, lon), p, strict=True))
+
+    for limit in sorted(places, key=lambda q: -dot(*q))[:: len(places) // 20]:
+        floor = dot(*limit) - services.NEAR_TIE
+        south, north, west, east = services._cap_box(*here, floor)
+        inside = [q for q in places if dot(*q) >= floor]
+        assert limit in inside
+        assert all(south <= lat <= north and west <= lon <= east for lat, lon in inside)
