@@ -75,17 +75,19 @@ def start_broker(data_dir: Path, attempts: int = 3) -> ManagedMosquitto:
 # A private Prefect server ------------------------------------------------------------------------
 
 
-def start_prefect_server(home: Path) -> ManagedPrefectServer:
+def start_prefect_server(home: Path, database_url: str | None = None) -> ManagedPrefectServer:
     """Start the hub's managed Prefect server in `home` and point this process's Prefect at it.
 
     This is what `hub run` does when no PREFECT_API_URL is given: `prefect server start` as a child
-    process on a free loopback port with its own PREFECT_HOME (SQLite). Prefect reads its settings
+    process on a free loopback port with its own PREFECT_HOME (SQLite, or `database_url`: a
+    `postgresql+asyncpg://` database with the pg_trgm extension). Prefect reads its settings
     when it is first imported, so this must run before anything imports `prefect` (the `flows`
     modules do); the client's own PREFECT_HOME goes into `home` too, away from `~/.prefect`.
     """
     if "prefect" in sys.modules:
         raise RuntimeError("start the Prefect server before importing prefect")
-    server = ManagedPrefectServer(home / "server", ready_timeout=120.0).start()
+    env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url} if database_url else None
+    server = ManagedPrefectServer(home / "server", ready_timeout=120.0, env=env).start()
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ["PREFECT_HOME"] = str(home / "client")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"

@@ -271,9 +271,11 @@ def stages(app: Flask, drill_id: int, failures: list[str]) -> dict[str, list[flo
 
 def lateness(
     app: Flask, drill_id: int, listener: ExerciseListener, failures: list[str]
-) -> tuple[dict[str, list[float]], float | None, float | None]:
-    """Return each channel's lateness in seconds, ENDEX's lateness and the AAR's seconds after ENDEX."""
+) -> tuple[dict[str, list[float]], float | None, float | None, list[tuple[float, int, str]]]:
+    """Return each channel's lateness in seconds, ENDEX's lateness, the AAR's seconds after ENDEX,
+    and every inject's (lateness, number, channel)."""
     late: dict[str, list[float]] = {channel: [] for channel in CHANNELS}
+    each: list[tuple[float, int, str]] = []
     with app.app_context():
         drill = drills.get(db.session, drill_id)
         platform = drills.platform_deliveries(db.session, drill)
@@ -282,20 +284,21 @@ def lateness(
                 failures.append(f"inject {row.number} ({row.channel}) {row.state}, not delivered")
                 continue
             if row.channel == "desk_notice":
-                late["desk"].append((row.delivered_at - row.due_at).total_seconds())
+                channel, reached = "desk", row.delivered_at
             elif row.channel == "partner_platform":
-                accepted = platform.get(row.number, (0, 0, None))[2]
-                if accepted is None:
+                channel, reached = "partner", platform.get(row.number, (0, 0, None))[2]
+                if reached is None:
                     failures.append(f"inject {row.number}: no platform accepted it")
                     continue
-                late["partner"].append((accepted - row.due_at).total_seconds())
             else:
                 ref = (row.delivery_ref or "").split(":", 1)[-1]
-                arrived = listener.arrivals.get(str(uuid.UUID(ref))) if ref else None
-                if arrived is None:
+                channel, reached = "mqtt", listener.arrivals.get(str(uuid.UUID(ref))) if ref else None
+                if reached is None:
                     failures.append(f"inject {row.number}: {row.delivery_ref} never reached the subscriber")
                     continue
-                late["mqtt"].append((arrived - row.due_at).total_seconds())
+            seconds = (reached - row.due_at).total_seconds()
+            late[channel].append(seconds)
+            each.append((seconds, row.number, channel))
         endex_late = aar_after = None
         if drill.started_at is not None and drill.ended_at is not None:
             endex_due = drills.clock_of(drill).endex_due() or drill.ended_at
@@ -303,7 +306,7 @@ def lateness(
             if drill.aar_drafted_at is not None:
                 aar_after = (drill.aar_drafted_at - endex_due).total_seconds()
         db.session.remove()
-    return late, endex_late, aar_after
+    return late, endex_late, aar_after, each
 
 
 def _s(values: Sequence[float], fraction: float) -> str:
@@ -316,6 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="30 injects instead of 100")
     parser.add_argument("--injects", type=int, help="injects in the MSEL (default 100; quick 30)")
     parser.add_argument("--per-round", type=int, default=10, help="injects due at once (default 10)")
+    parser.add_argument(
+        "--prefect-database-url",
+        help="the Prefect server's database (default SQLite), e.g. postgresql+asyncpg://…/db with pg_trgm",
+    )
     args = parser.parse_args(argv)
     injects = args.injects or (30 if args.quick else 100)
     per_round = args.per_round
@@ -337,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     endex_late = aar_after = None
     taken = repeated = 0
     with tempfile.TemporaryDirectory(prefix="bench-drill-") as tmp:
-        server = start_prefect_server(Path(tmp) / "prefect")
+        server = start_prefect_server(Path(tmp) / "prefect", args.prefect_database_url)
         broker = start_broker(Path(tmp) / "broker")
         sims: dict[str, PartnerSimulator] = {}
         try:
@@ -375,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if wait_for_report(app, drill_id, play + 180) is None:
                     failures.append("no AAR drafted within 180 s of the drill's planned end")
                 time.sleep(1.0)  # the last MQTT arrivals, if any are still on their way
-                late, endex_late, aar_after = lateness(app, drill_id, listener, failures)
+                late, endex_late, aar_after, each = lateness(app, drill_id, listener, failures)
                 spent = stages(app, drill_id, failures)
             finally:
                 scheduler.stop()
@@ -411,6 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(("ENDEX after it was due", f"{endex_late:.2f} s" if endex_late is not None else "—"))
     rows.append(("AAR drafted after ENDEX was due", f"{aar_after:.2f} s" if aar_after is not None else "—"))
     print_table("Lateness against each inject's due time", rows)
+    print_table(
+        "The five latest injects (round = (number - 1) // per-round + 1)",
+        [
+            (f"inject {number} ({channel})", f"{seconds:.2f} s")
+            for seconds, number, channel in sorted(each)[-5:]
+        ],
+    )
     print_table(
         "Where an inject's time goes (all channels), p50 / p99",
         [(stage, f"{_s(values, 0.5)} / {_s(values, 0.99)}") for stage, values in spent.items() if values],
