@@ -24,6 +24,7 @@ from hub.kernel import geography
 from hub.kernel.models import City
 from hub.kernel.types import utcnow
 from hub.mutual_aid import services as aid_service
+from hub.partners import services as partner_service
 from web.api.spec import operation
 from web.auth import api_auth
 
@@ -112,6 +113,7 @@ def layers() -> ResponseReturnValue:
         "aid_resources": _aid_resources(cities),
         "aid_requests": _aid_requests(cities),
         "injects": _injects(cities, own),
+        "platform_incidents": _platform_incidents(cities),
         "at": now.isoformat(),
     }
 
@@ -150,6 +152,29 @@ def _aid_requests(cities: dict[int, City]) -> list[dict[str, object]]:
         for r in aid_service.open_requests_on_map(db.session)
         if r.lines
     ]
+
+
+def _platform_incidents(cities: dict[int, City]) -> list[dict[str, object]]:
+    """What the cities' own platforms list as open incidents, at their city's centre: a platform
+    gives a place as text only."""
+    found = []
+    for record in partner_service.open_platform_incidents(db.session):
+        city = cities[record.city_id]
+        data = record.data
+        found.append(
+            {
+                "id": record.external_id,
+                "title": str(data.get("title", "")),
+                "level": str(data.get("level", "")),
+                "location": str(data.get("location", "")),
+                "city": city.slug,
+                "city_name": city.name_zh,
+                "lat": city.latitude,
+                "lon": city.longitude,
+                "url": url_for("partners.partner_records", slug=city.slug, feed="incidents"),
+            }
+        )
+    return found
 
 
 def _injects(cities: dict[int, City], own: int | None) -> list[dict[str, object]]:

@@ -243,6 +243,13 @@ def records(session: DbSession, city_id: int, feed: str, limit: int = 200) -> li
     return list(session.scalars(query.order_by(PartnerRecord.updated_at.desc()).limit(limit)))
 
 
+def open_platform_incidents(session: DbSession, limit: int = 500) -> list[PartnerRecord]:
+    """Return the incidents the cities' platforms list as not closed, newest first (for the map)."""
+    query = select(PartnerRecord).where(PartnerRecord.feed == "incidents")
+    rows = session.scalars(query.order_by(PartnerRecord.updated_at.desc()).limit(limit))
+    return [row for row in rows if row.data.get("status") != "closed"]
+
+
 def schedule_syncs(session: DbSession, now: datetime, settings: Settings) -> None:
     """Ask for each platform's sync once per its interval, the cities due together in one run.
 

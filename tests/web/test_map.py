@@ -78,3 +78,31 @@ def test_layers_carry_the_mutual_aid_registry_and_open_requests(client, auth, ma
     assert asked["id"] == str(request.public_id) and asked["lat"] == request.lines[0].report_to_lat
     assert asked["url"].endswith(str(request.public_id))
     assert data["injects"] == []
+
+
+def test_layers_carry_the_platforms_open_incidents_at_their_citys_centre(
+    client, auth, make_user, city
+) -> None:
+    from datetime import UTC, datetime
+
+    from hub.partners.models import PartnerRecord
+
+    xuzhou = city("xuzhou")
+    now = datetime.now(UTC)
+    for external_id, status in (("XZ-7", "responding"), ("XZ-8", "closed")):
+        db.session.add(
+            PartnerRecord(
+                city_id=xuzhou.id,
+                feed="incidents",
+                external_id=external_id,
+                updated_at=now,
+                data={"title": "邳州段管涌", "level": "II", "location": "邳州市运河镇", "status": status},
+            )
+        )
+    db.session.commit()
+    make_user("ly", "linyi")
+    auth.login("ly")
+    [listed] = client.get("/map/layers.json").get_json()["platform_incidents"]  # the closed one is not
+    assert (listed["id"], listed["city"], listed["location"]) == ("XZ-7", "xuzhou", "邳州市运河镇")
+    assert (listed["lat"], listed["lon"]) == (xuzhou.latitude, xuzhou.longitude)
+    assert client.get(listed["url"]).status_code == 200

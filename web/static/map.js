@@ -150,7 +150,11 @@
         state.groups.vehicles.addLayer(many ? vehicleDot(state, item) : vehicleMarker(state, item));
       });
       state.node.dataset.vehiclesDrawnAs = many ? "canvas" : "markers";
-      ["resources", "requests", "injects"].forEach(function (name) { state.groups[name].clearLayers(); });
+      ["resources", "requests", "injects", "platform"].forEach(function (name) { state.groups[name].clearLayers(); });
+      (data.platform_incidents || []).forEach(function (item) {
+        state.groups.platform.addLayer(pointMarker(state, item, { radius: 6, color: "#3a3a3a", fillColor: "#b0b0b0" },
+          [state.labels.platform_incidents + " · " + item.city_name, item.level + " · " + item.title, item.location]));
+      });
       (data.aid_resources || []).forEach(function (item) {
         state.groups.resources.addLayer(pointMarker(state, item, { radius: 5, color: "#5b3a00", fillColor: "#e0a030" },
           [item.name + " · " + item.city_name, item.type + " · " + item.available + " " + item.unit]));
@@ -174,7 +178,7 @@
     var overlays = {};
     state.canvas = L.canvas({ padding: 0.2 });
     state.groups = { exercise: L.layerGroup(), vehicles: L.layerGroup(), resources: L.layerGroup(),
-      requests: L.layerGroup(), injects: L.layerGroup() };
+      requests: L.layerGroup(), injects: L.layerGroup(), platform: L.layerGroup() };
     LEVELS.forEach(function (level) {
       state.groups[level] = L.layerGroup().addTo(state.map);
       overlays[labels.incidents + " · " + fmt(labels.level, { level: level })] = state.groups[level];
@@ -184,6 +188,7 @@
     overlays[labels.aid_requests] = state.groups.requests.addTo(state.map);
     overlays[labels.aid_resources] = state.groups.resources;  // off until asked for: hundreds of them
     overlays[labels.injects] = state.groups.injects;  // off until asked for: drill traffic apart
+    overlays[labels.platform_incidents] = state.groups.platform;  // off until asked for: the cities' own records
     L.control.layers(null, overlays, { collapsed: true, position: "topright" }).addTo(state.map);
 
     var legend = L.control({ position: "bottomleft" });
@@ -193,7 +198,8 @@
       [["swatch member", labels.member], ["swatch neighbour", labels.neighbour]].concat(
         LEVELS.map(function (level, i) { return ["dot incident level-" + (i + 1), fmt(labels.level, { level: level })]; }),
         [["dot incident exercise", labels.exercise], ["dot vehicle", labels.vehicles], ["dot vehicle stale", labels.stale],
-         ["dot aid-request", labels.aid_requests], ["dot aid-resource", labels.aid_resources], ["dot inject", labels.injects]]
+         ["dot aid-request", labels.aid_requests], ["dot aid-resource", labels.aid_resources], ["dot inject", labels.injects],
+         ["dot platform-incident", labels.platform_incidents]]
       ).forEach(function (entry) {
         var row = el("div", "row");
         row.appendChild(el("span", entry[0]));
