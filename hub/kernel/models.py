@@ -250,6 +250,8 @@ class DeadLetter(Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the first bytes only, see MAX_KEPT
+    # The city it came from or for, when that can be told; None: the administrators' alone.
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True, index=True)
 
 
 class Reminder(Model):

@@ -97,6 +97,7 @@ def test_a_malformed_feed_becomes_a_dead_letter_and_shows_in_health(flow_app, ci
         server.server_close()
     letters = db.session.scalars(select(DeadLetter)).all()
     assert len(letters) == 3 and all(d.source == "partner" for d in letters)
+    assert {d.city_id for d in letters} == {city("heze").id}  # the page and API show them to Heze
     assert b'"id": 5' in letters[0].payload
     health = next(h for h in partners.health(db.session) if h.city.slug == "heze")
     assert health.last_error and "invalid" in health.last_error.lower()

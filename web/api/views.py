@@ -146,8 +146,14 @@ class DeadLetterQuery(Query):
 @api_auth
 @operation(query=DeadLetterQuery, tags=("dead letters",), HTTP_200=(DeadLetterList, "Newest first"))
 def list_dead_letters(query: DeadLetterQuery) -> ResponseReturnValue:
-    """List the inbound messages that broke their contract, as the dead-letters page shows them."""
-    letters = dead_letters.recent(db.session, limit=query.limit)
+    """List the inbound messages that broke their contract, as the dead-letters page shows them:
+    the caller's city's (those from its platform or under its MQTT subtree), or an administrator's
+    every one, including those no city can be told for."""
+    actor = current_actor()
+    if not actor.is_admin and actor.city_id is None:
+        raise Forbidden("dead letters are read for a city")
+    city_id = None if actor.is_admin else actor.city_id
+    letters = dead_letters.recent(db.session, limit=query.limit, city_id=city_id)
     items = [
         DeadLetterOut(
             id=d.id,
@@ -160,7 +166,9 @@ def list_dead_letters(query: DeadLetterQuery) -> ResponseReturnValue:
         )
         for d in letters
     ]
-    return DeadLetterList(total=dead_letters.count(db.session), items=items).model_dump(mode="json")
+    return DeadLetterList(total=dead_letters.count(db.session, city_id=city_id), items=items).model_dump(
+        mode="json"
+    )
 
 
 @bp.get("/openapi.json")
