@@ -365,6 +365,13 @@ def topology_group() -> None:
     help="The Prefect server's database, postgresql+asyncpg://… with pg_trgm (default: in the cluster).",
 )
 @click.option("--web", "web_processes", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option(
+    "--flow-mode",
+    type=click.Choice(["deployment", "local"]),
+    default="deployment",
+    show_default=True,
+    help="local: flows run in the web processes, and no flow workers start.",
+)
 @click.option("--flow-workers", default=2, show_default=True, type=click.IntRange(1, 8))
 @click.option("--ingest-workers", default=2, show_default=True, type=click.IntRange(1, 16))
 @click.option(
@@ -381,6 +388,7 @@ def topology_up(
     database_url: str | None,
     prefect_database_url: str | None,
     web_processes: int,
+    flow_mode: str,
     flow_workers: int,
     ingest_workers: int,
     edge_cities: tuple[str, ...],
@@ -397,6 +405,7 @@ def topology_up(
         database_url=database_url,
         prefect_database_url=prefect_database_url,
         web_processes=web_processes,
+        flow_mode=flow_mode,
         flow_workers=flow_workers,
         ingest_workers=ingest_workers,
         edge_cities=edge_cities,

@@ -94,6 +94,8 @@ class TopologyOptions:
     database_url: str | None = None
     prefect_database_url: str | None = None
     web_processes: int = 2
+    # "deployment": flows run on the flow workers; "local": in the web processes (no workers).
+    flow_mode: str = "deployment"
     flow_workers: int = 2
     ingest_workers: int = 2
     edge_cities: tuple[str, ...] = DEFAULT_EDGE_CITIES
@@ -221,7 +223,7 @@ class Topology:
             HUB_MQTT_PASSWORD=self._secrets["hub_mqtt_password"],
             HUB_MQTT_ROOT=self.options.root,
             HUB_MQTT_INGEST_ELSEWHERE="1",
-            HUB_FLOW_MODE="deployment",
+            HUB_FLOW_MODE=self.options.flow_mode,
             # Plain HTTP on loopback; behind TLS on real hosts, leave this out.
             HUB_INSECURE_COOKIES="1",
             HUB_INSTANCE_PATH=str(self.directory / hub_id),
@@ -240,7 +242,7 @@ class Topology:
             *(f"  web process {i + 1}:    {url}/" for i, url in enumerate(self.web_urls)),
             f"Hub database:       {self.database_url}",
             f"Prefect:            {self.prefect.ui_url}  (database {self.prefect_database_url})",
-            f"  flow workers:     {len(self.flow_workers)} × hub flows serve",
+            f"  flows:            {self._flows_where()}",
             f"Regional broker:    {self.regional.url}  ({len(self.ingest)} ingest workers)",
             *(f"  {city} edge broker: {broker.url}" for city, broker in self.edges.items()),
             f"Settings for hub commands: set -a; . {self.directory / 'hub.env'}; set +a",
@@ -249,6 +251,11 @@ class Topology:
         if self.vehicles:
             lines.insert(-2, f"Simulated vehicles: {self.options.vehicles} per edge city, on its broker")
         return lines
+
+    def _flows_where(self) -> str:
+        if self.options.flow_mode == "deployment":
+            return f"{len(self.flow_workers)} flow workers (hub flows serve), HUB_FLOW_MODE=deployment"
+        return "in the web processes, HUB_FLOW_MODE=local"
 
     # Bringing it up ----------------------------------------------------------------------------
 
@@ -447,6 +454,8 @@ class Topology:
         return process
 
     def _start_flow_workers(self) -> None:
+        if self.options.flow_mode != "deployment":
+            return
         for number in range(1, self.options.flow_workers + 1):
             name = f"flows-{number}"
             self.flow_workers.append(
