@@ -232,7 +232,11 @@ def main() -> int:
     for mode in ("local", "deployment"):
         folder = Path(tempfile.mkdtemp(prefix=f"bench-topology-{mode}-"))
         options = TopologyOptions(folder, flow_mode=mode, vehicles=0, ingest_workers=1)
-        topology = run(options)
+        try:
+            topology = run(options)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         engine = sa.create_engine(topology.database_url)
         try:
             time.sleep(5)  # the processes' start-up work settles

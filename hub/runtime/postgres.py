@@ -60,7 +60,7 @@ class ManagedPostgres:
                 str(self.data),
             ),
             log_path=folder / "server.log",
-            ready=lambda: port_accepts(HOST, self.port),
+            ready=self._accepts_sessions,
             ready_timeout=ready_timeout,
             stop_timeout=30.0,
             name=f"postgres:{self.port}",
@@ -74,6 +74,14 @@ class ManagedPostgres:
         if self._as_root:
             command = ["runuser", "-u", RUN_AS, "--", *command]
         return command
+
+    def _accepts_sessions(self) -> bool:
+        # The port opens while the server still recovers or starts ("the database system is
+        # starting up"); pg_isready tells when it takes sessions.
+        if not port_accepts(HOST, self.port):
+            return False
+        command = [str(self.bin / "pg_isready"), "-q", "-h", HOST, "-p", str(self.port)]
+        return subprocess.run(command, check=False, timeout=10).returncode == 0  # noqa: S603 - fixed program
 
     def _run(self, program: str, *args: str) -> None:
         result = subprocess.run(  # noqa: S603 - fixed programs, no shell
