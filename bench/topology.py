@@ -225,11 +225,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 flows, 6 coordinators, 20 s a window")
     parser.add_argument("--gap", type=float, default=5.0, help="seconds between two incidents")
+    parser.add_argument("--flows", type=int, default=None, help="incidents (flows) per mode")
+    parser.add_argument("--mode", choices=("local", "deployment"), action="append", help="only this mode")
+    parser.add_argument("--no-desk", action="store_true", help="measure the flow start latency only")
     args = parser.parse_args()
     flows, coordinators, seconds = (10, 6, 20.0) if args.quick else (30, 20, 60.0)
+    flows = args.flows or flows
     logging.basicConfig(level=logging.WARNING)
     rows: list[tuple[str, object]] = [("load average at the start", load())]
-    for mode in ("local", "deployment"):
+    for mode in args.mode or ("local", "deployment"):
         folder = Path(tempfile.mkdtemp(prefix=f"bench-topology-{mode}-"))
         options = TopologyOptions(folder, flow_mode=mode, vehicles=0, ingest_workers=1)
         try:
@@ -245,7 +249,7 @@ def main() -> int:
             rows += latency_rows(mode, latencies, flows)
             rows.append((f"{mode}: each, in order (s)", " ".join(f"{v:.1f}" for v in latencies)))
             rows.append((f"{mode}: load average after", load()))
-            if mode == "deployment":
+            if mode == "deployment" and not args.no_desk:
                 names = make_users(engine, coordinators)
                 times, failures = desk_times(topology.url, names, seconds)
                 rows += page_rows(f"haproxy, {len(topology.web)} web processes", times, failures)
@@ -257,7 +261,9 @@ def main() -> int:
             engine.dispose()
             topology.stop()
             shutil.rmtree(folder, ignore_errors=True)
-    rows.append(("coordinators, seconds a window", f"{coordinators}, {seconds:.0f}"))
+    rows.append(("seconds between incidents", f"{args.gap:g}"))
+    if not args.no_desk:
+        rows.append(("coordinators, seconds a window", f"{coordinators}, {seconds:.0f}"))
     print_table("The regional topology on one machine", [*rows, *machine(mqtt=False, prefect=True)])
     return 0
 

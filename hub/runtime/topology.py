@@ -54,8 +54,8 @@ from hub.kernel.broker_auth import (
 )
 from hub.kernel.seed import seed_cities, seed_demo_users
 from hub.runtime.edge_broker import EdgeBridge, bridge_account, bridge_config_lines
-from hub.runtime.mosquitto import ManagedMosquitto, MosquittoConfig
-from hub.runtime.postgres import ManagedPostgres
+from hub.runtime.mosquitto import ManagedMosquitto, MosquittoConfig, mosquitto_binary
+from hub.runtime.postgres import ManagedPostgres, postgres_bin
 from hub.runtime.prefect_server import ManagedPrefectServer
 from hub.runtime.processes import ManagedProcess, free_port, port_accepts
 
@@ -262,6 +262,11 @@ class Topology:
     def start(self) -> Self:
         """Bring every part up, or nothing: a failure stops what had started and raises."""
         try:
+            # Missing programs are found before a minute goes into starting the rest.
+            haproxy_binary()
+            mosquitto_binary()
+            if not (self.options.database_url and self.options.prefect_database_url):
+                postgres_bin()
             self.directory.mkdir(parents=True, exist_ok=True)
             self.logs.mkdir(exist_ok=True)
             self._load_secrets()
@@ -318,11 +323,8 @@ class Topology:
         if os.geteuid() == 0:
             # The server runs as `postgres`, which must reach its folder through ours.
             self.directory.chmod(self.directory.stat().st_mode | 0o011)
-        port_file = folder.parent / "postgres.port"
-        port = int(port_file.read_text()) if port_file.exists() and not fresh else None
-        self.postgres = ManagedPostgres(folder, port)
+        self.postgres = ManagedPostgres(folder)
         self.postgres.start()
-        port_file.write_text(str(self.postgres.port))
         self._started("PostgreSQL", self.postgres)
         if fresh:
             self.postgres.create_database("hub")
