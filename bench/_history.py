@@ -144,6 +144,7 @@ def age(session: Session, incident_ids: dict[int, datetime], bulletin_ids: dict[
             .values(
                 delivered_at=at + timedelta(seconds=5),
                 receipt_at=at + timedelta(minutes=10),
+                receipt_forwarded_at=at + timedelta(minutes=11),
                 acknowledged_by="值班员",
                 signed_via="hub",
             )
