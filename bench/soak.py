@@ -168,6 +168,9 @@ def main() -> None:
     parser.add_argument(
         "--history-days", type=int, default=0, help="write this many days of history first (e.g. 30)"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="copy the hub's database here at the end, to look into it afterwards"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="hub-soak-") as folder:
@@ -230,6 +233,9 @@ def main() -> None:
                     hub.wait(timeout=90)
                 except subprocess.TimeoutExpired:
                     os.killpg(hub.pid, signal.SIGKILL)
+            if args.keep is not None:
+                with sqlite3.connect(instance / "hub.sqlite3") as source, sqlite3.connect(args.keep) as copy:
+                    source.backup(copy)
 
     print_table(
         f"Rows per hour ({elapsed_h * 60:.0f} min of the demo)",
