@@ -239,7 +239,7 @@ def make_users(app, count: int) -> list[str]:
     return names
 
 
-def login(base: str, username: str) -> requests.Session:
+def login(base: str, username: str, password: str = PASSWORD) -> requests.Session:
     """Log a session in through the real form."""
     session = requests.Session()
     page = session.get(f"{base}/login", timeout=30).text
@@ -247,7 +247,7 @@ def login(base: str, username: str) -> requests.Session:
     assert token, "no CSRF token on the log-in page"
     answer = session.post(
         f"{base}/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
         timeout=30,
     )
     assert answer.ok and "/login" not in answer.url, f"{username} could not log in"
@@ -259,19 +259,20 @@ CLIENT_PROCESSES = 2
 
 
 def play_coordinators(
-    base: str, names: list[str], think: float, seconds: float, seed: int, results: Any
+    base: str, names: list[str], think: float, seconds: float, seed: int, results: Any, password: str
 ) -> None:
     """Play `names` at their desks for `seconds` (in a process of its own); put the figures on `results`.
 
     Each coordinator keeps a push stream of its desk open and loads the pages in turn, pausing
     `think` seconds on average between them. Put "ready" once every stream is open, then the page
     times by path and, per stream, the first time each bulletin marker arrived (monotonic clock,
-    the same in every process of the machine).
+    the same in every process of the machine), and how many page loads failed.
     """
     stop = threading.Event()
     lock = threading.Lock()
     page_times: dict[str, list[float]] = defaultdict(list)
     seen_at: list[tuple[str, float]] = []
+    failed = 0
     opened = threading.Semaphore(0)
 
     def reader(session: requests.Session) -> None:
@@ -290,22 +291,32 @@ def play_coordinators(
                                 seen_at.append((marker, now))
 
     def worker(session: requests.Session, pace: random.Random) -> None:
+        nonlocal failed
         n = 0
         while not stop.is_set():
             path = PAGES[n % len(PAGES)]
             start = time.perf_counter()
-            answer = session.get(f"{base}{path}", timeout=60)
+            try:
+                answer: requests.Response | None = session.get(f"{base}{path}", timeout=60)
+            except requests.RequestException:
+                answer = None
             elapsed = time.perf_counter() - start
-            if answer.status_code == 200:
-                with lock:
+            with lock:
+                if answer is not None and answer.status_code == 200:
                     page_times[path].append(elapsed)
+                else:
+                    failed += 1
             n += 1
             if think > 0:
                 stop.wait(pace.uniform(think / 3, think * 5 / 3))
 
-    readers = [threading.Thread(target=reader, args=(login(base, name),), daemon=True) for name in names]
+    readers = [
+        threading.Thread(target=reader, args=(login(base, name, password),), daemon=True) for name in names
+    ]
     workers = [
-        threading.Thread(target=worker, args=(login(base, name), random.Random(f"{seed}-{n}")), daemon=True)
+        threading.Thread(
+            target=worker, args=(login(base, name, password), random.Random(f"{seed}-{n}")), daemon=True
+        )
         for n, name in enumerate(names)
     ]
     for t in readers:
@@ -320,7 +331,48 @@ def play_coordinators(
     for t in workers:
         t.join(timeout=60)  # each finishes the page it is loading
     with lock:
-        results.put((dict(page_times), list(seen_at)))
+        results.put((dict(page_times), list(seen_at), failed))
+
+
+def start_coordinators(
+    base: str, names: list[str], think: float, seconds: float, password: str = PASSWORD
+) -> tuple[list[Any], Any]:
+    """Start the coordinators in processes of their own; return once every push stream is open.
+
+    They are browsers on other machines: in the server's process their parsing would take its
+    interpreter lock. Pass what this returns to `collect_coordinators` after `seconds`.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    groups = [names[k::CLIENT_PROCESSES] for k in range(CLIENT_PROCESSES)]
+    clients = [
+        spawn.Process(target=play_coordinators, args=(base, group, think, seconds, k, results, password))
+        for k, group in enumerate(groups)
+        if group
+    ]
+    for process in clients:
+        process.start()
+    for _ in clients:
+        assert results.get(timeout=120) == "ready", "a coordinators' process did not start"
+    return clients, results
+
+
+def collect_coordinators(
+    clients: list[Any], results: Any
+) -> tuple[dict[str, list[float]], list[tuple[str, float]], int]:
+    """Return the page times by path, the markers' arrivals and the failed loads of every client."""
+    page_times: dict[str, list[float]] = defaultdict(list)
+    seen: list[tuple[str, float]] = []
+    failed = 0
+    for _ in clients:
+        pages, arrivals, failures = results.get(timeout=180)
+        for path, values in pages.items():
+            page_times[path] += values
+        seen += arrivals
+        failed += failures
+    for process in clients:
+        process.join(timeout=30)
+    return page_times, seen, failed
 
 
 def main() -> int:
@@ -366,20 +418,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
     threading.Thread(target=server.run, daemon=True).start()
 
-    # The coordinators are browsers on other machines: they run in processes of their own, so
-    # that their parsing does not take the server process's interpreter lock.
-    spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    groups = [names[k::CLIENT_PROCESSES] for k in range(CLIENT_PROCESSES)]
-    clients = [
-        spawn.Process(target=play_coordinators, args=(base, group, args.think, seconds + 6, k, results))
-        for k, group in enumerate(groups)
-        if group
-    ]
-    for process in clients:
-        process.start()
-    for _ in clients:
-        assert results.get(timeout=120) == "ready", "a coordinators' process did not start"
+    clients, results = start_coordinators(base, names, args.think, seconds + 6)
     sent: dict[str, float] = {}
     time.sleep(3)  # the streams are open and have sent their first state
     expected = 0
@@ -408,15 +447,8 @@ def main() -> int:
             expected += addressed_desks
             time.sleep(4)
         db.session.remove()
-    page_times: dict[str, list[float]] = defaultdict(list)
-    arrivals: list[float] = []
-    for _ in clients:
-        pages, seen = results.get(timeout=180)
-        for path, values in pages.items():
-            page_times[path] += values
-        arrivals += [at - sent[marker] for marker, at in seen if marker in sent]
-    for process in clients:
-        process.join(timeout=30)
+    page_times, seen, failed = collect_coordinators(clients, results)
+    arrivals = [at - sent[marker] for marker, at in seen if marker in sent]
     watcher.stop()  # ends the push streams, as `hub run` does on its way out
     settled = time.monotonic() + 10
     while watcher.streams and time.monotonic() < settled:
@@ -446,6 +478,7 @@ def main() -> int:
             f"{percentile(arrivals, 0.5) * 1000:.0f} / {percentile(arrivals, 0.99) * 1000:.0f} ms",
         )
     )
+    rows.append(("failed page loads", failed))
     rows.append(("load average (1, 5, 15 min) at the end", " ".join(f"{v:.2f}" for v in load)))
     print_table("Duty desk under a year of data", [*rows, *machine(mqtt=False)])
     server.close()

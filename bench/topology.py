@@ -10,9 +10,10 @@ and each time records incidents at level III through the API behind haproxy, one
 `--gap` seconds; each asks for a notify-neighbours flow. The flow start latency is from the
 API's 201 (its transaction committed, the dispatcher woken) to the `start_time` Prefect holds for
 the flow run (when it entered Running). In the deployment run it then logs coordinators in and
-loads the desk, the incident list and the vehicles page in a closed loop with each desk's push
-stream open, first through haproxy (two web processes), then straight to one web process, and
-reports the page times. The database holds the seeded cities and users only, not the desk
+loads the desk, the incident list and the vehicles page as `bench/desk.py` does (a pause of
+`--think` seconds on average between pages; 0 for a closed loop) with each desk's push stream
+open, first through haproxy (two web processes), then straight to one web process, and reports
+the page times. The database holds the seeded cities and users only, not the desk
 benchmark's year of data.
 """
 
@@ -22,14 +23,11 @@ import argparse
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
@@ -40,12 +38,12 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, percentile, print_table
+from bench.desk import PAGES, collect_coordinators, start_coordinators
 from hub.kernel import auth as auth_service
 from hub.kernel.models import City, FlowRequest, Role, User
 from hub.runtime.topology import Topology, TopologyOptions
 
 PASSWORD = "bench-topology-password"  # noqa: S105  # bench users in a throw-away database
-PAGES = ("/", "/incidents/", "/vehicles")
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "samples" / "incident-create.json"
 
 
@@ -125,63 +123,12 @@ def make_users(engine: sa.Engine, count: int) -> list[str]:
     return names
 
 
-def login(base: str, username: str) -> requests.Session:
-    """Log a session in through the real form."""
-    session = requests.Session()
-    page = session.get(f"{base}/login", timeout=30).text
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    assert token, "no CSRF token on the log-in page"
-    answer = session.post(
-        f"{base}/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        timeout=30,
-    )
-    assert answer.ok and "/login" not in answer.url, f"{username} could not log in"
-    return session
-
-
-def desk_times(base: str, names: list[str], seconds: float) -> tuple[dict[str, list[float]], int]:
-    """Coordinators load the pages in a closed loop, each with its desk stream open."""
-    page_times: dict[str, list[float]] = defaultdict(list)
-    failures = 0
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    def reader(session: requests.Session) -> None:
-        try:
-            with session.get(f"{base}/dashboard/events", stream=True, timeout=(10, 60)) as stream:
-                for _ in stream.iter_lines():
-                    if stop.is_set():
-                        return
-        except requests.RequestException:
-            return
-
-    def worker(session: requests.Session) -> None:
-        nonlocal failures
-        n = 0
-        while not stop.is_set():
-            path = PAGES[n % len(PAGES)]
-            start = time.perf_counter()
-            answer = session.get(f"{base}{path}", timeout=60)
-            elapsed = time.perf_counter() - start
-            with lock:
-                if answer.status_code == 200:
-                    page_times[path].append(elapsed)
-                else:
-                    failures += 1
-            n += 1
-
-    readers = [threading.Thread(target=reader, args=(login(base, name),), daemon=True) for name in names]
-    workers = [threading.Thread(target=worker, args=(login(base, name),), daemon=True) for name in names]
-    for thread in readers:
-        thread.start()
-    time.sleep(2)
-    for thread in workers:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in workers:
-        thread.join(timeout=60)
+def desk_times(
+    base: str, names: list[str], seconds: float, think: float
+) -> tuple[dict[str, list[float]], int]:
+    """Coordinators at work for `seconds` (`bench/desk.py`'s, each with its desk stream open)."""
+    clients, results = start_coordinators(base, names, think, seconds, PASSWORD)
+    page_times, _, failures = collect_coordinators(clients, results)
     return page_times, failures
 
 
@@ -228,6 +175,9 @@ def main() -> int:
     parser.add_argument("--flows", type=int, default=None, help="incidents (flows) per mode")
     parser.add_argument("--mode", choices=("local", "deployment"), action="append", help="only this mode")
     parser.add_argument("--no-desk", action="store_true", help="measure the flow start latency only")
+    parser.add_argument(
+        "--think", type=float, default=3.0, help="mean seconds between a coordinator's pages (0: no pause)"
+    )
     args = parser.parse_args()
     flows, coordinators, seconds = (10, 6, 20.0) if args.quick else (30, 20, 60.0)
     flows = args.flows or flows
@@ -251,10 +201,10 @@ def main() -> int:
             rows.append((f"{mode}: load average after", load()))
             if mode == "deployment" and not args.no_desk:
                 names = make_users(engine, coordinators)
-                times, failures = desk_times(topology.url, names, seconds)
+                times, failures = desk_times(topology.url, names, seconds, args.think)
                 rows += page_rows(f"haproxy, {len(topology.web)} web processes", times, failures)
                 rows.append(("load average after", load()))
-                times, failures = desk_times(topology.web_urls[0], names, seconds)
+                times, failures = desk_times(topology.web_urls[0], names, seconds, args.think)
                 rows += page_rows("straight to one web process", times, failures)
                 rows.append(("load average after", load()))
         finally:
@@ -264,6 +214,7 @@ def main() -> int:
     rows.append(("seconds between incidents", f"{args.gap:g}"))
     if not args.no_desk:
         rows.append(("coordinators, seconds a window", f"{coordinators}, {seconds:.0f}"))
+        rows.append(("mean pause between a coordinator's pages", f"{args.think:g} s"))
     print_table("The regional topology on one machine", [*rows, *machine(mqtt=False, prefect=True)])
     return 0
 
