@@ -163,4 +163,9 @@ def test_the_regional_broker_hears_the_bridge_come_and_go_and_the_hub_records_it
     assert retained(regional.host, regional.port, topic, hub_password) == b"1"
     settled = bridge_of(CITY)
     assert settled is not None and settled.connected
+
+    edge.stop()  # cleanly, this time
+    wait_for(
+        lambda: (b := bridge_of(CITY)) is not None and not b.connected, "the bridge down after a clean stop"
+    )
     assert hub_side.counts["dead_letter"] == 0
