@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from hub.kernel.models import BridgeState, City
 from hub.kernel.types import DbSession
@@ -28,12 +29,24 @@ def record(session: DbSession, city_slug: str, connected: bool, at: datetime) ->
         return "dead:bridge state of an unknown city"
     row = session.get(BridgeState, city_id)
     if row is None:
-        session.add(BridgeState(city_id=city_id, connected=connected, changed_at=at, seen_at=at))
-    else:
-        if row.connected != connected:
-            row.connected, row.changed_at = connected, at
-        row.seen_at = at
+        # Every hub process hears the same retained notification: two may add the first row at
+        # once. The loser's savepoint is rolled back and it updates the winner's row instead.
+        try:
+            with session.begin_nested():
+                session.add(BridgeState(city_id=city_id, connected=connected, changed_at=at, seen_at=at))
+            return _outcome(connected)
+        except IntegrityError:
+            row = session.get(BridgeState, city_id, populate_existing=True)
+            if row is None:
+                raise
+    if row.connected != connected:
+        row.connected, row.changed_at = connected, at
+    row.seen_at = at
     session.flush()
+    return _outcome(connected)
+
+
+def _outcome(connected: bool) -> str:
     return "bridge_up" if connected else "bridge_down"
 
 
