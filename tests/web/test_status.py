@@ -111,6 +111,10 @@ def test_status_page_and_api_list_the_city_bridges_up_and_down_with_since_when(
     page = client.get("/status").get_data(as_text=True)
     assert 'data-bridge="xuzhou"' in page and 'data-bridge="linyi"' in page
     assert "已连接" in page and "已断开" in page
+    with client.session_transaction() as browser:
+        browser["locale"] = "en"
+    english = client.get("/status").get_data(as_text=True)
+    assert "City broker bridges" in english and "Connected" in english and "Disconnected" in english
     listed = client.get("/api/v1/status").get_json()["bridges"]
     # The ones down first.
     assert [(b["city"], b["connected"]) for b in listed] == [("linyi", False), ("xuzhou", True)]
