@@ -605,7 +605,8 @@ class BridgeLinkState(_Payload):
     Mosquitto writes it, not a peer of ours, so it is not JSON and carries no version: with
     `notifications true` the edge broker publishes a retained "1" on the regional broker when
     the bridge connects, and leaves a will of "0" there that the regional broker publishes when
-    the connection drops (mosquitto.conf(5), `notifications`; a clean stop publishes "0" itself).
+    the connection drops (mosquitto.conf(5), `notifications`); after a clean stop of the edge
+    broker the regional one holds "0" as well (tests/flows/test_bridge_state.py).
     """
 
     connected: Annotated[bool, Strict()]
