@@ -294,13 +294,25 @@ def flows_serve() -> None:
     from prefect import serve
 
     from flows.context import use_app
+    from flows.presence import NodePresence
     from flows.registry import DEPLOYMENT_NAME, flows
     from hub.app import create_core_app
 
     use_app(create_core_app(_settings()))
     # The runner polls the API every PREFECT_RUNNER_POLL_FREQUENCY seconds: a log line each time.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))  # type: ignore[arg-type]  # a coroutine only inside an event loop
+    # On the status page as a node, marked stopped however it ends cleanly: until Prefect's runner
+    # starts and takes SIGTERM over (it then returns from `serve`), SIGTERM leaves by this handler.
+    presence = NodePresence("flow-worker", ["flow-worker"]).start()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))  # type: ignore[arg-type]  # a coroutine only inside an event loop
+    finally:
+        presence.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @main.group("mqtt")
@@ -316,6 +328,7 @@ def ingest_worker(index: int) -> None:
     """Store vehicle telemetry from the shared subscription until SIGTERM (`hub run` starts these)."""
     from connectors.mqtt_link import MqttLinkStoppedError
     from flows.ingest_worker import run_worker
+    from flows.presence import NodePresence
 
     settings = _settings()
     # Signals are taken by sigwait below, not by a handler: a handler setting the Event that the
@@ -334,11 +347,16 @@ def ingest_worker(index: int) -> None:
         finally:
             os.kill(os.getpid(), signal.SIGUSR1)  # wakes the main thread when the worker ends by itself
 
-    worker = threading.Thread(target=work, name="hub-ingest-worker")
-    worker.start()
-    signal.sigwait(wanted)
-    stop.set()
-    worker.join()
+    # On the status page as a node, beating from its own thread (which inherits the signal mask).
+    presence = NodePresence(f"ingest-{index}", ["ingest"]).start()
+    try:
+        worker = threading.Thread(target=work, name="hub-ingest-worker")
+        worker.start()
+        signal.sigwait(wanted)
+        stop.set()
+        worker.join()
+    finally:
+        presence.stop()
     error = outcome.get("error")
     if isinstance(error, MqttLinkStoppedError | ValueError):
         raise click.ClickException(str(error)) from error

@@ -207,4 +207,9 @@ def dead_letter_list() -> ResponseReturnValue:
 @login_required
 def status() -> ResponseReturnValue:
     """Show each part of the running hub, up or down, and when it was last seen up."""
-    return render_template("status.html", components=hub_status.components(), nodes=hub_status.nodes())
+    return render_template(
+        "status.html",
+        components=hub_status.components(),
+        nodes=hub_status.nodes(),
+        bridges=hub_status.bridges(),
+    )

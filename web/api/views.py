@@ -18,7 +18,7 @@ from hub.kernel.errors import Forbidden
 from hub.kernel.models import AuditEntry, City
 from hub.runtime.status import Component
 from web import status as hub_status
-from web.api.models import CityList, CityOut, ComponentOut, NodeOut, Out, StatusOut, StoredTime
+from web.api.models import BridgeOut, CityList, CityOut, ComponentOut, NodeOut, Out, StatusOut, StoredTime
 from web.api.params import Query, QueryInt
 from web.api.spec import openapi_document, operation
 from web.auth import api_auth, current_actor
@@ -199,6 +199,7 @@ def status() -> ResponseReturnValue:
         ok=all(p.up for p in parts),
         components=[_component(p) for p in parts],
         nodes=[NodeOut.model_validate(asdict(node)) for node in hub_status.nodes()],
+        bridges=[BridgeOut.model_validate(asdict(bridge)) for bridge in hub_status.bridges()],
     ).model_dump(mode="json")
 
 
