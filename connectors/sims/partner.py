@@ -727,6 +727,7 @@ class PartnerSimulator:
         handler.body_read = False
         try:
             if not self._authorised(handler):
+                self._skip_body(handler)
                 raise _HttpError(HTTPStatus.UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
             if path.startswith("/_sim/"):
                 self._control(handler, method, path)
@@ -799,6 +800,17 @@ class PartnerSimulator:
             raise _HttpError(HTTPStatus.BAD_REQUEST, "bad_cursor", str(error)) from error
         with self._lock:
             return self._feeds[kind].page(after, cursor or _START, limit)
+
+    def _skip_body(self, handler: _Handler) -> None:
+        """Read and drop a refused request's body of a sane size, so the client gets the answer.
+
+        Closing a connection with the body unread resets it, and the client would see a broken
+        connection (worth retrying) instead of the refusal (not worth it).
+        """
+        length_header = handler.headers.get("Content-Length") or ""
+        if length_header.isdigit() and int(length_header) <= MAX_MESSAGE_BYTES:
+            handler.rfile.read(int(length_header))
+            handler.body_read = True
 
     def _body(self, handler: _Handler) -> bytes:
         length_header = handler.headers.get("Content-Length")
