@@ -13,16 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
+    CTE,
     ColumnElement,
+    Select,
     String,
     Subquery,
     Table,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -60,7 +63,15 @@ from hub.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kernel.models import City, Reminder, Role
 from hub.kernel.types import DbSession, affected_rows, table_of, utcnow
 from hub.mutual_aid import rules
-from hub.mutual_aid.models import QUANTITY, AidAsk, AidCommitment, AidRequest, AidRequestLine, AidResource
+from hub.mutual_aid.models import (
+    QUANTITY,
+    AidAsk,
+    AidCommitment,
+    AidRequest,
+    AidRequestLine,
+    AidResource,
+    AidResourceCell,
+)
 from hub.mutual_aid.rules import Action
 
 if TYPE_CHECKING:
@@ -372,6 +383,111 @@ Python's haversine decides the order; the database's dot products (computed apar
 apart) may differ from it in the last bits only, some 1e-16, so fetching what lies within 1e-12
 of the largest brings every entry Python may find nearest, ties included (a few metres at most)."""
 
+SURE_KM = 1e-3
+"""The margin of every decision sourcing takes on a distance from a dot product (`rules.km_of_dot`
+is within 1e-4 km of the haversine): a cell that may hold an entry this much farther is read."""
+
+FIRST_REACH_KM = 2.0
+"""The first read of each city takes the cells within this of its nearest cell (and of its nearest
+cell of the best fit): usually enough for its nearest entry, which the next read confirms."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """The entries of one (type, city, grade) in one grid cell, with their fit and least distance."""
+
+    type_code: str
+    city: int
+    grade: int | None
+    cell: int
+    fit: int
+    least_km: float
+
+    @property
+    def group(self) -> tuple[str, int, int | None]:
+        return (self.type_code, self.city, self.grade)
+
+
+def _values(
+    name: str, rows: Sequence[tuple[object, ...]], types: Sequence[str]
+) -> tuple[CTE, dict[str, object]]:
+    """Return a VALUES list of bound parameters as a CTE whose columns are column1, column2, …
+
+    Its SQL depends only on how many rows there are, so it compiles once per count (a `values()`
+    construct compiles on every call). Both databases name the columns so; the casts type a
+    column that is all NULL.
+    """
+    rows_sql = ", ".join(
+        "(" + ", ".join(f"CAST(:{name}{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
+        for i in range(len(rows))
+    )
+    params: dict[str, object] = {f"{name}{i}_{k}": v for i, row in enumerate(rows) for k, v in enumerate(row)}
+    values = text(f"VALUES {rows_sql}").columns(*(column(f"column{k + 1}") for k in range(len(types))))
+    return values.cte(name), params
+
+
+_Query = Select[*tuple[Any, ...]]
+_UNIT_TYPES = ("VARCHAR(64)", "INTEGER", "INTEGER", "INTEGER")
+
+
+def _in_units(
+    table: Table,
+    name: str,
+    rows: Sequence[tuple[object, ...]],
+    extra_types: Sequence[str],
+    query: Callable[[Sequence[ColumnElement[Any]]], _Query],
+) -> tuple[list[_Query], dict[str, object]]:
+    """Return `query` over the entries of the given (type, city, grade, cell, …) rows, and its parameters.
+
+    Each row is an equality seek in `ix_aid_resources_sourcing`. A NULL grade is no equality
+    that an index can seek (IS NOT DISTINCT FROM is not one on PostgreSQL), so graded and
+    ungraded rows are joined apart and the caller unites the queries.
+    """
+    queries: list[_Query] = []
+    params: dict[str, object] = {}
+    for suffix, part in (
+        ("g", [r for r in rows if r[2] is not None]),
+        ("n", [r for r in rows if r[2] is None]),
+    ):
+        if not part:
+            continue
+        values, part_params = _values(name + suffix, part, (*_UNIT_TYPES, *extra_types))
+        cols = [values.c[f"column{k + 1}"] for k in range(len(_UNIT_TYPES) + len(extra_types))]
+        on = (
+            (table.c.type_code == cols[0])
+            & (table.c.owner_city_id == cols[1])
+            & ((table.c.grade == cols[2]) if suffix == "g" else table.c.grade.is_(None))
+            & (table.c.cell == cols[3])
+        )
+        queries.append(query(cols[4:]).select_from(table.join(values, on)))
+        params.update(part_params)
+    return queries, params
+
+
+def _open_units(
+    units: Sequence[_Unit], read: set[_Unit], classes: dict[tuple[int, int], float]
+) -> list[_Unit]:
+    """Return the cells of one city not read yet that may still hold its best or its nearest entry.
+
+    `classes` holds, per (fit, stale) found so far, the distance of its nearest entry. A cell
+    matters if it may hold an entry as near as the nearest found, one of a better fit than the
+    best class found, or, of that fit, a fresh one when only stale ones were found or one as near
+    as the best class's nearest. A cell's fit is known; its freshness is not.
+    """
+    unread = [u for u in units if u not in read]
+    if not classes:
+        return unread
+    nearest = min(classes.values())
+    fit, stale = min(classes)
+    best = classes[(fit, stale)]
+    return [
+        u
+        for u in unread
+        if u.least_km <= nearest + SURE_KM
+        or u.fit < fit
+        or (u.fit == fit and (stale == 1 or u.least_km <= best + SURE_KM))
+    ]
+
 
 def _nearest_of_groups(
     session: DbSession,
@@ -382,108 +498,137 @@ def _nearest_of_groups(
     conditions: Sequence[ColumnElement[bool]],
     stale: ColumnElement[int],
 ) -> tuple[Subquery, dict[str, object]]:
-    """Return the entries nearest the line's place in each (city, fit, freshness) group, ties included.
+    """Return each city's best and nearest entries for the line, ties included, and a few more.
 
-    Two passes, both through `ix_aid_resources_sourcing` without reading the table. The first
-    groups by (type, city, grade), the index's own order, and takes the largest dot product of
-    the stored unit vectors with the place's, fresh and stale apart: arithmetic, no sorting.
-    Python folds those into (city, fit, freshness) groups; the second pass fetches, per
-    (type, city, grade), the entries whose dot product comes within `NEAR_TIE` of their group's
-    largest, seeking only the box of latitudes and longitudes such entries can have
-    (`_cap_box`). Return the query and the parameters of its groups.
+    The registry's grid (`AidResourceCell`) says in which cells each (type, city, grade) has
+    entries; each cell's least distance from the place bounds the distance of everything in it.
+    Per city the cells are read nearest first, through `ix_aid_resources_sourcing` alone: a
+    read takes the largest dot product of the stored unit vectors with the place's per
+    (type, city, grade), fresh and stale apart, over the cells asked; the reads go on while a
+    cell not read may still hold the city's nearest entry or an entry of its best (fit,
+    freshness) class (`_open_units`). A last pass fetches, in the cells that may hold them, the
+    entries within `NEAR_TIE` of each (city, fit, freshness) class's largest. Return that query
+    and its parameters.
     """
-    px, py, pz = rules.unit_vector(line.report_to_lat, line.report_to_lon)
+    lat, lon = line.report_to_lat, line.report_to_lon
+    px, py, pz = rules.unit_vector(lat, lon)
     dot = table.c.ux * literal(px) + table.c.uy * literal(py) + table.c.uz * literal(pz)
-    best = (
-        select(
-            table.c.type_code,
-            table.c.owner_city_id,
-            table.c.grade,
-            func.max(case((stale == 0, dot))).label("fresh"),
-            func.max(case((stale == 1, dot))).label("stale"),
-        )
-        .where(*conditions)
-        .group_by(table.c.type_code, table.c.owner_city_id, table.c.grade)
+    cells = table_of(AidResourceCell)
+    held = select(cells.c.type_code, cells.c.owner_city_id, cells.c.grade, cells.c.cell).where(
+        cells.c.type_code.in_(_codes(wanted)),
+        cells.c.owner_city_id != line.request.requesting_city_id,
     )
-    found = [(row, _fit(row.type_code, row.grade, wanted)) for row in session.execute(best)]
-    largest: dict[tuple[int, int, int], float] = {}
-    for row, fit in found:
-        for is_stale, value in ((0, row.fresh), (1, row.stale)):
-            key = (row.owner_city_id, fit, is_stale)
-            if value is not None and value > largest.get(key, -math.inf):
-                largest[key] = value
-    wanted_rows: list[tuple[str, int, int | None, int, float, float, float, float, float]] = []
-    for row, fit in found:
-        for is_stale, value in ((0, row.fresh), (1, row.stale)):
+    if wanted.grade is not None:
+        held = held.where(cells.c.grade.between(1, int(wanted.grade)))
+    least: dict[int, float] = {}
+    by_city: dict[int, list[_Unit]] = {}
+    by_group: dict[tuple[str, int, int | None], list[_Unit]] = {}
+    for row in session.execute(held):
+        grade = row.grade or None
+        kind = TypeRef(row.type_code, Grade(grade) if grade is not None else None)
+        if not satisfies(kind, wanted):
+            continue
+        if row.cell not in least:
+            least[row.cell] = rules.km_to_box(lat, lon, rules.cell_box(row.cell))
+        unit = _Unit(
+            row.type_code, row.owner_city_id, grade, row.cell, fit_rank(kind, wanted), least[row.cell]
+        )
+        by_city.setdefault(unit.city, []).append(unit)
+        by_group.setdefault(unit.group, []).append(unit)
+
+    todo: list[_Unit] = []
+    for units in by_city.values():
+        nearest = min(u.least_km for u in units)
+        top = min(u.fit for u in units)
+        nearest_top = min(u.least_km for u in units if u.fit == top)
+        todo += [
+            u
+            for u in units
+            if u.least_km <= nearest + FIRST_REACH_KM
+            or (u.fit == top and u.least_km <= nearest_top + FIRST_REACH_KM)
+        ]
+    read: set[_Unit] = set()
+    largest: dict[tuple[str, int, int | None], list[float | None]] = {}
+
+    def read_largest(extra: Sequence[ColumnElement[Any]]) -> _Query:
+        return (
+            select(
+                table.c.type_code,
+                table.c.owner_city_id,
+                table.c.grade,
+                func.max(case((stale == 0, dot))).label("fresh"),
+                func.max(case((stale == 1, dot))).label("stale"),
+            )
+            .where(*conditions)
+            .group_by(table.c.type_code, table.c.owner_city_id, table.c.grade)
+        )
+
+    while todo:
+        queries, params = _in_units(
+            table, "cells", [(u.type_code, u.city, u.grade, u.cell) for u in todo], (), read_largest
+        )
+        for row in session.execute(union_all(*queries) if len(queries) > 1 else queries[0], params):
+            found = largest.setdefault((row.type_code, row.owner_city_id, row.grade), [None, None])
+            for is_stale, value in ((0, row.fresh), (1, row.stale)):
+                if value is not None and (found[is_stale] is None or value > found[is_stale]):
+                    found[is_stale] = value
+        read.update(todo)
+        todo = []
+        for city, units in by_city.items():
+            classes: dict[tuple[int, int], float] = {}
+            for (code, owner, grade), values in largest.items():
+                if owner != city:
+                    continue
+                fit = _fit(code, grade, wanted)
+                for is_stale, value in enumerate(values):
+                    if value is not None:
+                        km = rules.km_of_dot(value)
+                        classes[(fit, is_stale)] = min(classes.get((fit, is_stale), math.inf), km)
+            todo += _open_units(units, read, classes)
+
+    best: dict[tuple[int, int, int], float] = {}
+    for (code, city, grade), values in largest.items():
+        for is_stale, value in enumerate(values):
+            key = (city, _fit(code, grade, wanted), is_stale)
+            if value is not None and value > best.get(key, -math.inf):
+                best[key] = value
+    wanted_rows: list[tuple[object, ...]] = []
+    for group, values in largest.items():
+        code, city, grade = group
+        for is_stale, value in enumerate(values):
             if value is None:
                 continue
-            floor = largest[(row.owner_city_id, fit, is_stale)] - NEAR_TIE
+            floor = best[(city, _fit(code, grade, wanted), is_stale)] - NEAR_TIE
             if value < floor:
                 continue
-            south, north, west, east = _cap_box(line.report_to_lat, line.report_to_lon, floor)
-            wanted_rows.append(
-                (row.type_code, row.owner_city_id, row.grade, is_stale, south, north, west, east, floor)
-            )
+            reach = rules.km_of_dot(floor) + SURE_KM
+            wanted_rows += [
+                (code, city, grade, u.cell, is_stale, floor)
+                for u in by_group[group]
+                if u in read and u.least_km <= reach
+            ]
     if not wanted_rows:
         return select(*columns).where(false()).subquery(), {}
-    # A literal VALUES list of bound parameters: its SQL depends only on how many groups there
-    # are, so it compiles once per count (a `values()` construct compiles on every call). Both
-    # databases name the columns column1, column2, …; the casts type a column that is all NULL.
-    types = ("VARCHAR(64)", "INTEGER", "INTEGER", "INTEGER", *("FLOAT",) * 5)
-    rows_sql = ", ".join(
-        "(" + ", ".join(f"CAST(:g{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
-        for i in range(len(wanted_rows))
-    )
-    params: dict[str, object] = {
-        f"g{i}_{k}": v for i, row in enumerate(wanted_rows) for k, v in enumerate(row)
-    }
-    groups = (
-        text(f"VALUES {rows_sql}")
-        .columns(*(column(f"column{k + 1}") for k in range(len(types))))
-        .cte("nearest_groups")
-    )
-    g_type, g_city, g_grade, g_stale, g_south, g_north, g_west, g_east, g_floor = (
-        groups.c[f"column{k + 1}"] for k in range(len(types))
-    )
-    # The groups came from entries that meet every condition of the line, so the type, city and
-    # grade of a group stand for them; what may have changed since is checked again.
-    return (
-        select(*columns)
-        .join(
-            groups,
-            (table.c.type_code == g_type)
-            & (table.c.owner_city_id == g_city)
-            & table.c.grade.is_not_distinct_from(g_grade)
-            & table.c.lat.between(g_south, g_north)
-            & table.c.lon.between(g_west, g_east)
-            & (stale == g_stale)
-            & (dot >= g_floor),
-        )
-        .where(*conditions[2:4])
-        .subquery()
-    ), params
 
+    def read_nearest(extra: Sequence[ColumnElement[Any]]) -> _Query:
+        g_stale, g_floor = extra
+        # The cells came from entries that met every condition of the line, so their type, city
+        # and grade stand for them; what may have changed since is checked again.
+        return select(*columns).where(*conditions[2:4], stale == g_stale, dot >= g_floor)
 
-def _cap_box(lat: float, lon: float, floor: float) -> tuple[float, float, float, float]:
-    """Return (south, north, west, east) around the places whose dot product with (lat, lon) >= floor.
-
-    Those places lie within the angle t = acos(floor) of (lat, lon): within t of its latitude,
-    and, unless the cap reaches a pole or the antimeridian, within asin(sin t / cos lat) of its
-    longitude. The angle is taken a little wider, so that rounding in the dot products never
-    leaves a fetched entry outside its box (an angle from a cosine near 1 is ill-conditioned).
-    """
-    angle = math.acos(max(-1.0, min(1.0, floor - 1e-9))) + 1e-8
-    south, north = lat - math.degrees(angle), lat + math.degrees(angle)
-    if south <= -90 or north >= 90:
-        return south, north, -360.0, 360.0
-    reach = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
-    if lon - reach <= -180 or lon + reach >= 180:
-        return south, north, -360.0, 360.0
-    return south, north, lon - reach, lon + reach
+    queries, params = _in_units(table, "nearest", wanted_rows, ("INTEGER", "FLOAT"), read_nearest)
+    return (union_all(*queries) if len(queries) > 1 else queries[0]).subquery(), params
 
 
 def _fit(type_code: str, grade: int | None, wanted: TypeRef) -> int:
     return fit_rank(TypeRef(type_code, Grade(grade) if grade is not None else None), wanted)
+
+
+def _codes(wanted: TypeRef) -> list[str]:
+    """Return the line's type and the types that stand in for it."""
+    return [
+        code for code, row in CATALOGUE.items() if code == wanted.code or wanted.code in row.stands_in_for
+    ]
 
 
 def rank_candidates(
@@ -506,9 +651,7 @@ def rank_candidates(
     line = get_line(session, line_id)
     now = now or utcnow()
     wanted = _line_type(line)
-    codes = [
-        code for code, row in CATALOGUE.items() if code == wanted.code or wanted.code in row.stands_in_for
-    ]
+    codes = _codes(wanted)
     table = table_of(AidResource)
     fit = case(
         (table.c.type_code != wanted.code, 2),
