@@ -30,7 +30,7 @@ confirmed return frees it, taking what was consumed or lost off the stock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -472,6 +472,62 @@ def km_to_box(lat: float, lon: float, box: tuple[float, float, float, float]) ->
             if south < foot < north:
                 others.append(foot)
     return max(0.0, min(haversine_km(lat, lon, p, edge) for p in others) - 1e-6)
+
+
+def km_to_cells(lat: float, lon: float) -> Callable[[int], float]:
+    """Return `km_to_box` from (lat, lon) to a grid cell as a function of the cell, for many cells.
+
+    The same rule with what depends only on the place or on the cell's column computed once:
+    sourcing bounds a few hundred cells a line. When the column's nearer edge is less than 90
+    degrees of longitude away, the distance along it is least at its stationary point (clamped
+    into the cell); farther, at one end. The function keeps what it computed.
+    """
+    p1 = math.radians(lat)
+    cos_p1 = math.cos(p1)
+    columns: dict[int, tuple[bool, float, float | None]] = {}
+    bounds: dict[int, float] = {}
+    sin, cos, asin, sqrt, radians = math.sin, math.cos, math.asin, math.sqrt, math.radians
+    diameter = 2 * EARTH_RADIUS_KM
+
+    def column_of(col: int) -> tuple[bool, float, float | None]:
+        west = col / CELLS_PER_DEGREE - 180.0 - _CELL_SLACK
+        east = (col + 1) / CELLS_PER_DEGREE - 180.0 + _CELL_SLACK
+        if west <= lon <= east:
+            return (True, 0.0, None)
+        dl = radians(min((west - lon) % 360.0, (lon - east) % 360.0))
+        cos_dl = cos(dl)
+        foot = math.atan(math.tan(p1) / cos_dl) if cos_dl > 0.0 else None
+        return (False, sin(dl / 2) ** 2, foot)
+
+    def bound(cell: int) -> float:
+        known = bounds.get(cell)
+        if known is None:
+            known = bounds[cell] = exact(cell)
+        return known
+
+    def exact(cell: int) -> float:
+        row, col = divmod(cell, _CELL_COLUMNS)
+        south = radians(row / CELLS_PER_DEGREE - 90.0 - _CELL_SLACK)
+        north = radians((row + 1) / CELLS_PER_DEGREE - 90.0 + _CELL_SLACK)
+        column = columns.get(col)
+        if column is None:
+            column = columns[col] = column_of(col)
+        inside, half_dl, foot = column
+        if inside:
+            if south <= p1 <= north:
+                return 0.0
+            ends: tuple[float, ...] = (min(north, max(south, p1)),)
+        elif foot is not None:
+            ends = (min(north, max(south, foot)),)
+        else:
+            ends = (south, north)
+        least = min(
+            diameter * asin(min(1.0, sqrt(sin((p2 - p1) / 2) ** 2 + cos_p1 * cos(p2) * half_dl)))
+            for p2 in ends
+        )
+        return max(0.0, least - 1e-6)
+
+    return bound
 
 
 @dataclass(frozen=True, slots=True)

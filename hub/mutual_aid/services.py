@@ -11,6 +11,7 @@ once cannot both succeed.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -18,20 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import (
-    CTE,
     ColumnElement,
+    Executable,
+    Float,
+    Row,
     Select,
     String,
-    Subquery,
     Table,
+    bindparam,
     case,
     cast,
     column,
-    false,
     func,
     literal,
     select,
@@ -392,8 +394,7 @@ FIRST_REACH_KM = 2.0
 cell of the best fit): usually enough for its nearest entry, which the next read confirms."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Unit:
+class _Unit(NamedTuple):
     """The entries of one (type, city, grade) in one grid cell, with their fit and least distance."""
 
     type_code: str
@@ -403,65 +404,149 @@ class _Unit:
     fit: int
     least_km: float
 
-    @property
-    def group(self) -> tuple[str, int, int | None]:
-        return (self.type_code, self.city, self.grade)
+
+# The statements of `_nearest_of_groups` are built once per shape and kept (`functools.cache`),
+# everything that changes from call to call a named parameter: building a statement and its cache
+# key costs more in Python than the database takes to answer it. The place's unit vector and the
+# freshness limit are :px, :py, :pz and :stale_before.
 
 
-def _values(
-    name: str, rows: Sequence[tuple[object, ...]], types: Sequence[str]
-) -> tuple[CTE, dict[str, object]]:
-    """Return a VALUES list of bound parameters as a CTE whose columns are column1, column2, …
-
-    Its SQL depends only on how many rows there are, so it compiles once per count (a `values()`
-    construct compiles on every call). Both databases name the columns so; the casts type a
-    column that is all NULL.
-    """
-    rows_sql = ", ".join(
-        "(" + ", ".join(f"CAST(:{name}{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
-        for i in range(len(rows))
+def _place_dot() -> ColumnElement[float]:
+    table = table_of(AidResource)
+    return (
+        table.c.ux * bindparam("px", type_=Float())
+        + table.c.uy * bindparam("py", type_=Float())
+        + table.c.uz * bindparam("pz", type_=Float())
     )
-    params: dict[str, object] = {f"{name}{i}_{k}": v for i, row in enumerate(rows) for k, v in enumerate(row)}
-    values = text(f"VALUES {rows_sql}").columns(*(column(f"column{k + 1}") for k in range(len(types))))
-    return values.cte(name), params
+
+
+def _stale() -> ColumnElement[int]:
+    table = table_of(AidResource)
+    return case((table.c.verified_at < bindparam("stale_before", type_=table.c.verified_at.type), 1), else_=0)
+
+
+def _left() -> ColumnElement[bool]:
+    table = table_of(AidResource)
+    return table.c.on_hand - table.c.reserved - table.c.deployed > _q(ZERO)
+
+
+@functools.cache
+def _cells_held() -> Executable:
+    """Return per (type, city, grade) its grid cells, as text, for the line's types (:codes) in other
+    cities than :requester, of a grade in [:min_grade, :max_grade] (0 stands for an ungraded entry).
+
+    A few rows of a few hundred cells each: reading each cell as a row of its own costs Python
+    more than the rest of the ranking.
+    """
+    cells = table_of(AidResourceCell)
+    return (
+        select(
+            cells.c.type_code,
+            cells.c.owner_city_id,
+            cells.c.grade,
+            func.aggregate_strings(cast(cells.c.cell, String), ","),
+        )
+        .where(
+            cells.c.type_code.in_(bindparam("codes", expanding=True)),
+            cells.c.owner_city_id != bindparam("requester"),
+            cells.c.grade.between(bindparam("min_grade"), bindparam("max_grade")),
+        )
+        .group_by(cells.c.type_code, cells.c.owner_city_id, cells.c.grade)
+    )
 
 
 _Query = Select[*tuple[Any, ...]]
-_UNIT_TYPES = ("VARCHAR(64)", "INTEGER", "INTEGER", "INTEGER")
+_UNIT_TYPES = ("VARCHAR(64)", "VARCHAR(16)", "INTEGER", "INTEGER", "INTEGER")
 
 
 def _in_units(
-    table: Table,
     name: str,
-    rows: Sequence[tuple[object, ...]],
-    extra_types: Sequence[str],
-    query: Callable[[Sequence[ColumnElement[Any]]], _Query],
-) -> tuple[list[_Query], dict[str, object]]:
-    """Return `query` over the entries of the given (type, city, grade, cell, …) rows, and its parameters.
+    graded: int,
+    ungraded: int,
+    extra_types: tuple[str, ...],
+    query: Callable[[Sequence[Any]], _Query],
+) -> list[_Query]:
+    """Return `query` over the available entries of VALUES rows (type, status, city, grade, cell, …).
 
-    Each row is an equality seek in `ix_aid_resources_sourcing`. A NULL grade is no equality
-    that an index can seek (IS NOT DISTINCT FROM is not one on PostgreSQL), so graded and
-    ungraded rows are joined apart and the caller unites the queries.
+    The graded rows' parameters are named :<name>g<i>_<k>, the ungraded ones' :<name>n<i>_<k>;
+    each row is an equality seek in `ix_aid_resources_sourcing`. The status comes with each row
+    rather than as a constant: a constant would let SQLite, which has no statistics, seek the
+    entries by the index on the status alone and look each one up in the rows. A NULL grade is
+    no equality that an index can seek (IS NOT DISTINCT FROM is not one on PostgreSQL), so graded
+    and ungraded rows are joined apart and the caller unites the queries.
     """
+    table = table_of(AidResource)
+    types = (*_UNIT_TYPES, *extra_types)
     queries: list[_Query] = []
-    params: dict[str, object] = {}
-    for suffix, part in (
-        ("g", [r for r in rows if r[2] is not None]),
-        ("n", [r for r in rows if r[2] is None]),
-    ):
-        if not part:
+    for suffix, count in (("g", graded), ("n", ungraded)):
+        if not count:
             continue
-        values, part_params = _values(name + suffix, part, (*_UNIT_TYPES, *extra_types))
-        cols = [values.c[f"column{k + 1}"] for k in range(len(_UNIT_TYPES) + len(extra_types))]
+        rows_sql = ", ".join(
+            "(" + ", ".join(f"CAST(:{name}{suffix}{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
+            for i in range(count)
+        )
+        values = (
+            text(f"VALUES {rows_sql}")
+            .columns(*(column(f"column{k + 1}") for k in range(len(types))))
+            .cte(name + suffix)
+        )
+        cols = [values.c[f"column{k + 1}"] for k in range(len(types))]
         on = (
             (table.c.type_code == cols[0])
-            & (table.c.owner_city_id == cols[1])
-            & ((table.c.grade == cols[2]) if suffix == "g" else table.c.grade.is_(None))
-            & (table.c.cell == cols[3])
+            & (table.c.status == cols[1])
+            & (table.c.owner_city_id == cols[2])
+            & ((table.c.grade == cols[3]) if suffix == "g" else table.c.grade.is_(None))
+            & (table.c.cell == cols[4])
         )
-        queries.append(query(cols[4:]).select_from(table.join(values, on)))
-        params.update(part_params)
-    return queries, params
+        queries.append(query(cols[5:]).select_from(table.join(values, on)))
+    return queries
+
+
+def _in_units_params(name: str, rows: Sequence[tuple[object, ...]]) -> tuple[int, int, dict[str, object]]:
+    """Return how many rows are graded and ungraded, and the parameters of the rows for `_in_units`."""
+    params: dict[str, object] = {}
+    counts = {"g": 0, "n": 0}
+    for row in rows:
+        suffix = "g" if row[2] is not None else "n"
+        i = counts[suffix]
+        counts[suffix] = i + 1
+        for k, value in enumerate((row[0], EntryStatus.AVAILABLE.value, *row[1:])):
+            params[f"{name}{suffix}{i}_{k}"] = value
+    return counts["g"], counts["n"], params
+
+
+@functools.lru_cache(maxsize=512)
+def _nearest_in_cells(graded: int, ungraded: int) -> Executable:
+    """Return, per (type, city, grade) and freshness, the entries of the cells nearest the place.
+
+    That is the entries whose dot product with the place comes within :near_tie of the largest
+    of their group in these cells (ties and rounding included), with the dot product, the
+    freshness and their city's slug.
+    """
+    table = table_of(AidResource)
+    dot, stale = _place_dot(), _stale()
+
+    def nearest(extra: Sequence[Any]) -> _Query:
+        group = (table.c.type_code, table.c.owner_city_id, table.c.grade, stale)
+        return select(
+            *_candidate_columns(table),
+            dot.label("dot"),
+            stale.label("stale"),
+            func.max(dot).over(partition_by=group).label("top"),
+        ).where(_left())
+
+    queries = _in_units("cells", graded, ungraded, (), nearest)
+    found = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
+    return (
+        select(found, City.slug)
+        .join(City, City.id == found.c.owner_city_id)
+        .where(found.c.dot >= found.c.top - bindparam("near_tie", type_=Float()))
+    )
+
+
+_cell_bounds = functools.lru_cache(maxsize=64)(rules.km_to_cells)
+"""The bounds of the grid cells from a place, kept for the places ranked lately: the lines of a
+request share their place, and a request is ranked again as its rings widen."""
 
 
 def _open_units(
@@ -490,51 +575,59 @@ def _open_units(
 
 
 def _nearest_of_groups(
-    session: DbSession,
-    table: Table,
-    wanted: TypeRef,
-    line: AidRequestLine,
-    columns: Sequence[ColumnElement[object]],
-    conditions: Sequence[ColumnElement[bool]],
-    stale: ColumnElement[int],
-) -> tuple[Subquery, dict[str, object]]:
+    session: DbSession, wanted: TypeRef, line: AidRequestLine, stale_before: datetime
+) -> Sequence[Row[Any]]:
     """Return each city's best and nearest entries for the line, ties included, and a few more.
 
     The registry's grid (`AidResourceCell`) says in which cells each (type, city, grade) has
     entries; each cell's least distance from the place bounds the distance of everything in it.
     Per city the cells are read nearest first, through `ix_aid_resources_sourcing` alone: a
-    read takes the largest dot product of the stored unit vectors with the place's per
-    (type, city, grade), fresh and stale apart, over the cells asked; the reads go on while a
-    cell not read may still hold the city's nearest entry or an entry of its best (fit,
-    freshness) class (`_open_units`). A last pass fetches, in the cells that may hold them, the
-    entries within `NEAR_TIE` of each (city, fit, freshness) class's largest. Return that query
-    and its parameters.
+    read returns, per (type, city, grade) and freshness, the entries of the cells asked whose
+    dot product of the stored unit vectors with the place's comes within `NEAR_TIE` of the
+    group's largest there (`_nearest_in_cells`); the reads go on while a cell not read may still
+    hold the city's nearest entry or an entry of its best (fit, freshness) class
+    (`_open_units`). Return the rows, with their city's slug, that are still within `NEAR_TIE`
+    of their group's largest over all the reads.
     """
     lat, lon = line.report_to_lat, line.report_to_lon
     px, py, pz = rules.unit_vector(lat, lon)
-    dot = table.c.ux * literal(px) + table.c.uy * literal(py) + table.c.uz * literal(pz)
-    cells = table_of(AidResourceCell)
-    held = select(cells.c.type_code, cells.c.owner_city_id, cells.c.grade, cells.c.cell).where(
-        cells.c.type_code.in_(_codes(wanted)),
-        cells.c.owner_city_id != line.request.requesting_city_id,
-    )
-    if wanted.grade is not None:
-        held = held.where(cells.c.grade.between(1, int(wanted.grade)))
-    least: dict[int, float] = {}
+    place: dict[str, object] = {
+        "px": px,
+        "py": py,
+        "pz": pz,
+        "stale_before": stale_before,
+        "near_tie": NEAR_TIE,
+    }
+    bound = _cell_bounds(lat, lon)
+    kinds: dict[tuple[str, int], int] = {}
     by_city: dict[int, list[_Unit]] = {}
-    by_group: dict[tuple[str, int, int | None], list[_Unit]] = {}
-    for row in session.execute(held):
-        grade = row.grade or None
-        kind = TypeRef(row.type_code, Grade(grade) if grade is not None else None)
+    held = session.execute(
+        _cells_held(),
+        {
+            "codes": _codes(wanted),
+            "requester": line.request.requesting_city_id,
+            "min_grade": 0 if wanted.grade is None else 1,
+            "max_grade": len(Grade) if wanted.grade is None else int(wanted.grade),
+        },
+    )
+    for code, city, grade_key, listed in held:
+        kind = TypeRef(code, Grade(grade_key) if grade_key else None)
         if not satisfies(kind, wanted):
             continue
-        if row.cell not in least:
-            least[row.cell] = rules.km_to_box(lat, lon, rules.cell_box(row.cell))
-        unit = _Unit(
-            row.type_code, row.owner_city_id, grade, row.cell, fit_rank(kind, wanted), least[row.cell]
-        )
-        by_city.setdefault(unit.city, []).append(unit)
-        by_group.setdefault(unit.group, []).append(unit)
+        fit = kinds[(code, grade_key)] = fit_rank(kind, wanted)
+        grade = grade_key or None
+        units = [
+            _Unit(
+                code,
+                city,
+                grade,
+                cell,
+                fit,
+                bound(cell),
+            )
+            for cell in map(int, listed.split(","))
+        ]
+        by_city.setdefault(city, []).extend(units)
 
     todo: list[_Unit] = []
     for units in by_city.values():
@@ -548,76 +641,43 @@ def _nearest_of_groups(
             or (u.fit == top and u.least_km <= nearest_top + FIRST_REACH_KM)
         ]
     read: set[_Unit] = set()
-    largest: dict[tuple[str, int, int | None], list[float | None]] = {}
-
-    def read_largest(extra: Sequence[ColumnElement[Any]]) -> _Query:
-        return (
-            select(
-                table.c.type_code,
-                table.c.owner_city_id,
-                table.c.grade,
-                func.max(case((stale == 0, dot))).label("fresh"),
-                func.max(case((stale == 1, dot))).label("stale"),
-            )
-            .where(*conditions)
-            .group_by(table.c.type_code, table.c.owner_city_id, table.c.grade)
-        )
-
+    largest: dict[tuple[str, int, int | None, int], float] = {}
+    rows: list[Row[Any]] = []
     while todo:
-        queries, params = _in_units(
-            table, "cells", [(u.type_code, u.city, u.grade, u.cell) for u in todo], (), read_largest
-        )
-        for row in session.execute(union_all(*queries) if len(queries) > 1 else queries[0], params):
-            found = largest.setdefault((row.type_code, row.owner_city_id, row.grade), [None, None])
-            for is_stale, value in ((0, row.fresh), (1, row.stale)):
-                if value is not None and (found[is_stale] is None or value > found[is_stale]):
-                    found[is_stale] = value
+        graded, ungraded, params = _in_units_params("cells", [u[:4] for u in todo])
+        for row in session.execute(_nearest_in_cells(graded, ungraded), params | place):
+            group = (row.type_code, row.owner_city_id, row.grade, row.stale)
+            if row.dot > largest.get(group, -math.inf):
+                largest[group] = row.dot
+            rows.append(row)
         read.update(todo)
-        todo = []
-        for city, units in by_city.items():
-            classes: dict[tuple[int, int], float] = {}
-            for (code, owner, grade), values in largest.items():
-                if owner != city:
-                    continue
-                fit = _fit(code, grade, wanted)
-                for is_stale, value in enumerate(values):
-                    if value is not None:
-                        km = rules.km_of_dot(value)
-                        classes[(fit, is_stale)] = min(classes.get((fit, is_stale), math.inf), km)
-            todo += _open_units(units, read, classes)
+        classes: dict[int, dict[tuple[int, int], float]] = {}
+        for (code, city, grade, is_stale), value in largest.items():
+            of_city = classes.setdefault(city, {})
+            key = (kinds[(code, grade or 0)], is_stale)
+            of_city[key] = min(of_city.get(key, math.inf), rules.km_of_dot(value))
+        todo = [u for city, units in by_city.items() for u in _open_units(units, read, classes.get(city, {}))]
+    # A later read may have found an entry nearer than an earlier read's nearest.
+    return [
+        row
+        for row in rows
+        if row.dot >= largest[(row.type_code, row.owner_city_id, row.grade, row.stale)] - NEAR_TIE
+    ]
 
-    best: dict[tuple[int, int, int], float] = {}
-    for (code, city, grade), values in largest.items():
-        for is_stale, value in enumerate(values):
-            key = (city, _fit(code, grade, wanted), is_stale)
-            if value is not None and value > best.get(key, -math.inf):
-                best[key] = value
-    wanted_rows: list[tuple[object, ...]] = []
-    for group, values in largest.items():
-        code, city, grade = group
-        for is_stale, value in enumerate(values):
-            if value is None:
-                continue
-            floor = best[(city, _fit(code, grade, wanted), is_stale)] - NEAR_TIE
-            if value < floor:
-                continue
-            reach = rules.km_of_dot(floor) + SURE_KM
-            wanted_rows += [
-                (code, city, grade, u.cell, is_stale, floor)
-                for u in by_group[group]
-                if u in read and u.least_km <= reach
-            ]
-    if not wanted_rows:
-        return select(*columns).where(false()).subquery(), {}
 
-    def read_nearest(extra: Sequence[ColumnElement[Any]]) -> _Query:
-        g_stale, g_floor = extra
-        # The cells came from entries that met every condition of the line, so their type, city
-        # and grade stand for them; what may have changed since is checked again.
-        return select(*columns).where(*conditions[2:4], stale == g_stale, dot >= g_floor)
-
-    queries, params = _in_units(table, "nearest", wanted_rows, ("INTEGER", "FLOAT"), read_nearest)
-    return (union_all(*queries) if len(queries) > 1 else queries[0]).subquery(), params
+def _candidate_columns(table: Table) -> list[ColumnElement[Any]]:
+    return [
+        table.c.id,
+        table.c.owner_city_id,
+        table.c.type_code,
+        table.c.grade,
+        table.c.on_hand,
+        table.c.reserved,
+        table.c.deployed,
+        table.c.lat,
+        table.c.lon,
+        table.c.verified_at,
+    ]
 
 
 def _fit(type_code: str, grade: int | None, wanted: TypeRef) -> int:
@@ -659,31 +719,21 @@ def rank_candidates(
         else_=0,
     )
     stale = case((table.c.verified_at < now - fresh_for, 1), else_=0)
-    columns = [
-        table.c.id,
-        table.c.owner_city_id,
-        table.c.type_code,
-        table.c.grade,
-        table.c.on_hand,
-        table.c.reserved,
-        table.c.deployed,
-        table.c.lat,
-        table.c.lon,
-        table.c.verified_at,
-    ]
+    columns = _candidate_columns(table)
     conditions = [
         table.c.owner_city_id != line.request.requesting_city_id,
         table.c.type_code.in_(codes),
         table.c.status == EntryStatus.AVAILABLE.value,
-        table.c.on_hand - table.c.reserved - table.c.deployed > _q(ZERO),
+        _left(),
     ]
     if wanted.grade is not None:
         conditions += [table.c.grade.is_not(None), table.c.grade <= int(wanted.grade)]
-    params: dict[str, object] = {}
-    if per_city is None:
+    rows: Sequence[Row[Any]]
+    if per_city == 1:
+        rows = _nearest_of_groups(session, wanted, line, now - fresh_for)
+    elif per_city is None:
         found = select(*columns).where(*conditions).subquery()
-    elif per_city == 1:
-        found, params = _nearest_of_groups(session, table, wanted, line, columns, conditions, stale)
+        rows = session.execute(select(found, City.slug).join(City, City.id == found.c.owner_city_id)).all()
     else:
         distance = _distance_km(
             line.report_to_lat, line.report_to_lon, table, session.get_bind().dialect.name
@@ -698,9 +748,9 @@ def rank_candidates(
         )
         ranked = select(*columns, place).where(*conditions).subquery()
         found = select(*(ranked.c[c.name] for c in columns)).where(ranked.c.place <= per_city).subquery()
-    query = select(found, City.slug).join(City, City.id == found.c.owner_city_id)
+        rows = session.execute(select(found, City.slug).join(City, City.id == found.c.owner_city_id)).all()
     candidates = []
-    for row in session.execute(query, params):
+    for row in rows:
         kind = TypeRef(row.type_code, Grade(row.grade) if row.grade is not None else None)
         if satisfies(kind, wanted):
             candidates.append(
