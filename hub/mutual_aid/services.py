@@ -395,8 +395,10 @@ cell of the best fit): usually enough for its nearest entry, which the next read
 
 
 class _Unit(NamedTuple):
-    """The entries of one (type, city, grade) in one grid cell, with their fit and least distance."""
+    """The entries of one (type, city, grade) in one grid cell, with their fit and least distance
+    from the place of one line (its index in the lines ranked together)."""
 
+    line: int
     type_code: str
     city: int
     grade: int | None
@@ -407,17 +409,8 @@ class _Unit(NamedTuple):
 
 # The statements of `_nearest_of_groups` are built once per shape and kept (`functools.cache`),
 # everything that changes from call to call a named parameter: building a statement and its cache
-# key costs more in Python than the database takes to answer it. The place's unit vector and the
-# freshness limit are :px, :py, :pz and :stale_before.
-
-
-def _place_dot() -> ColumnElement[float]:
-    table = table_of(AidResource)
-    return (
-        table.c.ux * bindparam("px", type_=Float())
-        + table.c.uy * bindparam("py", type_=Float())
-        + table.c.uz * bindparam("pz", type_=Float())
-    )
+# key costs more in Python than the database takes to answer it. The freshness limit is
+# :stale_before.
 
 
 def _stale() -> ColumnElement[int]:
@@ -517,29 +510,34 @@ def _in_units_params(name: str, rows: Sequence[tuple[object, ...]]) -> tuple[int
 
 @functools.lru_cache(maxsize=512)
 def _nearest_in_cells(graded: int, ungraded: int) -> Executable:
-    """Return, per (type, city, grade) and freshness, the entries of the cells nearest the place.
+    """Return, per line, (type, city, grade) and freshness, the entries of the cells nearest the line's place.
 
-    That is the entries whose dot product with the place comes within :near_tie of the largest
-    of their group in these cells (ties and rounding included), with the dot product, the
-    freshness and their city's slug.
+    Each VALUES row names a cell, the line (its index) and the unit vector of the line's place.
+    Returned: the entries whose dot product with the place comes within :near_tie of the
+    largest of their group in these cells (ties and rounding included), with the line, the dot
+    product, the freshness and their city's slug.
     """
     table = table_of(AidResource)
-    dot, stale = _place_dot(), _stale()
+    stale = _stale()
 
     def nearest(extra: Sequence[Any]) -> _Query:
-        group = (table.c.type_code, table.c.owner_city_id, table.c.grade, stale)
+        line, px, py, pz = extra
+        dot = table.c.ux * px + table.c.uy * py + table.c.uz * pz
+        group = (line, table.c.type_code, table.c.owner_city_id, table.c.grade, stale)
         return select(
             *_candidate_columns(table),
+            line.label("line"),
             dot.label("dot"),
             stale.label("stale"),
             func.max(dot).over(partition_by=group).label("top"),
         ).where(_left())
 
-    queries = _in_units("cells", graded, ungraded, (), nearest)
+    queries = _in_units("cells", graded, ungraded, ("INTEGER", "FLOAT", "FLOAT", "FLOAT"), nearest)
     found = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
+    cities = table_of(City)
     return (
-        select(found, City.slug)
-        .join(City, City.id == found.c.owner_city_id)
+        select(found, cities.c.slug)
+        .join(cities, cities.c.id == found.c.owner_city_id)
         .where(found.c.dot >= found.c.top - bindparam("near_tie", type_=Float()))
     )
 
@@ -575,59 +573,50 @@ def _open_units(
 
 
 def _nearest_of_groups(
-    session: DbSession, wanted: TypeRef, line: AidRequestLine, stale_before: datetime
-) -> Sequence[Row[Any]]:
-    """Return each city's best and nearest entries for the line, ties included, and a few more.
+    session: DbSession, lines: Sequence[AidRequestLine], stale_before: datetime
+) -> list[list[Row[Any]]]:
+    """Return, for each line of one request, each city's best and nearest entries, ties included, and more.
 
     The registry's grid (`AidResourceCell`) says in which cells each (type, city, grade) has
-    entries; each cell's least distance from the place bounds the distance of everything in it.
-    Per city the cells are read nearest first, through `ix_aid_resources_sourcing` alone: a
-    read returns, per (type, city, grade) and freshness, the entries of the cells asked whose
-    dot product of the stored unit vectors with the place's comes within `NEAR_TIE` of the
-    group's largest there (`_nearest_in_cells`); the reads go on while a cell not read may still
-    hold the city's nearest entry or an entry of its best (fit, freshness) class
-    (`_open_units`). Return the rows, with their city's slug, that are still within `NEAR_TIE`
-    of their group's largest over all the reads.
+    entries; each cell's least distance from a line's place bounds the distance of everything in
+    it. Per line and city the cells are read nearest first, through `ix_aid_resources_sourcing`
+    alone, all lines in one statement a read: a read returns, per line, (type, city, grade) and
+    freshness, the entries of the cells asked whose dot product of the stored unit vectors with
+    the place's comes within `NEAR_TIE` of the group's largest there (`_nearest_in_cells`); the
+    reads go on while a cell not read may still hold the city's nearest entry for a line or an
+    entry of its best (fit, freshness) class (`_open_units`). Return the rows, with their city's
+    slug, that are still within `NEAR_TIE` of their group's largest over all the reads.
     """
-    lat, lon = line.report_to_lat, line.report_to_lon
-    px, py, pz = rules.unit_vector(lat, lon)
-    place: dict[str, object] = {
-        "px": px,
-        "py": py,
-        "pz": pz,
-        "stale_before": stale_before,
-        "near_tie": NEAR_TIE,
-    }
-    bound = _cell_bounds(lat, lon)
-    kinds: dict[tuple[str, int], int] = {}
-    by_city: dict[int, list[_Unit]] = {}
-    held = session.execute(
+    wanted = [_line_type(line) for line in lines]
+    # Core statements on the session's connection: the ORM's execution path costs more than they do.
+    connection = session.connection()
+    held = connection.execute(
         _cells_held(),
         {
-            "codes": _codes(wanted),
-            "requester": line.request.requesting_city_id,
-            "min_grade": 0 if wanted.grade is None else 1,
-            "max_grade": len(Grade) if wanted.grade is None else int(wanted.grade),
+            "codes": sorted({code for w in wanted for code in _codes(w)}),
+            "requester": lines[0].request.requesting_city_id,
+            "min_grade": 0,
+            "max_grade": len(Grade),
         },
-    )
-    for code, city, grade_key, listed in held:
-        kind = TypeRef(code, Grade(grade_key) if grade_key else None)
-        if not satisfies(kind, wanted):
-            continue
-        fit = kinds[(code, grade_key)] = fit_rank(kind, wanted)
-        grade = grade_key or None
-        units = [
-            _Unit(
-                code,
-                city,
-                grade,
-                cell,
-                fit,
-                bound(cell),
+    ).all()
+    fits: list[dict[tuple[str, int], int]] = []
+    by_city: dict[tuple[int, int], list[_Unit]] = {}
+    places: list[tuple[float, float, float]] = []
+    for index, (line, want) in enumerate(zip(lines, wanted, strict=True)):
+        bound = _cell_bounds(line.report_to_lat, line.report_to_lon)
+        places.append(rules.unit_vector(line.report_to_lat, line.report_to_lon))
+        kinds: dict[tuple[str, int], int] = {}
+        fits.append(kinds)
+        for code, city, grade_key, listed in held:
+            kind = TypeRef(code, Grade(grade_key) if grade_key else None)
+            if not satisfies(kind, want):
+                continue
+            fit = kinds[(code, grade_key)] = fit_rank(kind, want)
+            grade = grade_key or None
+            by_city.setdefault((index, city), []).extend(
+                _Unit(index, code, city, grade, cell, fit, bound(cell))
+                for cell in map(int, listed.split(","))
             )
-            for cell in map(int, listed.split(","))
-        ]
-        by_city.setdefault(city, []).extend(units)
 
     todo: list[_Unit] = []
     for units in by_city.values():
@@ -641,28 +630,31 @@ def _nearest_of_groups(
             or (u.fit == top and u.least_km <= nearest_top + FIRST_REACH_KM)
         ]
     read: set[_Unit] = set()
-    largest: dict[tuple[str, int, int | None, int], float] = {}
+    largest: dict[tuple[int, str, int, int | None, int], float] = {}
     rows: list[Row[Any]] = []
+    fixed = {"stale_before": stale_before, "near_tie": NEAR_TIE}
     while todo:
-        graded, ungraded, params = _in_units_params("cells", [u[:4] for u in todo])
-        for row in session.execute(_nearest_in_cells(graded, ungraded), params | place):
-            group = (row.type_code, row.owner_city_id, row.grade, row.stale)
+        graded, ungraded, params = _in_units_params(
+            "cells", [(u.type_code, u.city, u.grade, u.cell, u.line, *places[u.line]) for u in todo]
+        )
+        for row in connection.execute(_nearest_in_cells(graded, ungraded), params | fixed):
+            group = (row.line, row.type_code, row.owner_city_id, row.grade, row.stale)
             if row.dot > largest.get(group, -math.inf):
                 largest[group] = row.dot
             rows.append(row)
         read.update(todo)
-        classes: dict[int, dict[tuple[int, int], float]] = {}
-        for (code, city, grade, is_stale), value in largest.items():
-            of_city = classes.setdefault(city, {})
-            key = (kinds[(code, grade or 0)], is_stale)
+        classes: dict[tuple[int, int], dict[tuple[int, int], float]] = {}
+        for (index, code, city, grade, is_stale), value in largest.items():
+            of_city = classes.setdefault((index, city), {})
+            key = (fits[index][(code, grade or 0)], is_stale)
             of_city[key] = min(of_city.get(key, math.inf), rules.km_of_dot(value))
-        todo = [u for city, units in by_city.items() for u in _open_units(units, read, classes.get(city, {}))]
-    # A later read may have found an entry nearer than an earlier read's nearest.
-    return [
-        row
-        for row in rows
-        if row.dot >= largest[(row.type_code, row.owner_city_id, row.grade, row.stale)] - NEAR_TIE
-    ]
+        todo = [u for key, units in by_city.items() for u in _open_units(units, read, classes.get(key, {}))]
+    found: list[list[Row[Any]]] = [[] for _ in lines]
+    for row in rows:
+        # A later read may have found an entry nearer than an earlier read's nearest.
+        if row.dot >= largest[(row.line, row.type_code, row.owner_city_id, row.grade, row.stale)] - NEAR_TIE:
+            found[row.line].append(row)
+    return found
 
 
 def _candidate_columns(table: Table) -> list[ColumnElement[Any]]:
@@ -704,14 +696,13 @@ def rank_candidates(
     The result is `rules.rank_candidates` over the whole registry, cut to
     `rules.shortlist(…, per_city)` (None: every candidate). The database does the filtering (the
     line's type or a type that stands in for it, grade, status, what is left, not the requesting
-    city) and, with `per_city`, the cut: it ranks each city's entries by fit, freshness and
-    distance within each (fit, freshness) group and sends only the first `per_city` of each group,
-    a superset of each city's best and nearest, as plain columns. Python ranks those few exactly.
+    city) and, with `per_city`, the cut: it sends only a superset of each city's first
+    `per_city` and nearest entries (`_nearest_of_groups` for one a city), as plain columns.
+    Python ranks those few exactly.
     """
     line = get_line(session, line_id)
     now = now or utcnow()
     wanted = _line_type(line)
-    codes = _codes(wanted)
     table = table_of(AidResource)
     fit = case(
         (table.c.type_code != wanted.code, 2),
@@ -722,7 +713,7 @@ def rank_candidates(
     columns = _candidate_columns(table)
     conditions = [
         table.c.owner_city_id != line.request.requesting_city_id,
-        table.c.type_code.in_(codes),
+        table.c.type_code.in_(_codes(wanted)),
         table.c.status == EntryStatus.AVAILABLE.value,
         _left(),
     ]
@@ -730,7 +721,7 @@ def rank_candidates(
         conditions += [table.c.grade.is_not(None), table.c.grade <= int(wanted.grade)]
     rows: Sequence[Row[Any]]
     if per_city == 1:
-        rows = _nearest_of_groups(session, wanted, line, now - fresh_for)
+        (rows,) = _nearest_of_groups(session, [line], now - fresh_for)
     elif per_city is None:
         found = select(*columns).where(*conditions).subquery()
         rows = session.execute(select(found, City.slug).join(City, City.id == found.c.owner_city_id)).all()
@@ -749,6 +740,19 @@ def rank_candidates(
         ranked = select(*columns, place).where(*conditions).subquery()
         found = select(*(ranked.c[c.name] for c in columns)).where(ranked.c.place <= per_city).subquery()
         rows = session.execute(select(found, City.slug).join(City, City.id == found.c.owner_city_id)).all()
+    return _ranked(line, rows, now=now, fresh_for=fresh_for, per_city=per_city)
+
+
+def _ranked(
+    line: AidRequestLine,
+    rows: Sequence[Row[Any]],
+    *,
+    now: datetime,
+    fresh_for: timedelta,
+    per_city: int | None,
+) -> list[rules.Ranked]:
+    """Rank the entries the database sent for a line by the plain rule, and cut the ranking."""
+    wanted = _line_type(line)
     candidates = []
     for row in rows:
         kind = TypeRef(row.type_code, Grade(row.grade) if row.grade is not None else None)
@@ -1240,13 +1244,25 @@ def sourcing_rings(
 
     Every line is ranked on its own and shortlisted (`rules.shortlist`: the shortlist keeps each
     city's nearest candidate, so the rings are those of the whole ranking); a city sits in the
-    ring of its nearest candidate for any line, with its shortlisted candidates.
+    ring of its nearest candidate for any line, with its shortlisted candidates. The lines are
+    read from the database together (`_nearest_of_groups`), as `rank_candidates` reads one.
     """
     now = now or utcnow()
-    ranked = [
-        r for line in request.lines for r in rank_candidates(session, line.id, fresh_for=fresh_for, now=now)
-    ]
-    return rules.rings(ranked)
+    lines = list(request.lines)
+    per_city = rules.SHORTLIST_PER_CITY
+    if per_city != 1 or not lines:
+        ranked = [
+            r for line in lines for r in rank_candidates(session, line.id, fresh_for=fresh_for, now=now)
+        ]
+        return rules.rings(ranked)
+    found = _nearest_of_groups(session, lines, now - fresh_for)
+    return rules.rings(
+        [
+            r
+            for line, rows in zip(lines, found, strict=True)
+            for r in _ranked(line, rows, now=now, fresh_for=fresh_for, per_city=per_city)
+        ]
+    )
 
 
 def asks(session: DbSession, request_id: int) -> list[AidAsk]:
