@@ -391,7 +391,8 @@ is within 1e-4 km of the haversine): a cell that may hold an entry this much far
 
 FIRST_REACH_KM = 2.0
 """The first read of each city takes the cells within this of its nearest cell (and of its nearest
-cell of the best fit): usually enough for its nearest entry, which the next read confirms."""
+cell of the best fit); the next takes the cells that may still hold something nearer than what
+the first found. Measured on the benchmark's registry: 0 to 5 km cost the same, 10 km more."""
 
 
 class _Unit(NamedTuple):
@@ -670,10 +671,6 @@ def _candidate_columns(table: Table) -> list[ColumnElement[Any]]:
         table.c.lon,
         table.c.verified_at,
     ]
-
-
-def _fit(type_code: str, grade: int | None, wanted: TypeRef) -> int:
-    return fit_rank(TypeRef(type_code, Grade(grade) if grade is not None else None), wanted)
 
 
 def _codes(wanted: TypeRef) -> list[str]:
