@@ -459,11 +459,15 @@ def _in_units(
     ungraded: int,
     extra_types: tuple[str, ...],
     query: Callable[[Sequence[Any]], _Query],
+    arrays: bool,
 ) -> list[_Query]:
-    """Return `query` over the available entries of VALUES rows (type, status, city, grade, cell, …).
+    """Return `query` over the available entries of rows (type, status, city, grade, cell, …).
 
-    The graded rows' parameters are named :<name>g<i>_<k>, the ungraded ones' :<name>n<i>_<k>;
-    each row is an equality seek in `ix_aid_resources_sourcing`. The status comes with each row
+    The rows are a VALUES list whose graded rows' parameters are named :<name>g<i>_<k>, the
+    ungraded ones' :<name>n<i>_<k>; or, with `arrays` (PostgreSQL), one array a column,
+    :<name>g_<k> and :<name>n_<k>, unnested: a statement of one shape whatever the count, which
+    PostgreSQL parses and plans in a fraction of the time a long VALUES list takes. Each row is
+    an equality seek in `ix_aid_resources_sourcing`. The status comes with each row
     rather than as a constant: a constant would let SQLite, which has no statistics, seek the
     entries by the index on the status alone and look each one up in the rows. A NULL grade is
     no equality that an index can seek (IS NOT DISTINCT FROM is not one on PostgreSQL), so graded
@@ -475,14 +479,18 @@ def _in_units(
     for suffix, count in (("g", graded), ("n", ungraded)):
         if not count:
             continue
-        rows_sql = ", ".join(
-            "(" + ", ".join(f"CAST(:{name}{suffix}{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
-            for i in range(count)
-        )
+        names = ", ".join(f"column{k + 1}" for k in range(len(types)))
+        if arrays:
+            # Only the code's own names and types go into this text; the rows are parameters.
+            unnested = ", ".join(f"CAST(:{name}{suffix}_{k} AS {t}[])" for k, t in enumerate(types))
+            rows_sql = " ".join(("SELECT * FROM", f"unnest({unnested}) AS {name}{suffix}_rows({names})"))
+        else:
+            rows_sql = "VALUES " + ", ".join(
+                "(" + ", ".join(f"CAST(:{name}{suffix}{i}_{k} AS {t})" for k, t in enumerate(types)) + ")"
+                for i in range(count)
+            )
         values = (
-            text(f"VALUES {rows_sql}")
-            .columns(*(column(f"column{k + 1}") for k in range(len(types))))
-            .cte(name + suffix)
+            text(rows_sql).columns(*(column(f"column{k + 1}") for k in range(len(types)))).cte(name + suffix)
         )
         cols = [values.c[f"column{k + 1}"] for k in range(len(types))]
         on = (
@@ -496,8 +504,11 @@ def _in_units(
     return queries
 
 
-def _in_units_params(name: str, rows: Sequence[tuple[object, ...]]) -> tuple[int, int, dict[str, object]]:
-    """Return how many rows are graded and ungraded, and the parameters of the rows for `_in_units`."""
+def _in_units_params(
+    name: str, rows: Sequence[tuple[object, ...]], arrays: bool
+) -> tuple[int, int, dict[str, object]]:
+    """Return the shape (how many rows are graded and ungraded; with `arrays`, whether there are
+    any) and the parameters of (type, city, grade, cell, …) rows for `_in_units`."""
     params: dict[str, object] = {}
     counts = {"g": 0, "n": 0}
     for row in rows:
@@ -505,12 +516,19 @@ def _in_units_params(name: str, rows: Sequence[tuple[object, ...]]) -> tuple[int
         i = counts[suffix]
         counts[suffix] = i + 1
         for k, value in enumerate((row[0], EntryStatus.AVAILABLE.value, *row[1:])):
-            params[f"{name}{suffix}{i}_{k}"] = value
+            if arrays:
+                column_values = params.setdefault(f"{name}{suffix}_{k}", [])
+                assert isinstance(column_values, list)
+                column_values.append(value)
+            else:
+                params[f"{name}{suffix}{i}_{k}"] = value
+    if arrays:
+        return min(1, counts["g"]), min(1, counts["n"]), params
     return counts["g"], counts["n"], params
 
 
 @functools.lru_cache(maxsize=512)
-def _nearest_in_cells(graded: int, ungraded: int) -> Executable:
+def _nearest_in_cells(graded: int, ungraded: int, arrays: bool) -> Executable:
     """Return, per line, (type, city, grade) and freshness, the entries of the cells nearest the line's place.
 
     Each VALUES row names a cell, the line (its index) and the unit vector of the line's place.
@@ -533,7 +551,7 @@ def _nearest_in_cells(graded: int, ungraded: int) -> Executable:
             func.max(dot).over(partition_by=group).label("top"),
         ).where(_left())
 
-    queries = _in_units("cells", graded, ungraded, ("INTEGER", "FLOAT", "FLOAT", "FLOAT"), nearest)
+    queries = _in_units("cells", graded, ungraded, ("INTEGER", "FLOAT", "FLOAT", "FLOAT"), nearest, arrays)
     found = (union_all(*queries) if len(queries) > 1 else queries[0]).subquery()
     cities = table_of(City)
     return (
@@ -634,11 +652,12 @@ def _nearest_of_groups(
     largest: dict[tuple[int, str, int, int | None, int], float] = {}
     rows: list[Row[Any]] = []
     fixed = {"stale_before": stale_before, "near_tie": NEAR_TIE}
+    arrays = connection.dialect.name == "postgresql"
     while todo:
         graded, ungraded, params = _in_units_params(
-            "cells", [(u.type_code, u.city, u.grade, u.cell, u.line, *places[u.line]) for u in todo]
+            "cells", [(u.type_code, u.city, u.grade, u.cell, u.line, *places[u.line]) for u in todo], arrays
         )
-        for row in connection.execute(_nearest_in_cells(graded, ungraded), params | fixed):
+        for row in connection.execute(_nearest_in_cells(graded, ungraded, arrays), params | fixed):
             group = (row.line, row.type_code, row.owner_city_id, row.grade, row.stale)
             if row.dot > largest.get(group, -math.inf):
                 largest[group] = row.dot
