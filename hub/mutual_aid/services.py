@@ -426,7 +426,7 @@ def _left() -> ColumnElement[bool]:
 
 @functools.cache
 def _cells_held() -> Executable:
-    """Return per (type, city, grade) its grid cells, as text, for the line's types (:codes) in other
+    """Return per (type, city, grade) its grid cells, as text, for the lines' types (:codes) in other
     cities than :requester, of a grade in [:min_grade, :max_grade] (0 stands for an ungraded entry).
 
     A few rows of a few hundred cells each: reading each cell as a row of its own costs Python
