@@ -7,11 +7,15 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format bench system-deps translations vendor i18n-extract schemas clean
+.PHONY: demo topology test test-fast lint format bench system-deps translations vendor i18n-extract schemas clean
 
 ## demo: install everything, then run the hub with demo users for the ten cities
 demo: system-deps $(STAMP) translations vendor
 	HUB_DEMO=1 $(BIN)/hub run --demo
+
+## topology: the regional topology on one machine (PostgreSQL, Prefect and two flow workers, two web processes behind haproxy, bridged brokers); see docs/DEPLOYMENT.md
+topology: system-deps $(STAMP) translations vendor
+	$(BIN)/hub topology up --dir instance/topology
 
 ## test: run the whole suite (SQLite; set HUB_TEST_DATABASE_URL for PostgreSQL)
 test: system-deps $(STAMP) translations vendor
@@ -36,7 +40,7 @@ format: $(STAMP)
 bench: system-deps $(STAMP)
 	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(BIN)/python "$$script" || exit 1; done
 
-## system-deps: Debian packages the hub and its tests use (Mosquitto, Chromium, a CJK font, npm, PostgreSQL's server programs)
+## system-deps: Debian packages the hub and its tests use (Mosquitto, Chromium, a CJK font, npm, PostgreSQL's server programs, haproxy)
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
@@ -44,6 +48,7 @@ system-deps:
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	dpkg-query -W -f='$${Status}' fonts-wqy-microhei 2>/dev/null | grep -q "ok installed" || missing="$$missing fonts-wqy-microhei"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing system packages:$$missing"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

@@ -2,8 +2,9 @@
 
 `RegionWriter` files incidents (with a follow-up report and two notifications) and bulletins
 (to three cities, with their receipts) as the ten cities' coordinators; `age` moves what it
-wrote into the past and closes it, so that a database can hold a month of history the way the
-hub would have left it. `write_month` does both for a running demo's SQLite database.
+wrote into the past and closes it, and `settle` marks the flow requests and MQTT messages it
+made as run and sent then, so that a database can hold a month of history the way the hub
+would have left it. `write_month` does both for a running demo's SQLite database.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from hub.incidents import services as incidents
 from hub.incidents.models import Incident, IncidentReport, Notification
 from hub.kernel import retention
 from hub.kernel.actors import Actor
-from hub.kernel.models import City, Role
+from hub.kernel.models import City, FlowRequest, FlowRequestStatus, MqttOutbox, Role
 from hub.kernel.types import utcnow
 
 ROOT = "hh"
@@ -143,9 +144,46 @@ def age(session: Session, incident_ids: dict[int, datetime], bulletin_ids: dict[
             .values(
                 delivered_at=at + timedelta(seconds=5),
                 receipt_at=at + timedelta(minutes=10),
+                receipt_forwarded_at=at + timedelta(minutes=11),
                 acknowledged_by="值班员",
                 signed_via="hub",
             )
+        )
+
+
+def _newest_work(session: Session) -> tuple[int, int]:
+    """Return the newest flow request's id and the newest outbox message's (0 when none)."""
+    session.flush()
+    return (
+        session.scalar(sa.select(sa.func.max(FlowRequest.id))) or 0,
+        session.scalar(sa.select(sa.func.max(MqttOutbox.id))) or 0,
+    )
+
+
+def settle(session: Session, spans: list[tuple[datetime, tuple[int, int], tuple[int, int]]]) -> None:
+    """Mark the history's flow requests done and its MQTT messages sent, at the history's times.
+
+    Each span is an item's time and the ids (after, up to) of the flow requests and the outbox
+    messages filing it made. The hub would have run and sent them then; left pending, the running
+    demo would spend the minutes after the history working through a month's backlog, and the
+    pages would be timed against that rather than against the month's data.
+    """
+    for at, (request_after, request_last), (message_after, message_last) in spans:
+        session.execute(
+            sa.update(FlowRequest)
+            .where(FlowRequest.id > request_after, FlowRequest.id <= request_last)
+            .values(
+                status=FlowRequestStatus.DONE,
+                attempts=1,
+                created_at=at,
+                started_at=at,
+                finished_at=at + timedelta(seconds=2),
+            )
+        )
+        session.execute(
+            sa.update(MqttOutbox)
+            .where(MqttOutbox.id > message_after, MqttOutbox.id <= message_last)
+            .values(created_at=at, published_at=at + timedelta(seconds=1), attempts=1)
         )
 
 
@@ -204,9 +242,20 @@ def write_month(instance: Path, days: int) -> tuple[dict[str, str], dict[str, st
         started = time.perf_counter()
         incident_times = _spread(now, days, INCIDENTS_A_DAY * days)
         bulletin_times = _spread(now, days, BULLETINS_A_DAY * days)
-        incident_ids = {writer.incident(i): at for i, at in enumerate(incident_times)}
-        bulletin_ids = {writer.bulletin(i): at for i, at in enumerate(bulletin_times)}
+        spans: list[tuple[datetime, tuple[int, int], tuple[int, int]]] = []
+        incident_ids: dict[int, datetime] = {}
+        bulletin_ids: dict[int, datetime] = {}
+        for items, write, ids in (
+            (incident_times, writer.incident, incident_ids),
+            (bulletin_times, writer.bulletin, bulletin_ids),
+        ):
+            for i, at in enumerate(items):
+                before = _newest_work(db.session)
+                ids[write(i)] = at
+                after = _newest_work(db.session)
+                spans.append((at, (before[0], after[0]), (before[1], after[1])))
         age(db.session, incident_ids, bulletin_ids)
+        settle(db.session, spans)
         db.session.commit()
         written["incidents (closed)"] = f"{len(incident_ids):,}"
         written["bulletins (signed)"] = f"{len(bulletin_ids):,}"

@@ -5,7 +5,8 @@ It fills a fresh database (SQLite in a temporary folder, or the empty PostgreSQL
 with a year for the ten cities: incidents with a report and their notices, bulletins with their
 recipients, a million vehicle positions (bulk inserts). It serves the hub with waitress on a
 loopback port; each coordinator (a thread with its own logged-in `requests` session) keeps a push
-stream of its desk open and loads the desk, the incident list and the vehicles page in turn. Every
+stream of its desk open and loads the desk, the incident list and the vehicles page in turn, pausing
+between pages as a person reads (`--think`, 1–5 s by default; `--think 0` clicks without pause). Every
 few seconds a bulletin addressed to every other city is committed; the push delay is the time from
 that commit to the desk's update carrying its title, on each addressed city's open desks.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import random
 import re
@@ -25,6 +27,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import requests
 import sqlalchemy as sa
@@ -202,6 +205,10 @@ def fill(app, incidents: int, bulletin_count: int, positions: int, vehicles: int
             db.session.execute(sa.insert(VehiclePosition), rows)
             db.session.commit()
         taken["vehicles, positions"] = time.perf_counter() - start
+        if db.engine.dialect.name == "postgresql":
+            # What autovacuum does some minutes after a bulk load: the planner's statistics.
+            db.session.execute(sa.text("ANALYZE"))
+            db.session.commit()
         db.session.remove()
     return taken
 
@@ -232,7 +239,7 @@ def make_users(app, count: int) -> list[str]:
     return names
 
 
-def login(base: str, username: str) -> requests.Session:
+def login(base: str, username: str, password: str = PASSWORD) -> requests.Session:
     """Log a session in through the real form."""
     session = requests.Session()
     page = session.get(f"{base}/login", timeout=30).text
@@ -240,11 +247,132 @@ def login(base: str, username: str) -> requests.Session:
     assert token, "no CSRF token on the log-in page"
     answer = session.post(
         f"{base}/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
         timeout=30,
     )
     assert answer.ok and "/login" not in answer.url, f"{username} could not log in"
     return session
+
+
+MARKER = re.compile(r"推送测试[0-9a-f]{8}")
+CLIENT_PROCESSES = 2
+
+
+def play_coordinators(
+    base: str, names: list[str], think: float, seconds: float, seed: int, results: Any, password: str
+) -> None:
+    """Play `names` at their desks for `seconds` (in a process of its own); put the figures on `results`.
+
+    Each coordinator keeps a push stream of its desk open and loads the pages in turn, pausing
+    `think` seconds on average between them. Put "ready" once every stream is open, then the page
+    times by path and, per stream, the first time each bulletin marker arrived (monotonic clock,
+    the same in every process of the machine), and how many page loads failed.
+    """
+    stop = threading.Event()
+    lock = threading.Lock()
+    page_times: dict[str, list[float]] = defaultdict(list)
+    seen_at: list[tuple[str, float]] = []
+    failed = 0
+    opened = threading.Semaphore(0)
+
+    def reader(session: requests.Session) -> None:
+        seen: set[str] = set()  # a desk keeps showing an item: only its first update counts
+        with session.get(f"{base}/dashboard/events", stream=True, timeout=(10, 300)) as stream:
+            opened.release()
+            for line in stream.iter_lines(decode_unicode=True):
+                if stop.is_set():
+                    return
+                if line and line.startswith("data:"):
+                    now = time.monotonic()
+                    for marker in MARKER.findall(line):
+                        if marker not in seen:
+                            seen.add(marker)
+                            with lock:
+                                seen_at.append((marker, now))
+
+    def worker(session: requests.Session, pace: random.Random) -> None:
+        nonlocal failed
+        n = 0
+        while not stop.is_set():
+            path = PAGES[n % len(PAGES)]
+            start = time.perf_counter()
+            try:
+                answer: requests.Response | None = session.get(f"{base}{path}", timeout=60)
+            except requests.RequestException:
+                answer = None
+            elapsed = time.perf_counter() - start
+            with lock:
+                if answer is not None and answer.status_code == 200:
+                    page_times[path].append(elapsed)
+                else:
+                    failed += 1
+            n += 1
+            if think > 0:
+                stop.wait(pace.uniform(think / 3, think * 5 / 3))
+
+    readers = [
+        threading.Thread(target=reader, args=(login(base, name, password),), daemon=True) for name in names
+    ]
+    workers = [
+        threading.Thread(
+            target=worker, args=(login(base, name, password), random.Random(f"{seed}-{n}")), daemon=True
+        )
+        for n, name in enumerate(names)
+    ]
+    for t in readers:
+        t.start()
+    for _ in readers:
+        opened.acquire(timeout=60)
+    results.put("ready")
+    for t in workers:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in workers:
+        t.join(timeout=60)  # each finishes the page it is loading
+    with lock:
+        results.put((dict(page_times), list(seen_at), failed))
+
+
+def start_coordinators(
+    base: str, names: list[str], think: float, seconds: float, password: str = PASSWORD
+) -> tuple[list[Any], Any]:
+    """Start the coordinators in processes of their own; return once every push stream is open.
+
+    They are browsers on other machines: in the server's process their parsing would take its
+    interpreter lock. Pass what this returns to `collect_coordinators` after `seconds`.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    groups = [names[k::CLIENT_PROCESSES] for k in range(CLIENT_PROCESSES)]
+    clients = [
+        spawn.Process(target=play_coordinators, args=(base, group, think, seconds, k, results, password))
+        for k, group in enumerate(groups)
+        if group
+    ]
+    for process in clients:
+        process.start()
+    for _ in clients:
+        assert results.get(timeout=120) == "ready", "a coordinators' process did not start"
+    return clients, results
+
+
+def collect_coordinators(
+    clients: list[Any], results: Any
+) -> tuple[dict[str, list[float]], list[tuple[str, float]], int]:
+    """Return the page times by path, the markers' arrivals and the failed loads of every client."""
+    page_times: dict[str, list[float]] = defaultdict(list)
+    seen: list[tuple[str, float]] = []
+    failed = 0
+    for _ in clients:
+        pages, arrivals, failures = results.get(timeout=180)
+        for path, values in pages.items():
+            page_times[path] += values
+        seen += arrivals
+        failed += failures
+    for process in clients:
+        process.join(timeout=30)
+    return page_times, seen, failed
 
 
 def main() -> int:
@@ -252,6 +380,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of the data, 6 coordinators, 20 s")
     parser.add_argument(
         "--database-url", help="an empty PostgreSQL database (default: SQLite in a temporary folder)"
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=3.0,
+        help="mean seconds a coordinator reads a page before the next (uniform over ±2/3 of it; 0: no pause)",
     )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
@@ -284,42 +418,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
     threading.Thread(target=server.run, daemon=True).start()
 
-    sessions = {name: login(base, name) for name in names}
-    page_times: dict[str, list[float]] = defaultdict(list)
+    clients, results = start_coordinators(base, names, args.think, seconds + 6)
     sent: dict[str, float] = {}
-    arrivals: list[float] = []
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    def reader(session: requests.Session) -> None:
-        seen: set[str] = set()  # a desk keeps showing an item: only its first update counts
-        with session.get(f"{base}/dashboard/events", stream=True, timeout=(10, 300)) as stream:
-            for line in stream.iter_lines(decode_unicode=True):
-                if stop.is_set():
-                    return
-                if line and line.startswith("data:"):
-                    now = time.monotonic()
-                    with lock:
-                        for marker, at in list(sent.items()):
-                            if marker in line and marker not in seen:
-                                seen.add(marker)
-                                arrivals.append(now - at)
-
-    def worker(session: requests.Session) -> None:
-        n = 0
-        while not stop.is_set():
-            path = PAGES[n % len(PAGES)]
-            start = time.perf_counter()
-            answer = session.get(f"{base}{path}", timeout=60)
-            elapsed = time.perf_counter() - start
-            if answer.status_code == 200:
-                page_times[path].append(elapsed)
-            n += 1
-
-    readers = [threading.Thread(target=reader, args=(login(base, name),), daemon=True) for name in names]
-    workers = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sessions.values()]
-    for t in (*readers, *workers):
-        t.start()
     time.sleep(3)  # the streams are open and have sent their first state
     expected = 0
     ends = time.monotonic() + seconds
@@ -343,27 +443,25 @@ def main() -> int:
             )
             bulletins.issue(db.session, actor, data)
             db.session.commit()
-            with lock:
-                sent[marker] = time.monotonic()
+            sent[marker] = time.monotonic()
             expected += addressed_desks
             time.sleep(4)
         db.session.remove()
-    time.sleep(3)  # the last push may still be on its way
-    stop.set()
-    for t in workers:
-        t.join(timeout=60)  # each finishes the page it is loading
+    page_times, seen, failed = collect_coordinators(clients, results)
+    arrivals = [at - sent[marker] for marker, at in seen if marker in sent]
     watcher.stop()  # ends the push streams, as `hub run` does on its way out
-    for t in readers:
-        t.join(timeout=15)
     settled = time.monotonic() + 10
     while watcher.streams and time.monotonic() < settled:
         time.sleep(0.05)  # the server's stream threads are done writing before it closes
     load = os.getloadavg()
+    pause = f"{args.think / 3:.1f}–{args.think * 5 / 3:.1f} s" if args.think else "none"
     rows: list[tuple[str, object]] = [("database", "PostgreSQL" if args.database_url else "SQLite (WAL)")]
     rows += [(f"fill: {part}", f"{value:.1f} s") for part, value in taken.items()]
     rows += [
         ("incidents / bulletins / positions", f"{incidents} / {bulletin_count} / {positions}"),
-        ("coordinators (push streams open)", f"{coordinators} ({len(readers)})"),
+        ("coordinators (each with a push stream open)", coordinators),
+        ("client processes", len(clients)),
+        ("pause between a coordinator's pages", pause),
         ("seconds measured", f"{seconds:.0f}"),
     ]
     for path in PAGES:
@@ -380,6 +478,7 @@ def main() -> int:
             f"{percentile(arrivals, 0.5) * 1000:.0f} / {percentile(arrivals, 0.99) * 1000:.0f} ms",
         )
     )
+    rows.append(("failed page loads", failed))
     rows.append(("load average (1, 5, 15 min) at the end", " ".join(f"{v:.2f}" for v in load)))
     print_table("Duty desk under a year of data", [*rows, *machine(mqtt=False)])
     server.close()

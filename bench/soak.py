@@ -117,6 +117,20 @@ def _rows(database: Path) -> dict[str, int]:
         return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}  # noqa: S608 - fixed names
 
 
+def _newest_request(database: Path) -> int:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM flow_requests").fetchone()[0]
+
+
+def _requests_after(database: Path, after: int) -> list[tuple[str, int]]:
+    """Return how many flow requests of each flow were made after the request `after`."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute(
+            "SELECT flow_name, count(*) FROM flow_requests WHERE id > ? GROUP BY flow_name ORDER BY 2 DESC",
+            (after,),
+        ).fetchall()
+
+
 def _prefect_runs(instance: Path) -> tuple[int, int]:
     """Return the flow runs and task runs in the managed Prefect server's database."""
     with sqlite3.connect(f"file:{instance / 'prefect' / 'prefect.db'}?mode=ro", uri=True, timeout=30) as conn:
@@ -153,6 +167,9 @@ def main() -> None:
     parser.add_argument("--desk-requests", type=int, default=100)
     parser.add_argument(
         "--history-days", type=int, default=0, help="write this many days of history first (e.g. 30)"
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="copy the hub's database here at the end, to look into it afterwards"
     )
     args = parser.parse_args()
 
@@ -195,6 +212,7 @@ def main() -> None:
             # Growth is measured from here: the real-clock part, after any history.
             started = time.monotonic()
             first_rows, first_files, first_runs = _rows(database), _files(instance), _prefect_runs(instance)
+            first_request = _newest_request(database)
             desk_start = _page_p95(session, f"{base}/", args.desk_requests)
             samples = [(0.0, _memory(hub.pid))]
             while time.monotonic() - started < args.minutes * 60:
@@ -206,6 +224,7 @@ def main() -> None:
                     )
             elapsed_h = (time.monotonic() - started) / 3600
             last_rows, last_files, last_runs = _rows(database), _files(instance), _prefect_runs(instance)
+            requested = _requests_after(database, first_request)
             desk_end = _page_p95(session, f"{base}/", args.desk_requests)
         finally:
             if hub.poll() is None:
@@ -214,6 +233,9 @@ def main() -> None:
                     hub.wait(timeout=90)
                 except subprocess.TimeoutExpired:
                     os.killpg(hub.pid, signal.SIGKILL)
+            if args.keep is not None:
+                with sqlite3.connect(instance / "hub.sqlite3") as source, sqlite3.connect(args.keep) as copy:
+                    source.backup(copy)
 
     print_table(
         f"Rows per hour ({elapsed_h * 60:.0f} min of the demo)",
@@ -225,6 +247,10 @@ def main() -> None:
             ("flow runs a day", f"{(last_runs[0] - first_runs[0]) / elapsed_h * 24:,.0f}"),
             ("task runs a day", f"{(last_runs[1] - first_runs[1]) / elapsed_h * 24:,.0f}"),
         ],
+    )
+    print_table(
+        "Flow requests an hour, by flow",
+        [(name, f"{count / elapsed_h:,.0f}") for name, count in requested] or [("none", "0")],
     )
     print_table(
         "File growth per hour",

@@ -11,6 +11,8 @@ Topic scheme (one root per deployment, "hh" by default; drills under "<root>-exe
     {root}/v1/{city}/linkage/{system}/state         system -> hub    ConnectionState  retained, will
     {root}/v1/{city}/linkage/{system}/alerts        hub -> system    JointAlert       QoS 1
     {root}/v1/hub/{hub_id}/state                    hub -> all       ConnectionState  retained, will
+    {root}/v1/{city}/bridge/state                   edge broker      BridgeLinkState  retained, will
+                                                    -> hub           ("1"/"0", Mosquitto's own)
 
 Every path names its city and its device, so a broker ACL with `%u` patterns can confine a
 vehicle to its own topics. Payloads are compact UTF-8 JSON, at most `MAX_PAYLOAD_BYTES`.
@@ -64,6 +66,7 @@ class TopicKind(StrEnum):
     LINKAGE_STATE = "linkage_state"
     LINKAGE_ALERTS = "linkage_alerts"
     HUB_STATE = "hub_state"
+    BRIDGE_STATE = "bridge_state"
 
 
 _VEHICLE_LEAVES = {
@@ -80,6 +83,9 @@ _LINKAGE_LEAVES = {
 }
 _LEAF_OF = {kind: leaf for leaves in (_VEHICLE_LEAVES, _LINKAGE_LEAVES) for leaf, kind in leaves.items()}
 _LEAF_OF[TopicKind.HUB_STATE] = "state"
+# A city-edge broker's bridge announces its link inside its city's subtree, the only part of the
+# regional tree its account may write (hub.runtime.edge_broker).
+_BRIDGE_SEGMENT = "bridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,8 @@ class TopicAddress:
         top = _root_segment(self.root, self.exercise)
         if self.kind is TopicKind.HUB_STATE:
             return f"{top}/{VERSION}/{_HUB_SEGMENT}/{self.device}/state"
+        if self.kind is TopicKind.BRIDGE_STATE:
+            return f"{top}/{VERSION}/{self.city}/{_BRIDGE_SEGMENT}/state"
         group = "vehicles" if self.kind in _VEHICLE_LEAVES.values() else "linkage"
         return f"{top}/{VERSION}/{self.city}/{group}/{self.device}/{_LEAF_OF[self.kind]}"
 
@@ -192,6 +200,14 @@ def hub_state_topic(root: str, hub_id: str, *, exercise: bool = False) -> str:
     return f"{top}/{VERSION}/{_HUB_SEGMENT}/{_check_id(hub_id, 'hub')}/state"
 
 
+def bridge_state_topic(root: str, city: str) -> str:
+    """Return the retained topic a city-edge broker's bridge publishes its link state on.
+
+    Live root only: one bridge carries both roots, and its state is the same for both.
+    """
+    return f"{_check_root(root)}/{VERSION}/{_check_city(city)}/{_BRIDGE_SEGMENT}/state"
+
+
 def hub_subscriptions(
     root: str = DEFAULT_ROOT, *, exercise: bool = True, telemetry: bool = True
 ) -> tuple[tuple[str, int], ...]:
@@ -207,7 +223,8 @@ def hub_subscriptions(
     # QoS 1 on every filter: the broker delivers at the lower of the publisher's and the
     # subscriber's QoS (MQTT 3.1.1 §3.8.4), so this never upgrades QoS 0 telemetry, but it never
     # downgrades a vehicle's QoS 1 ack either.
-    return tuple((f"{top}/{VERSION}/+/{leaf}", 1) for top in _tops(root, exercise) for leaf in leaves)
+    filters = [(f"{top}/{VERSION}/+/{leaf}", 1) for top in _tops(root, exercise) for leaf in leaves]
+    return (*filters, (f"{_check_root(root)}/{VERSION}/+/{_BRIDGE_SEGMENT}/state", 1))
 
 
 def shared_telemetry_subscriptions(
@@ -259,6 +276,11 @@ def _parse_topic(topic: str, root: str | None) -> TopicAddress:
         raise _refuse(topic, f"bad root {top!r}")
     if root is not None and base != root:
         raise _refuse(topic, f"root {base!r} is not this deployment's root {root!r}")
+    if len(parts) == 5 and parts[3] == _BRIDGE_SEGMENT and parts[4] == "state":
+        city = parts[2]
+        if exercise or not _CITY_RE.match(city) or city == _HUB_SEGMENT:
+            raise _refuse(topic, f"a bridge's state is <root>/{VERSION}/<city>/{_BRIDGE_SEGMENT}/state")
+        return TopicAddress(TopicKind.BRIDGE_STATE, base, city, _BRIDGE_SEGMENT)
     if len(parts) == 5:
         _, _, hub, hub_id, leaf = parts
         if hub != _HUB_SEGMENT or leaf != "state" or not _ID_RE.match(hub_id):
@@ -577,7 +599,37 @@ class JointAlert(_Payload):
         return self
 
 
-Payload = Telemetry | VehicleStatus | ConnectionState | Command | Ack | LinkageEvent | JointAlert
+class BridgeLinkState(_Payload):
+    """Whether a city-edge broker's bridge to the regional broker is connected.
+
+    Mosquitto writes it, not a peer of ours, so it is not JSON and carries no version: with
+    `notifications true` the edge broker publishes a retained "1" on the regional broker when
+    the bridge connects, and leaves a will of "0" there that the regional broker publishes when
+    the connection drops (mosquitto.conf(5), `notifications`); after a clean stop of the edge
+    broker the regional one holds "0" as well (tests/flows/test_bridge_state.py).
+    """
+
+    connected: Annotated[bool, Strict()]
+
+
+def decode_bridge_state(payload: bytes) -> BridgeLinkState:
+    """Read Mosquitto's "1"/"0" bridge notification, or raise ContractError."""
+    if payload not in (b"1", b"0"):
+        shown = payload[:40].decode("utf-8", "replace")
+        raise ContractError(
+            f"invalid BridgeLinkState: expected '1' or '0', got {shown!r}", [Problem("", "expected 1 or 0")]
+        )
+    return BridgeLinkState(connected=payload == b"1")
+
+
+def encode_bridge_state(state: BridgeLinkState) -> bytes:
+    """Return the payload Mosquitto would publish for this state (for tests and simulators)."""
+    return b"1" if state.connected else b"0"
+
+
+Payload = (
+    Telemetry | VehicleStatus | ConnectionState | Command | Ack | LinkageEvent | JointAlert | BridgeLinkState
+)
 
 P = TypeVar("P", bound=Payload)
 
@@ -592,7 +644,7 @@ PAYLOAD_MODELS: dict[TopicKind, type[Payload]] = {
     TopicKind.LINKAGE_ALERTS: JointAlert,
     TopicKind.HUB_STATE: ConnectionState,
 }
-"""The payload model each kind of topic carries."""
+"""The payload model each kind of topic carries (but a bridge's state: see `decode_bridge_state`)."""
 
 
 def encode(model: Payload) -> bytes:
@@ -649,6 +701,8 @@ def decode_joint_alert(payload: bytes) -> JointAlert:
 def decode_message(topic: str, payload: bytes, *, root: str | None = None) -> tuple[TopicAddress, Payload]:
     """Read a message by its topic into its address and payload model, or raise ContractError."""
     address = parse_topic(topic, root=root)
+    if address.kind is TopicKind.BRIDGE_STATE:
+        return address, decode_bridge_state(payload)
     model = _decode(PAYLOAD_MODELS[address.kind], payload)
     # The broker's ACL ties the topic to the client's credentials; a payload naming another
     # vehicle would let one vehicle speak for another.

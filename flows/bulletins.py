@@ -132,10 +132,31 @@ def forward_receipts(bulletin_id: int) -> int:
     return len(pending)
 
 
+@task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)
+def forward_issuer_receipts(bulletin_ids: list[int]) -> int:
+    """Pass one issuing city's new receipts on to its platform, bulletin by bulletin."""
+    return sum(forward_receipts(bulletin_id) for bulletin_id in bulletin_ids)
+
+
 @flow(name="forward-receipts", **REQUEST_HOOKS)
-def forward_receipts_flow(bulletin_id: int, request_id: int | None = None) -> int:
-    """Pass receipts recorded after the distribution on to the issuing city's platform."""
-    return forward_receipts(bulletin_id)
+def forward_receipts_flow(bulletin_ids: list[int], request_id: int | None = None) -> int:
+    """Pass receipts recorded after the distribution on to the issuing cities' platforms.
+
+    A task per issuing city, side by side; one whose platform is down is tried again at the
+    next slot (what it passed on before failing stays passed on) and fails no other city.
+    """
+    by_issuer: dict[int, list[int]] = {}
+    with hub_session() as session:
+        for bulletin_id in bulletin_ids:
+            by_issuer.setdefault(bulletins.get_by_id(session, bulletin_id).issuing_city_id, []).append(
+                bulletin_id
+            )
+    futures = [forward_issuer_receipts.submit(ids) for ids in by_issuer.values()]
+    wait(futures)
+    failed = [f for f in futures if not f.state.is_completed()]
+    if failed:
+        log.warning("receipts: %d issuing platforms not reached yet", len(failed))
+    return sum(f.result() for f in futures if f.state.is_completed())
 
 
 @task(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=worth_retrying)

@@ -58,7 +58,7 @@ def pull_feed(city: str, feed: str) -> int:
     except PartnerContractError as exc:
         # A broken payload will not mend itself on retry: keep it for a person and stop this feed.
         with hub_session() as session:
-            dead_letters.record(session, "partner", exc.url, str(exc), exc.raw)
+            dead_letters.record(session, "partner", exc.url, str(exc), exc.raw, city_id=city_id)
             partners.finish_run(session, city_id, feed, error=str(exc))
         return changed
     except PartnerError as exc:

@@ -38,6 +38,9 @@ class Settings:
     # Extra processes that store telemetry from a shared subscription (flows/ingest_worker.py);
     # 0 keeps it in the hub's own process.
     mqtt_ingest_workers: int = 0
+    # Telemetry is stored by `hub mqtt ingest-worker` processes run apart (their own units or
+    # hosts, docs/DEPLOYMENT.md): the hub's link leaves it to them and the hub starts none.
+    mqtt_ingest_elsewhere: bool = False
     position_retention_days: int = 30
     # How long the kernel's tables keep what is finished (hub/kernel/retention.py).
     retention_flow_requests_days: int = 7  # done or failed flow requests
@@ -104,6 +107,7 @@ class Settings:
             "HUB_MQTT_USERNAME": self.mqtt_username,
             "HUB_MQTT_PASSWORD": self.mqtt_password,
             "HUB_MQTT_INGEST_WORKERS": str(self.mqtt_ingest_workers),
+            "HUB_MQTT_INGEST_ELSEWHERE": "1" if self.mqtt_ingest_elsewhere else "",
             "HUB_POSITION_RETENTION_DAYS": str(self.position_retention_days),
             "HUB_RETENTION_FLOW_REQUESTS_DAYS": str(self.retention_flow_requests_days),
             "HUB_RETENTION_MQTT_OUTBOX_DAYS": str(self.retention_mqtt_outbox_days),
@@ -185,6 +189,7 @@ def settings_from_env(env: dict[str, str] | None = None, *, demo: bool | None = 
         mqtt_username=env.get("HUB_MQTT_USERNAME") or None,
         mqtt_password=env.get("HUB_MQTT_PASSWORD") or None,
         mqtt_ingest_workers=int(workers),
+        mqtt_ingest_elsewhere=_flag(env.get("HUB_MQTT_INGEST_ELSEWHERE")),
         position_retention_days=int(env.get("HUB_POSITION_RETENTION_DAYS", "30")),
         retention_flow_requests_days=_days(env, "HUB_RETENTION_FLOW_REQUESTS_DAYS", 7),
         retention_mqtt_outbox_days=_days(env, "HUB_RETENTION_MQTT_OUTBOX_DAYS", 7),

@@ -294,11 +294,25 @@ def flows_serve() -> None:
     from prefect import serve
 
     from flows.context import use_app
+    from flows.presence import NodePresence
     from flows.registry import DEPLOYMENT_NAME, flows
     from hub.app import create_core_app
 
     use_app(create_core_app(_settings()))
-    serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))  # type: ignore[arg-type]  # a coroutine only inside an event loop
+    # The runner polls the API every PREFECT_RUNNER_POLL_FREQUENCY seconds: a log line each time.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # On the status page as a node, marked stopped however it ends cleanly: until Prefect's runner
+    # starts and takes SIGTERM over (it then returns from `serve`), SIGTERM leaves by this handler.
+    presence = NodePresence("flow-worker", ["flow-worker"]).start()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        serve(*(f.to_deployment(name=DEPLOYMENT_NAME) for f in flows().values()))  # type: ignore[arg-type]  # a coroutine only inside an event loop
+    finally:
+        presence.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @main.group("mqtt")
@@ -314,6 +328,7 @@ def ingest_worker(index: int) -> None:
     """Store vehicle telemetry from the shared subscription until SIGTERM (`hub run` starts these)."""
     from connectors.mqtt_link import MqttLinkStoppedError
     from flows.ingest_worker import run_worker
+    from flows.presence import NodePresence
 
     settings = _settings()
     # Signals are taken by sigwait below, not by a handler: a handler setting the Event that the
@@ -332,17 +347,106 @@ def ingest_worker(index: int) -> None:
         finally:
             os.kill(os.getpid(), signal.SIGUSR1)  # wakes the main thread when the worker ends by itself
 
-    worker = threading.Thread(target=work, name="hub-ingest-worker")
-    worker.start()
-    signal.sigwait(wanted)
-    stop.set()
-    worker.join()
+    # On the status page as a node, beating from its own thread (which inherits the signal mask).
+    presence = NodePresence(f"ingest-{index}", ["ingest"]).start()
+    try:
+        worker = threading.Thread(target=work, name="hub-ingest-worker")
+        worker.start()
+        signal.sigwait(wanted)
+        stop.set()
+        worker.join()
+    finally:
+        presence.stop()
     error = outcome.get("error")
     if isinstance(error, MqttLinkStoppedError | ValueError):
         raise click.ClickException(str(error)) from error
     if error is not None:
         raise error
     log.info("ingest worker %d stopped: %s", index, dict(outcome["counts"]))
+
+
+@main.group("topology")
+def topology_group() -> None:
+    """The regional topology on one machine, every part a process of its own."""
+
+
+@topology_group.command("up")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--database-url",
+    default=None,
+    help="The hub's PostgreSQL database (default: a cluster of the topology's own in DIR).",
+)
+@click.option(
+    "--prefect-database-url",
+    default=None,
+    help="The Prefect server's database, postgresql+asyncpg://… with pg_trgm (default: in the cluster).",
+)
+@click.option("--web", "web_processes", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option(
+    "--flow-mode",
+    type=click.Choice(["deployment", "local"]),
+    default="deployment",
+    show_default=True,
+    help="local: flows run in the web processes, and no flow workers start.",
+)
+@click.option("--flow-workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--ingest-workers", default=2, show_default=True, type=click.IntRange(1, 16))
+@click.option(
+    "--edge-city",
+    "edge_cities",
+    multiple=True,
+    default=("xuzhou", "suqian"),
+    show_default=True,
+    help="A city with an edge broker bridged to the regional one (repeat the option).",
+)
+@click.option("--vehicles", default=2, show_default=True, type=click.IntRange(0, 99), help="Per edge city.")
+def topology_up(
+    directory: Path,
+    database_url: str | None,
+    prefect_database_url: str | None,
+    web_processes: int,
+    flow_mode: str,
+    flow_workers: int,
+    ingest_workers: int,
+    edge_cities: tuple[str, ...],
+    vehicles: int,
+) -> None:
+    """Start PostgreSQL, Prefect and its workers, web processes behind haproxy, bridged brokers.
+
+    Prints where each part listens and runs until Ctrl+C or SIGTERM, which stop everything.
+    """
+    from hub.runtime.topology import Topology, TopologyOptions
+
+    options = TopologyOptions(
+        directory=directory,
+        database_url=database_url,
+        prefect_database_url=prefect_database_url,
+        web_processes=web_processes,
+        flow_mode=flow_mode,
+        flow_workers=flow_workers,
+        ingest_workers=ingest_workers,
+        edge_cities=edge_cities,
+        vehicles=vehicles,
+    )
+    topology = Topology(options)
+    click.echo(f"Starting the topology in {directory} (about a minute) …")
+    try:
+        topology.start()
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        lines = ["", "淮海应急协同枢纽 Huaihai Hub: regional topology up.", *topology.describe()]
+        if options.demo_users:
+            from hub.kernel.seed import DEMO_PASSWORD
+
+            lines.append(f"Log-ins: <city>-coord, <city>-duty, admin; password {DEMO_PASSWORD}")
+        click.echo("\n".join([*lines, "Stop with Ctrl+C.", ""]))
+        _wait_for_stop_signal()
+        click.echo("Stopping the topology …")
+    finally:
+        topology.stop()
+    click.echo("Stopped.")
 
 
 @main.group("fleet")

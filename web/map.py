@@ -62,9 +62,9 @@ def layers() -> ResponseReturnValue:
     """Return what the map draws for the logged-in city: open incidents and the vehicles."""
     cities = {c.id: c for c in city_service.all_cities(db.session)}
     own = current_user.city_id
-    open_incidents = incident_service.list_incidents(
-        db.session, incident_service.IncidentFilter(open_only=True), per_page=incident_service.MAX_PER_PAGE
-    ).items
+    open_incidents = incident_service.newest_incidents(
+        db.session, incident_service.IncidentFilter(open_only=True), incident_service.MAX_PER_PAGE
+    )
     incidents = []
     for incident in open_incidents:
         city = cities[incident.reporting_city_id]

@@ -281,7 +281,8 @@ class HubRunner:
         self._start_ingest_workers()
         workers = settings.mqtt_ingest_workers
         everything = hub_subscriptions(settings.mqtt_root)
-        own = hub_subscriptions(settings.mqtt_root, telemetry=workers == 0)
+        own_telemetry = workers == 0 and not settings.mqtt_ingest_elsewhere
+        own = hub_subscriptions(settings.mqtt_root, telemetry=own_telemetry)
         link = MqttLink(
             MqttLinkConfig(
                 url=settings.mqtt_url or "",
@@ -350,6 +351,10 @@ class HubRunner:
         from flows.ingest_worker import settle_sessions
 
         settings = self.settings
+        if settings.mqtt_ingest_elsewhere:
+            # Their sessions are theirs to keep: settling them here would end a live worker's.
+            log.info("telemetry is stored by ingest workers run apart (HUB_MQTT_INGEST_ELSEWHERE)")
+            return
         stored = settle_sessions(settings, settings.mqtt_ingest_workers)
         if stored:
             log.info("stored %d reports left with ingest workers no longer in use", stored)

@@ -7,7 +7,9 @@ from flask import Flask, current_app
 from hub.app import settings_of
 from hub.config import Settings
 from hub.extensions import db
+from hub.kernel import bridges as bridge_registry
 from hub.kernel import nodes as node_registry
+from hub.kernel.bridges import BridgeStatus
 from hub.kernel.nodes import NodeState
 from hub.kernel.storage import free_bytes
 from hub.runtime.status import Component, StatusBoard
@@ -32,6 +34,11 @@ def components() -> list[Component]:
 def nodes() -> list[NodeState]:
     """Return the hub's processes seen in the last day, the running ones first."""
     return node_registry.states(db.session)
+
+
+def bridges() -> list[BridgeStatus]:
+    """Return the city-edge brokers' bridges as their last notifications left them, the down ones first."""
+    return bridge_registry.states(db.session)
 
 
 def _database() -> tuple[bool, str]:

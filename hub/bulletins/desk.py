@@ -47,31 +47,35 @@ def waiting(session: DbSession, city_id: int, settings: Settings) -> list[DeskIt
 
 
 def version(session: DbSession) -> dict[int | None, object]:
-    """Per addressee: bulletins delivered, signed, late by now; per issuer: addressees flagged."""
+    """Per addressee: what it owes (the newest, how many, delivered, cancelled, late by now); per
+    issuer: its addressees still owing and those flagged.
+
+    A desk shows unsigned receipts only, so only those rows are read, through the partial index
+    of unsigned ones: a year of signed receipts costs nothing here. A receipt signed leaves the
+    counts; a new one is the newest owed.
+    """
     now = utcnow()
-    owed = select(
-        BulletinRecipient.city_id,
-        func.count(),
-        func.max(BulletinRecipient.id),
-        func.count(BulletinRecipient.delivered_at),
-        func.count(BulletinRecipient.receipt_at),
-        func.count(Bulletin.cancelled_at),
-        func.sum(
-            case((BulletinRecipient.receipt_at.is_(None) & (Bulletin.receipt_deadline <= now), 1), else_=0)
-        ),
-    ).join(Bulletin)
-    found: dict[int | None, object] = {
-        row[0]: tuple(row[1:]) for row in session.execute(owed.group_by(BulletinRecipient.city_id))
-    }
-    flagged = (
+    unsigned = BulletinRecipient.receipt_at.is_(None)
+    owed = (
         select(
-            Bulletin.issuing_city_id,
-            func.count(BulletinRecipient.flagged_at),
-            func.count(BulletinRecipient.receipt_at),
+            BulletinRecipient.city_id,
+            func.count(),
+            func.max(BulletinRecipient.id),
+            func.count(BulletinRecipient.delivered_at),
+            func.count(Bulletin.cancelled_at),
+            func.sum(case((Bulletin.receipt_deadline <= now, 1), else_=0)),
         )
         .join(Bulletin)
+        .where(unsigned)
+        .group_by(BulletinRecipient.city_id)
+    )
+    found: dict[int | None, object] = {row[0]: tuple(row[1:]) for row in session.execute(owed)}
+    flagged = (
+        select(Bulletin.issuing_city_id, func.count(), func.count(BulletinRecipient.flagged_at))
+        .join(Bulletin)
+        .where(unsigned)
         .group_by(Bulletin.issuing_city_id)
     )
-    for city_id, n_flagged, n_receipts in session.execute(flagged):
-        found[city_id] = (found.get(city_id), n_flagged, n_receipts)
+    for city_id, n_owed, n_flagged in session.execute(flagged):
+        found[city_id] = (found.get(city_id), n_owed, n_flagged)
     return found

@@ -9,11 +9,13 @@ from typing import Literal
 from sqlalchemy import (
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -74,7 +76,16 @@ class BulletinRecipient(Model):
     """
 
     __tablename__ = "bulletin_recipients"
-    __table_args__ = (UniqueConstraint("bulletin_id", "city_id"),)
+    __table_args__ = (
+        UniqueConstraint("bulletin_id", "city_id"),
+        # What the desks show, and their change detector reads: the receipts still owed.
+        Index(
+            "ix_bulletin_recipients_unsigned",
+            "city_id",
+            sqlite_where=text("receipt_at IS NULL"),
+            postgresql_where=text("receipt_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletins.id", ondelete="CASCADE"), index=True)

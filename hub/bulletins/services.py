@@ -656,9 +656,12 @@ def schedule_deliveries(session: DbSession, now: datetime, settings: Settings) -
         flow_requests.enqueue(
             session, CANCEL, key=f"{CANCEL}:{public_id}:{slot}", parameters={"bulletin_id": bulletin_id}
         )
-    for bulletin_id, public_id in bulletins_with_receipts_to_forward(session):
+    # One run a slot for every receipt still to pass on: an issuing platform down for hours would
+    # otherwise cost a run per bulletin per slot.
+    to_forward = sorted(bulletin_id for bulletin_id, _ in bulletins_with_receipts_to_forward(session))
+    if to_forward:
         flow_requests.enqueue(
-            session, FORWARD, key=f"{FORWARD}:{public_id}:{slot}", parameters={"bulletin_id": bulletin_id}
+            session, FORWARD, key=f"{FORWARD}:{slot}", parameters={"bulletin_ids": to_forward}
         )
 
 

@@ -15,6 +15,7 @@ from contracts.common import IncidentStatus
 from contracts.incidents import IncidentCreate
 from contracts.mqtt import (
     Ack,
+    BridgeLinkState,
     ConnectionState,
     LinkageEvent,
     LinkageEventStatus,
@@ -28,7 +29,7 @@ from contracts.mqtt import (
 from hub.fleet import areas, borders, commands
 from hub.fleet.models import LinkageEventLink, LinkageSystem, Vehicle, VehiclePosition
 from hub.incidents import services as incidents
-from hub.kernel import dead_letters
+from hub.kernel import bridges, dead_letters
 from hub.kernel.actors import Actor
 from hub.kernel.errors import ServiceError
 from hub.kernel.models import City, Role
@@ -260,6 +261,8 @@ def apply_batch(
                 outcome = "dead:unknown linkage system"
             else:
                 outcome = _apply_linkage(session, system, payload, address.exercise)
+        elif address.kind is TopicKind.BRIDGE_STATE and isinstance(payload, BridgeLinkState):
+            outcome = bridges.record(session, address.city or "", payload.connected, now)
         else:
             outcome = "not_for_hub"
         if outcome.startswith("dead:"):

@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from contracts.common import IncidentStatus
 from hub.capabilities import RANK_LEVEL_I, RANK_LEVEL_II, DeskItem
 from hub.incidents import notifications, services
 from hub.incidents.models import Incident, Notification
 from hub.kernel import acknowledgements, cities
+from hub.kernel.models import City
 from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
@@ -39,19 +41,33 @@ def urgent(session: DbSession, city_id: int, settings: Settings) -> list[DeskIte
 
 
 def version(session: DbSession) -> dict[int | None, object]:
-    """Per city: its notices (new or read); for every desk: the region's incidents."""
-    notices = select(
-        Notification.city_id, func.count(), func.max(Notification.id), func.count(Notification.read_at)
-    ).group_by(Notification.city_id)
-    found: dict[int | None, object] = {row[0]: tuple(row[1:]) for row in session.execute(notices)}
-    found[None] = tuple(
-        session.execute(select(func.count(), func.max(Incident.id), func.max(Incident.updated_at))).one()
+    """Per city: its newest notice and how many are unread; for every desk: the incidents' newest.
+
+    Only what a desk can change on is read, through indexes (the city's notices, the partial
+    ones of unread notices and of open incidents): a new notice moves its city's newest id, a
+    read one leaves the unread count, a changed incident moves the newest `updated_at`, a closed
+    one leaves the open count.
+    """
+    newest = select(func.max(Notification.id)).where(Notification.city_id == City.id).scalar_subquery()
+    unread = (
+        select(func.count())
+        .where(Notification.city_id == City.id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+    found: dict[int | None, object] = {
+        city_id: (last, n_unread)
+        for city_id, last, n_unread in session.execute(select(City.id, newest, unread))
+    }
+    found[None] = (
+        session.scalar(select(func.max(Incident.id))),
+        session.scalar(select(func.max(Incident.updated_at))),
+        session.scalar(select(func.count()).where(Incident.status != IncidentStatus.CLOSED)),
     )
     return found
 
 
 def context(session: DbSession, city_id: int, settings: Settings) -> dict[str, object]:
-    """The city's notices, its open incidents and counts, and the region's open incidents."""
+    """The city's notices, its open incidents and their counts per level."""
     city = cities.by_id(session, city_id)
     received = notifications.for_city(session, city_id, limit=30)
     return {
@@ -60,12 +76,9 @@ def context(session: DbSession, city_id: int, settings: Settings) -> dict[str, o
         "notice_acks": acknowledgements.for_keys(
             session, city_id, (notifications.notice_key(n.id) for n in received if n.read_at is not None)
         ),
-        "open_incidents": services.list_incidents(
-            session, services.IncidentFilter(city=city.slug, open_only=True), per_page=20
-        ).items,
+        "open_incidents": services.newest_incidents(
+            session, services.IncidentFilter(city=city.slug, open_only=True), 20
+        ),
         "counts": services.open_counts_by_level(session, city),
         "all_cities": cities.all_cities(session),
-        "regional_incidents": services.list_incidents(
-            session, services.IncidentFilter(open_only=True), per_page=100
-        ).items,
     }

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import selectinload
 
 from contracts.common import IncidentCategory, IncidentLevel, IncidentStatus, ReportKind
@@ -273,24 +273,30 @@ def list_incidents(session: DbSession, filters: IncidentFilter, *, page: int = 1
         raise InvalidInput(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
     query = _filtered(session, filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.options(selectinload(Incident.affected_cities))
-        .order_by(Incident.reported_at.desc(), Incident.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    return Page(
+        newest_incidents(session, filters, per_page, offset=(page - 1) * per_page), total, page, per_page
     )
-    return Page(list(items), total, page, per_page)
+
+
+def newest_incidents(
+    session: DbSession, filters: IncidentFilter, limit: int, *, offset: int = 0
+) -> list[Incident]:
+    """Return the `limit` most recently reported incidents that pass the filters (no count)."""
+    items = session.scalars(
+        _filtered(session, filters)
+        .options(selectinload(Incident.affected_cities))
+        .order_by(Incident.reported_at.desc(), Incident.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(items)
 
 
 def _filtered(session: DbSession, filters: IncidentFilter) -> Select[Incident]:
     """Return the query of the incidents that pass the filters, in the database's hands."""
     query = select(Incident)
     if filters.city is not None:
-        city = cities.by_slug(session, filters.city)
-        affected = select(incident_affected_cities.c.incident_id).where(
-            incident_affected_cities.c.city_id == city.id
-        )
-        query = query.where((Incident.reporting_city_id == city.id) | Incident.id.in_(affected))
+        query = query.where(_concerns(cities.by_slug(session, filters.city)))
     if filters.level_at_most is not None:
         query = query.where(Incident.level <= filters.level_at_most)
     if filters.category is not None:
@@ -338,18 +344,34 @@ def open_counts_by_level(session: DbSession, city: City | None = None) -> dict[i
 
     Exercise incidents never count in live figures: drills have their own lane.
     """
-    query = select(Incident.level, func.count()).where(
+    query = select(Incident.level).where(
         Incident.status != IncidentStatus.CLOSED, Incident.exercise.is_(False)
     )
     if city is not None:
-        affected = select(incident_affected_cities.c.incident_id).where(
-            incident_affected_cities.c.city_id == city.id
-        )
-        query = query.where((Incident.reporting_city_id == city.id) | Incident.id.in_(affected))
-    rows = session.execute(query.group_by(Incident.level)).all()
+        query = query.where(_concerns(city))
+    # Open incidents are few: counted here, the database reads them through the open index
+    # (grouped there, SQLite would walk the level index over every incident of every year).
     counts = {int(level): 0 for level in IncidentLevel}
-    counts.update({int(level): n for level, n in rows})
+    for level in session.scalars(query):
+        counts[int(level)] += 1
     return counts
+
+
+def _concerns(city: City) -> ColumnElement[bool]:
+    """Return the condition that an incident was reported by the city or affects it.
+
+    A correlated EXISTS on the affected cities' key: the database keeps its way into incidents
+    (the open ones, or the newest first) instead of gathering the city's every incident first.
+    """
+    affects = (
+        select(incident_affected_cities.c.incident_id)
+        .where(
+            incident_affected_cities.c.incident_id == Incident.id,
+            incident_affected_cities.c.city_id == city.id,
+        )
+        .exists()
+    )
+    return (Incident.reporting_city_id == city.id) | affects
 
 
 def to_contract(incident: Incident) -> IncidentContract:

@@ -221,6 +221,23 @@ class HubNode(Model):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class BridgeState(Model):
+    """Whether a city-edge broker's bridge to the regional broker is up, as its broker last said.
+
+    Written from Mosquitto's retained bridge notifications (`contracts.mqtt.BridgeLinkState`);
+    one row per city, kept apart from `hub_nodes`: a bridge does not beat, it speaks only when
+    its link changes, so the nodes' rule (quiet for 30 s: dead) would call every steady bridge
+    dead, and a bridge has no host or process of the hub's to look at.
+    """
+
+    __tablename__ = "bridge_states"
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), primary_key=True)
+    connected: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when it became so
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # when the hub last heard it
+
+
 class MqttOutbox(Model):
     """A message to publish, written in the same transaction as the change that caused it."""
 
@@ -250,6 +267,8 @@ class DeadLetter(Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     size: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the first bytes only, see MAX_KEPT
+    # The city it came from or for, when that can be told; None: the administrators' alone.
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id"), nullable=True, index=True)
 
 
 class Reminder(Model):

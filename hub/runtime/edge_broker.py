@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts.mqtt import DEFAULT_ROOT, city_subtrees
+from contracts.mqtt import DEFAULT_ROOT, bridge_state_topic, city_subtrees
 from hub.capabilities import BrokerAccount
 
 
@@ -66,6 +66,11 @@ class EdgeBridge:
         return f"bridge-{self.city}"
 
     @property
+    def notification_topic(self) -> str:
+        """Return where the bridge announces whether it is connected: `<root>/v1/<city>/bridge/state`."""
+        return bridge_state_topic(self.root, self.city)
+
+    @property
     def topics(self) -> tuple[str, ...]:
         """Return the filters the bridge carries: the city's live and exercise subtrees."""
         return city_subtrees(self.root, self.city)
@@ -90,10 +95,13 @@ def bridge_config_lines(bridge: EdgeBridge) -> tuple[str, ...]:
         "start_type automatic",
         f"restart_timeout {base} {cap}",
         f"keepalive_interval {bridge.keepalive}",
-        # The link's state is published on the edge broker only ($SYS/broker/connection/<id>/state):
-        # the regional ACL grants the bridge its city's subtree and nothing else.
+        # The link's state, retained "1" when it connects, on both brokers; on the regional one
+        # Mosquitto also leaves a will of "0", published when the edge broker goes away. Inside
+        # the city's subtree, the only part of the regional tree the bridge's account may write
+        # (the default, $SYS/broker/connection/<id>/state, would be refused there).
         "notifications true",
-        "notifications_local_only true",
+        "notifications_local_only false",
+        f"notification_topic {bridge.notification_topic}",
         # The regional broker learns it talks to a bridge: it sends the bridge none of the
         # bridge's own messages back (no loop) and keeps the retain flag of states and statuses.
         "try_private true",

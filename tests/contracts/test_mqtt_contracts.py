@@ -477,3 +477,26 @@ def test_linkage_and_alert_models_build_from_python() -> None:
         LinkageEvent.model_validate(
             json.loads((SAMPLES / "mqtt-linkage-event.json").read_bytes()) | {"lat": 95, "lon": 118}
         )
+
+
+# A city-edge broker's bridge state ---------------------------------------------------------------
+
+
+def test_a_bridge_state_is_mosquittos_one_or_zero_inside_the_citys_subtree() -> None:
+    from contracts.mqtt import BridgeLinkState, bridge_state_topic, city_subtrees, encode_bridge_state
+
+    topic = bridge_state_topic("hh", "xuzhou")
+    assert topic == "hh/v1/xuzhou/bridge/state"
+    assert _matches("hh/v1/+/bridge/state", topic) and ("hh/v1/+/bridge/state", 1) in hub_subscriptions("hh")
+    assert city_subtrees("hh", "xuzhou")[0].removesuffix("#") in topic  # the bridge's account may write it
+    address, state = decode_message(topic, b"1", root="hh")
+    assert address == TopicAddress(TopicKind.BRIDGE_STATE, "hh", "xuzhou", "bridge")
+    assert address.topic == topic and state == BridgeLinkState(connected=True)
+    assert decode_message(topic, b"0")[1] == BridgeLinkState(connected=False)
+    assert encode_bridge_state(BridgeLinkState(connected=False)) == b"0"
+    for payload in (b"", b"true", b'{"connected": true}', b"10"):
+        with pytest.raises(ContractError, match="BridgeLinkState"):
+            decode_message(topic, payload)
+    for bad in ("hh-exercise/v1/xuzhou/bridge/state", "hh/v1/hub/bridge/state", "hh/v1/Xu/bridge/state"):
+        with pytest.raises(ContractError):
+            parse_topic(bad)

@@ -81,8 +81,11 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # What the page waits for is a push or a form post; under a loaded CI machine either may take
+    # more than Playwright's 5 s. A wait that holds returns at once; only a failure waits longer.
+    expect.set_options(timeout=15_000)
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(

@@ -97,6 +97,7 @@ def test_a_malformed_feed_becomes_a_dead_letter_and_shows_in_health(flow_app, ci
         server.server_close()
     letters = db.session.scalars(select(DeadLetter)).all()
     assert len(letters) == 3 and all(d.source == "partner" for d in letters)
+    assert {d.city_id for d in letters} == {city("heze").id}  # the page and API show them to Heze
     assert b'"id": 5' in letters[0].payload
     health = next(h for h in partners.health(db.session) if h.city.slug == "heze")
     assert health.last_error and "invalid" in health.last_error.lower()
@@ -143,10 +144,53 @@ def test_distribution_reaches_every_platform_and_only_people_sign(platforms, mak
         ReceiptCreate(acknowledged_by="徐州值班员张伟"),
     )
     db.session.commit()
-    assert forward_receipts_flow(bulletin_id) == 1
-    assert forward_receipts_flow(bulletin_id) == 0
+    assert forward_receipts_flow([bulletin_id]) == 1
+    assert forward_receipts_flow([bulletin_id]) == 0
     assert (issuer.stats.receipts, issuer.stats.receipt_duplicates) == (1, 0)
     assert [r.acknowledged_by for r in issuer.receipts()] == ["徐州值班员张伟"]
+
+
+def test_receipts_to_forward_are_one_run_a_slot_and_one_issuer_down_fails_no_other(
+    platforms, make_user, settings
+) -> None:
+    linyi, xuzhou = platforms("linyi"), platforms("xuzhou")
+    issued = []
+    for issuer in ("linyi", "xuzhou"):
+        data = BulletinCreate.model_validate(
+            {
+                "category": "natural_disaster",
+                "area": "沂沭河流域",
+                "title": f"{issuer} 关于强降雨的通报",
+                "text": "请做好防范。",
+                "addressed_cities": ["heze"],  # Heze has no platform: a person signs in the hub
+                "receipt_deadline": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
+            }
+        )
+        issued.append(bulletins.issue(db.session, Actor.for_user(make_user(f"{issuer}-1", issuer)), data))
+    db.session.commit()
+    heze = Actor.for_user(make_user("hz", "heze"))
+    for bulletin in issued:
+        bulletins.record_receipt(
+            db.session, heze, bulletin.public_id, ReceiptCreate(acknowledged_by="菏泽值班员")
+        )
+    db.session.commit()
+    bulletins.schedule_deliveries(db.session, datetime.now(UTC), settings)
+    db.session.commit()
+    forwards = [r for r in db.session.scalars(select(FlowRequest)) if r.flow_name == bulletins.FORWARD]
+    assert len(forwards) == 1 and sorted(forwards[0].parameters["bulletin_ids"]) == sorted(
+        b.id for b in issued
+    )
+    xuzhou.away()
+    assert (
+        forward_receipts_flow(forwards[0].parameters["bulletin_ids"]) == 1
+    )  # Linyi's, after Xuzhou's retries
+    assert (linyi.stats.receipts, xuzhou.stats.receipts) == (1, 0)
+    xuzhou.back()
+    assert (
+        forward_receipts_flow(forwards[0].parameters["bulletin_ids"]) == 1
+    )  # Xuzhou's, and Linyi's not again
+    assert (linyi.stats.receipts, xuzhou.stats.receipts) == (1, 1)
+    assert linyi.stats.receipt_duplicates == xuzhou.stats.receipt_duplicates == 0
 
 
 @pytest.mark.slow  # kills or restarts a broker, a platform or a process

@@ -23,9 +23,11 @@ def test_process_env_rebuilds_the_same_settings(tmp_path: Path) -> None:
             "HUB_MQTT_USERNAME": "hub",
             "HUB_MQTT_PASSWORD": "pw",
             "HUB_MQTT_INGEST_WORKERS": "3",
+            "HUB_MQTT_INGEST_ELSEWHERE": "1",
             "HUB_ID": "east",
         }
     )
+    assert settings.mqtt_ingest_elsewhere
     again = settings_from_env(settings.process_env())
     assert again == settings.with_overrides(database_url=settings.sqlalchemy_url)
     assert again.mqtt_ingest_workers == 3

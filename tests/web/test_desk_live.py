@@ -360,6 +360,50 @@ def test_a_new_urgent_notice_is_pushed_to_every_open_desk_of_the_city(
     print(f"\npush delay over {len(delays)} deliveries: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
 
 
+def test_the_desks_of_one_city_and_role_share_one_render_each_with_its_own_token(
+    served: str,
+    app: Flask,
+    make_user: Callable[..., User],
+    make_incident: Callable[..., Incident],
+) -> None:
+    make_user("xz-1", "xuzhou")
+    make_user("xz-2", "xuzhou")
+    make_user("xz-eye", "xuzhou", role=Role.OBSERVER)
+    browsers = {name: _logged_in(served, name) for name in ("xz-1", "xz-2", "xz-eye")}
+    readers = {name: EventReader(b, f"{served}/dashboard/events") for name, b in browsers.items()}
+    for reader in readers.values():
+        reader.start()
+        assert reader.wait_for(lambda name, data: name == "desk") is not None
+    incident = make_incident("linyi", "I", title="骆马湖水位超警", affected_cities=["linyi"])
+    time.sleep(0.5)  # the region-map change goes by first
+    renders = desk_live.watcher(app).renders.made
+    notifications.deliver(db.session, incident.id, "xuzhou", "neighbour", flow_run_id=None)
+    db.session.commit()
+
+    def pushed(data: str) -> bool:
+        return "骆马湖水位超警" in data and 'data-alert="1"' in data
+
+    desks = {}
+    for name, reader in readers.items():
+        assert reader.wait_for(lambda event, data: event == "desk" and pushed(data)) is not None
+        desks[name] = next(d for _, e, d in reader.events if e == "desk" and pushed(d))
+    # One render for the two coordinators, one for the observer (who has no 确认已阅 button).
+    assert desk_live.watcher(app).renders.made - renders == 2
+    assert "确认已阅" not in desks["xz-eye"].split('id="waiting-title"')[0]
+    assert "\x00" not in "".join(desks.values())
+    # Each coordinator's 确认已阅 form carries that person's own token: the other's is refused.
+    form = r'action="(/[^"]+)" class="inline">\s*<input type="hidden" name="csrf_token" value="([^"]+)"'
+    read = {name: re.search(form, desks[name]) for name in ("xz-1", "xz-2")}
+    assert read["xz-1"] and read["xz-2"]
+    action, token_1 = read["xz-1"].groups()
+    assert token_1 != read["xz-2"].group(2)
+    refused = browsers["xz-2"].post(f"{served}{action}", data={"csrf_token": token_1}, timeout=10)
+    assert refused.status_code == 400
+    accepted = browsers["xz-1"].post(f"{served}{action}", data={"csrf_token": token_1}, timeout=10)
+    assert accepted.ok
+    assert db.session.get(notifications.Notification, int(re.findall(r"\d+", action)[0])).read_at is not None
+
+
 def test_a_stream_ends_with_session_ended_when_the_person_logs_out_elsewhere(
     served: str, app: Flask, make_user: Callable[..., User], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,3 +86,39 @@ def test_status_page_and_api_list_the_hub_processes_alive_stopped_and_silent(
         "worker-c": False,
     }
     assert listed["web-a"]["roles"] == ["web", "dispatcher"] and listed["web-b"]["stopped_at"]
+
+
+def test_status_page_and_api_list_the_city_bridges_up_and_down_with_since_when(
+    app: Flask, client: FlaskClient, auth, make_user, city
+) -> None:
+    from datetime import UTC, datetime
+
+    from hub.extensions import db
+    from hub.kernel import bridges
+
+    city("xuzhou"), city("linyi")
+    went_up = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+    went_down = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    assert bridges.record(db.session, "xuzhou", True, went_up) == "bridge_up"
+    # The retained "1" again (the hub reconnected): heard later, but up since the first time.
+    bridges.record(db.session, "xuzhou", True, went_down)
+    bridges.record(db.session, "linyi", True, went_up)
+    assert bridges.record(db.session, "linyi", False, went_down) == "bridge_down"
+    assert bridges.record(db.session, "nowhere", True, went_up).startswith("dead:")
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    auth.login("xz")
+    page = client.get("/status").get_data(as_text=True)
+    assert 'data-bridge="xuzhou"' in page and 'data-bridge="linyi"' in page
+    assert "已连接" in page and "已断开" in page
+    with client.session_transaction() as browser:
+        browser["locale"] = "en"
+    english = client.get("/status").get_data(as_text=True)
+    assert "City broker bridges" in english and "Connected" in english and "Disconnected" in english
+    listed = client.get("/api/v1/status").get_json()["bridges"]
+    # The ones down first.
+    assert [(b["city"], b["connected"]) for b in listed] == [("linyi", False), ("xuzhou", True)]
+    xuzhou = listed[1]
+    assert xuzhou["changed_at"].startswith("2026-11-30T01:00") and xuzhou["seen_at"].startswith(
+        "2026-11-30T02:00"
+    )

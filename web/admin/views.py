@@ -14,7 +14,7 @@ from hub.kernel import cities as city_service
 from hub.kernel import dead_letters
 from hub.kernel import users as user_service
 from hub.kernel.actors import Actor
-from hub.kernel.errors import ServiceError
+from hub.kernel.errors import Forbidden, ServiceError
 from hub.kernel.models import AuditEntry, Role
 from web import status as hub_status
 from web.admin.audit_labels import ACTION_LABELS, action_choices, action_label, field_changes
@@ -191,9 +191,15 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 @bp.get("/dead-letters")
 @login_required
 def dead_letter_list() -> ResponseReturnValue:
-    """Show inbound messages that broke their contract."""
+    """Show inbound messages that broke their contract: the city's own, or all to an administrator."""
+    actor = current_actor()
+    city_id = None if actor.is_admin else actor.city_id
+    if city_id is None and not actor.is_admin:
+        raise Forbidden("dead letters are read for a city")
     return render_template(
-        "dead_letters.html", letters=dead_letters.recent(db.session), total=dead_letters.count(db.session)
+        "dead_letters.html",
+        letters=dead_letters.recent(db.session, city_id=city_id),
+        total=dead_letters.count(db.session, city_id=city_id),
     )
 
 
@@ -201,4 +207,9 @@ def dead_letter_list() -> ResponseReturnValue:
 @login_required
 def status() -> ResponseReturnValue:
     """Show each part of the running hub, up or down, and when it was last seen up."""
-    return render_template("status.html", components=hub_status.components(), nodes=hub_status.nodes())
+    return render_template(
+        "status.html",
+        components=hub_status.components(),
+        nodes=hub_status.nodes(),
+        bridges=hub_status.bridges(),
+    )

@@ -80,10 +80,22 @@ class NodeOut(Out):
     alive: bool
 
 
+class BridgeOut(Out):
+    """A city-edge broker's bridge to the regional broker, as the edge broker last announced it."""
+
+    city: str
+    city_name: str
+    connected: bool
+    changed_at: StoredTime
+    seen_at: StoredTime
+
+
 class StatusOut(Out):
-    """The parts of the running hub; `ok` when every one listed is up. `nodes`: the hub's
-    processes seen in the last day, alive or not (the readiness answer leaves them out)."""
+    """The parts of the running hub; `ok` when every one listed in `components` is up. `nodes`:
+    the hub's processes seen in the last day, alive or not; `bridges`: each city-edge broker's
+    bridge, connected or not, and since when (the readiness answer leaves both out)."""
 
     ok: bool
     components: list[ComponentOut]
     nodes: list[NodeOut] = []
+    bridges: list[BridgeOut] = []

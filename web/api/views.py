@@ -18,7 +18,7 @@ from hub.kernel.errors import Forbidden
 from hub.kernel.models import AuditEntry, City
 from hub.runtime.status import Component
 from web import status as hub_status
-from web.api.models import CityList, CityOut, ComponentOut, NodeOut, Out, StatusOut, StoredTime
+from web.api.models import BridgeOut, CityList, CityOut, ComponentOut, NodeOut, Out, StatusOut, StoredTime
 from web.api.params import Query, QueryInt
 from web.api.spec import openapi_document, operation
 from web.auth import api_auth, current_actor
@@ -146,8 +146,14 @@ class DeadLetterQuery(Query):
 @api_auth
 @operation(query=DeadLetterQuery, tags=("dead letters",), HTTP_200=(DeadLetterList, "Newest first"))
 def list_dead_letters(query: DeadLetterQuery) -> ResponseReturnValue:
-    """List the inbound messages that broke their contract, as the dead-letters page shows them."""
-    letters = dead_letters.recent(db.session, limit=query.limit)
+    """List the inbound messages that broke their contract, as the dead-letters page shows them:
+    the caller's city's (those from its platform or under its MQTT subtree), or an administrator's
+    every one, including those no city can be told for."""
+    actor = current_actor()
+    if not actor.is_admin and actor.city_id is None:
+        raise Forbidden("dead letters are read for a city")
+    city_id = None if actor.is_admin else actor.city_id
+    letters = dead_letters.recent(db.session, limit=query.limit, city_id=city_id)
     items = [
         DeadLetterOut(
             id=d.id,
@@ -160,7 +166,9 @@ def list_dead_letters(query: DeadLetterQuery) -> ResponseReturnValue:
         )
         for d in letters
     ]
-    return DeadLetterList(total=dead_letters.count(db.session), items=items).model_dump(mode="json")
+    return DeadLetterList(total=dead_letters.count(db.session, city_id=city_id), items=items).model_dump(
+        mode="json"
+    )
 
 
 @bp.get("/openapi.json")
@@ -191,6 +199,7 @@ def status() -> ResponseReturnValue:
         ok=all(p.up for p in parts),
         components=[_component(p) for p in parts],
         nodes=[NodeOut.model_validate(asdict(node)) for node in hub_status.nodes()],
+        bridges=[BridgeOut.model_validate(asdict(bridge)) for bridge in hub_status.bridges()],
     ).model_dump(mode="json")
 
 

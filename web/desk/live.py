@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 
 from flask import Flask, Response, current_app, g, stream_with_context
+from flask_wtf.csrf import generate_csrf
 
 from hub.extensions import db
 from hub.kernel import auth as auth_service
@@ -56,6 +57,7 @@ class DeskWatcher:
         self.slots = slots
         self.ticks = 0
         self.wakes = 0
+        self.renders = SharedRenders()
 
     # The detector -------------------------------------------------------------------------------
 
@@ -140,6 +142,46 @@ class DeskWatcher:
         return self._streams
 
 
+class SharedRenders:
+    """The last render of each shared stream key, so that the streams one change wakes render once.
+
+    A city's desk is the same for everyone of the city with the same role and language, but for
+    the session's CSRF token in its forms: the first stream of a key renders it, with its token
+    replaced by a placeholder, and the others put their own token back. A render is kept for
+    `MAX_AGE` seconds at most, since what time alone changes (countdowns) must not grow old.
+    """
+
+    MAX_AGE = 2.0
+    PLACEHOLDER = "\x00csrf-token\x00"  # no template writes a NUL character
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._renders: dict[tuple[Hashable, ...], tuple[float, str]] = {}
+        self._building: dict[tuple[Hashable, ...], threading.Lock] = {}
+        self.made = 0
+
+    def get(self, key: tuple[Hashable, ...], render: Callable[[], str], token: str) -> str:
+        """Return the render for `key` with `token` in its forms, rendering only if none is fresh.
+
+        The key's last part is the generation: a newer one replaces the renders of the older.
+        """
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:  # the others of the key wait for the one rendering, then take its render
+            with self._lock:
+                found = self._renders.get(key)
+            if found is None or time.monotonic() - found[0] > self.MAX_AGE:
+                found = (time.monotonic(), render().replace(token, self.PLACEHOLDER))
+                with self._lock:
+                    self._renders = {k: v for k, v in self._renders.items() if k[:-1] != key[:-1]}
+                    self._renders[key] = found
+                    self._building = {
+                        k: v for k, v in self._building.items() if k[:-1] != key[:-1] or k == key
+                    }
+                    self.made += 1
+        return found[1].replace(self.PLACEHOLDER, token)
+
+
 def watcher(app: Flask) -> DeskWatcher:
     """Return the app's desk watcher, creating it on first use (the thread starts lazily)."""
     found: DeskWatcher | None = app.extensions.get("desk_watcher")
@@ -191,13 +233,21 @@ def event_stream(events: Iterator[str]) -> Response:
 
 
 def stream_response(
-    city_id: int, session_id: str, render: Callable[[], str], event: str, *, only_changes: bool = False
+    city_id: int,
+    session_id: str,
+    render: Callable[[], str],
+    event: str,
+    *,
+    only_changes: bool = False,
+    shared_as: tuple[Hashable, ...] | None = None,
 ) -> Response:
     """Stream `render()` as `event` now and whenever the city's desk changes (text/event-stream).
 
     The desk and the pages that follow what a city's desk follows (a mutual-aid request) share
     this: the process's one change detector wakes the stream, which renders once per change in a
     fresh transaction. With `only_changes`, a render equal to the last one sent is not sent again.
+    With `shared_as` (what the render depends on besides the city's desk and the CSRF token: the
+    role, the language), the streams of the city with the same key share one render per change.
     A stream ends with `session-ended` when the session ends elsewhere, and with `reconnect` after
     `STREAM_SECONDS`; while no stream slot is free it answers 503 and the page polls.
     """
@@ -206,11 +256,14 @@ def stream_response(
     if not stream_watcher.open_stream():
         return Response("busy\n", status=503, mimetype="text/plain", headers={"Retry-After": "30"})
 
-    def rendered() -> str:
+    def rendered(generation: int) -> str:
         try:
             if not session_stands(session_id):
                 return sse("", "session-ended")
-            return sse(render(), event)
+            if shared_as is None:
+                return sse(render(), event)
+            key = (city_id, *shared_as, generation)
+            return sse(stream_watcher.renders.get(key, render, generate_csrf()), event)
         finally:
             db.session.remove()  # hold no transaction (nor a SQLite snapshot) while waiting
 
@@ -219,7 +272,7 @@ def stream_response(
             # Reconnect after 2 s once the stream ends; the first event is the page as it is now.
             yield "retry: 2000\n\n"
             seen = stream_watcher.generation(city_id)
-            first = last = rendered()
+            first = last = rendered(seen)
             yield first
             if first.startswith("event: session-ended"):
                 return
@@ -231,7 +284,7 @@ def stream_response(
                 now = stream_watcher.wait(city_id, seen, min(HEARTBEAT_SECONDS, left))
                 if now != seen:
                     seen = now
-                    sent = rendered()
+                    sent = rendered(seen)
                     if sent.startswith("event: session-ended"):
                         yield sent
                         return

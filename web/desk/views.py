@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_login import current_user, login_required
 
 from hub.app import settings_of
@@ -57,7 +58,9 @@ def events() -> ResponseReturnValue:
     def render() -> str:
         return render_template("_dashboard_live.html", **_live_context(city_id))
 
-    return desk_live.stream_response(city_id, current_user.get_id(), render, "desk")
+    return desk_live.stream_response(
+        city_id, current_user.get_id(), render, "desk", shared_as=(current_user.role, str(get_locale()))
+    )
 
 
 @bp.post("/dashboard/acknowledge")

@@ -160,3 +160,6 @@ def test_dead_letters_are_listed(client: FlaskClient, make_token) -> None:
     assert letter["reason"] == "unknown vehicle" and letter["size"] == 5
     assert letter["payload_text"] == "\ufffd{bad"
     assert client.get("/api/v1/dead-letters?limit=0", headers=_bearer(make_token("heze"))).status_code == 422
+    # Another city reads none of Heze's.
+    other = client.get("/api/v1/dead-letters", headers=_bearer(make_token("xuzhou")))
+    assert other.status_code == 200 and other.json == {"total": 0, "items": []}

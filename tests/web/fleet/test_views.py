@@ -105,6 +105,27 @@ def test_dead_letters_are_listed_with_a_count(client: FlaskClient, auth, make_us
     assert '<span class="pill">1</span>' in page
 
 
+def test_a_city_sees_its_own_dead_letters_and_an_administrator_every_one(
+    client: FlaskClient, auth, make_user, city
+) -> None:
+    dead_letters.record(db.session, "mqtt", "hh/v1/linyi/vehicles/v01/telemetry", "临沂坏消息", b"{")
+    dead_letters.record(
+        db.session, "partner", "http://heze.example/feed", "菏泽坏消息", b"<", city_id=city("heze").id
+    )
+    dead_letters.record(db.session, "mqtt", "nonsense/topic", "无主坏消息", b"?")
+    db.session.commit()
+    make_user("xz", "xuzhou")
+    make_user("hz", "heze")
+    make_user("root", "xuzhou", Role.ADMIN)
+    seen = {}
+    for name in ("xz", "hz", "root"):
+        auth.login(name)
+        page = client.get("/dead-letters").get_data(as_text=True)
+        seen[name] = {reason for reason in ("临沂坏消息", "菏泽坏消息", "无主坏消息") if reason in page}
+        auth.logout()
+    assert seen == {"xz": set(), "hz": {"菏泽坏消息"}, "root": {"临沂坏消息", "菏泽坏消息", "无主坏消息"}}
+
+
 def test_coordinator_registers_a_vehicle_and_sees_its_password_once(
     client: FlaskClient, auth, make_user
 ) -> None:
