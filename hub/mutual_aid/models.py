@@ -129,7 +129,7 @@ class AidResource(Model):
     uz: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[2])
     # The sourcing grid cell of the place (`rules.cell_of`), kept like the unit vector. The
     # database notes every (type, city, grade, cell) an entry is written with in
-    # `aid_resource_cells` by triggers (migration 20261130_0416): a migration that rebuilds this
+    # `aid_resource_cells` by triggers (migration f5a1c8e3b207): a migration that rebuilds this
     # table (a batch ALTER on SQLite) must create them again.
     cell: Mapped[int] = mapped_column(Integer, default=lambda context: cell_of(*_place(context)))
     place: Mapped[str] = mapped_column(String(200), default="")

@@ -1,8 +1,8 @@
 """aid sourcing cells: each registry entry's grid cell, the cells that hold entries, a new sourcing index
 
 Revision ID: f5a1c8e3b207
-Revises: d4b8e2f6a913
-Create Date: 2026-11-30 14:16:00.000000
+Revises: a9d2e6b4c718
+Create Date: 2026-11-30 15:14:00.000000
 
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "f5a1c8e3b207"
-down_revision = "d4b8e2f6a913"
+down_revision = "a9d2e6b4c718"
 branch_labels = None
 depends_on = None
 
