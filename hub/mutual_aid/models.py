@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 from hub.extensions import Model
 from hub.kernel.models import City
 from hub.kernel.types import UTCDateTime, utcnow
-from hub.mutual_aid.rules import unit_vector
+from hub.mutual_aid.rules import cell_of, unit_vector
 
 
 class Scaled(TypeDecorator[Decimal]):
@@ -81,8 +81,8 @@ class AidResource(Model):
         CheckConstraint("reserved + deployed <= on_hand", name="not_over_committed"),
         # Sourcing reads entries of a few types in service with these columns only
         # (`services.rank_candidates`): the index covers both its passes, so the table is not
-        # read. The first groups by (type, city, grade) in the index's order, without sorting;
-        # the second seeks each group's band of latitudes. The id ends it so that PostgreSQL
+        # read. Each pass seeks, per (type, city, grade), only the grid cells near the place
+        # (`AidResourceCell` says which cells hold entries). The id ends it so that PostgreSQL
         # answers from the index alone too (SQLite's rowid is in every index anyway).
         Index(
             "ix_aid_resources_sourcing",
@@ -90,8 +90,7 @@ class AidResource(Model):
             "status",
             "owner_city_id",
             "grade",
-            "lat",
-            "lon",
+            "cell",
             "ux",
             "uy",
             "uz",
@@ -99,6 +98,8 @@ class AidResource(Model):
             "on_hand",
             "reserved",
             "deployed",
+            "lat",
+            "lon",
             "id",
         ),
     )
@@ -126,6 +127,11 @@ class AidResource(Model):
     ux: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[0])
     uy: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[1])
     uz: Mapped[float] = mapped_column(Float, default=lambda context: _unit(context)[2])
+    # The sourcing grid cell of the place (`rules.cell_of`), kept like the unit vector. The
+    # database notes every (type, city, grade, cell) an entry is written with in
+    # `aid_resource_cells` by triggers (migration f5a1c8e3b207): a migration that rebuilds this
+    # table (a batch ALTER on SQLite) must create them again.
+    cell: Mapped[int] = mapped_column(Integer, default=lambda context: cell_of(*_place(context)))
     place: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="available", index=True)
     out_of_service_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -157,19 +163,45 @@ class AidResource(Model):
         return f"<AidResource {self.id} {self.type_code} {self.on_hand}/{self.reserved}/{self.deployed}>"
 
 
-def _unit(context: DefaultExecutionContext) -> tuple[float, float, float]:
-    """Return the unit vector of the row an INSERT is writing."""
+def _place(context: DefaultExecutionContext) -> tuple[float, float]:
+    """Return the (lat, lon) of the row an INSERT is writing."""
     # SQLAlchemy leaves this method untyped; it returns the parameters of the row being written.
     row = context.get_current_parameters()  # type: ignore[no-untyped-call]
-    return unit_vector(row["lat"], row["lon"])
+    return row["lat"], row["lon"]
+
+
+def _unit(context: DefaultExecutionContext) -> tuple[float, float, float]:
+    """Return the unit vector of the row an INSERT is writing."""
+    return unit_vector(*_place(context))
 
 
 @event.listens_for(AidResource, "before_update")
 def _moved(mapper: Mapper[AidResource], connection: Connection, entry: AidResource) -> None:
-    """Keep an entry's unit vector with its lat/lon when the ORM writes a change of either."""
+    """Keep an entry's unit vector and grid cell with its lat/lon when the ORM writes a change of either."""
     attrs = inspect(entry).attrs
     if attrs.lat.history.has_changes() or attrs.lon.history.has_changes():
         entry.ux, entry.uy, entry.uz = unit_vector(entry.lat, entry.lon)
+        entry.cell = cell_of(entry.lat, entry.lon)
+
+
+class AidResourceCell(Model):
+    """A grid cell that holds, or once held, registry entries of one type, city and grade.
+
+    Sourcing reads these to know which cells of the index to seek (`services._nearest_of_groups`).
+    Written only by the database's triggers on `aid_resources` (every insert, and every update
+    of the type, city, grade or cell), in the writing transaction, so no entry is ever in a cell
+    missing here; a cell its entries left stays, which costs sourcing one empty seek. Nothing
+    that changes with a commitment (the ledger, the status) is kept here, so commitments never
+    touch this table.
+    """
+
+    __tablename__ = "aid_resource_cells"
+
+    type_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_city_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The entry's grade, 0 for an ungraded entry (a key has no NULL).
+    grade: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cell: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class AidRequest(Model):

@@ -30,7 +30,7 @@ confirmed return frees it, taking what was consumed or lost off the stock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -409,6 +409,125 @@ def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
     """
     phi, lam = math.radians(lat), math.radians(lon)
     return (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+
+
+def km_of_dot(dot: float) -> float:
+    """Return the great-circle distance in km between two places from the dot product of their vectors.
+
+    Within some 1e-4 km of `haversine_km` (the dot product's rounding near 1), so a caller that
+    decides by it leaves itself a margin.
+    """
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(max(0.0, (1.0 - dot) / 2))))
+
+
+CELLS_PER_DEGREE = 10
+"""The sourcing grid: cells of 0.1 degree of latitude by 0.1 of longitude (about 11 by 9 km here)."""
+_CELL_COLUMNS = 360 * CELLS_PER_DEGREE
+_CELL_ROWS = 180 * CELLS_PER_DEGREE
+_CELL_SLACK = 1e-9
+"""How much wider than its grid lines a cell's box is taken: `cell_of` rounds, and an entry it
+places in a cell must lie inside that cell's box."""
+
+
+def cell_of(lat: float, lon: float) -> int:
+    """Return the sourcing grid cell of a WGS-84 position (row-major from the south-west corner)."""
+    row = min(_CELL_ROWS - 1, max(0, math.floor((lat + 90.0) * CELLS_PER_DEGREE)))
+    col = min(_CELL_COLUMNS - 1, max(0, math.floor((lon + 180.0) * CELLS_PER_DEGREE)))
+    return row * _CELL_COLUMNS + col
+
+
+def cell_box(cell: int) -> tuple[float, float, float, float]:
+    """Return (south, north, west, east) of a grid cell, a little wider than its grid lines."""
+    row, col = divmod(cell, _CELL_COLUMNS)
+    return (
+        row / CELLS_PER_DEGREE - 90.0 - _CELL_SLACK,
+        (row + 1) / CELLS_PER_DEGREE - 90.0 + _CELL_SLACK,
+        col / CELLS_PER_DEGREE - 180.0 - _CELL_SLACK,
+        (col + 1) / CELLS_PER_DEGREE - 180.0 + _CELL_SLACK,
+    )
+
+
+def km_to_box(lat: float, lon: float, box: tuple[float, float, float, float]) -> float:
+    """Return the least great-circle distance in km from (lat, lon) to any place in a box, a hair less.
+
+    For a fixed latitude the distance grows with the difference of longitude, so the nearest
+    place lies on the box's meridian edge nearest in longitude (or straight north or south when
+    the longitude is inside the box); along a meridian the distance has one stationary point,
+    where tan(lat) = tan(lat0) / cos(dlon), so the least is at it or at an end. Taken 1e-6 km
+    short, so that no place in the box is ever nearer than the bound by rounding.
+    """
+    south, north, west, east = box
+    if west <= lon <= east:
+        if south <= lat <= north:
+            return 0.0
+        edge, others = lon, [min(north, max(south, lat))]
+    else:
+        to_west = (west - lon) % 360.0
+        to_east = (lon - east) % 360.0
+        edge = west if to_west <= to_east else east
+        others = [south, north]
+        cos_dl = math.cos(math.radians(min(to_west, to_east)))
+        if cos_dl != 0.0:
+            foot = math.degrees(math.atan(math.tan(math.radians(lat)) / cos_dl))
+            if south < foot < north:
+                others.append(foot)
+    return max(0.0, min(haversine_km(lat, lon, p, edge) for p in others) - 1e-6)
+
+
+def km_to_cells(lat: float, lon: float) -> Callable[[int], float]:
+    """Return `km_to_box` from (lat, lon) to a grid cell as a function of the cell, for many cells.
+
+    The same rule with what depends only on the place or on the cell's column computed once:
+    sourcing bounds a few hundred cells a line. When the column's nearer edge is less than 90
+    degrees of longitude away, the distance along it is least at its stationary point (clamped
+    into the cell); farther, at one end. The function keeps what it computed.
+    """
+    p1 = math.radians(lat)
+    cos_p1 = math.cos(p1)
+    columns: dict[int, tuple[bool, float, float | None]] = {}
+    bounds: dict[int, float] = {}
+    sin, cos, asin, sqrt, radians = math.sin, math.cos, math.asin, math.sqrt, math.radians
+    diameter = 2 * EARTH_RADIUS_KM
+
+    def column_of(col: int) -> tuple[bool, float, float | None]:
+        west = col / CELLS_PER_DEGREE - 180.0 - _CELL_SLACK
+        east = (col + 1) / CELLS_PER_DEGREE - 180.0 + _CELL_SLACK
+        if west <= lon <= east:
+            return (True, 0.0, None)
+        dl = radians(min((west - lon) % 360.0, (lon - east) % 360.0))
+        cos_dl = cos(dl)
+        foot = math.atan(math.tan(p1) / cos_dl) if cos_dl > 0.0 else None
+        return (False, sin(dl / 2) ** 2, foot)
+
+    def bound(cell: int) -> float:
+        known = bounds.get(cell)
+        if known is None:
+            known = bounds[cell] = exact(cell)
+        return known
+
+    def exact(cell: int) -> float:
+        row, col = divmod(cell, _CELL_COLUMNS)
+        south = radians(row / CELLS_PER_DEGREE - 90.0 - _CELL_SLACK)
+        north = radians((row + 1) / CELLS_PER_DEGREE - 90.0 + _CELL_SLACK)
+        column = columns.get(col)
+        if column is None:
+            column = columns[col] = column_of(col)
+        inside, half_dl, foot = column
+        if inside:
+            if south <= p1 <= north:
+                return 0.0
+            ends: tuple[float, ...] = (min(north, max(south, p1)),)
+        elif foot is not None:
+            ends = (min(north, max(south, foot)),)
+        else:
+            ends = (south, north)
+        least = min(
+            diameter * asin(min(1.0, sqrt(sin((p2 - p1) / 2) ** 2 + cos_p1 * cos(p2) * half_dl)))
+            for p2 in ends
+        )
+        return max(0.0, least - 1e-6)
+
+    return bound
 
 
 @dataclass(frozen=True, slots=True)
