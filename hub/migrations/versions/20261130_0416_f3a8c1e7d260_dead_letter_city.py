@@ -27,7 +27,9 @@ def upgrade() -> None:
             batch_op.f("fk_dead_letters_city_id_cities"), "cities", ["city_id"], ["id"]
         )
     connection = op.get_bind()
-    cities = dict(connection.execute(sa.text("SELECT slug, id FROM cities")).all())
+    cities: dict[str, int] = {
+        slug: city_id for slug, city_id in connection.execute(sa.text("SELECT slug, id FROM cities"))
+    }
     letters = connection.execute(sa.text("SELECT id, topic FROM dead_letters WHERE source = 'mqtt'")).all()
     for letter_id, topic in letters:
         parts = topic.split("/")
