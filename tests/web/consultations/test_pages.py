@@ -11,6 +11,7 @@ from sqlalchemy import select
 from contracts.consultations import ActionItemCreate, ConferenceBody, ConsultationCall
 from hub.action_items import services as action_items
 from hub.action_items.models import ActionItem
+from hub.action_items.rules import local_day
 from hub.consultations import services as consultations
 from hub.consultations.models import ConferenceBodyRow, Meeting, RotationEventRow
 from hub.extensions import db
@@ -188,7 +189,7 @@ def test_the_owner_closes_with_evidence_and_the_chair_reopens(client: FlaskClien
         data={
             "csrf_token": auth.csrf("/action-items"),
             "reason": "记录不全",
-            "due_on": date.today().isoformat(),
+            "due_on": local_day(datetime.now(UTC)).isoformat(),  # the hub counts days in Shanghai
         },
     )
     db.session.expire_all()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from hub.action_items.rules import local_day
 from hub.consultations import services as consultations
 from hub.consultations.models import Meeting
 from hub.extensions import db
@@ -102,7 +103,7 @@ def test_an_overdue_action_item_is_urgent_for_its_owner_and_waits_with_the_chair
     (item,) = action_items.open_items(
         db.session,
         Actor.for_user(chair),
-        [ActionItemCreate(owner_city="xuzhou", title="报送物资清单", due_on=datetime.now(UTC).date())],
+        [ActionItemCreate(owner_city="xuzhou", title="报送物资清单", due_on=local_day(datetime.now(UTC)))],
         origin="resolution",
         origin_id=1,
         context_id=None,
