@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from contracts.consultations import ActionItemCreate, ConferenceBody, ConsultationCall
 from hub.action_items import services as action_items
+from hub.action_items.rules import local_day
 from hub.consultations import services as consultations
 from hub.extensions import db
 from hub.kernel.actors import Actor
@@ -102,9 +103,10 @@ def test_action_items_close_with_evidence_and_the_conference_and_assessment_page
 ) -> None:
     chair = Actor.for_user(make_user("linyi-coord", "linyi"))
     opened = datetime.now(UTC) - timedelta(days=20)
+    today = local_day(datetime.now(UTC))  # the hub counts days in Shanghai
     for title, due in (
-        ("报送沂河徐州段巡查记录", date.today() - timedelta(days=3)),
-        ("更新跨市防汛物资互助清单", date.today() + timedelta(days=12)),
+        ("报送沂河徐州段巡查记录", today - timedelta(days=3)),
+        ("更新跨市防汛物资互助清单", today + timedelta(days=12)),
     ):
         action_items.open_items(
             db.session,
