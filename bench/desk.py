@@ -213,28 +213,34 @@ def fill(app, incidents: int, bulletin_count: int, positions: int, vehicles: int
     return taken
 
 
-def make_users(app, count: int) -> list[str]:
-    """Create `count` coordinators spread over the cities; return their user names."""
+def add_coordinators(session: Any, count: int, password: str = PASSWORD) -> list[str]:
+    """Add `count` coordinators spread over the cities (committed); return their user names."""
     names = []
-    with app.app_context():
-        cities = list(db.session.scalars(sa.select(City).order_by(City.id)))
-        hashed = auth_service.hash_password(PASSWORD)
-        for n in range(count):
-            city = cities[n % len(cities)]
-            name = f"coord-{city.slug}-{n}"
-            db.session.add(
-                User(
-                    username=name,
-                    display_name=name,
-                    city=city,
-                    role=Role.COORDINATOR,
-                    password_hash=hashed,
-                    active=True,
-                    failed_logins=0,
-                )
+    cities = list(session.scalars(sa.select(City).order_by(City.id)))
+    hashed = auth_service.hash_password(password)
+    for n in range(count):
+        city = cities[n % len(cities)]
+        name = f"coord-{city.slug}-{n}"
+        session.add(
+            User(
+                username=name,
+                display_name=name,
+                city=city,
+                role=Role.COORDINATOR,
+                password_hash=hashed,
+                active=True,
+                failed_logins=0,
             )
-            names.append(name)
-        db.session.commit()
+        )
+        names.append(name)
+    session.commit()
+    return names
+
+
+def make_users(app, count: int) -> list[str]:
+    """Create `count` coordinators in the app's database; return their user names."""
+    with app.app_context():
+        names = add_coordinators(db.session, count)
         db.session.remove()
     return names
 

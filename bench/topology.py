@@ -38,9 +38,8 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, percentile, print_table
-from bench.desk import PAGES, collect_coordinators, start_coordinators
-from hub.kernel import auth as auth_service
-from hub.kernel.models import City, FlowRequest, Role, User
+from bench.desk import PAGES, add_coordinators, collect_coordinators, start_coordinators
+from hub.kernel.models import FlowRequest
 from hub.runtime.topology import Topology, TopologyOptions
 
 PASSWORD = "bench-topology-password"  # noqa: S105  # bench users in a throw-away database
@@ -100,27 +99,8 @@ def flow_start_latencies(topology: Topology, engine: sa.Engine, count: int, gap:
 
 def make_users(engine: sa.Engine, count: int) -> list[str]:
     """Create `count` coordinators spread over the cities; return their user names."""
-    names = []
-    hashed = auth_service.hash_password(PASSWORD)
     with Session(engine) as session:
-        cities = list(session.scalars(sa.select(City).order_by(City.id)))
-        for n in range(count):
-            city = cities[n % len(cities)]
-            name = f"bench-{city.slug}-{n}"
-            session.add(
-                User(
-                    username=name,
-                    display_name=name,
-                    city=city,
-                    role=Role.COORDINATOR,
-                    password_hash=hashed,
-                    active=True,
-                    failed_logins=0,
-                )
-            )
-            names.append(name)
-        session.commit()
-    return names
+        return add_coordinators(session, count, PASSWORD)
 
 
 def desk_times(
