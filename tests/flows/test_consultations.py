@@ -79,7 +79,9 @@ def test_call_deliver_remind_and_open_each_once(flow_app, make_user, settings) -
     db.session.commit()
 
     scheduler = Scheduler(settings, wake=_Quiet())
-    later = datetime.now(UTC) + consultations.REMIND_AFTER + timedelta(seconds=5)
+    # Reminders are asked for once per meeting and minute: both ticks fall in one minute.
+    due = datetime.now(UTC) + consultations.REMIND_AFTER
+    later = due.replace(second=0, microsecond=0) + timedelta(minutes=1, seconds=1)
     scheduler.tick(later)
     scheduler.tick(later + timedelta(seconds=5))
     reminders = _requests(consultations.REMIND_ANSWERS)
