@@ -6,9 +6,10 @@ with a year for the ten cities: incidents with a report and their notices, bulle
 recipients, a million vehicle positions (bulk inserts). It serves the hub with waitress on a
 loopback port; each coordinator (a thread with its own logged-in `requests` session) keeps a push
 stream of its desk open and loads the desk, the incident list and the vehicles page in turn, pausing
-between pages as a person reads (`--think`, 1–5 s by default; `--think 0` clicks without pause). Every
-few seconds a bulletin addressed to every other city is committed; the push delay is the time from
-that commit to the desk's update carrying its title, on each addressed city's open desks.
+between pages as a person reads (`--think`, 1–5 s by default; `--think 0` clicks without pause),
+each starting within one pause of the start. Every few seconds (`--bulletin-every`, 4 s: a stress)
+a bulletin addressed to every other city is committed; the push delay is the time from that commit
+to the desk's update carrying its title, on each addressed city's open desks.
 """
 
 from __future__ import annotations
@@ -299,6 +300,9 @@ def play_coordinators(
     def worker(session: requests.Session, pace: random.Random) -> None:
         nonlocal failed
         n = 0
+        if think > 0:
+            # People do not all click at the same instant: each starts within a pause of the start.
+            stop.wait(pace.uniform(0, think))
         while not stop.is_set():
             path = PAGES[n % len(PAGES)]
             start = time.perf_counter()
@@ -393,6 +397,12 @@ def main() -> int:
         default=3.0,
         help="mean seconds a coordinator reads a page before the next (uniform over ±2/3 of it; 0: no pause)",
     )
+    parser.add_argument(
+        "--bulletin-every",
+        type=float,
+        default=4.0,
+        help="seconds between bulletins to the nine other cities (4: a stress; a day sees a few an hour)",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     incidents, bulletin_count, positions = 20_000 // scale, 5_000 // scale, 1_000_000 // scale
@@ -451,7 +461,7 @@ def main() -> int:
             db.session.commit()
             sent[marker] = time.monotonic()
             expected += addressed_desks
-            time.sleep(4)
+            time.sleep(min(args.bulletin_every, max(0.0, ends - time.monotonic())))
         db.session.remove()
     page_times, seen, failed = collect_coordinators(clients, results)
     arrivals = [at - sent[marker] for marker, at in seen if marker in sent]
@@ -469,6 +479,7 @@ def main() -> int:
         ("client processes", len(clients)),
         ("pause between a coordinator's pages", pause),
         ("seconds measured", f"{seconds:.0f}"),
+        ("a bulletin to the nine other cities every", f"{args.bulletin_every:g} s ({len(sent)} sent)"),
     ]
     for path in PAGES:
         values = page_times[path]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from contracts.bulletins import BulletinCreate, ReceiptCreate
 from contracts.cap import COLOUR_TO_LEVEL, CapAlert, CapMsgType, CapScope, CapStatus, warning_fields_from_cap
@@ -517,6 +517,7 @@ def owed_receipts(session: DbSession, city_id: int) -> list[BulletinRecipient]:
             BulletinRecipient.receipt_at.is_(None),
             Bulletin.cancelled_at.is_(None),
         )
+        .options(contains_eager(BulletinRecipient.bulletin))  # the desk reads each one's bulletin
         .order_by(Bulletin.receipt_deadline)
     )
     return list(session.scalars(query))
@@ -532,6 +533,7 @@ def flagged_for_issuer(session: DbSession, city_id: int) -> list[BulletinRecipie
             BulletinRecipient.flagged_at.is_not(None),
             BulletinRecipient.receipt_at.is_(None),
         )
+        .options(contains_eager(BulletinRecipient.bulletin))  # the desk reads each one's bulletin
         .order_by(Bulletin.receipt_deadline)
     )
     return list(session.scalars(query))
