@@ -15,7 +15,7 @@ every reference resolves.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -129,6 +129,11 @@ class Capability:
     waiting: Callable[[DbSession, int, Settings], list[DeskItem]] | None = None  # what it waits on
     desk_panels: tuple[str, ...] = ()  # templates of panels below the urgent items
     desk_context: Callable[[DbSession, int, Settings], dict[str, object]] | None = None
+    # `(session, city_id) -> token`: index lookups that change whenever anything the panels show
+    # for the city changes (they read nothing but `desk_context`, the city, the person's role and
+    # language, and show absolute times). With it, a render of the panels is kept and reused
+    # while the token stands: the desk skips the context and the panels' templates.
+    desk_panel_token: Callable[[DbSession, int], Hashable] | None = None
     # `(session) -> {city_id: token}`: a cheap value per city that changes whenever what the
     # capability shows on that city's desk changes (the key None: on every city's desk).
     desk_version: Callable[[DbSession], Mapping[int | None, object]] | None = None

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from hub.duty import services
 from hub.duty.models import DutyShift
+from hub.kernel import cities
 from hub.kernel.types import DbSession, utcnow
 
 if TYPE_CHECKING:
@@ -15,9 +16,13 @@ if TYPE_CHECKING:
 
 
 def context(session: DbSession, city_id: int, settings: Settings) -> dict[str, object]:
-    """The shift on duty now in every city (by city id), and which shift it is."""
+    """The shift on duty now in every city (by city id), which shift it is, and the cities."""
     now = utcnow()
-    return {"on_duty": services.on_duty(session, now), "duty_shift": services.shift_at(now)}
+    return {
+        "on_duty": services.on_duty(session, now),
+        "duty_shift": services.shift_at(now),
+        "all_cities": cities.all_cities(session),
+    }
 
 
 def version(session: DbSession) -> dict[int | None, object]:

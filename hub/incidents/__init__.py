@@ -23,5 +23,6 @@ CAPABILITY = Capability(
     urgent=desk.urgent,
     desk_panels=("incidents/_desk.html",),
     desk_context=desk.context,
+    desk_panel_token=desk.panel_token,
     desk_version=desk.version,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from hub.capabilities import RANK_LEVEL_I, RANK_LEVEL_II, DeskItem
 from hub.incidents import notifications, services
 from hub.incidents.models import Incident, Notification
 from hub.kernel import acknowledgements, cities
-from hub.kernel.models import City
+from hub.kernel.models import City, DeskAcknowledgement
 from hub.kernel.types import DbSession
 
 if TYPE_CHECKING:
@@ -66,6 +67,29 @@ def version(session: DbSession) -> dict[int | None, object]:
     return found
 
 
+def panel_token(session: DbSession, city_id: int) -> Hashable:
+    """What the incidents panel of a city's desk shows, in a token (index lookups).
+
+    The city's notices (the newest, how many, how many unread: a new, read or removed notice),
+    the city's acknowledgements (who confirmed a notice), and the incidents' newest change and
+    open count (every change of level, status, title or cities moves `updated_at`).
+    """
+    mine = Notification.city_id == city_id
+    notices = session.execute(select(func.max(Notification.id), func.count()).where(mine)).one()
+    unread = session.scalar(select(func.count()).where(mine, Notification.read_at.is_(None)))
+    acks = session.execute(
+        select(func.max(DeskAcknowledgement.id), func.count()).where(DeskAcknowledgement.city_id == city_id)
+    ).one()
+    incidents = session.execute(
+        select(
+            func.max(Incident.id),
+            func.max(Incident.updated_at),
+            select(func.count()).where(Incident.status != IncidentStatus.CLOSED).scalar_subquery(),
+        )
+    ).one()
+    return (tuple(notices), unread, tuple(acks), tuple(incidents))
+
+
 def context(session: DbSession, city_id: int, settings: Settings) -> dict[str, object]:
     """The city's notices, its open incidents and their counts per level."""
     city = cities.by_id(session, city_id)
@@ -80,5 +104,4 @@ def context(session: DbSession, city_id: int, settings: Settings) -> dict[str, o
             session, services.IncidentFilter(city=city.slug, open_only=True), 20
         ),
         "counts": services.open_counts_by_level(session, city),
-        "all_cities": cities.all_cities(session),
     }

@@ -12,7 +12,7 @@ moved, or every few seconds for what time alone changes (a receipt falling late,
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,13 +28,23 @@ _NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass
+class PanelGroup:
+    """One capability's panels on a desk, and the token a render of them may be kept by."""
+
+    capability: str
+    templates: tuple[str, ...]
+    token: Hashable | None = None  # None: the capability keeps no token; render them each time
+    kept: bool = False  # the caller holds a render at this token: the context was not gathered
+
+
+@dataclass
 class Desk:
     """What one city's desk shows."""
 
     urgent: list[DeskItem] = field(default_factory=list)
     waiting: list[DeskItem] = field(default_factory=list)
     exercise: list[DeskItem] = field(default_factory=list)  # the drills' lane (演练)
-    panels: list[str] = field(default_factory=list)
+    panels: list[PanelGroup] = field(default_factory=list)
     context: dict[str, object] = field(default_factory=dict)
     acknowledged: dict[str, DeskAcknowledgement] = field(default_factory=dict)  # by item key
 
@@ -44,8 +54,19 @@ class Desk:
         return [i for i in self.urgent if i.alert and i.key and i.key not in self.acknowledged]
 
 
-def for_city(session: DbSession, city_id: int, settings: Settings) -> Desk:
-    """Gather every capability's desk items for the city; urgent ones soonest due first."""
+def for_city(
+    session: DbSession,
+    city_id: int,
+    settings: Settings,
+    *,
+    kept: Callable[[str, Hashable], bool] | None = None,
+) -> Desk:
+    """Gather every capability's desk items for the city; urgent ones soonest due first.
+
+    With `kept` (capability name, panel token -> whether the caller holds a render of that
+    capability's panels at that token), the context of the panels the caller holds is not
+    gathered: the caller reuses its render.
+    """
     desk = Desk()
     for capability in all_capabilities():
         if capability.urgent is not None:
@@ -53,9 +74,14 @@ def for_city(session: DbSession, city_id: int, settings: Settings) -> Desk:
                 (desk.exercise if item.exercise else desk.urgent).append(item)
         if capability.waiting is not None:
             desk.waiting += capability.waiting(session, city_id, settings)
-        if capability.desk_context is not None:
+        token = None
+        if kept is not None and capability.desk_panel_token is not None:
+            token = capability.desk_panel_token(session, city_id)
+        reused = token is not None and kept is not None and kept(capability.name, token)
+        if capability.desk_context is not None and not reused:
             desk.context.update(capability.desk_context(session, city_id, settings))
-        desk.panels += capability.desk_panels
+        if capability.desk_panels:
+            desk.panels.append(PanelGroup(capability.name, capability.desk_panels, token, reused))
     desk.urgent.sort(key=lambda item: (item.rank, item.due_at or _NO_DEADLINE))
     keys = [item.key for item in desk.urgent + desk.exercise if item.key]
     desk.acknowledged = acknowledgements.for_keys(session, city_id, keys)

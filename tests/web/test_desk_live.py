@@ -216,6 +216,77 @@ def test_a_receipt_owed_alerts_when_it_arrives_and_again_when_it_falls_late(
     assert alerting() == [owed.replace(":owed", ":late")]
 
 
+# Panels kept by their token ------------------------------------------------------------------
+
+
+def _without_tokens(page: str) -> str:
+    """The page with its CSRF tokens blanked (a token is signed anew each second)."""
+    page = re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', page)
+    return re.sub(r'name="csrf-token" content="[^"]+"', 'name="csrf-token" content=""', page)
+
+
+def test_the_incidents_panel_is_rendered_once_per_change_of_what_it_shows(
+    client: FlaskClient,
+    auth: AuthActions,
+    make_user: Callable[..., User],
+    make_incident: Callable[..., Incident],
+) -> None:
+    from contracts.bulletins import BulletinCreate
+    from hub.bulletins import services as bulletins
+
+    linyi = Actor.for_user(make_user("ly", "linyi"))
+    make_user("xz", "xuzhou")
+    make_user("xz-observer", "xuzhou", Role.OBSERVER)
+    _notify(make_incident("linyi", "I", title="沂河洪水"), "xuzhou")
+    kept = desk_live.watcher(client.application).panels
+    auth.login("xz")
+    first = client.get("/").get_data(as_text=True)
+    assert "沂河洪水" in first and "确认已阅" in first
+    made = kept.made
+    again = client.get("/").get_data(as_text=True)
+    assert kept.made == made and _without_tokens(again) == _without_tokens(first)
+    assert 'name="csrf_token" value=""' not in again  # this session's token is put back in its forms
+
+    # A bulletin owed changes the urgent list, not the incidents panel: the panel is kept.
+    owed = BulletinCreate.model_validate(
+        {
+            "category": "natural_disaster",
+            "area": "沂河流域",
+            "title": "沂河水情通报",
+            "text": "沂河临沂段水位上涨。",
+            "addressed_cities": ["xuzhou"],
+            "receipt_deadline": (utcnow() + timedelta(minutes=30)).isoformat(),
+        }
+    )
+    bulletins.issue(db.session, linyi, owed)
+    db.session.commit()
+    page = client.get("/").get_data(as_text=True)
+    assert "沂河水情通报" in page and kept.made == made
+
+    # What the panel shows changes: a notice read, a new incident's level, a new notice.
+    notice = db.session.query(notifications.Notification).one()
+    client.post(f"/notifications/{notice.id}/read", data={"csrf_token": auth.csrf("/")})
+    page = client.get("/").get_data(as_text=True)
+    assert kept.made == made + 1 and "确认已阅" not in page and "xz 于" in page
+    other = make_incident("linyi", "II", title="沭河险情", affected_cities=["linyi", "xuzhou"])
+    page = client.get("/").get_data(as_text=True)
+    assert kept.made == made + 2 and "沭河险情" in page  # among the city's open incidents
+    _notify(other, "xuzhou")
+    page = client.get("/").get_data(as_text=True)
+    assert kept.made == made + 3 and "确认已阅" in page
+
+    # Kept or fresh, the same desk.
+    kept_page = client.get("/").get_data(as_text=True)
+    desk_live.watcher(client.application).panels = desk_live.PanelRenders()
+    assert _without_tokens(client.get("/").get_data(as_text=True)) == _without_tokens(kept_page)
+
+    # Another role of the city has a render of its own: an observer may not mark a notice read.
+    auth.logout()
+    auth.login("xz-observer")
+    page = client.get("/").get_data(as_text=True)
+    assert "沭河险情" in page and "确认已阅" not in page
+
+
 # The stream and the session ------------------------------------------------------------------
 
 

@@ -79,6 +79,7 @@ def test_status_page_and_api_list_the_hub_processes_alive_stopped_and_silent(
     auth.login("xz")
     page = client.get("/status").get_data(as_text=True)
     assert 'data-node="web-a"' in page and "运行中" in page and "已停止" in page and "失联" in page
+    assert "网页服务、流程派发" in page and "遥测接收" in page  # roles by their labels, not codes
     listed = {n["name"]: n for n in client.get("/api/v1/status").get_json()["nodes"]}
     assert {name: n["alive"] for name, n in listed.items()} == {
         "web-a": True,

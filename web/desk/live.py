@@ -58,6 +58,7 @@ class DeskWatcher:
         self.ticks = 0
         self.wakes = 0
         self.renders = SharedRenders()
+        self.panels = PanelRenders()
 
     # The detector -------------------------------------------------------------------------------
 
@@ -186,6 +187,34 @@ class SharedRenders:
                     }
                     self.made += 1
         return found[1].replace(self.PLACEHOLDER, token)
+
+
+class PanelRenders:
+    """The last render of each capability's desk panels per city, role and language, by token.
+
+    A capability that gives its panels a token (`desk_panel_token`) has them rendered once per
+    token: a change elsewhere on the desk (a bulletin owed, a receipt signed) re-renders the
+    urgent list, not the incidents panel. Kept with its CSRF token replaced, as `SharedRenders`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._renders: dict[tuple[Hashable, ...], tuple[Hashable, str]] = {}
+        self.made = 0
+
+    def get(self, where: tuple[Hashable, ...], token: Hashable, csrf_token: str) -> str | None:
+        """Return the render kept for `where` at `token` with `csrf_token` in its forms, if any."""
+        with self._lock:
+            found = self._renders.get(where)
+        if found is None or found[0] != token:
+            return None
+        return found[1].replace(SharedRenders.PLACEHOLDER, csrf_token)
+
+    def put(self, where: tuple[Hashable, ...], token: Hashable, html: str, csrf_token: str) -> None:
+        """Keep `html`, rendered at `token`, for `where` (replacing the render of an older token)."""
+        with self._lock:
+            self._renders[where] = (token, html.replace(csrf_token, SharedRenders.PLACEHOLDER))
+            self.made += 1
 
 
 def watcher(app: Flask) -> DeskWatcher:

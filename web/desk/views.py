@@ -8,10 +8,16 @@ so the page can send the person to log in again and back.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from hub.app import settings_of
 from hub.extensions import db
@@ -24,9 +30,36 @@ bp = Blueprint("dashboard", __name__)
 
 
 def _live_context(city_id: int) -> dict[str, object]:
+    """The live part's context, with the capabilities' panels rendered (or reused) in it."""
+    settings = settings_of(current_app)
     city = cities.by_id(db.session, city_id)
-    found = desk.for_city(db.session, city.id, settings_of(current_app))
-    return {"city": city, "desk": found, **found.context}
+    kept_panels = desk_live.watcher(current_app._get_current_object()).panels  # type: ignore[attr-defined]
+    # A panel shows times as "HH:mm" today and with the date on other days: a new day re-renders.
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    csrf_token = generate_csrf()
+
+    def where(capability: str) -> tuple[Hashable, ...]:
+        return (capability, city_id, current_user.role, str(get_locale()), today)
+
+    held: dict[str, str] = {}
+
+    def kept(capability: str, token: Hashable) -> bool:
+        html = kept_panels.get(where(capability), token, csrf_token)
+        if html is not None:
+            held[capability] = html
+        return html is not None
+
+    found = desk.for_city(db.session, city.id, settings, kept=kept)
+    context = {"city": city, "desk": found, **found.context}
+    panels = []
+    for group in found.panels:
+        html = held.get(group.capability) if group.kept else None
+        if html is None:
+            html = "".join(render_template(template, **context) for template in group.templates)
+            if group.token is not None:
+                kept_panels.put(where(group.capability), group.token, html, csrf_token)
+        panels.append(Markup(html))  # noqa: S704  # our own templates' output, escaped by them
+    return {**context, "panels": panels}
 
 
 def _session_ended() -> Response:
