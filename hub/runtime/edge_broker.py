@@ -19,7 +19,8 @@ The bridge speaks MQTT 3.1.1, not 5. Mosquitto 2.0.11 (Debian's, the one deploye
 CONNECT with `bridge_protocol_version mqttv50` that a 2.0.11 regional broker drops as a protocol
 error, with or without `try_private`; MQTT 5 bridges only talk from 2.0.14 on
 (eclipse-mosquitto/mosquitto#2563), and even there a v5 bridge loses the messages of an outage
-longer than its keepalive (#2793, open), because its session does not outlive the connection.
+longer than its keepalive (#2793, open), because its CONNECT carries no session expiry interval
+and its session does not outlive the connection (#2980, #2424, open).
 A 3.1.1 persistent session has no expiry, which is what an outage of minutes needs. The vehicles
 speak 3.1.1 too; nothing on the bridged topics needs MQTT 5.
 """
