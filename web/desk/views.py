@@ -39,12 +39,13 @@ def _live_context(city_id: int) -> dict[str, object]:
     csrf_token = generate_csrf()
 
     def where(capability: str) -> tuple[Hashable, ...]:
-        return (capability, city_id, current_user.role, str(get_locale()), today)
+        # One render kept per place: the day is part of the token, so a new day replaces it.
+        return (capability, city_id, current_user.role, str(get_locale()))
 
     held: dict[str, str] = {}
 
     def kept(capability: str, token: Hashable) -> bool:
-        html = kept_panels.get(where(capability), token, csrf_token)
+        html = kept_panels.get(where(capability), (token, today), csrf_token)
         if html is not None:
             held[capability] = html
         return html is not None
@@ -57,7 +58,7 @@ def _live_context(city_id: int) -> dict[str, object]:
         if html is None:
             html = "".join(render_template(template, **context) for template in group.templates)
             if group.token is not None:
-                kept_panels.put(where(group.capability), group.token, html, csrf_token)
+                kept_panels.put(where(group.capability), (group.token, today), html, csrf_token)
         panels.append(Markup(html))  # noqa: S704  # our own templates' output, escaped by them
     return {**context, "panels": panels}
 
