@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from waitress.wasyncore import ExitNow
 
 from hub.config import ConfigError, Settings, settings_from_env
 
@@ -33,8 +34,12 @@ def main(verbose: bool) -> None:
     )
 
 
-class _StopServing(Exception):
-    """Raised by the SIGTERM/SIGINT handler to leave the web server's loop."""
+class _StopServing(ExitNow):
+    """Raised by the SIGTERM/SIGINT handler to leave the web server's loop.
+
+    The signal may land while waitress reads or writes a connection, where it turns any other
+    exception into "close this connection" and serves on; its `ExitNow` it lets through.
+    """
 
 
 @main.command()
