@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
                 return
             stopping.set()
             # Closing the listening socket is not enough: waitress keeps looping while browsers
-            # hold keep-alive connections. Leaving its loop by an exception always works.
+            # hold keep-alive connections. Leaving its loop by an exception it lets through works.
             raise _StopServing
 
         try:
@@ -93,11 +94,22 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
         finally:
             stopping.set()
             watcher.stop()  # ends the desks' streams, which would hold their threads
+            _let_streams_end(watcher)
             server.close()
         click.echo("Stopping the hub and everything it started …")
     finally:
         runner.stop()
     click.echo("Stopped.")
+
+
+def _let_streams_end(watcher: Any, seconds: float = 3.0) -> None:
+    """Give the desks' streams a moment to send their last event before the server closes.
+
+    A stream still writing when the server closes fails ("Bad file descriptor", logged as an error).
+    """
+    ends = time.monotonic() + seconds
+    while watcher.streams and time.monotonic() < ends:
+        time.sleep(0.05)
 
 
 def _announce(
