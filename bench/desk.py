@@ -465,10 +465,7 @@ def main() -> int:
         db.session.remove()
     page_times, seen, failed = collect_coordinators(clients, results)
     arrivals = [at - sent[marker] for marker, at in seen if marker in sent]
-    watcher.stop()  # ends the push streams, as `hub run` does on its way out
-    settled = time.monotonic() + 10
-    while watcher.streams and time.monotonic() < settled:
-        time.sleep(0.05)  # the server's stream threads are done writing before it closes
+    watcher.stop(wait=10)  # ends the push streams, as `hub run` does on its way out
     load = os.getloadavg()
     pause = f"{args.think / 3:.1f}–{args.think * 5 / 3:.1f} s" if args.think else "none"
     rows: list[tuple[str, object]] = [("database", "PostgreSQL" if args.database_url else "SQLite (WAL)")]

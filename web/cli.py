@@ -6,7 +6,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -93,23 +92,12 @@ def run(host: str, port: int, demo: bool, no_sim: bool, threads: int) -> None:
             pass
         finally:
             stopping.set()
-            watcher.stop()  # ends the desks' streams, which would hold their threads
-            _let_streams_end(watcher)
+            watcher.stop(wait=3.0)  # ends the desks' streams, which would hold their threads
             server.close()
         click.echo("Stopping the hub and everything it started …")
     finally:
         runner.stop()
     click.echo("Stopped.")
-
-
-def _let_streams_end(watcher: Any, seconds: float = 3.0) -> None:
-    """Give the desks' streams a moment to send their last event before the server closes.
-
-    A stream still writing when the server closes fails ("Bad file descriptor", logged as an error).
-    """
-    ends = time.monotonic() + seconds
-    while watcher.streams and time.monotonic() < ends:
-        time.sleep(0.05)
 
 
 def _announce(

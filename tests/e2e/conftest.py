@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,7 @@ def live_hub(app: Flask, prefect_harness: None) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        watcher.stop()  # ends the desks' streams first, as `hub run` does
-        ends = time.monotonic() + 5
-        while watcher.streams and time.monotonic() < ends:
-            time.sleep(0.05)
+        watcher.stop(wait=5)  # ends the desks' streams first, as `hub run` does
         server.close()
         thread.join(timeout=5)
         dispatcher.stop()

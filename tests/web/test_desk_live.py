@@ -319,10 +319,7 @@ def served(request: pytest.FixtureRequest, app: Flask) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
     finally:
         watcher = desk_live.watcher(app)
-        watcher.stop()  # the streams end, as `hub run` ends them before closing the server
-        ends = time.monotonic() + 5
-        while watcher.streams and time.monotonic() < ends:
-            time.sleep(0.05)
+        watcher.stop(wait=5)  # the streams end, as `hub run` ends them before closing the server
         server.close()
         thread.join(timeout=5)
 

@@ -68,8 +68,12 @@ class DeskWatcher:
             if self._periodic is None and not self._stopped:
                 self._periodic = Periodic("hub-desk-watch", self.every, self.tick).start()
 
-    def stop(self) -> None:
-        """Stop detecting and end every open stream."""
+    def stop(self, *, wait: float = 0.0) -> None:
+        """Stop detecting and end every open stream, waiting up to `wait` seconds for them to end.
+
+        A server closed under a stream still sending its last event fails that write ("Bad file
+        descriptor", logged as an error): whoever closes the server next waits here first.
+        """
         with self._start_lock:
             self._stopped = True
             periodic, self._periodic = self._periodic, None
@@ -77,6 +81,7 @@ class DeskWatcher:
             periodic.stop()
         with self._changed:
             self._changed.notify_all()
+            self._changed.wait_for(lambda: self._streams == 0, timeout=wait)
 
     @property
     def stopped(self) -> bool:
@@ -136,6 +141,7 @@ class DeskWatcher:
         """Give a stream slot back."""
         with self._changed:
             self._streams -= 1
+            self._changed.notify_all()  # `stop` may be waiting for the last one
 
     @property
     def streams(self) -> int:
